@@ -1,0 +1,39 @@
+# Every target bootstraps uv (into .tools/ when it is not on PATH) and syncs the workspace,
+# so a fresh machine with only Python 3.11+ and make needs nothing else.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: up test lint fmt bench sync bootstrap clean
+
+bootstrap: $(UV)
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+sync: bootstrap
+	$(UV) sync --frozen --all-packages
+
+up: sync
+	$(RUN) coursemesh up $(ARGS)
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+fmt: sync
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+test: lint
+	$(RUN) pytest $(PYTEST_ARGS)
+
+bench: sync
+	$(RUN) python -m bench $(ARGS)
+
+clean:
+	rm -rf .tools .venv
