@@ -7,6 +7,7 @@ registered :class:`Event` subclass. Type names carry a version suffix
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,10 @@ import msgspec
 import uuid6
 
 SOURCES: frozenset[str] = frozenset({"catalog", "commerce", "learning", "customgen", "demo"})
+
+#: ``<source>.<aggregate>.<verb>.v<N>``: lower snake_case segments, version >= 1. Every segment is
+#: a valid NATS subject token (no ``.``, ``*``, ``>`` or whitespace).
+TYPE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]*$")
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
@@ -33,6 +38,8 @@ def event(type_name: str) -> Callable[[type[E]], type[E]]:
     _check_type_name(type_name)
 
     def register(cls: type[E]) -> type[E]:
+        if not (isinstance(cls, type) and issubclass(cls, Event)):
+            raise TypeError(f"{cls!r} is not an Event subclass")
         existing = _REGISTRY.get(type_name)
         if existing is not None and existing is not cls:
             raise ValueError(f"event type {type_name!r} is already registered to {existing!r}")
@@ -44,9 +51,12 @@ def event(type_name: str) -> Callable[[type[E]], type[E]]:
 
 
 def _check_type_name(type_name: str) -> None:
+    if not TYPE_NAME_PATTERN.match(type_name):
+        raise ValueError(
+            f"event type {type_name!r} must look like '<source>.<aggregate>.<verb>.v<N>'"
+            " (lower snake_case segments)"
+        )
     parts = type_name.split(".")
-    if len(parts) < 3 or not parts[-1].startswith("v") or not parts[-1][1:].isdigit():
-        raise ValueError(f"event type {type_name!r} must look like '<source>.<name>.v<N>'")
     if parts[0] not in SOURCES:
         raise ValueError(f"event type {type_name!r} has unknown source {parts[0]!r}")
 
@@ -92,10 +102,19 @@ def envelope(
     occurred_at: datetime | None = None,
     event_id: uuid.UUID | None = None,
 ) -> Envelope[E]:
-    """Wrap a payload in a new envelope; the source is the type name's first segment."""
-    type_name = type(payload).event_type
+    """Wrap a payload in a new envelope; the source is the type name's first segment.
+
+    ``occurred_at`` defaults to now; it must be timezone-aware and is normalised to UTC.
+    """
+    type_name = getattr(type(payload), "event_type", None)
+    if type_name is None:
+        raise TypeError(f"{type(payload).__name__} is not a registered event type")
     if aggregate_version < 1:
         raise ValueError("aggregate_version starts at 1")
+    if occurred_at is not None:
+        if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+            raise ValueError("occurred_at must be timezone-aware (UTC)")
+        occurred_at = occurred_at.astimezone(UTC)
     return Envelope(
         id=event_id or new_event_id(),
         type=type_name,

@@ -1,0 +1,204 @@
+"""The Litestar application factory every service uses.
+
+It wires settings, logging, tracing, the database, NATS, stream provisioning, the outbox relay,
+the consumers, auth, error mapping and health into one app; a service adds its routes, its
+subscriptions and any background workers of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.types import ControllerRouterHandler
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+from coursemesh.chassis.auth import JwtVerifier, Principal, provide_principal
+from coursemesh.chassis.bus import Bus, ensure_streams
+from coursemesh.chassis.consumer import ConsumerRunner, Subscription
+from coursemesh.chassis.db import Database
+from coursemesh.chassis.errors import exception_handlers
+from coursemesh.chassis.health import HealthController
+from coursemesh.chassis.migrations import head_revision
+from coursemesh.chassis.outbox import OutboxRelay
+from coursemesh.chassis.service import ServiceDefinition
+from coursemesh.chassis.settings import ServiceSettings
+from coursemesh.chassis.telemetry import setup_logging, setup_tracing, shutdown_tracing
+
+log = logging.getLogger("coursemesh.app")
+S = TypeVar("S", bound=ServiceSettings)
+
+
+@dataclass
+class ServiceContext(Generic[S]):
+    """Everything a running service shares: reachable from handlers as ``app.state.ctx``."""
+
+    definition: ServiceDefinition[S]
+    settings: S
+    db: Database
+    bus: Bus
+    head_revision: str | None
+    relay: OutboxRelay | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Worker = Callable[[ServiceContext[Any]], Awaitable[None]]
+LifespanHook = Callable[[ServiceContext[Any]], AbstractAsyncContextManager[None]]
+
+
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], restart_delay: float = 1.0
+) -> None:
+    """Run a background loop forever; if it crashes, log it and start it again."""
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task %s crashed; restarting", name)
+            await asyncio.sleep(restart_delay)
+
+
+def create_service_app(
+    definition: ServiceDefinition[S],
+    *,
+    route_handlers: Sequence[ControllerRouterHandler] = (),
+    subscriptions: Sequence[Subscription] = (),
+    workers: Sequence[tuple[str, Worker]] = (),
+    lifespan_hooks: Sequence[LifespanHook] = (),
+    dependencies: dict[str, Provide] | None = None,
+    settings: S | None = None,
+) -> Litestar:
+    settings = settings or definition.load_settings()
+    setup_logging(
+        service=definition.name,
+        instance_id=settings.instance_id,
+        level=settings.log_level,
+        fmt=settings.log_format,
+    )
+    tracer_provider = setup_tracing(
+        service=definition.name,
+        instance_id=settings.instance_id,
+        exporter=settings.otel_exporter,
+        file=settings.otel_file,
+        endpoint=settings.otel_endpoint,
+    )
+    verifier = JwtVerifier.from_settings(
+        jwks_url=settings.jwks_url,
+        public_key_file=settings.jwt_public_key_file,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            db = Database(
+                settings.database_url,
+                definition.schema,
+                application_name=f"{definition.name}:{settings.instance_id}",
+                pool_size=settings.db_pool_size,
+            )
+            stack.push_async_callback(db.dispose)
+            SQLAlchemyInstrumentor().instrument(
+                engine=db.engine.sync_engine, tracer_provider=tracer_provider
+            )
+            bus = await Bus.connect(settings.nats_url, f"{definition.name}:{settings.instance_id}")
+            stack.push_async_callback(bus.close)
+            # Producers and consumers both provision, so start-up order does not matter.
+            consumed = {sub.stream.lower() for sub in subscriptions}
+            await ensure_streams(bus.js, {definition.source, *consumed})
+            ctx: ServiceContext[S] = ServiceContext(
+                definition=definition,
+                settings=settings,
+                db=db,
+                bus=bus,
+                head_revision=head_revision(definition),
+            )
+            app.state.ctx = ctx
+            app.state.db = db
+            app.state.settings = settings
+            for hook in lifespan_hooks:
+                await stack.enter_async_context(hook(ctx))
+            tasks: list[asyncio.Task[None]] = []
+            if settings.run_workers:
+                ctx.relay = OutboxRelay(db, bus.js, batch_size=settings.relay_batch_size)
+                tasks.append(_spawn("outbox-relay", ctx.relay.run))
+                for sub in subscriptions:
+                    runner = ConsumerRunner(
+                        consumer=definition.source,
+                        db=db,
+                        js=bus.js,
+                        subscription=sub,
+                        max_deliver=settings.consumer_max_deliver,
+                        ack_wait=settings.consumer_ack_wait_seconds,
+                    )
+                    await runner.provision()
+                    ctx.consumers.append(runner)
+                    tasks.append(_spawn(f"consumer-{sub.stream}", runner.run))
+                for name, worker in workers:
+                    tasks.append(_spawn(name, _bind(worker, ctx)))
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                shutdown_tracing()
+
+    deps: dict[str, Provide] = {
+        "principal": Provide(provide_principal),
+        "db": Provide(_provide_db, sync_to_thread=False),
+    }
+    deps.update(dependencies or {})
+    app = Litestar(
+        route_handlers=[HealthController, *route_handlers],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(),
+        dependencies=deps,
+        plugins=[
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(
+                    tracer_provider=tracer_provider,
+                    exclude=["/health/"],
+                    exclude_spans=["receive", "send"],
+                )
+            )
+        ],
+        request_max_body_size=settings.max_body_bytes,
+        signature_namespace={"Principal": Principal, "Database": Database},
+        debug=False,
+    )
+    app.state.verifier = verifier
+    app.state.definition = definition
+    return app
+
+
+def _provide_db(state: State) -> Database:
+    db: Database = state.db
+    return db
+
+
+def _bind(worker: Worker, ctx: ServiceContext[Any]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        await worker(ctx)
+
+    return run
+
+
+def _spawn(name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+    return asyncio.create_task(supervise(name, run), name=name)

@@ -1,0 +1,141 @@
+"""RS256 JWT verification (JWKS URL or PEM file) and the Litestar pieces around it.
+
+Every service verifies tokens itself; the gateway is not trusted for identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import jwt
+import msgspec
+from jwt import PyJWKClient
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from coursemesh.chassis.errors import Unauthorized
+
+log = logging.getLogger("coursemesh.auth")
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """The authenticated caller: the identity provider's subject and what it says of them."""
+
+    sub: str
+    email: str | None = None
+    name: str | None = None
+
+
+class TokenError(Unauthorized):
+    code = "INVALID_TOKEN"
+
+
+class JwtVerifier:
+    def __init__(
+        self,
+        *,
+        jwks_url: str | None = None,
+        public_key_pem: bytes | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway: float = 30.0,
+    ) -> None:
+        if not jwks_url and not public_key_pem:
+            raise ValueError("a JWKS URL or a PEM public key is required")
+        self._jwks = PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
+        self._pem = public_key_pem
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway
+
+    @classmethod
+    def from_settings(
+        cls,
+        *,
+        jwks_url: str | None,
+        public_key_file: str | None,
+        issuer: str | None,
+        audience: str | None,
+    ) -> JwtVerifier:
+        pem = None
+        if public_key_file:
+            with open(public_key_file, "rb") as fh:
+                pem = fh.read()
+        return cls(jwks_url=jwks_url, public_key_pem=pem, issuer=issuer, audience=audience)
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            key = await self._key_for(token)
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=["RS256"],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options={
+                    "require": ["exp", "sub"],
+                    "verify_aud": self._audience is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("The token has expired", code="TOKEN_EXPIRED") from None
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise TokenError(f"The token is not valid: {exc}") from None
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise TokenError("The token has no subject")
+        email = claims.get("email")
+        name = claims.get("name")
+        return Principal(
+            sub=sub,
+            email=email if isinstance(email, str) else None,
+            name=name if isinstance(name, str) else None,
+        )
+
+    async def _key_for(self, token: str) -> Any:
+        if self._jwks is None:
+            return self._pem
+        client = self._jwks
+        # PyJWKClient fetches over blocking urllib on a cache miss: keep it off the event loop.
+        signing_key = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
+        return signing_key.key
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise TokenError("The Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Verify the bearer token of the connection (cached on the scope)."""
+    cached = connection.scope.get("state", {}).get("principal")
+    if isinstance(cached, Principal):
+        return cached
+    token = bearer_token(connection)
+    if token is None:
+        raise Unauthorized("A bearer token is required", code="MISSING_TOKEN")
+    verifier: JwtVerifier = connection.app.state.verifier
+    principal = await verifier.verify(token)
+    connection.scope.setdefault("state", {})["principal"] = principal
+    return principal
+
+
+async def authenticated(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Litestar guard: the request carries a valid bearer token."""
+    await authenticate(connection)
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Litestar dependency ``principal``: the verified caller (401 otherwise)."""
+    return await authenticate(request)

@@ -1,0 +1,228 @@
+"""Consumers with an inbox: durable pull consumer per (service, stream), exactly-once effects.
+
+For every message: decode; in one transaction record (consumer, event id) in the inbox and run
+the handler (a duplicate finds its inbox row and does nothing); commit; then ack. A transient
+error naks with backoff; a message that cannot be decoded, or keeps failing past
+``max_deliver``, is copied to the dead-letter stream and acked so the consumer keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from opentelemetry import propagate, trace
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from coursemesh.chassis.db import Database, UnitOfWork
+from coursemesh.contracts import (
+    Envelope,
+    Event,
+    EventDecodeError,
+    dead_letter_subject,
+    decode,
+    stream_for_type,
+)
+
+log = logging.getLogger("coursemesh.consumer")
+tracer = trace.get_tracer("coursemesh.consumer")
+
+Handler = Callable[[UnitOfWork, Envelope[Any]], Awaitable[None]]
+
+HEADER_ORIGINAL_SUBJECT = "Coursemesh-Original-Subject"
+HEADER_STREAM_SEQ = "Coursemesh-Stream-Seq"
+HEADER_CONSUMER = "Coursemesh-Consumer"
+HEADER_ERROR = "Coursemesh-Error"
+HEADER_DELIVERIES = "Coursemesh-Deliveries"
+
+
+@dataclass
+class Subscription:
+    """What one service consumes from one stream: event type -> handler."""
+
+    stream: str
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, handlers: Mapping[type[Event], Handler]) -> list[Subscription]:
+        """Group handlers by the stream their event type lives in."""
+        subs: dict[str, Subscription] = {}
+        for event_type, handler in handlers.items():
+            name = event_type.event_type
+            stream = stream_for_type(name)
+            subs.setdefault(stream, cls(stream)).handlers[name] = handler
+        return list(subs.values())
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        consumer: str,
+        db: Database,
+        js: JetStreamContext,
+        subscription: Subscription,
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        batch: int = 64,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 10.0,
+    ) -> None:
+        self.consumer = consumer
+        self._db = db
+        self._js = js
+        self._sub = subscription
+        self._max_deliver = max_deliver
+        self._ack_wait = ack_wait
+        self._batch = batch
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self.processed_total = 0
+        self.dead_lettered_total = 0
+
+    @property
+    def stream(self) -> str:
+        return self._sub.stream
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.consumer,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self._ack_wait,
+            # We park a message ourselves after max_deliver; the server must keep redelivering.
+            max_deliver=-1,
+            filter_subjects=sorted(self._sub.handlers),
+            max_ack_pending=1000,
+        )
+
+    async def provision(self) -> None:
+        """Create or update the durable consumer. Idempotent."""
+        config = self.config()
+        try:
+            await self._js.consumer_info(self.stream, self.consumer)
+        except NotFoundError:
+            with contextlib.suppress(Exception):  # a concurrent replica may win the race
+                await self._js.add_consumer(self.stream, config)
+                return
+        await self._js.add_consumer(self.stream, config)
+
+    async def run(self) -> None:
+        """Fetch and handle messages until cancelled."""
+        psub = await self._js.pull_subscribe_bind(self.consumer, self.stream)
+        try:
+            while True:
+                try:
+                    msgs = await psub.fetch(self._batch, timeout=1.0)
+                except TimeoutError:
+                    continue
+                except Exception as exc:  # connection trouble: back off, keep going
+                    log.warning("consumer %s/%s fetch failed: %s", self.stream, self.consumer, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    await self.handle(msg)
+        finally:
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+
+    async def handle(self, msg: Msg) -> None:
+        deliveries = msg.metadata.num_delivered or 1
+        try:
+            env = decode(msg.data)
+        except EventDecodeError as exc:
+            log.error("consumer %s: undecodable message on %s: %s", self.consumer, msg.subject, exc)
+            await self._dead_letter(msg, f"decode: {exc}", deliveries)
+            return
+        handler = self._sub.handlers.get(env.type)
+        if handler is None:
+            await msg.ack()
+            return
+        parent = propagate.extract(dict(msg.headers or {}))
+        with tracer.start_as_current_span(
+            f"{msg.subject} process",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.message.id": str(env.id),
+                "messaging.consumer.group.name": self.consumer,
+            },
+        ) as span:
+            try:
+                await self._apply(env, handler)
+            except Exception as exc:
+                span.record_exception(exc)
+                if deliveries >= self._max_deliver:
+                    log.error(
+                        "consumer %s: %s %s failed %d times, dead-lettered: %s",
+                        self.consumer,
+                        env.type,
+                        env.id,
+                        deliveries,
+                        exc,
+                    )
+                    await self._dead_letter(msg, f"{type(exc).__name__}: {exc}", deliveries)
+                    return
+                delay = min(self._backoff_cap, self._backoff_base * 2 ** (deliveries - 1))
+                log.warning(
+                    "consumer %s: %s %s failed (delivery %d), retry in %.1fs: %s",
+                    self.consumer,
+                    env.type,
+                    env.id,
+                    deliveries,
+                    delay,
+                    exc,
+                )
+                await msg.nak(delay=delay)
+                return
+        await msg.ack()
+        self.processed_total += 1
+
+    async def _apply(self, env: Envelope[Any], handler: Handler) -> None:
+        inbox = self._db.spine.inbox
+        async with self._db.unit_of_work() as uow:
+            recorded = await uow.session.execute(
+                pg_insert(inbox)
+                .values(consumer=self.consumer, event_id=env.id, type=env.type)
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            if recorded.first() is None:
+                return  # already processed: the redelivery has no effect
+            await handler(uow, env)
+
+    async def _dead_letter(self, msg: Msg, reason: str, deliveries: int) -> None:
+        seq = msg.metadata.sequence.stream
+        headers = {
+            "Nats-Msg-Id": f"dl:{self.consumer}:{self.stream}:{seq}",
+            HEADER_ORIGINAL_SUBJECT: msg.subject,
+            HEADER_STREAM_SEQ: str(seq),
+            HEADER_CONSUMER: self.consumer,
+            HEADER_ERROR: reason[:1000],
+            HEADER_DELIVERIES: str(deliveries),
+        }
+        await self._js.publish(
+            dead_letter_subject(self.consumer, self.stream), msg.data, headers=headers
+        )
+        await msg.ack()
+        self.dead_lettered_total += 1
+
+
+async def inbox_count(db: Database, consumer: str) -> int:
+    inbox = db.spine.inbox
+    async with db.engine.connect() as conn:
+        result = await conn.execute(
+            sa.select(sa.func.count()).select_from(inbox).where(inbox.c.consumer == consumer)
+        )
+        return int(result.scalar_one())

@@ -1,0 +1,192 @@
+"""Async SQLAlchemy engine per service schema, and the unit of work that writes the outbox.
+
+A use case changes state and records the events it publishes in one transaction:
+
+    async with db.unit_of_work() as uow:
+        await repo.save(uow.session, course)
+        uow.publish(CoursePublished(...), aggregate_id=course.id, aggregate_version=course.version)
+
+The outbox rows commit with the state change (or not at all); the relay publishes them later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from opentelemetry import propagate
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from coursemesh.chassis.tables import SpineTables, spine_tables
+from coursemesh.contracts import Envelope, Event, encode, envelope, subject_for
+
+
+def outbox_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel that wakes the relays of a schema after a commit."""
+    return f"{schema}_outbox"
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    """``postgresql+asyncpg://…`` -> ``postgresql://…`` for raw asyncpg connections."""
+    return (
+        sa.engine.make_url(sqlalchemy_url)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+
+
+class Database:
+    """One engine for one service schema; the schema is the connection's ``search_path``."""
+
+    def __init__(
+        self,
+        url: str,
+        schema: str,
+        *,
+        application_name: str = "coursemesh",
+        pool_size: int = 10,
+        echo: bool = False,
+    ) -> None:
+        self.url = url
+        self.schema = schema
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            echo=echo,
+            connect_args={
+                "server_settings": {
+                    "search_path": f"{schema},public",
+                    "application_name": application_name,
+                }
+            },
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.spine: SpineTables = spine_tables(sa.MetaData(schema=schema))
+        self.channel = outbox_channel(schema)
+        self._commit_listeners: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        """Called in-process after a commit that wrote outbox rows (the relay's fast wake-up)."""
+        self._commit_listeners.append(listener)
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self)
+
+    def _notify_committed(self) -> None:
+        for listener in self._commit_listeners:
+            listener()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class UnitOfWork:
+    """A transaction plus the events it publishes. Commits on a clean exit, rolls back otherwise."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._staged: list[Envelope[Event]] = []
+        self._session: AsyncSession | None = None
+        self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
+        self.committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._db.sessions()
+        await self._session.begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None and not self.committed:
+                await self.commit()
+            elif not self.committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+            self._session = None
+
+    def publish(
+        self,
+        payload: Event,
+        *,
+        aggregate_id: str | UUID,
+        aggregate_version: int,
+    ) -> Envelope[Event]:
+        """Stage an event; it is written to the outbox in this transaction's commit."""
+        trace: dict[str, str] = {}
+        propagate.inject(trace)
+        env: Envelope[Event] = envelope(
+            payload,
+            aggregate_id=aggregate_id,
+            aggregate_version=aggregate_version,
+            trace=trace,
+        )
+        self._staged.append(env)
+        return env
+
+    @property
+    def staged(self) -> list[Envelope[Event]]:
+        return list(self._staged)
+
+    def after_commit(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        """Run ``callback`` once the transaction has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
+
+    async def flush_outbox(self) -> None:
+        if not self._staged:
+            return
+        outbox = self._db.spine.outbox
+        rows: list[dict[str, Any]] = [
+            {
+                "event_id": env.id,
+                "type": env.type,
+                "subject": subject_for(env.type),
+                "aggregate_id": env.aggregate_id,
+                "aggregate_version": env.aggregate_version,
+                "body": encode(env),
+                "headers": env.trace,
+            }
+            for env in self._staged
+        ]
+        await self.session.execute(sa.insert(outbox), rows)
+        # NOTIFY is delivered at commit, so relays in other processes wake only for real rows.
+        await self.session.execute(sa.select(sa.func.pg_notify(self._db.channel, "")))
+
+    async def commit(self) -> None:
+        wrote_outbox = bool(self._staged)
+        await self.flush_outbox()
+        await self.session.commit()
+        self.committed = True
+        self._staged.clear()
+        if wrote_outbox:
+            self._db._notify_committed()
+        for callback in self._after_commit:
+            result = callback()
+            if asyncio.iscoroutine(result):
+                await result

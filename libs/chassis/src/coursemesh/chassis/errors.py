@@ -1,0 +1,241 @@
+"""Domain errors and their RFC 9457 problem+json rendering.
+
+Use cases raise :class:`DomainError` subclasses with a stable ``code``; the HTTP layer turns them
+(and framework errors) into ``application/problem+json``. A client never sees a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    SerializationException,
+    ValidationException,
+)
+from litestar.exceptions import (
+    NotFoundException as RouteNotFoundException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("coursemesh.errors")
+
+
+class DomainError(Exception):
+    """A refusal the client can understand. ``code`` is stable; ``detail`` is for humans."""
+
+    status: int = 400
+    code: str = "BAD_REQUEST"
+    title: str = "Bad Request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        if code is not None:
+            self.code = code
+        self.extra = extra or {}
+
+
+class BadRequest(DomainError):
+    status, code, title = 400, "BAD_REQUEST", "Bad Request"
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "UNAUTHORIZED", "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "FORBIDDEN", "Forbidden"
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "NOT_FOUND", "Not Found"
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "CONFLICT", "Conflict"
+
+
+class Unprocessable(DomainError):
+    status, code, title = 422, "UNPROCESSABLE", "Unprocessable Content"
+
+
+class TooManyRequests(DomainError):
+    status, code, title = 429, "TOO_MANY_REQUESTS", "Too Many Requests"
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    path: str
+    message: str
+
+
+def problem(
+    status: int,
+    title: str,
+    code: str,
+    detail: str | None = None,
+    instance: str | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "code": code}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+_PATH = re.compile(r"at `(\$[^`]*)`")
+
+
+def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
+    """Turn Litestar's msgspec validation messages into ``{path, message}`` pairs."""
+    raw = exc.extra if isinstance(exc.extra, list) else []
+    errors: list[dict[str, str]] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", ""))
+        match = _PATH.search(message)
+        key = str(item.get("key") or "")
+        path = (
+            match.group(1)
+            if match
+            else (key if key.startswith("$") else f"$.{key}" if key else "$")
+        )
+        message = _PATH.sub("", message).rstrip(" -")
+        errors.append({"path": path, "message": message, "source": str(item.get("source", "body"))})
+    if not errors and exc.detail:
+        match = _PATH.search(exc.detail)
+        errors.append({"path": match.group(1) if match else "$", "message": exc.detail})
+    return errors
+
+
+def _domain_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    return problem(exc.status, exc.title, exc.code, exc.detail, request.url.path, **exc.extra)
+
+
+def _validation_handler(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
+    return problem(
+        400,
+        "Bad Request",
+        "VALIDATION_FAILED",
+        "The request is invalid",
+        request.url.path,
+        errors=_field_errors(exc),
+    )
+
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
+    title = _title(status)
+    code = _HTTP_CODES.get(status, "HTTP_ERROR")
+    if status == 400 and isinstance(exc.__cause__, SerializationException):
+        return problem(
+            400, title, "MALFORMED_JSON", "The request body is not valid JSON", request.url.path
+        )
+    detail = exc.detail if exc.detail and exc.detail != title else None
+    return problem(status, title, code, detail, request.url.path)
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _unexpected_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal Server Error",
+        "INTERNAL_ERROR",
+        "An unexpected error occurred; it has been logged.",
+        request.url.path,
+    )
+
+
+def _not_authorized(
+    request: Request[Any, Any, Any], exc: NotAuthorizedException
+) -> Response[dict[str, Any]]:
+    response = problem(401, "Unauthorized", "UNAUTHORIZED", exc.detail, request.url.path)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="coursemesh"'
+    return response
+
+
+def _permission_denied(
+    request: Request[Any, Any, Any], exc: PermissionDeniedException
+) -> Response[dict[str, Any]]:
+    return problem(403, "Forbidden", "FORBIDDEN", exc.detail, request.url.path)
+
+
+def _route_not_found(
+    request: Request[Any, Any, Any], exc: RouteNotFoundException
+) -> Response[dict[str, Any]]:
+    return problem(404, "Not Found", "NOT_FOUND", None, request.url.path)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    return {
+        DomainError: _domain_handler,
+        ValidationException: _validation_handler,
+        NotAuthorizedException: _not_authorized,
+        PermissionDeniedException: _permission_denied,
+        RouteNotFoundException: _route_not_found,
+        HTTPException: _http_handler,
+        Exception: _unexpected_handler,
+    }
+
+
+__all__ = [
+    "PROBLEM_JSON",
+    "BadRequest",
+    "Conflict",
+    "DomainError",
+    "FieldError",
+    "Forbidden",
+    "MediaType",
+    "NotFound",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unprocessable",
+    "exception_handlers",
+    "problem",
+]

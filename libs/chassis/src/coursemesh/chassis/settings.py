@@ -1,0 +1,91 @@
+"""Settings from the environment: one prefix per service, every problem named at once."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+
+class SettingsError(RuntimeError):
+    """Raised with one line per missing or invalid variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """What every service needs. Services subclass it to add their own variables."""
+
+    database_url: str
+    nats_url: str
+    jwks_url: str | None = None
+    jwt_public_key_file: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    public_base_url: str = "http://127.0.0.1:8080"
+    otel_exporter: Literal["none", "console", "file", "otlp"] = "none"
+    otel_file: str | None = None
+    otel_endpoint: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    instance_id: str = msgspec.field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}"
+    )
+    db_pool_size: int = 10
+    max_body_bytes: int = 1_048_576
+    relay_batch_size: int = 500
+    consumer_max_deliver: int = 5
+    consumer_ack_wait_seconds: float = 30.0
+    run_workers: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.jwks_url and not self.jwt_public_key_file:
+            raise ValueError("one of JWKS_URL or JWT_PUBLIC_KEY_FILE is required")
+
+
+S = TypeVar("S", bound=ServiceSettings)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def load_settings(cls: type[S], prefix: str, environ: Mapping[str, str] | None = None) -> S:
+    """Build ``cls`` from ``<PREFIX><FIELD>`` variables; raise :class:`SettingsError` naming each
+    missing or invalid variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for field in msgspec.structs.fields(cls):
+        name = f"{prefix}{field.name.upper()}"
+        raw = env.get(name)
+        if raw is None or raw == "":
+            if field.required:
+                problems.append(f"{name} is required")
+            continue
+        try:
+            values[field.name] = _convert(raw, field.type)
+        except (msgspec.ValidationError, ValueError) as exc:
+            problems.append(f"{name}={raw!r} is invalid: {exc}")
+    if problems:
+        raise SettingsError(problems)
+    try:
+        return msgspec.convert(values, type=cls)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise SettingsError([f"{prefix}*: {exc}"]) from exc
+
+
+def _convert(raw: str, type_: Any) -> Any:
+    if type_ is bool or type_ == (bool | None):
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("expected a boolean (true/false/1/0)")
+    if raw.lstrip().startswith(("[", "{")):
+        return msgspec.convert(msgspec.json.decode(raw), type=type_, strict=False)
+    return msgspec.convert(raw, type=type_, strict=False)

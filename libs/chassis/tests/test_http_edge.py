@@ -1,0 +1,253 @@
+"""The chassis' HTTP edge on a real app: auth, problem+json, validation, body limit, health."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+import msgspec
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from litestar import Litestar, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from litestar.testing import AsyncTestClient
+
+from coursemesh.chassis.app import create_service_app
+from coursemesh.chassis.auth import JwtVerifier, Principal, TokenError, authenticated
+from coursemesh.chassis.demo.service import PRODUCER
+from coursemesh.chassis.errors import Conflict
+from coursemesh.chassis.migrations import upgrade_head
+from coursemesh.chassis.settings import ServiceSettings
+
+KID = "test-key"
+
+
+@pytest.fixture(scope="module")
+def keypair() -> tuple[rsa.RSAPrivateKey, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, pem
+
+
+def mint(key: rsa.RSAPrivateKey, **claims: Any) -> str:
+    now = int(time.time())
+    body = {"sub": "user_1", "iss": "test-issuer", "iat": now, "exp": now + 600, **claims}
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": KID})
+
+
+@pytest.fixture(scope="module")
+def jwks_url(keypair: tuple[rsa.RSAPrivateKey, bytes]) -> Iterator[str]:
+    """A real HTTP server publishing the public key as a JWKS document."""
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(keypair[0].public_key()))
+    body = json.dumps({"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+    server.shutdown()
+
+
+class Thing(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    name: str
+    day_offset: int
+
+
+@post("/things", guards=[authenticated])
+async def create_thing(
+    data: JSONBody[Thing], principal: NamedDependency[Principal]
+) -> dict[str, Any]:
+    return {"owner": principal.sub, "email": principal.email, "dayOffset": data.day_offset}
+
+
+@get("/conflict")
+async def conflict() -> None:
+    raise Conflict("That course is already owned", code="COURSE_ALREADY_OWNED")
+
+
+@get("/boom")
+async def boom() -> None:
+    raise RuntimeError("secret internals /etc/passwd")
+
+
+@pytest.fixture
+async def client(
+    fresh_database_url: str, nats_url: str, jwks_url: str
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    await upgrade_head(PRODUCER, fresh_database_url)
+    settings = ServiceSettings(
+        database_url=fresh_database_url,
+        nats_url=nats_url,
+        jwks_url=jwks_url,
+        jwt_issuer="test-issuer",
+        log_format="text",
+    )
+    app = create_service_app(
+        PRODUCER, route_handlers=[create_thing, conflict, boom], settings=settings
+    )
+    async with AsyncTestClient(app) as c:
+        yield c
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_valid_token_gives_the_principal(client: Any, keypair: Any) -> None:
+    token = mint(keypair[0], email="a@example.com", name="Ann")
+    r = await client.post("/things", json={"name": "x", "dayOffset": 2}, headers=auth(token))
+    assert r.status_code == 201
+    assert r.json() == {"owner": "user_1", "email": "a@example.com", "dayOffset": 2}
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "MISSING_TOKEN"),
+        ({"Authorization": "Basic abc"}, "INVALID_TOKEN"),
+        ({"Authorization": "Bearer not.a.jwt"}, "INVALID_TOKEN"),
+    ],
+)
+async def test_missing_or_malformed_token_is_401_problem(
+    client: Any, headers: dict[str, str], code: str
+) -> None:
+    r = await client.post("/things", json={"name": "x", "dayOffset": 1}, headers=headers)
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == code
+
+
+async def test_expired_token_is_401(client: Any, keypair: Any) -> None:
+    token = mint(keypair[0], exp=int(time.time()) - 3600)
+    r = await client.post("/things", json={"name": "x", "dayOffset": 1}, headers=auth(token))
+    assert (r.status_code, r.json()["code"]) == (401, "TOKEN_EXPIRED")
+
+
+async def test_forged_token_is_401(client: Any) -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    r = await client.post("/things", json={"name": "x", "dayOffset": 1}, headers=auth(mint(other)))
+    assert (r.status_code, r.json()["code"]) == (401, "INVALID_TOKEN")
+
+
+async def test_wrong_issuer_is_401(client: Any, keypair: Any) -> None:
+    token = mint(keypair[0], iss="someone-else")
+    r = await client.post("/things", json={"name": "x", "dayOffset": 1}, headers=auth(token))
+    assert r.status_code == 401
+
+
+async def test_domain_error_is_problem_json_with_stable_code(client: Any) -> None:
+    r = await client.get("/conflict")
+    assert r.status_code == 409
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["code"] == "COURSE_ALREADY_OWNED"
+    assert body["detail"] == "That course is already owned"
+    assert body["status"] == 409
+
+
+async def test_validation_error_names_the_field_path(client: Any, keypair: Any) -> None:
+    r = await client.post(
+        "/things", json={"name": "x", "dayOffset": "two"}, headers=auth(mint(keypair[0]))
+    )
+    assert r.status_code == 400
+    body = r.json()
+    assert body["code"] == "VALIDATION_FAILED"
+    assert body["errors"][0]["path"] == "$.dayOffset"
+
+
+async def test_unknown_field_is_refused(client: Any, keypair: Any) -> None:
+    r = await client.post(
+        "/things",
+        json={"name": "x", "dayOffset": 1, "admin": True},
+        headers=auth(mint(keypair[0])),
+    )
+    assert r.status_code == 400
+    assert "admin" in json.dumps(r.json()["errors"])
+
+
+async def test_malformed_json_is_refused(client: Any, keypair: Any) -> None:
+    r = await client.post(
+        "/things",
+        content=b'{"name": ',
+        headers={**auth(mint(keypair[0])), "content-type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json()["code"] == "MALFORMED_JSON"
+
+
+async def test_oversized_body_is_413(client: Any, keypair: Any) -> None:
+    big = b'{"name": "' + b"x" * (1_048_576 + 10) + b'", "dayOffset": 1}'
+    r = await client.post(
+        "/things",
+        content=big,
+        headers={**auth(mint(keypair[0])), "content-type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_unexpected_error_hides_internals(client: Any) -> None:
+    r = await client.get("/boom")
+    assert r.status_code == 500
+    assert r.json()["code"] == "INTERNAL_ERROR"
+    assert "passwd" not in r.text
+    assert "Traceback" not in r.text
+
+
+async def test_unknown_route_is_problem_json(client: Any) -> None:
+    r = await client.get("/nope")
+    assert r.status_code == 404
+    assert r.json()["code"] == "NOT_FOUND"
+
+
+async def test_health_live_and_ready(client: Any) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    r = await client.get("/health/ready")
+    assert r.status_code == 200
+    assert r.json()["checks"] == {"database": "ok", "nats": "ok"}
+
+
+async def test_ready_is_503_when_migrations_are_not_at_head(
+    fresh_database_url: str, nats_url: str, jwks_url: str
+) -> None:
+    settings = ServiceSettings(
+        database_url=fresh_database_url, nats_url=nats_url, jwks_url=jwks_url, log_format="text"
+    )
+    app = create_service_app(PRODUCER, settings=settings)  # no migration was run
+    async with AsyncTestClient(app) as c:
+        r = await c.get("/health/ready")
+    assert r.status_code == 503
+    assert r.json()["code"] == "NOT_READY"
+    assert "migrations not at head" in r.json()["checks"]["database"]
+
+
+async def test_pem_public_key_verifies(keypair: Any, tmp_path: Path) -> None:
+    pem_file = tmp_path / "key.pem"
+    pem_file.write_bytes(keypair[1])
+    verifier = JwtVerifier.from_settings(
+        jwks_url=None, public_key_file=str(pem_file), issuer=None, audience=None
+    )
+    principal = await verifier.verify(mint(keypair[0], name="Ann"))
+    assert principal == Principal(sub="user_1", email=None, name="Ann")
+    with pytest.raises(TokenError):
+        await verifier.verify(mint(rsa.generate_private_key(public_exponent=65537, key_size=2048)))

@@ -1,0 +1,173 @@
+"""Events produced by the commerce service (stream ``COMMERCE``, subjects ``commerce.>``).
+
+Aggregates (the envelope's ``aggregate_id``): plan id, entitlement id, payment transaction id,
+lead id, custom course purchase id.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from coursemesh.contracts.envelope import Event, event
+from coursemesh.contracts.types import (
+    Cents,
+    CurrencyCode,
+    CustomCourseCode,
+    EntitlementCause,
+    EntitlementStatus,
+    LeadSource,
+    NonEmptyStr,
+    PaymentProvider,
+    UserId,
+    UtcDateTime,
+)
+
+__all__ = [
+    "CustomCoursePurchased",
+    "EntitlementChanged",
+    "LeadCreated",
+    "PaymentCompleted",
+    "PaymentFailed",
+    "PaymentRefunded",
+    "PlanPriced",
+]
+
+
+@event("commerce.plan.priced.v1")
+class PlanPriced(Event, frozen=True, kw_only=True):
+    """A course's plan was created, re-priced, activated or deactivated; carries the full plan.
+
+    Emitted by ``PATCH …/courses/:id/price`` (one plan of type ``course`` per course). Catalog
+    projects it for the storefront: price, and "no active plan" -> 404.
+    """
+
+    plan_id: uuid.UUID
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    price_in_cents: Cents
+    currency: CurrencyCode
+    is_active: bool
+
+
+@event("commerce.entitlement.changed.v1")
+class EntitlementChanged(Event, frozen=True, kw_only=True):
+    """An entitlement (a buyer's access to a course) was created or changed; carries its full state.
+
+    Emitted on every transition of the seed's state machine (checkout, webhook outcome, refund,
+    expiry sweep, staff revoke) and when a replayed completion refreshes the transaction link.
+    Learning projects it: only ``active`` without ``access_revoked_at`` opens the player.
+    """
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    status: EntitlementStatus
+    access_revoked_at: UtcDateTime | None
+    source_payment_transaction_id: uuid.UUID | None
+    """The payment transaction that activated it; ``None`` for a free checkout."""
+    membership_id: uuid.UUID | None
+    """Branch A: the buyer's membership of the seller org; ``None`` for branch B (a lead)."""
+    previous_status: EntitlementStatus | None
+    """``None`` when the row was just created."""
+    cause: EntitlementCause
+    reason: str | None
+    """Free text, e.g. the staff revoke reason."""
+    changed_at: UtcDateTime
+
+
+@event("commerce.payment.completed.v1")
+class PaymentCompleted(Event, frozen=True, kw_only=True):
+    """A payment succeeded (provider webhook verified, cross-org guard passed).
+
+    Exactly one of ``entitlement_id`` (a course purchase) and ``custom_course_purchase_id``
+    (a custom course offer purchase) is set.
+    """
+
+    transaction_id: uuid.UUID
+    entitlement_id: uuid.UUID | None
+    custom_course_purchase_id: uuid.UUID | None
+    organization_id: uuid.UUID
+    user_id: UserId
+    amount_in_cents: Cents
+    currency: CurrencyCode
+    provider: PaymentProvider
+    provider_transaction_id: NonEmptyStr
+    completed_at: UtcDateTime
+
+
+@event("commerce.payment.failed.v1")
+class PaymentFailed(Event, frozen=True, kw_only=True):
+    """A payment failed or was declined at the provider.
+
+    Exactly one of ``entitlement_id`` and ``custom_course_purchase_id`` is set.
+    """
+
+    transaction_id: uuid.UUID
+    entitlement_id: uuid.UUID | None
+    custom_course_purchase_id: uuid.UUID | None
+    organization_id: uuid.UUID
+    user_id: UserId
+    amount_in_cents: Cents
+    currency: CurrencyCode
+    provider: PaymentProvider
+    provider_transaction_id: NonEmptyStr
+    failure_reason: str | None
+    failed_at: UtcDateTime
+
+
+@event("commerce.payment.refunded.v1")
+class PaymentRefunded(Event, frozen=True, kw_only=True):
+    """A completed payment was refunded (or charged back) at the provider.
+
+    ``amount_in_cents`` is the amount refunded. Exactly one of ``entitlement_id`` and
+    ``custom_course_purchase_id`` is set; a refunded course entitlement is revoked (its own
+    ``entitlement.changed`` event follows).
+    """
+
+    transaction_id: uuid.UUID
+    entitlement_id: uuid.UUID | None
+    custom_course_purchase_id: uuid.UUID | None
+    organization_id: uuid.UUID
+    user_id: UserId
+    amount_in_cents: Cents
+    currency: CurrencyCode
+    provider: PaymentProvider
+    provider_transaction_id: NonEmptyStr
+    refunded_at: UtcDateTime
+
+
+@event("commerce.lead.created.v1")
+class LeadCreated(Event, frozen=True, kw_only=True):
+    """A buyer without membership (checkout branch B) became a lead of the seller's organization.
+
+    Emitted when the lead is linked to an organization (``organization_leads`` row), whether the
+    lead itself was new or reused from another organization.
+    """
+
+    lead_id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: UserId
+    email: str | None
+    source: LeadSource
+    created_at: UtcDateTime
+
+
+@event("commerce.custom_course.purchased.v1")
+class CustomCoursePurchased(Event, frozen=True, kw_only=True):
+    """A custom course offer was bought and paid for (or was free); custom-gen opens a purchase.
+
+    Each purchase is one personalised course; a buyer may buy the same offer several times.
+    """
+
+    purchase_id: uuid.UUID
+    offer_id: uuid.UUID
+    user_id: UserId
+    organization_id: uuid.UUID
+    course_code: CustomCourseCode
+    offer_title: NonEmptyStr
+    amount_in_cents: Cents
+    currency: CurrencyCode
+    transaction_id: uuid.UUID | None
+    """The completed payment; ``None`` for a free offer."""
+    purchased_at: UtcDateTime

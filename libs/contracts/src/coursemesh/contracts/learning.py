@@ -1,0 +1,72 @@
+"""Events produced by the learning service (stream ``LEARNING``, subjects ``learning.>``).
+
+Aggregate: the buyer's enrollment in a course, identified by its entitlement id (one enrollment
+per entitlement). One version counter per enrollment, shared by all four events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from coursemesh.contracts.envelope import Event, event
+from coursemesh.contracts.types import NonNegativeInt, PositiveInt, UserId, UtcDateTime
+
+__all__ = ["CourseCompleted", "CourseRestarted", "CourseStarted", "WorkoutCompleted"]
+
+
+@event("learning.course.started.v1")
+class CourseStarted(Event, frozen=True, kw_only=True):
+    """A buyer started a course (``POST /me/courses/:id/start``): start date stamped, completion
+    cleared. Emitted again if the buyer moves the start date."""
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    start_date: date
+    """The calendar day that is day 0, in the buyer's time zone."""
+    restart_count: NonNegativeInt
+
+
+@event("learning.workout.completed.v1")
+class WorkoutCompleted(Event, frozen=True, kw_only=True):
+    """A buyer marked one curriculum item (a workout on a given day) complete.
+
+    Emitted only when a completion is actually recorded (not for an idempotent repeat).
+    """
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    item_id: uuid.UUID
+    workout_id: uuid.UUID
+    day_offset: NonNegativeInt
+    curriculum_version: NonNegativeInt
+    """The curriculum version the item belonged to when it was completed."""
+    completed_at: UtcDateTime
+
+
+@event("learning.course.completed.v1")
+class CourseCompleted(Event, frozen=True, kw_only=True):
+    """Every workout item of the course is complete: the enrollment's ``completed_at`` was set."""
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    completed_at: UtcDateTime
+
+
+@event("learning.course.restarted.v1")
+class CourseRestarted(Event, frozen=True, kw_only=True):
+    """A buyer restarted a course: new start date, completion cleared, ``restart_count`` + 1,
+    the previous run's completions moved to history."""
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    restart_count: PositiveInt
+    start_date: date

@@ -1,0 +1,23 @@
+"""catalog: outbox and inbox
+
+Revision ID: catalog_0001
+Revises:
+"""
+
+from coursemesh.chassis.tables import create_spine_tables
+
+revision = "catalog_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_spine_tables("catalog")
+
+
+def downgrade() -> None:
+    from alembic import op
+
+    op.drop_table("inbox", schema="catalog")
+    op.drop_table("outbox", schema="catalog")

@@ -1,0 +1,23 @@
+"""commerce: outbox and inbox
+
+Revision ID: commerce_0001
+Revises:
+"""
+
+from coursemesh.chassis.tables import create_spine_tables
+
+revision = "commerce_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_spine_tables("commerce")
+
+
+def downgrade() -> None:
+    from alembic import op
+
+    op.drop_table("inbox", schema="commerce")
+    op.drop_table("outbox", schema="commerce")

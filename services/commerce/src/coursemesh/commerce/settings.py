@@ -1,0 +1,9 @@
+"""Configuration of the commerce service: ``COMMERCE_*`` environment variables."""
+
+from __future__ import annotations
+
+from coursemesh.chassis.settings import ServiceSettings
+
+
+class Settings(ServiceSettings, kw_only=True, frozen=True):
+    pass

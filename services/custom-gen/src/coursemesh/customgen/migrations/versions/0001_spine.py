@@ -1,0 +1,23 @@
+"""custom-gen: outbox and inbox
+
+Revision ID: customgen_0001
+Revises:
+"""
+
+from coursemesh.chassis.tables import create_spine_tables
+
+revision = "customgen_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_spine_tables("customgen")
+
+
+def downgrade() -> None:
+    from alembic import op
+
+    op.drop_table("inbox", schema="customgen")
+    op.drop_table("outbox", schema="customgen")

@@ -1,0 +1,23 @@
+"""learning: outbox and inbox
+
+Revision ID: learning_0001
+Revises:
+"""
+
+from coursemesh.chassis.tables import create_spine_tables
+
+revision = "learning_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_spine_tables("learning")
+
+
+def downgrade() -> None:
+    from alembic import op
+
+    op.drop_table("inbox", schema="learning")
+    op.drop_table("outbox", schema="learning")
