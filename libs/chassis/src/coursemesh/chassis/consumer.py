@@ -160,7 +160,7 @@ class ConsumerRunner:
             },
         ) as span:
             try:
-                await self._apply(env, handler)
+                await self.apply(env, handler)
             except Exception as exc:
                 span.record_exception(exc)
                 if deliveries >= self._max_deliver:
@@ -189,7 +189,8 @@ class ConsumerRunner:
         await msg.ack()
         self.processed_total += 1
 
-    async def _apply(self, env: Envelope[Any], handler: Handler) -> None:
+    async def apply(self, env: Envelope[Any], handler: Handler) -> None:
+        """Record the event in the inbox and run its handler in one transaction."""
         inbox = self._db.spine.inbox
         async with self._db.unit_of_work() as uow:
             recorded = await uow.session.execute(
