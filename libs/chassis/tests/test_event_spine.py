@@ -12,6 +12,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from coursemesh.chassis.bus import Bus
 from coursemesh.chassis.consumer import HEADER_ERROR, ConsumerRunner
 from coursemesh.chassis.db import Database, UnitOfWork
+from coursemesh.chassis.deadletter import list_dead_letters, replay
 from coursemesh.chassis.demo.service import (
     on_counter_set,
     projector_subscriptions,
@@ -311,3 +312,28 @@ async def _dead_letters(bus: Bus) -> list[Any]:
         return []
     finally:
         await sub.unsubscribe()
+
+
+async def test_dead_letter_can_be_replayed_once_the_cause_is_fixed(
+    projector_db: Database, bus: Bus, background: Any
+) -> None:
+    broken = True
+
+    async def sometimes(uow: UnitOfWork, env: Envelope[Any]) -> None:
+        if broken:
+            raise RuntimeError("projection bug")
+        await on_counter_set(uow, env)
+
+    env = envelope(CounterSet(counter_id="a", value=9), aggregate_id="a", aggregate_version=1)
+    await bus.js.publish(env.type, encode(env))
+    runner = consumer(projector_db, bus, handler=sometimes, max_deliver=2, backoff_base=0.01)
+    await runner.provision()
+    background(runner.run())
+    await wait_for(lambda: _dead_count(runner, 1), timeout=10)
+    (letter,) = await list_dead_letters(bus.js)
+    assert (letter.original_subject, letter.consumer) == (env.type, "demoprojector")
+
+    broken = False  # the bug is fixed and deployed
+    await replay(bus.js, letter.seq)
+    await wait_for(lambda: _view_is(projector_db, {"a": (9, 1)}))
+    assert await list_dead_letters(bus.js) == []

@@ -251,3 +251,14 @@ async def test_pem_public_key_verifies(keypair: Any, tmp_path: Path) -> None:
     assert principal == Principal(sub="user_1", email=None, name="Ann")
     with pytest.raises(TokenError):
         await verifier.verify(mint(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+
+
+async def test_unknown_and_missing_fields_point_at_the_field(client: Any, keypair: Any) -> None:
+    r = await client.post(
+        "/things",
+        json={"name": "x", "dayOffset": 1, "admin": True},
+        headers=auth(mint(keypair[0])),
+    )
+    assert [e["path"] for e in r.json()["errors"]] == ["$.admin"]
+    r = await client.post("/things", json={"name": "x"}, headers=auth(mint(keypair[0])))
+    assert [e["path"] for e in r.json()["errors"]] == ["$.dayOffset"]

@@ -62,7 +62,8 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=False,
+            pool_recycle=1800,
             echo=echo,
             connect_args={
                 "server_settings": {

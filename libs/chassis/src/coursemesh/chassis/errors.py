@@ -104,26 +104,42 @@ _PATH = re.compile(r"at `(\$[^`]*)`")
 
 
 def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
-    """Turn Litestar's msgspec validation messages into ``{path, message}`` pairs."""
+    """Turn Litestar's msgspec validation messages into ``{path, message}`` pairs, the path a
+    JSONPath into the request body (``$.dayOffset``, ``$.items[0].workoutId``)."""
     raw = exc.extra if isinstance(exc.extra, list) else []
     errors: list[dict[str, str]] = []
     for item in raw:
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", ""))
-        match = _PATH.search(message)
         key = str(item.get("key") or "")
-        path = (
-            match.group(1)
-            if match
-            else (key if key.startswith("$") else f"$.{key}" if key else "$")
+        errors.append(
+            {
+                "path": _error_path(message, key),
+                "message": _PATH.sub("", message).rstrip(" -"),
+                "source": str(item.get("source", "body")),
+            }
         )
-        message = _PATH.sub("", message).rstrip(" -")
-        errors.append({"path": path, "message": message, "source": str(item.get("source", "body"))})
     if not errors and exc.detail:
-        match = _PATH.search(exc.detail)
-        errors.append({"path": match.group(1) if match else "$", "message": exc.detail})
+        errors.append({"path": _error_path(exc.detail, ""), "message": exc.detail})
     return errors
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]*)`")
+
+
+def _error_path(message: str, key: str) -> str:
+    match = _PATH.search(message)
+    if match:
+        base = match.group(1)
+    elif key.startswith("$"):
+        base = key
+    else:
+        base = f"$.{key}" if key and key != "data" else "$"
+    # msgspec reports a missing or unknown field at its parent object: point at the field.
+    named = _UNKNOWN_FIELD.search(message) or _MISSING_FIELD.search(message)
+    return f"{base}.{named.group(1)}" if named else base
 
 
 def _domain_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:

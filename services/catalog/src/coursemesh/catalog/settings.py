@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
 from coursemesh.chassis.settings import ServiceSettings
 
 
 class Settings(ServiceSettings, kw_only=True, frozen=True):
-    pass
+    storefront_max_age_seconds: Annotated[int, msgspec.Meta(ge=0)] = 30
+    """``CATALOG_STOREFRONT_MAX_AGE_SECONDS``: how long clients and CDNs may reuse a storefront
+    response without revalidating (they revalidate cheaply with If-None-Match -> 304)."""

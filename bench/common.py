@@ -1,0 +1,116 @@
+"""What every benchmark shares: embedded infrastructure, server processes, the load generator,
+and the hello-world ceiling that every HTTP figure is a ratio of."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coursemesh.devstack.infra import EmbeddedNats, EmbeddedPostgres
+from coursemesh.devstack.ports import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass
+class Infra:
+    postgres_url: str
+    nats_url: str
+
+
+@contextmanager
+def embedded_infra(workdir: Path) -> Iterator[Infra]:
+    """PostgreSQL + NATS for a benchmark: external ones from COURSEMESH_BENCH_* when set."""
+    external_db = os.environ.get("COURSEMESH_BENCH_DATABASE_URL")
+    external_nats = os.environ.get("COURSEMESH_BENCH_NATS_URL")
+    if external_db and external_nats:
+        yield Infra(external_db, external_nats)
+        return
+    pg = EmbeddedPostgres(workdir / "pg").start()
+    nats = EmbeddedNats(workdir / "nats").start()
+    try:
+        yield Infra(pg.sqlalchemy_url, nats.url)
+    finally:
+        nats.stop()
+        pg.stop()
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status < 500:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {timeout}s")
+        time.sleep(0.05)
+
+
+@contextmanager
+def uvicorn_app(
+    app: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    factory: bool = False,
+    log: Path | None = None,
+) -> Iterator[str]:
+    """Serve an ASGI app exactly like the stack serves a service; yields its base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--no-access-log", "--log-level", "warning"]
+    if factory:
+        argv.append("--factory")
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+    try:
+        wait_http(
+            f"http://127.0.0.1:{port}/health/live" if factory else f"http://127.0.0.1:{port}/hello"
+        )
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def load(url: str, *, connections: int = 32, duration: float = 8.0, **kw: Any) -> dict[str, Any]:
+    """Run the load generator in its own process and return its JSON result."""
+    argv = [sys.executable, "-m", "bench.loadgen", url, "-c", str(connections)]
+    argv += ["-d", str(duration), "--json"]
+    for name, value in kw.get("headers", {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    if "method" in kw:
+        argv += ["-m", kw["method"]]
+    if "body" in kw:
+        argv += ["--body", kw["body"]]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def hello_world_ceiling(duration: float = 8.0) -> dict[str, Any]:
+    with uvicorn_app("bench.hello:app") as base:
+        return load(f"{base}/hello", duration=duration)
+
+
+def record(name: str, result: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = RESULTS / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"-> {path.relative_to(ROOT)}", file=sys.stderr)

@@ -1,0 +1,196 @@
+"""The whole story on real PostgreSQL, NATS and SeaweedFS: purchase -> submit -> audio objects
+with matching MD5 -> data valid against its schema -> checksum recomputes -> handshake ->
+a staff-approved regen swaps one file and the checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from litestar.testing import AsyncTestClient
+
+from coursemesh.chassis.db import Database
+from coursemesh.chassis.testing import TestIdentity, outbox_events, wait_for
+from coursemesh.customgen.adapters.tables import custom_courses, purchases
+from coursemesh.customgen.app.course_data import validate_data
+from coursemesh.customgen.main import create_app
+from coursemesh.customgen.settings import Settings
+
+from .conftest import BRIEF_INTAKE, BUCKET, BUYER, ORG, STAFF, make_staff, purchase
+
+
+async def ready_course(client: Any, identity: TestIdentity, course_id: str) -> dict[str, Any]:
+    me = identity.headers(BUYER)
+
+    async def is_ready() -> bool:
+        body = (await client.get(f"/me/custom-courses/{course_id}", headers=me)).json()
+        assert body["status"] != "failed", body
+        return bool(body["status"] == "ready")
+
+    await wait_for(is_ready, timeout=60, message="course ready")
+    response = await client.get(f"/me/custom-courses/{course_id}", headers=me)
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def md5(data: Any) -> str:
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.md5(raw.encode()).hexdigest()
+
+
+async def test_purchase_submit_generate_handshake_regenerate(
+    db: Database, settings: Settings, identity: TestIdentity, s3: Any
+) -> None:
+    purchase_id = await purchase(db)
+    await make_staff(db)
+    me = identity.headers(BUYER)
+    bucket = s3.client()
+    async with AsyncTestClient(create_app(settings)) as client:
+        listed = (await client.get("/me/custom-course-purchases", headers=me)).json()
+        assert [(p["purchaseId"], p["status"]) for p in listed] == [
+            (str(purchase_id), "awaiting_intake")
+        ]
+
+        submitted = await client.post(
+            "/me/custom-courses",
+            json={"purchaseId": str(purchase_id), "intake": BRIEF_INTAKE},
+            headers=me,
+        )
+        assert submitted.status_code == 202, submitted.text
+        course_id = submitted.json()["id"]
+        running = (await client.get(f"/me/custom-courses/{course_id}", headers=me)).json()
+        assert running["status"] in {"generating", "ready"}
+        assert running["progress"]["sessionsTotal"] == 2
+
+        course = await ready_course(client, identity, course_id)
+        assert course["progress"] == {
+            "step": "done",
+            "sessionsDone": 2,
+            "sessionsTotal": 2,
+            "attempts": 0,
+            "failedStep": None,
+            "lastError": None,
+        }
+        data = course["data"]
+        assert course["courseCode"] == "X99ENB"
+        assert course["title"] == "Restful Sleep for Sam"
+        validate_data(data)
+        # The stored checksum recomputes from the data, exactly as a client does it.
+        assert course["checksum"] == md5(data)
+        raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert course["fileSizeBytes"] == len(raw.encode())
+        assert [s["title"] for s in data["workbooks"]] == [s["title"] for s in data["scripts"]]
+        assert "evening worries" in data["scripts"][0]["sections"][2]["text"]
+
+        # Every audio object exists once, with the MD5 we stored (computed by us, not the ETag).
+        audio = data["audio_files"]
+        assert [a["session"] for a in audio] == [1, 2]
+        for entry in audio:
+            body = bucket.get_object(Bucket=BUCKET, Key=entry["object_key"])["Body"].read()
+            assert hashlib.md5(body).hexdigest() == entry["checksum"]
+            assert len(body) == entry["size_bytes"]
+            assert entry["duration_ms"] > 1000
+            # The presigned URL in the response really fetches it.
+            async with httpx.AsyncClient() as http:
+                fetched = await http.get(course["audioUrls"][entry["id"]])
+            assert fetched.status_code == 200
+            assert fetched.content == body
+        listing = bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"custom-courses/{course_id}/")
+        assert listing["KeyCount"] == 2
+
+        requested = await outbox_events(db, "customgen.custom_course.requested.v1")
+        assert [str(e.payload.custom_course_id) for e in requested] == [course_id]
+        (ready,) = await outbox_events(db, "customgen.custom_course.ready.v1")
+        assert ready.payload.checksum == course["checksum"]
+        assert ready.payload.file_size_bytes == course["fileSizeBytes"]
+
+        # Handshake: a client that holds the current version gets nothing but a count.
+        held = [{"id": course_id, "checksum": course["checksum"]}]
+        same = (
+            await client.post("/me/custom-courses/handshake", json={"courses": held}, headers=me)
+        ).json()
+        assert same == {"changed": [], "missing": [], "removed": [], "unchangedCount": 1}
+        fresh = (
+            await client.post("/me/custom-courses/handshake", json={"courses": []}, headers=me)
+        ).json()
+        assert [c["id"] for c in fresh["missing"]] == [course_id]
+        assert fresh["missing"][0]["data"] == data
+
+        # Regen: buyer asks, staff approve, one file changes, the JSON and checksum follow.
+        target = audio[1]
+        created = await client.post(
+            f"/me/custom-courses/{course_id}/regen-requests",
+            json={"audioId": target["id"], "reason": "The voice sounded rushed"},
+            headers=me,
+        )
+        assert created.status_code == 201, created.text
+        request_id = created.json()["id"]
+        staff = identity.headers(STAFF)
+        queue = (
+            await client.get(f"/organizations/{ORG}/regen-requests?status=open", headers=staff)
+        ).json()
+        assert [r["id"] for r in queue] == [request_id]
+        approved = await client.post(
+            f"/organizations/{ORG}/regen-requests/{request_id}/approve", headers=staff
+        )
+        assert approved.status_code == 200
+        assert approved.json()["status"] == "approved"
+
+        async def completed() -> bool:
+            mine = (
+                await client.get(f"/me/custom-courses/{course_id}/regen-requests", headers=me)
+            ).json()
+            return bool(mine[0]["status"] == "completed")
+
+        await wait_for(completed, timeout=30, message="regen completed")
+
+        async def old_object_gone() -> bool:
+            keys = bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"custom-courses/{course_id}/")
+            return {o["Key"] for o in keys.get("Contents", [])} == {
+                audio[0]["object_key"],
+                target["object_key"].replace("/g1.mp3", "/g2.mp3"),
+            }
+
+        await wait_for(old_object_gone, timeout=30, message="old object removed")
+        after = (await client.get(f"/me/custom-courses/{course_id}", headers=me)).json()
+        new_audio = after["data"]["audio_files"]
+        assert new_audio[0] == audio[0]  # the other file is untouched
+        assert new_audio[1]["generation"] == 2
+        assert new_audio[1]["id"] == target["id"]
+        body = bucket.get_object(Bucket=BUCKET, Key=new_audio[1]["object_key"])["Body"].read()
+        assert hashlib.md5(body).hexdigest() == new_audio[1]["checksum"]
+        assert after["checksum"] != course["checksum"]
+        assert after["checksum"] == md5(after["data"])
+
+        # The old client copy is now "changed"; the handshake returns exactly that course.
+        changed = (
+            await client.post("/me/custom-courses/handshake", json={"courses": held}, headers=me)
+        ).json()
+        assert [c["id"] for c in changed["changed"]] == [course_id]
+        assert changed["changed"][0]["checksum"] == after["checksum"]
+        assert changed["unchangedCount"] == 0
+
+        (updated,) = await outbox_events(db, "customgen.custom_course.updated.v1")
+        assert updated.payload.reason == "audio_regenerated"
+        assert updated.payload.checksum == after["checksum"]
+        (regenerated,) = await outbox_events(db, "customgen.audio.regenerated.v1")
+        assert str(regenerated.payload.regen_request_id) == request_id
+        assert regenerated.payload.audio_checksum == new_audio[1]["checksum"]
+        assert regenerated.aggregate_version > updated.aggregate_version > ready.aggregate_version
+
+    async with db.engine.connect() as conn:
+        # The database holds the invariant too: checksum = md5 of the stored text.
+        row = (
+            await conn.execute(
+                sa.select(
+                    custom_courses.c.checksum,
+                    sa.func.md5(sa.cast(custom_courses.c.data, sa.Text)),
+                )
+            )
+        ).one()
+        assert row[0] == row[1]
+        status = (await conn.execute(sa.select(purchases.c.status))).scalar_one()
+        assert status == "submitted"

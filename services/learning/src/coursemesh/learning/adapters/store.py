@@ -1,0 +1,363 @@
+"""SQL implementation of the learning ports (SQLAlchemy Core on the service's own tables)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coursemesh.learning.adapters.tables import (
+    completion_history,
+    completions,
+    courses,
+    enrollments,
+    entitlements,
+    memberships,
+    workouts,
+)
+from coursemesh.learning.app.ports import (
+    Completion,
+    Course,
+    Enrollment,
+    EnrollmentRow,
+    Entitlement,
+    LibraryEntry,
+    SortKey,
+    Workout,
+)
+from coursemesh.learning.domain.player import Day
+
+_ENROLLMENT_COLUMNS = (
+    enrollments.c.entitlement_id,
+    enrollments.c.start_date,
+    enrollments.c.completed_at,
+    enrollments.c.restart_count,
+    enrollments.c.last_activity_at,
+    enrollments.c.version,
+)
+
+
+def _entitlement(row: Any) -> Entitlement:
+    return Entitlement(
+        entitlement_id=row.entitlement_id,
+        user_id=row.user_id,
+        course_id=row.course_id,
+        organization_id=row.organization_id,
+        status=row.status,
+        access_revoked_at=row.access_revoked_at,
+    )
+
+
+def _enrollment(row: Any) -> Enrollment:
+    return Enrollment(
+        entitlement_id=row.entitlement_id,
+        start_date=row.start_date,
+        completed_at=row.completed_at,
+        restart_count=row.restart_count,
+        last_activity_at=row.last_activity_at,
+        version=row.version,
+    )
+
+
+def _completed_count(entitlement_id: Any) -> sa.ScalarSelect[Any]:
+    return (
+        sa.select(sa.func.count())
+        .select_from(completions)
+        .where(completions.c.entitlement_id == entitlement_id)
+        .scalar_subquery()
+    )
+
+
+class SqlStore:
+    """Both ports on one session: the use case's unit of work decides the transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # --- player ------------------------------------------------------------------------------
+
+    async def entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
+        row = (
+            await self._session.execute(
+                sa.select(entitlements).where(
+                    entitlements.c.user_id == user_id, entitlements.c.course_id == course_id
+                )
+            )
+        ).first()
+        return None if row is None else _entitlement(row)
+
+    async def course(self, course_id: uuid.UUID) -> Course | None:
+        row = (
+            await self._session.execute(sa.select(courses).where(courses.c.course_id == course_id))
+        ).first()
+        if row is None:
+            return None
+        return Course(
+            course_id=row.course_id,
+            organization_id=row.organization_id,
+            name=row.name,
+            image_url=row.image_url,
+            duration_days=row.duration_days,
+            status=row.status,
+            curriculum_version=row.curriculum_version,
+            days=msgspec.convert(row.curriculum, type=list[Day]),
+        )
+
+    async def enrollment(self, entitlement_id: uuid.UUID) -> Enrollment | None:
+        row = (
+            await self._session.execute(
+                sa.select(*_ENROLLMENT_COLUMNS).where(
+                    enrollments.c.entitlement_id == entitlement_id
+                )
+            )
+        ).first()
+        return None if row is None else _enrollment(row)
+
+    async def lock_enrollment(self, entitlement: Entitlement) -> Enrollment:
+        await self._session.execute(
+            pg_insert(enrollments)
+            .values(
+                entitlement_id=entitlement.entitlement_id,
+                user_id=entitlement.user_id,
+                course_id=entitlement.course_id,
+                organization_id=entitlement.organization_id,
+            )
+            .on_conflict_do_nothing()
+        )
+        row = (
+            await self._session.execute(
+                sa.select(*_ENROLLMENT_COLUMNS)
+                .where(enrollments.c.entitlement_id == entitlement.entitlement_id)
+                .with_for_update()
+            )
+        ).one()
+        return _enrollment(row)
+
+    async def save_enrollment(self, enrollment: Enrollment) -> None:
+        await self._session.execute(
+            sa.update(enrollments)
+            .where(enrollments.c.entitlement_id == enrollment.entitlement_id)
+            .values(
+                start_date=enrollment.start_date,
+                completed_at=enrollment.completed_at,
+                restart_count=enrollment.restart_count,
+                last_activity_at=enrollment.last_activity_at,
+                version=enrollment.version,
+            )
+        )
+
+    async def completions(self, entitlement_id: uuid.UUID) -> list[Completion]:
+        rows = await self._session.execute(
+            sa.select(
+                completions.c.item_id,
+                completions.c.workout_id,
+                completions.c.day_offset,
+                completions.c.curriculum_version,
+                completions.c.completed_at,
+            ).where(completions.c.entitlement_id == entitlement_id)
+        )
+        return [
+            Completion(
+                item_id=r.item_id,
+                workout_id=r.workout_id,
+                day_offset=r.day_offset,
+                curriculum_version=r.curriculum_version,
+                completed_at=r.completed_at,
+            )
+            for r in rows
+        ]
+
+    async def add_completion(self, entitlement_id: uuid.UUID, completion: Completion) -> bool:
+        inserted = await self._session.execute(
+            pg_insert(completions)
+            .values(entitlement_id=entitlement_id, **msgspec.structs.asdict(completion))
+            .on_conflict_do_nothing()
+            .returning(completions.c.item_id)
+        )
+        return inserted.first() is not None
+
+    async def remove_completion(self, entitlement_id: uuid.UUID, item_id: uuid.UUID) -> bool:
+        deleted = await self._session.execute(
+            sa.delete(completions)
+            .where(completions.c.entitlement_id == entitlement_id, completions.c.item_id == item_id)
+            .returning(completions.c.item_id)
+        )
+        return deleted.first() is not None
+
+    async def archive_completions(
+        self, entitlement_id: uuid.UUID, *, run: int, reason: str, now: datetime
+    ) -> int:
+        moved = (
+            sa.delete(completions)
+            .where(completions.c.entitlement_id == entitlement_id)
+            .returning(*completions.c)
+            .cte("moved")
+        )
+        result = await self._session.execute(
+            sa.insert(completion_history)
+            .from_select(
+                [
+                    "entitlement_id",
+                    "item_id",
+                    "workout_id",
+                    "day_offset",
+                    "curriculum_version",
+                    "completed_at",
+                    "run",
+                    "reason",
+                    "archived_at",
+                ],
+                sa.select(
+                    moved.c.entitlement_id,
+                    moved.c.item_id,
+                    moved.c.workout_id,
+                    moved.c.day_offset,
+                    moved.c.curriculum_version,
+                    moved.c.completed_at,
+                    sa.literal(run),
+                    sa.literal(reason),
+                    sa.literal(now, sa.DateTime(timezone=True)),
+                ),
+            )
+            .returning(completion_history.c.id)
+        )
+        return len(result.all())
+
+    async def workouts(self, workout_ids: set[uuid.UUID]) -> dict[uuid.UUID, Workout]:
+        if not workout_ids:
+            return {}
+        rows = await self._session.execute(
+            sa.select(workouts).where(workouts.c.workout_id.in_(workout_ids))
+        )
+        return {
+            r.workout_id: Workout(
+                workout_id=r.workout_id,
+                title=r.title,
+                description=r.description,
+                duration_minutes=r.duration_minutes,
+                instructions=r.instructions,
+                media_urls=list(r.media_urls),
+            )
+            for r in rows
+        }
+
+    async def library(self, user_id: str) -> list[LibraryEntry]:
+        query = (
+            sa.select(
+                entitlements,
+                courses.c.name,
+                courses.c.image_url,
+                courses.c.duration_days,
+                sa.func.coalesce(courses.c.workout_item_count, 0).label("total_items"),
+                enrollments.c.start_date,
+                enrollments.c.completed_at,
+                _completed_count(entitlements.c.entitlement_id).label("completed_items"),
+            )
+            .select_from(
+                entitlements.outerjoin(
+                    courses, courses.c.course_id == entitlements.c.course_id
+                ).outerjoin(
+                    enrollments, enrollments.c.entitlement_id == entitlements.c.entitlement_id
+                )
+            )
+            .where(
+                entitlements.c.user_id == user_id,
+                entitlements.c.status == "active",
+                entitlements.c.access_revoked_at.is_(None),
+            )
+            .order_by(courses.c.name, entitlements.c.course_id)
+        )
+        return [
+            LibraryEntry(
+                entitlement=_entitlement(r),
+                course_name=r.name,
+                image_url=r.image_url,
+                duration_days=r.duration_days,
+                total_items=r.total_items,
+                completed_items=r.completed_items,
+                start_date=r.start_date,
+                completed_at=r.completed_at,
+            )
+            for r in await self._session.execute(query)
+        ]
+
+    # --- staff -------------------------------------------------------------------------------
+
+    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        staff = await self._session.scalar(
+            sa.select(memberships.c.is_staff).where(
+                memberships.c.organization_id == organization_id,
+                memberships.c.user_id == user_id,
+            )
+        )
+        return bool(staff)
+
+    async def enrollment_rows(
+        self,
+        course_id: uuid.UUID,
+        *,
+        sort: SortKey,
+        descending: bool,
+        limit: int | None,
+        offset: int,
+    ) -> tuple[list[EnrollmentRow], int]:
+        completed = _completed_count(entitlements.c.entitlement_id).label("completed_items")
+        active = sa.and_(
+            entitlements.c.course_id == course_id,
+            entitlements.c.status == "active",
+            entitlements.c.access_revoked_at.is_(None),
+        )
+        order_column: Any = {
+            "lastActivityAt": enrollments.c.last_activity_at,
+            "startDate": enrollments.c.start_date,
+            "completedCount": completed,
+            "userId": entitlements.c.user_id,
+        }[sort]
+        ordering = order_column.desc().nulls_last() if descending else order_column.asc()
+        query = (
+            sa.select(
+                entitlements.c.entitlement_id,
+                entitlements.c.user_id,
+                enrollments.c.start_date,
+                enrollments.c.completed_at,
+                sa.func.coalesce(enrollments.c.restart_count, 0).label("restart_count"),
+                enrollments.c.last_activity_at,
+                completed,
+            )
+            .select_from(
+                entitlements.outerjoin(
+                    enrollments, enrollments.c.entitlement_id == entitlements.c.entitlement_id
+                )
+            )
+            .where(active)
+            # the id breaks ties so pages never overlap or skip
+            .order_by(ordering, entitlements.c.entitlement_id)
+            .offset(offset)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        total = await self._session.scalar(
+            sa.select(sa.func.count()).select_from(entitlements).where(active)
+        )
+        item_count = await self._session.scalar(
+            sa.select(courses.c.workout_item_count).where(courses.c.course_id == course_id)
+        )
+        rows = [
+            EnrollmentRow(
+                entitlement_id=r.entitlement_id,
+                user_id=r.user_id,
+                start_date=r.start_date,
+                completed_at=r.completed_at,
+                restart_count=r.restart_count,
+                last_activity_at=r.last_activity_at,
+                completed_items=r.completed_items,
+                total_items=item_count or 0,
+            )
+            for r in await self._session.execute(query)
+        ]
+        return rows, int(total or 0)

@@ -1,0 +1,250 @@
+"""Projections of catalog's and commerce's state, fed by their events.
+
+Every handler runs inside the inbox transaction (a redelivery changes nothing) and applies an
+aggregate's state only when the event is newer than what the row holds, so late or reordered
+delivery is harmless. A course keeps one version per part its events carry (docs/events.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from coursemesh.chassis.consumer import Subscription
+from coursemesh.chassis.db import UnitOfWork
+from coursemesh.chassis.projection import upsert_if_newer
+from coursemesh.contracts import Envelope
+from coursemesh.contracts.catalog import (
+    CourseArchived,
+    CourseDetailsChanged,
+    CoursePublished,
+    CurriculumChanged,
+    MembershipChanged,
+    WorkoutDeleted,
+    WorkoutUpserted,
+)
+from coursemesh.contracts.commerce import EntitlementChanged
+from coursemesh.learning.adapters.tables import (
+    completion_history,
+    completions,
+    courses,
+    enrollments,
+    entitlements,
+    memberships,
+    workouts,
+)
+
+
+async def _course_part(
+    uow: UnitOfWork, env: Envelope[Any], values: dict[str, Any], version_column: str
+) -> bool:
+    payload = env.payload
+    return await upsert_if_newer(
+        uow.session,
+        courses,
+        {
+            "course_id": payload.course_id,
+            "organization_id": payload.organization_id,
+            **values,
+            version_column: env.aggregate_version,
+        },
+        key=["course_id"],
+        version_column=version_column,
+    )
+
+
+async def on_course_details_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: CourseDetailsChanged = env.payload
+    details = {
+        "name": payload.name,
+        "description": payload.description,
+        "image_url": payload.image_url,
+        "duration_days": payload.duration_days,
+    }
+    await _course_part(uow, env, details, "details_version")
+    await _course_part(uow, env, {"status": payload.status}, "status_version")
+
+
+async def on_course_published(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: CoursePublished = env.payload
+    lifecycle = {"published_at": payload.published_at, "archived_at": None}
+    await _course_part(uow, env, lifecycle, "lifecycle_version")
+    await _course_part(uow, env, {"status": "published"}, "status_version")
+
+
+async def on_course_archived(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: CourseArchived = env.payload
+    # Archiving only hides the course from the storefront: existing buyers keep their access.
+    await _course_part(uow, env, {"archived_at": payload.archived_at}, "lifecycle_version")
+    await _course_part(uow, env, {"status": "archived"}, "status_version")
+
+
+async def on_curriculum_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: CurriculumChanged = env.payload
+    days = sorted(payload.days, key=lambda d: d.day_offset)
+    item_ids = [item.item_id for day in days for item in day.items]
+    applied = await _course_part(
+        uow,
+        env,
+        {
+            "curriculum_version": payload.curriculum_version,
+            "curriculum_days": payload.duration_days,
+            "curriculum": msgspec.to_builtins(days),
+            "workout_item_count": len(item_ids),
+        },
+        "curriculum_event_version",
+    )
+    if applied:
+        await _retire_vanished_items(uow, env, item_ids)
+
+
+async def _retire_vanished_items(uow: UnitOfWork, env: Envelope[Any], item_ids: list[Any]) -> None:
+    """Completions of items that left the curriculum move to history; the others survive.
+
+    An enrollment marked complete whose course gained items is complete no longer. (A course
+    that lost its last open item is marked complete on the buyer's next completion call, which
+    also publishes the event.)
+    """
+    session = uow.session
+    course_enrollments = sa.select(enrollments.c.entitlement_id).where(
+        enrollments.c.course_id == env.payload.course_id
+    )
+    vanished = (
+        sa.delete(completions)
+        .where(
+            completions.c.entitlement_id.in_(course_enrollments),
+            completions.c.item_id.not_in(item_ids) if item_ids else sa.true(),
+        )
+        .returning(*completions.c)
+        .cte("vanished")
+    )
+    await session.execute(
+        sa.insert(completion_history).from_select(
+            [
+                "entitlement_id",
+                "item_id",
+                "workout_id",
+                "day_offset",
+                "curriculum_version",
+                "completed_at",
+                "run",
+                "reason",
+                "archived_at",
+            ],
+            sa.select(
+                vanished.c.entitlement_id,
+                vanished.c.item_id,
+                vanished.c.workout_id,
+                vanished.c.day_offset,
+                vanished.c.curriculum_version,
+                vanished.c.completed_at,
+                enrollments.c.restart_count,
+                sa.literal("curriculum_changed"),
+                sa.literal(env.occurred_at, sa.DateTime(timezone=True)),
+            ).join_from(
+                vanished, enrollments, enrollments.c.entitlement_id == vanished.c.entitlement_id
+            ),
+        )
+    )
+    done = (
+        sa.select(sa.func.count())
+        .select_from(completions)
+        .where(completions.c.entitlement_id == enrollments.c.entitlement_id)
+        .scalar_subquery()
+    )
+    await session.execute(
+        sa.update(enrollments)
+        .where(
+            enrollments.c.course_id == env.payload.course_id,
+            enrollments.c.completed_at.is_not(None),
+            done < len(item_ids),
+        )
+        .values(completed_at=None)
+    )
+
+
+async def on_workout_upserted(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: WorkoutUpserted = env.payload
+    await upsert_if_newer(
+        uow.session,
+        workouts,
+        {
+            "workout_id": payload.workout_id,
+            "organization_id": payload.organization_id,
+            "title": payload.title,
+            "description": payload.description,
+            "duration_minutes": payload.duration_minutes,
+            "instructions": payload.instructions,
+            "media_urls": list(payload.media_urls),
+            "deleted_at": None,
+            "version": env.aggregate_version,
+        },
+        key=["workout_id"],
+    )
+
+
+async def on_workout_deleted(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: WorkoutDeleted = env.payload
+    # Curricula still using it keep its last known content, so only the tombstone is set.
+    await upsert_if_newer(
+        uow.session,
+        workouts,
+        {
+            "workout_id": payload.workout_id,
+            "organization_id": payload.organization_id,
+            "deleted_at": payload.deleted_at,
+            "version": env.aggregate_version,
+        },
+        key=["workout_id"],
+    )
+
+
+async def on_entitlement_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: EntitlementChanged = env.payload
+    await upsert_if_newer(
+        uow.session,
+        entitlements,
+        {
+            "entitlement_id": payload.entitlement_id,
+            "user_id": payload.user_id,
+            "course_id": payload.course_id,
+            "organization_id": payload.organization_id,
+            "status": payload.status,
+            "access_revoked_at": payload.access_revoked_at,
+            "version": env.aggregate_version,
+        },
+        key=["entitlement_id"],
+    )
+
+
+async def on_membership_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: MembershipChanged = env.payload
+    await upsert_if_newer(
+        uow.session,
+        memberships,
+        {
+            "organization_id": payload.organization_id,
+            "user_id": payload.user_id,
+            "role": payload.role,
+            "is_staff": payload.is_staff,
+            "version": env.aggregate_version,
+        },
+        key=["organization_id", "user_id"],
+    )
+
+
+def subscriptions() -> list[Subscription]:
+    return Subscription.of(
+        {
+            CourseDetailsChanged: on_course_details_changed,
+            CurriculumChanged: on_curriculum_changed,
+            CoursePublished: on_course_published,
+            CourseArchived: on_course_archived,
+            WorkoutUpserted: on_workout_upserted,
+            WorkoutDeleted: on_workout_deleted,
+            EntitlementChanged: on_entitlement_changed,
+            MembershipChanged: on_membership_changed,
+        }
+    )

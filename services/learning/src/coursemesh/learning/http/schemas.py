@@ -1,0 +1,146 @@
+"""Request and response bodies of the learning API (camelCase on the wire)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+
+DayOffset = Annotated[int, msgspec.Meta(ge=0, le=3650)]
+
+
+class StartRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    start_date: date | None = None
+
+
+class CompleteRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    day_offset: DayOffset | None = None
+
+
+class _Out(msgspec.Struct, rename="camel", kw_only=True, frozen=True):
+    pass
+
+
+class Progress(_Out, frozen=True):
+    completed: int
+    total: int
+
+
+class LibraryCourse(_Out, frozen=True):
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    name: str | None
+    image_url: str | None
+    duration_days: int | None
+    start_date: date | None
+    current_day_offset: int | None
+    completed_at: datetime | None
+    progress: Progress
+
+
+class Library(_Out, frozen=True):
+    courses: list[LibraryCourse]
+
+
+class WorkoutSummary(_Out, frozen=True):
+    title: str | None
+    description: str | None
+    duration_minutes: int | None
+
+
+class PlayerItem(_Out, frozen=True):
+    item_id: uuid.UUID
+    workout_id: uuid.UUID
+    position: int
+    completed: bool
+    workout: WorkoutSummary | None
+
+
+class PlayerDay(_Out, frozen=True):
+    day_offset: int
+    is_rest: bool
+    items: list[PlayerItem]
+
+
+class EntitlementOut(_Out, frozen=True):
+    id: uuid.UUID
+    status: str
+    start_date: date | None
+    completed_at: datetime | None
+    restart_count: int
+    last_activity_at: datetime | None
+
+
+class PlayerCourse(_Out, frozen=True):
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str | None
+    image_url: str | None
+    course_status: str | None
+    duration_days: int
+    curriculum_version: int | None
+    entitlement: EntitlementOut
+    current_day_offset: int | None
+    days: list[PlayerDay]
+    completed_course_workout_ids: list[uuid.UUID]
+    completed_item_ids: list[uuid.UUID]
+    progress: Progress
+
+
+class OccurrenceOut(_Out, frozen=True):
+    item_id: uuid.UUID
+    day_offset: int
+    completed: bool
+
+
+class PlayerWorkout(_Out, frozen=True):
+    workout_id: uuid.UUID
+    title: str | None
+    description: str | None
+    duration_minutes: int | None
+    instructions: str | None
+    media_urls: list[str]
+    curriculum_version: int | None
+    occurrences: list[OccurrenceOut]
+
+
+class EnrollmentOut(_Out, frozen=True):
+    entitlement_id: uuid.UUID
+    start_date: date | None
+    completed_at: datetime | None
+    restart_count: int
+    last_activity_at: datetime | None
+
+
+class CompletionOut(_Out, frozen=True):
+    workout_id: uuid.UUID
+    item_id: uuid.UUID | None
+    day_offset: int | None
+    completed: bool
+    changed: bool
+    curriculum_version: int | None
+    completed_item_ids: list[uuid.UUID]
+    course_completed_at: datetime | None
+    progress: Progress
+
+
+class StaffEnrollment(_Out, frozen=True):
+    entitlement_id: uuid.UUID
+    user_id: str
+    start_date: date | None
+    current_day_offset: int | None
+    completed_count: int
+    total_count: int
+    completed_at: datetime | None
+    restart_count: int
+    last_activity_at: datetime | None
+
+
+class StaffEnrollmentPage(_Out, frozen=True):
+    items: list[StaffEnrollment]
+    total: int
+    limit: int
+    offset: int
