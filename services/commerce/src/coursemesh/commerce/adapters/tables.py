@@ -3,9 +3,240 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from coursemesh.chassis.tables import spine_tables
 
 SCHEMA = "commerce"
 metadata = sa.MetaData(schema=SCHEMA)
 spine = spine_tables(metadata)
+
+_UTC = sa.DateTime(timezone=True)
+
+
+def _now() -> sa.Column[object]:
+    return sa.Column("created_at", _UTC, nullable=False, server_default=sa.func.now())
+
+
+# --- projections of catalog's events ------------------------------------------------------
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("slug", sa.Text, nullable=False),
+    sa.Column("logo_url", sa.Text),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("membership_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("role", sa.Text),  # null: the membership was removed
+    sa.Column("is_staff", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# A course has two facets here: details (name) and status. Every course event carries the
+# status, so the status follows the newest event; the name only details events.
+courses = sa.Table(
+    "courses",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("details_version", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("status_version", sa.Integer, nullable=False),
+)
+
+# --- commerce's own state ------------------------------------------------------------------
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("course_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("type", sa.Text, nullable=False, server_default="course"),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("price_in_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("course_id", "type", name="uq_plans_course_type"),
+    sa.CheckConstraint("price_in_cents >= 0", name="ck_plans_price"),
+)
+
+entitlements = sa.Table(
+    "course_entitlements",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("course_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("access_revoked_at", _UTC),
+    sa.Column("source_payment_transaction_id", UUID(as_uuid=True)),
+    sa.Column("membership_id", UUID(as_uuid=True)),
+    sa.Column("buyer_email", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status_changed_at", _UTC, nullable=False),
+    _now(),
+    sa.UniqueConstraint("user_id", "course_id", name="uq_entitlements_user_course"),
+    sa.Index("ix_entitlements_pending", "status_changed_at", postgresql_where="status = 'pending'"),
+)
+
+entitlement_transitions = sa.Table(
+    "entitlement_transitions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("entitlement_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("from_status", sa.Text),
+    sa.Column("to_status", sa.Text, nullable=False),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("at", _UTC, nullable=False),
+)
+
+payment_transactions = sa.Table(
+    "payment_transactions",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("entitlement_id", UUID(as_uuid=True)),
+    sa.Column("custom_course_purchase_id", UUID(as_uuid=True)),
+    sa.Column("amount_in_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("provider_transaction_id", sa.Text, unique=True),  # the hosted session id
+    sa.Column("provider_payment_id", sa.Text),  # e.g. Stripe's payment intent, for refunds
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("metadata", JSONB, nullable=False),
+    sa.Column("buyer_email", sa.Text),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    _now(),
+    sa.Column("completed_at", _UTC),
+)
+
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("provider_event_id", sa.Text, primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("received_at", _UTC, nullable=False, server_default=sa.func.now()),
+)
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    # One per completed paid purchase: the primary key makes a replayed webhook harmless.
+    sa.Column("transaction_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt_at", _UTC, nullable=False, server_default=sa.func.now()),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", _UTC),
+    _now(),
+)
+
+leads = sa.Table(
+    "leads",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False, unique=True),
+    sa.Column("email", sa.Text),
+    sa.Column("source", sa.Text, nullable=False),
+    _now(),
+)
+
+organization_leads = sa.Table(
+    "organization_leads",
+    metadata,
+    sa.Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("membership_id", UUID(as_uuid=True)),
+    sa.Column("source", sa.Text, nullable=False),
+    _now(),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_fingerprint", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("response", JSONB, nullable=False),
+    _now(),
+)
+
+custom_course_offers = sa.Table(
+    "custom_course_offers",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("code", sa.String(6), nullable=False, unique=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("price_in_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    _now(),
+)
+
+custom_course_purchases = sa.Table(
+    "custom_course_purchases",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("offer_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # pending | paid | failed | refunded
+    sa.Column("transaction_id", UUID(as_uuid=True)),
+    sa.Column("version", sa.Integer, nullable=False),
+    _now(),
+)
+
+# --- the sandbox payment provider (stands in for an external one) -------------------------
+
+sandbox_sessions = sa.Table(
+    "sandbox_sessions",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("seller_name", sa.Text, nullable=False),
+    sa.Column("seller_logo_url", sa.Text),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("amount_in_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("metadata", JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # open | paid | declined
+    sa.Column("expires_at", _UTC, nullable=False),
+    _now(),
+)
+
+sandbox_deliveries = sa.Table(
+    "sandbox_webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # the webhook-id
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt_at", _UTC, nullable=False, server_default=sa.func.now()),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", _UTC),
+    sa.Column("gave_up_at", _UTC),
+    _now(),
+)

@@ -1,0 +1,85 @@
+"""Receipt emails over SMTP (aiosmtplib): a worker sends queued ``receipts`` rows once each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import aiosmtplib
+import sqlalchemy as sa
+
+from coursemesh.chassis.db import Database
+from coursemesh.commerce.adapters.tables import receipts
+
+log = logging.getLogger("coursemesh.commerce.receipts")
+
+
+@dataclass
+class ReceiptSender:
+    db: Database
+    host: str
+    port: int
+    sender: str
+    wake: asyncio.Event
+    max_attempts: int = 10
+    idle_wait: float = 5.0
+
+    async def run(self) -> None:
+        while True:
+            if await self.send_due() == 0:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=self.idle_wait)
+
+    async def send_due(self, limit: int = 20) -> int:
+        """Send due receipts; the row is marked sent in the transaction that claimed it, so a
+        replica never sends the same receipt (SKIP LOCKED)."""
+        async with self.db.unit_of_work() as uow:
+            rows = (
+                (
+                    await uow.session.execute(
+                        sa.select(receipts)
+                        .where(
+                            receipts.c.sent_at.is_(None),
+                            receipts.c.attempts < self.max_attempts,
+                            receipts.c.next_attempt_at <= sa.func.now(),
+                        )
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            for row in rows:
+                message = EmailMessage()
+                message["From"] = self.sender
+                message["To"] = row["email"]
+                message["Subject"] = row["subject"]
+                message["X-Coursemesh-Transaction"] = str(row["transaction_id"])
+                message.set_content(row["body"])
+                now = datetime.now(UTC)
+                values: dict[str, object]
+                try:
+                    await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=10)
+                    values = {"sent_at": now, "attempts": row["attempts"] + 1}
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    attempts = row["attempts"] + 1
+                    log.warning(
+                        "receipt %s not sent (attempt %d): %s", row["transaction_id"], attempts, exc
+                    )
+                    values = {
+                        "attempts": attempts,
+                        "last_error": str(exc)[:500],
+                        "next_attempt_at": now + timedelta(seconds=min(300, 2**attempts)),
+                    }
+                await uow.session.execute(
+                    sa.update(receipts)
+                    .where(receipts.c.transaction_id == row["transaction_id"])
+                    .values(**values)
+                )
+            return len(rows)

@@ -1,0 +1,349 @@
+"""The sandbox payment provider: a hosted payment page served by commerce itself and real
+Standard Webhooks deliveries (signed, retried with backoff until a 2xx), as a provider does.
+
+It shares commerce's database only for its own tables (``sandbox_*``); everything it tells
+commerce goes over HTTP to the webhook URL, exactly like an external provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import html
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from coursemesh.chassis.db import Database
+from coursemesh.chassis.errors import Conflict, NotFound
+from coursemesh.commerce.adapters.tables import sandbox_deliveries, sandbox_sessions
+from coursemesh.commerce.app.ports import (
+    HostedPayment,
+    HostedPaymentRequest,
+    Outcome,
+    PaymentEvent,
+    ProviderName,
+    WebhookRejected,
+)
+from coursemesh.commerce.domain.pricing import format_amount
+
+log = logging.getLogger("coursemesh.commerce.sandbox")
+
+# Sandbox event type -> internal outcome.
+EVENT_OUTCOMES: dict[str, Outcome] = {
+    "payment.completed": "completed",
+    "payment.failed": "failed",
+    "payment.refunded": "refunded",
+    "checkout.expired": "expired",
+}
+
+
+def organization_webhook_secret(key: str, organization_id: uuid.UUID) -> str:
+    """The org's Standard Webhooks secret (``whsec_`` + base64), derived from the sandbox key."""
+    digest = hmac.new(key.encode(), str(organization_id).encode(), hashlib.sha256).digest()
+    return "whsec_" + base64.b64encode(digest).decode()
+
+
+def sign(secret: str, msg_id: str, body: str, at: datetime) -> dict[str, str]:
+    """The three Standard Webhooks headers for ``body``."""
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body),
+    }
+
+
+def event_body(
+    event_type: str, session_row: Mapping[Any, Any], failure_reason: str | None = None
+) -> tuple[str, str]:
+    event_id = f"evt_{uuid.uuid4().hex}"
+    body = {
+        "id": event_id,
+        "type": event_type,
+        "data": {
+            "sessionId": session_row["id"],
+            "amountInCents": session_row["amount_in_cents"],
+            "currency": session_row["currency"],
+            "metadata": session_row["metadata"],
+            "failureReason": failure_reason,
+        },
+    }
+    return event_id, json.dumps(body, separators=(",", ":"))
+
+
+@dataclass
+class SandboxProvider:
+    public_base_url: str
+    webhook_base_url: str
+    webhook_key: str
+    name: ProviderName = "sandbox"
+
+    async def create_hosted_payment(
+        self, session: AsyncSession, request: HostedPaymentRequest
+    ) -> HostedPayment:
+        session_id = f"sbx_{uuid.uuid4().hex}"
+        await session.execute(
+            sa.insert(sandbox_sessions).values(
+                id=session_id,
+                organization_id=request.organization_id,
+                seller_name=request.seller_name,
+                seller_logo_url=request.seller_logo_url,
+                description=request.description,
+                amount_in_cents=request.amount_in_cents,
+                currency=request.currency,
+                metadata=request.metadata,
+                status="open",
+                expires_at=request.expires_at,
+            )
+        )
+        return HostedPayment(session_id, f"{self.public_base_url.rstrip('/')}/pay/{session_id}")
+
+    def verify_webhook(
+        self, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
+    ) -> PaymentEvent:
+        secret = organization_webhook_secret(self.webhook_key, organization_id)
+        try:
+            parsed = Webhook(secret).verify(body, dict(headers))
+        except WebhookVerificationError as exc:
+            stale = "too old" in str(exc) or "too new" in str(exc)
+            raise WebhookRejected(
+                f"Webhook rejected: {exc}",
+                code="WEBHOOK_TIMESTAMP_STALE" if stale else "WEBHOOK_SIGNATURE_INVALID",
+            ) from None
+        except (ValueError, TypeError) as exc:
+            raise WebhookRejected(f"Webhook rejected: {exc}") from None
+        try:
+            data = parsed["data"]
+            metadata = {str(k): str(v) for k, v in (data.get("metadata") or {}).items()}
+            return PaymentEvent(
+                provider_event_id=str(parsed["id"]),
+                type=str(parsed["type"]),
+                outcome=EVENT_OUTCOMES.get(str(parsed["type"])),
+                provider_transaction_id=str(data["sessionId"]),
+                metadata=metadata,
+                failure_reason=data.get("failureReason"),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise WebhookRejected(
+                f"Webhook body is not a sandbox event: {exc}", code="WEBHOOK_MALFORMED"
+            ) from None
+
+    def webhook_url(self, organization_id: uuid.UUID) -> str:
+        return f"{self.webhook_base_url.rstrip('/')}/webhooks/payments/{organization_id}"
+
+
+# --- the hosted page ----------------------------------------------------------------------
+
+
+async def load_session(db: Database, session_id: str) -> Mapping[Any, Any]:
+    async with db.engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    sa.select(sandbox_sessions).where(sandbox_sessions.c.id == session_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound("No such payment session", code="PAYMENT_SESSION_NOT_FOUND")
+    return row
+
+
+def render_page(row: Mapping[Any, Any], now: datetime) -> str:
+    e = html.escape
+    amount = format_amount(row["amount_in_cents"], row["currency"])
+    logo = (
+        f'<img src="{e(row["seller_logo_url"])}" alt="" height="48">'
+        if row["seller_logo_url"]
+        else ""
+    )
+    if row["status"] == "open" and row["expires_at"] > now:
+        actions = (
+            f'<form method="post" action="/pay/{e(row["id"])}/pay">'
+            '<button type="submit">Pay</button></form>'
+            f'<form method="post" action="/pay/{e(row["id"])}/decline">'
+            '<button type="submit">Decline</button></form>'
+        )
+    else:
+        state = "expired" if row["status"] == "open" else row["status"]
+        actions = f"<p>This payment is {e(state)}.</p>"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Pay {e(row['seller_name'])}</title></head><body>"
+        f"<header>{logo}<h1>{e(row['seller_name'])}</h1></header>"
+        f"<main><p class='item'>{e(row['description'])}</p>"
+        f"<p class='amount'>{e(amount)}</p>{actions}</main>"
+        "<footer>coursemesh sandbox payments: no money moves.</footer></body></html>"
+    )
+
+
+async def settle_session(
+    db: Database, provider: SandboxProvider, session_id: str, *, paid: bool, now: datetime
+) -> Mapping[Any, Any]:
+    """Pay or decline an open session: mark it and queue the signed webhook delivery."""
+    async with db.unit_of_work() as uow:
+        row = (
+            (
+                await uow.session.execute(
+                    sa.select(sandbox_sessions)
+                    .where(sandbox_sessions.c.id == session_id)
+                    .with_for_update()
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound("No such payment session", code="PAYMENT_SESSION_NOT_FOUND")
+        if row["status"] != "open":
+            raise Conflict(
+                f"This payment is already {row['status']}", code="PAYMENT_SESSION_CLOSED"
+            )
+        if row["expires_at"] <= now:
+            raise Conflict("This payment session has expired", code="PAYMENT_SESSION_EXPIRED")
+        status = "paid" if paid else "declined"
+        await uow.session.execute(
+            sa.update(sandbox_sessions)
+            .where(sandbox_sessions.c.id == session_id)
+            .values(status=status)
+        )
+        await enqueue_webhook(
+            uow.session,
+            provider,
+            row,
+            "payment.completed" if paid else "payment.failed",
+            None if paid else "card_declined",
+        )
+        return {**row, "status": status}
+
+
+async def enqueue_webhook(
+    session: AsyncSession,
+    provider: SandboxProvider,
+    row: Mapping[Any, Any],
+    event_type: str,
+    failure_reason: str | None = None,
+) -> str:
+    event_id, body = event_body(event_type, row, failure_reason)
+    await session.execute(
+        sa.insert(sandbox_deliveries).values(
+            id=event_id,
+            organization_id=row["organization_id"],
+            url=provider.webhook_url(row["organization_id"]),
+            body=body,
+        )
+    )
+    return event_id
+
+
+# --- the delivery worker -----------------------------------------------------------------
+
+
+@dataclass
+class WebhookSender:
+    db: Database
+    provider: SandboxProvider
+    wake: asyncio.Event
+    max_attempts: int = 8
+    backoff_base: float = 0.5
+    backoff_cap: float = 300.0
+    idle_wait: float = 5.0
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            while True:
+                delivered = await self.deliver_due(client)
+                if delivered == 0:
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), timeout=await self._next_wait())
+
+    async def _next_wait(self) -> float:
+        async with self.db.engine.connect() as conn:
+            due = await conn.scalar(
+                sa.select(sa.func.min(sandbox_deliveries.c.next_attempt_at)).where(
+                    sandbox_deliveries.c.delivered_at.is_(None),
+                    sandbox_deliveries.c.gave_up_at.is_(None),
+                )
+            )
+        if due is None:
+            return self.idle_wait
+        wait: float = (due - datetime.now(UTC)).total_seconds()
+        return max(0.01, min(self.idle_wait, wait))
+
+    async def deliver_due(self, client: httpx.AsyncClient, limit: int = 20) -> int:
+        """Attempt every due delivery once; rows are claimed with SKIP LOCKED (replicas)."""
+        attempted = 0
+        async with self.db.unit_of_work() as uow:
+            rows = (
+                (
+                    await uow.session.execute(
+                        sa.select(sandbox_deliveries)
+                        .where(
+                            sandbox_deliveries.c.delivered_at.is_(None),
+                            sandbox_deliveries.c.gave_up_at.is_(None),
+                            sandbox_deliveries.c.next_attempt_at <= sa.func.now(),
+                        )
+                        .order_by(sandbox_deliveries.c.next_attempt_at)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            for row in rows:
+                attempted += 1
+                await uow.session.execute(
+                    sa.update(sandbox_deliveries)
+                    .where(sandbox_deliveries.c.id == row["id"])
+                    .values(**await self._attempt(client, row))
+                )
+        return attempted
+
+    async def _attempt(self, client: httpx.AsyncClient, row: Mapping[Any, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        secret = organization_webhook_secret(self.provider.webhook_key, row["organization_id"])
+        headers = {"content-type": "application/json", **sign(secret, row["id"], row["body"], now)}
+        attempts = row["attempts"] + 1
+        try:
+            response = await client.post(row["url"], content=row["body"], headers=headers)
+            status, error = (
+                response.status_code,
+                None if response.is_success else response.text[:500],
+            )
+        except httpx.HTTPError as exc:
+            status, error = None, f"{type(exc).__name__}: {exc}"
+        if status is not None and 200 <= status < 300:
+            return {"attempts": attempts, "last_status": status, "delivered_at": now}
+        values: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error}
+        if attempts >= self.max_attempts:
+            log.error(
+                "sandbox webhook %s gave up after %d attempts: %s", row["id"], attempts, error
+            )
+            values["gave_up_at"] = now
+        else:
+            delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+            log.warning(
+                "sandbox webhook %s attempt %d failed (%s); retry in %.1fs",
+                row["id"],
+                attempts,
+                status,
+                delay,
+            )
+        return values

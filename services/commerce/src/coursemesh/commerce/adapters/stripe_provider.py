@@ -1,0 +1,143 @@
+"""Stripe Checkout as the payment provider: sessions through the ``stripe`` library, webhooks
+verified with Stripe's signature scheme and mapped to the internal outcomes."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import stripe
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coursemesh.commerce.app.ports import (
+    HostedPayment,
+    HostedPaymentRequest,
+    Outcome,
+    PaymentEvent,
+    ProviderName,
+    WebhookRejected,
+)
+
+TOLERANCE_SECONDS = 300
+# Stripe accepts expires_at between 30 minutes and 24 hours from now.
+_MIN_EXPIRY, _MAX_EXPIRY = timedelta(minutes=30, seconds=30), timedelta(hours=23, minutes=59)
+
+
+@dataclass
+class StripeProvider:
+    api_key: str
+    webhook_secret: str
+    public_base_url: str
+    api_base: str | None = None
+    name: ProviderName = "stripe"
+    _client: stripe.StripeClient = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        base: Any = {"api": self.api_base} if self.api_base else None
+        self._client = stripe.StripeClient(
+            self.api_key, base_addresses=base, http_client=stripe.HTTPXClient()
+        )
+
+    async def create_hosted_payment(
+        self, session: AsyncSession, request: HostedPaymentRequest
+    ) -> HostedPayment:
+        now = datetime.now(UTC)
+        expires = min(max(request.expires_at - now, _MIN_EXPIRY), _MAX_EXPIRY)
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": request.currency.lower(),
+                        "unit_amount": request.amount_in_cents,
+                        "product_data": {"name": request.description},
+                    },
+                }
+            ],
+            "metadata": request.metadata,
+            "payment_intent_data": {"metadata": request.metadata},
+            "client_reference_id": str(request.transaction_id),
+            "success_url": f"{self.public_base_url.rstrip('/')}/checkout/success",
+            "cancel_url": f"{self.public_base_url.rstrip('/')}/checkout/cancelled",
+            "expires_at": int((now + expires).timestamp()),
+        }
+        if request.buyer_email:
+            params["customer_email"] = request.buyer_email
+        created = await self._client.v1.checkout.sessions.create_async(params)  # type: ignore[arg-type]
+        return HostedPayment(str(created.id), str(created.url))
+
+    def verify_webhook(
+        self, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
+    ) -> PaymentEvent:
+        header = {k.lower(): v for k, v in headers.items()}.get("stripe-signature")
+        try:
+            stripe.WebhookSignature.verify_header(
+                body.decode(), header, self.webhook_secret, TOLERANCE_SECONDS
+            )
+        except stripe.SignatureVerificationError as exc:
+            stale = "tolerance" in str(exc)
+            raise WebhookRejected(
+                f"Webhook rejected: {exc}",
+                code="WEBHOOK_TIMESTAMP_STALE" if stale else "WEBHOOK_SIGNATURE_INVALID",
+            ) from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise WebhookRejected(f"Webhook rejected: {exc}") from None
+        _reject_future_timestamp(header or "")
+        try:
+            event = json.loads(body)
+            return map_event(event)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WebhookRejected(
+                f"Webhook body is not a Stripe event: {exc}", code="WEBHOOK_MALFORMED"
+            ) from None
+
+
+def _reject_future_timestamp(header: str) -> None:
+    """Stripe's helper only rejects old timestamps; the window is +-5 minutes both ways."""
+    for part in header.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "t" and int(value) > time.time() + TOLERANCE_SECONDS:
+            raise WebhookRejected(
+                "Webhook timestamp is in the future", code="WEBHOOK_TIMESTAMP_STALE"
+            )
+
+
+def map_event(event: Mapping[str, Any]) -> PaymentEvent:
+    """Stripe event -> internal outcome (None: recorded, otherwise ignored)."""
+    kind = str(event["type"])
+    obj: Mapping[str, Any] = event["data"]["object"]
+    metadata = {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}
+    outcome: Outcome | None = None
+    session_id: str | None = None
+    payment_id: str | None = obj.get("payment_intent")
+    failure: str | None = None
+    if kind.startswith("checkout.session."):
+        session_id = str(obj["id"])
+        if kind == "checkout.session.completed":
+            # An async method (e.g. a bank debit) completes the session before it is paid.
+            outcome = "completed" if obj.get("payment_status") == "paid" else None
+        elif kind == "checkout.session.async_payment_succeeded":
+            outcome = "completed"
+        elif kind == "checkout.session.async_payment_failed":
+            outcome, failure = "failed", "async_payment_failed"
+        elif kind == "checkout.session.expired":
+            outcome = "expired"
+    elif kind == "charge.refunded":
+        outcome = "refunded"
+    elif kind == "charge.dispute.created":
+        outcome, failure = "disputed", str(obj.get("reason") or "dispute")
+    return PaymentEvent(
+        provider_event_id=str(event["id"]),
+        type=kind,
+        outcome=outcome,
+        provider_transaction_id=session_id,
+        provider_payment_id=payment_id,
+        metadata=metadata,
+        failure_reason=failure,
+    )

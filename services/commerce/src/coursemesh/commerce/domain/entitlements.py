@@ -1,0 +1,173 @@
+"""The entitlement state machine of the seed (``course_entitlements.status``), plus the gaps
+coursemesh closes (refund, dispute, checkout expiry and staff revoke all end in ``revoked``).
+
+Pure: no I/O. An illegal transition raises ``IllegalTransition`` (409 if it reaches a client).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from coursemesh.chassis.errors import Conflict
+
+Status = Literal["pending", "active", "revoked"]
+Cause = Literal[
+    "free_checkout",
+    "paid_checkout",
+    "payment_completed",
+    "payment_failed",
+    "payment_refunded",
+    "payment_disputed",
+    "checkout_expired",
+    "staff_revoked",
+]
+
+# (from, cause) -> to. ``None`` as "from" is a row that does not exist yet.
+TRANSITIONS: dict[tuple[Status | None, Cause], Status] = {
+    (None, "free_checkout"): "active",
+    (None, "paid_checkout"): "pending",
+    # ensureEntitlementForCheckout: a pending or revoked row is reactivated with the new status.
+    ("pending", "free_checkout"): "active",
+    ("pending", "paid_checkout"): "pending",
+    ("revoked", "free_checkout"): "active",
+    ("revoked", "paid_checkout"): "pending",
+    ("pending", "payment_completed"): "active",
+    # A payment that completes after its checkout expired still buys the course.
+    ("revoked", "payment_completed"): "active",
+    ("pending", "payment_failed"): "revoked",
+    ("pending", "checkout_expired"): "revoked",
+    ("pending", "staff_revoked"): "revoked",
+    ("active", "payment_refunded"): "revoked",
+    ("active", "payment_disputed"): "revoked",
+    ("active", "staff_revoked"): "revoked",
+}
+
+
+class IllegalTransition(Conflict):
+    code = "ILLEGAL_ENTITLEMENT_TRANSITION"
+
+
+class CourseAlreadyOwned(Conflict):
+    code = "COURSE_ALREADY_OWNED"
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    id: uuid.UUID
+    user_id: str
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    status: Status
+    access_revoked_at: datetime | None
+    source_payment_transaction_id: uuid.UUID | None
+    membership_id: uuid.UUID | None
+    buyer_email: str | None
+    version: int
+    status_changed_at: datetime
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One audited step of an entitlement: what it was, what it became, and why."""
+
+    entitlement: Entitlement
+    previous_status: Status | None
+    cause: Cause
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+def next_status(current: Status | None, cause: Cause) -> Status:
+    try:
+        return TRANSITIONS[(current, cause)]
+    except KeyError:
+        raise IllegalTransition(
+            f"An entitlement cannot go from {current or 'new'} by {cause}"
+        ) from None
+
+
+def open_for_checkout(
+    existing: Entitlement | None,
+    *,
+    new_id: uuid.UUID,
+    user_id: str,
+    course_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    membership_id: uuid.UUID | None,
+    buyer_email: str | None,
+    free: bool,
+    now: datetime,
+) -> Transition:
+    """The seed's ``ensureEntitlementForCheckout``: active -> COURSE_ALREADY_OWNED; pending or
+    revoked -> the same row with the new initial status; none -> a new row."""
+    cause: Cause = "free_checkout" if free else "paid_checkout"
+    if existing is not None and existing.status == "active":
+        raise CourseAlreadyOwned("You already own this course")
+    status = next_status(existing.status if existing else None, cause)
+    if existing is None:
+        ent = Entitlement(
+            id=new_id,
+            user_id=user_id,
+            course_id=course_id,
+            organization_id=organization_id,
+            status=status,
+            access_revoked_at=None,
+            source_payment_transaction_id=None,
+            membership_id=membership_id,
+            buyer_email=buyer_email,
+            version=1,
+            status_changed_at=now,
+        )
+    else:
+        ent = replace(
+            existing,
+            status=status,
+            access_revoked_at=None,
+            source_payment_transaction_id=None,
+            membership_id=membership_id,
+            buyer_email=buyer_email or existing.buyer_email,
+            version=existing.version + 1,
+            status_changed_at=now,
+        )
+    return Transition(ent, existing.status if existing else None, cause, user_id, None, now)
+
+
+def transition(
+    ent: Entitlement,
+    cause: Cause,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    transaction_id: uuid.UUID | None = None,
+) -> Transition:
+    """Apply a payment outcome, expiry or revoke to an existing entitlement."""
+    status = next_status(ent.status, cause)
+    changed = replace(
+        ent,
+        status=status,
+        access_revoked_at=now if status == "revoked" else None,
+        source_payment_transaction_id=(
+            transaction_id if cause == "payment_completed" else ent.source_payment_transaction_id
+        ),
+        version=ent.version + 1,
+        status_changed_at=now,
+    )
+    return Transition(changed, ent.status, cause, actor, reason, now)
+
+
+def refresh_payment_link(ent: Entitlement, transaction_id: uuid.UUID) -> Entitlement | None:
+    """A replayed completion on an active row changes no status; it only refreshes the
+    transaction link in case the first delivery missed it. None when nothing changes."""
+    if ent.status != "active" or ent.source_payment_transaction_id == transaction_id:
+        return None
+    return replace(
+        ent,
+        source_payment_transaction_id=transaction_id,
+        access_revoked_at=None,
+        version=ent.version + 1,
+    )

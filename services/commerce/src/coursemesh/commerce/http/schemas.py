@@ -1,0 +1,98 @@
+"""Request and response bodies (camelCase on the wire, unknown fields rejected)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+Cents = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
+
+
+class PriceBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    price_in_cents: Cents
+    is_active: bool = True
+
+
+class PlanView(msgspec.Struct, rename="camel"):
+    plan_id: uuid.UUID
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    price_in_cents: int
+    currency: str
+    is_active: bool
+
+
+class RevokeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class OfferBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    code: Annotated[str, msgspec.Meta(pattern=r"^X[A-Z0-9]{5}$")]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    price_in_cents: Cents
+
+
+class OfferView(msgspec.Struct, rename="camel"):
+    offer_id: uuid.UUID
+    organization_id: uuid.UUID
+    code: str
+    title: str
+    price_in_cents: int
+    currency: str
+
+
+class EntitlementView(msgspec.Struct, rename="camel"):
+    entitlement_id: uuid.UUID
+    user_id: str
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    status: str
+    access_revoked_at: datetime | None
+    source_payment_transaction_id: uuid.UUID | None
+    membership_id: uuid.UUID | None
+    version: int
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> EntitlementView:
+        return cls(
+            entitlement_id=row["id"],
+            user_id=row["user_id"],
+            course_id=row["course_id"],
+            organization_id=row["organization_id"],
+            status=row["status"],
+            access_revoked_at=row["access_revoked_at"],
+            source_payment_transaction_id=row["source_payment_transaction_id"],
+            membership_id=row["membership_id"],
+            version=row["version"],
+        )
+
+
+class LeadView(msgspec.Struct, rename="camel"):
+    lead_id: uuid.UUID
+    user_id: str
+    email: str | None
+    source: str
+    membership_id: uuid.UUID | None
+    linked_at: datetime
+
+
+class EntitlementPage(msgspec.Struct, rename="camel"):
+    items: list[EntitlementView]
+    total: int
+    limit: int
+    offset: int
+
+
+class LeadPage(msgspec.Struct, rename="camel"):
+    items: list[LeadView]
+    total: int
+    limit: int
+    offset: int
+
+
+class WebhookAck(msgspec.Struct, rename="camel"):
+    status: str

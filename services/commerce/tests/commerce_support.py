@@ -1,0 +1,253 @@
+"""Fixtures for commerce: a migrated database per test, the app under test (in-process client
+or a real HTTP server), and helpers that feed catalog's events through the real inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from coursemesh.chassis.db import Database
+from coursemesh.chassis.testing import (
+    TestIdentity,
+    deliver,
+    migrated_database,
+    service_settings,
+)
+from coursemesh.commerce.events.catalog import SUBSCRIPTIONS
+from coursemesh.commerce.main import create_app
+from coursemesh.commerce.service import SERVICE
+from coursemesh.commerce.settings import Settings
+from coursemesh.contracts import Event, envelope
+from coursemesh.contracts.catalog import (
+    CourseArchived,
+    CourseDetailsChanged,
+    CoursePublished,
+    MembershipChanged,
+    OrganizationUpserted,
+    membership_aggregate_id,
+)
+from coursemesh.contracts.examples import EXAMPLE_TIME
+
+TRAINER = "user_trainer"
+MEMBER = "user_member"
+BUYER = "user_buyer"
+BUYER_EMAIL = "buyer@example.com"
+
+
+@pytest.fixture
+async def database_url(postgres_url: str) -> str:
+    return await migrated_database(postgres_url, SERVICE)
+
+
+@pytest.fixture
+def identity(tmp_path: Path) -> TestIdentity:
+    return TestIdentity(tmp_path / "identity")
+
+
+@pytest.fixture
+def make_settings(
+    database_url: str, nats_url: str, identity: TestIdentity
+) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        return service_settings(
+            SERVICE, database_url=database_url, nats_url=nats_url, identity=identity, **overrides
+        )
+
+    return make
+
+
+@dataclass
+class Catalog:
+    """Feeds catalog's events to commerce, as catalog would, with versions it keeps."""
+
+    db: Database
+    versions: dict[str, int]
+
+    async def send(self, payload: Event, aggregate_id: str | uuid.UUID) -> None:
+        key = str(aggregate_id)
+        self.versions[key] = self.versions.get(key, 0) + 1
+        env = envelope(payload, aggregate_id=aggregate_id, aggregate_version=self.versions[key])
+        await deliver(self.db, SUBSCRIPTIONS, env)
+
+    async def organization(
+        self, name: str = "Peak Form Studio", currency: str = "USD"
+    ) -> uuid.UUID:
+        org = uuid.uuid4()
+        await self.send(
+            OrganizationUpserted(
+                organization_id=org,
+                name=name,
+                slug=name.lower().replace(" ", "-"),
+                logo_url="https://cdn.example.com/logo.png",
+                currency=currency,
+            ),
+            org,
+        )
+        return org
+
+    async def member(self, org: uuid.UUID, user: str, role: Any = "trainer") -> uuid.UUID:
+        membership = uuid.uuid4()
+        await self.send(
+            MembershipChanged(
+                organization_id=org,
+                user_id=user,
+                membership_id=membership,
+                role=role,
+                is_staff=role in ("owner", "admin", "trainer"),
+            ),
+            membership_aggregate_id(org, user),
+        )
+        return membership
+
+    async def course(
+        self, org: uuid.UUID, name: str = "30-day reset", *, published: bool = True
+    ) -> uuid.UUID:
+        course = uuid.uuid4()
+        await self.send(
+            CourseDetailsChanged(
+                course_id=course,
+                organization_id=org,
+                name=name,
+                description=None,
+                image_url=None,
+                duration_days=30,
+                preview_type="none",
+                status="draft",
+            ),
+            course,
+        )
+        if published:
+            await self.send(
+                CoursePublished(
+                    course_id=course,
+                    organization_id=org,
+                    published_at=EXAMPLE_TIME,
+                    curriculum_version=1,
+                ),
+                course,
+            )
+        return course
+
+    async def archive(self, org: uuid.UUID, course: uuid.UUID) -> None:
+        await self.send(
+            CourseArchived(course_id=course, organization_id=org, archived_at=EXAMPLE_TIME), course
+        )
+
+
+@dataclass
+class Harness:
+    client: Any  # AsyncTestClient or httpx.AsyncClient: the same call shapes
+    db: Database
+    catalog: Catalog
+    identity: TestIdentity
+    settings: Settings
+
+    def auth(self, user: str, email: str | None = None) -> dict[str, str]:
+        return self.identity.headers(user, email=email)
+
+    async def shop(self, price: int | None = 4900) -> tuple[uuid.UUID, uuid.UUID]:
+        """An org with a trainer and a published course priced at ``price`` (None: no plan)."""
+        org = await self.catalog.organization()
+        await self.catalog.member(org, TRAINER)
+        course = await self.catalog.course(org)
+        if price is not None:
+            r = await self.client.patch(
+                f"/organizations/{org}/courses/{course}/price",
+                json={"priceInCents": price},
+                headers=self.auth(TRAINER),
+            )
+            assert r.status_code == 200, r.text
+        return org, course
+
+    async def checkout(self, course: uuid.UUID, user: str = BUYER, **headers: str) -> Any:
+        return await self.client.post(
+            f"/courses/{course}/checkout",
+            headers={**self.auth(user, email=f"{user}@example.com"), **headers},
+        )
+
+    async def rows(self, table: sa.Table, *where: Any) -> list[dict[str, Any]]:
+        async with self.db.engine.connect() as conn:
+            result = await conn.execute(sa.select(table).where(*where))
+            return [dict(r) for r in result.mappings()]
+
+    async def count(self, table: sa.Table) -> int:
+        async with self.db.engine.connect() as conn:
+            return int(
+                (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+            )
+
+
+@pytest.fixture
+async def harness(
+    make_settings: Callable[..., Settings], identity: TestIdentity
+) -> AsyncIterator[Harness]:
+    """The app in-process (no webhook sender/receipt sender races: workers off)."""
+    settings = make_settings(run_workers=False)
+    app = create_app(settings)
+    # The test client runs the app on its own event loop: the test keeps its own engine.
+    db = Database(settings.database_url, SERVICE.schema)
+    async with AsyncTestClient(app) as client:
+        yield Harness(client, db, Catalog(db, {}), identity, settings)
+    await db.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def live(
+    make_settings: Callable[..., Settings], identity: TestIdentity, smtp_server: Any
+) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
+    """Start the app on a real port with its workers (sandbox sender, receipts, sweeper)."""
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
+    databases: list[Database] = []
+
+    async def start(**overrides: Any) -> Harness:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = make_settings(
+            public_base_url=base,
+            smtp_host=smtp_server.host,
+            smtp_port=smtp_server.port,
+            **overrides,
+        )
+        app: Litestar = create_app(settings)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        task = asyncio.create_task(server.serve())
+        client = httpx.AsyncClient(base_url=base, timeout=10.0)
+        servers.append((server, task, client))
+
+        async def started() -> bool:
+            return server.started
+
+        from coursemesh.chassis.testing import wait_for
+
+        await wait_for(started, timeout=20, message="uvicorn started")
+        db = Database(settings.database_url, SERVICE.schema)
+        databases.append(db)
+        return Harness(client, db, Catalog(db, {}), identity, settings)
+
+    yield start
+    for server, task, client in servers:
+        await client.aclose()
+        server.should_exit = True
+        await task
+    for db in databases:
+        await db.dispose()

@@ -1,0 +1,258 @@
+"""Webhook activation, side effects, refunds, staff revoke and the sweeper (seed tables)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from commerce_support import BUYER, TRAINER, Harness
+
+from coursemesh.chassis.testing import outbox_events
+from coursemesh.commerce.adapters.sandbox import organization_webhook_secret, sign
+from coursemesh.commerce.adapters.tables import (
+    entitlement_transitions,
+    entitlements,
+    payment_transactions,
+    receipts,
+    webhook_events,
+)
+from coursemesh.commerce.app.metrics import webhook_cross_org_mismatches
+from coursemesh.commerce.app.sweeper import expire_abandoned_checkouts
+
+
+async def paid_checkout(h: Harness, price: int = 4900) -> tuple[uuid.UUID, dict[str, Any]]:
+    org, course = await h.shop(price=price)
+    assert (await h.checkout(course)).status_code == 201
+    [txn] = await h.rows(payment_transactions)
+    return org, txn
+
+
+async def post_webhook(
+    h: Harness,
+    org: uuid.UUID,
+    txn: dict[str, Any],
+    event_type: str = "payment.completed",
+    *,
+    event_id: str | None = None,
+    at: datetime | None = None,
+    secret_org: uuid.UUID | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Any:
+    body = json.dumps(
+        {
+            "id": event_id or f"evt_{uuid.uuid4().hex}",
+            "type": event_type,
+            "data": {
+                "sessionId": txn["provider_transaction_id"],
+                "amountInCents": txn["amount_in_cents"],
+                "currency": txn["currency"],
+                "metadata": txn["metadata"] if metadata is None else metadata,
+                "failureReason": None,
+            },
+        }
+    )
+    secret = organization_webhook_secret(h.settings.sandbox_webhook_key, secret_org or org)
+    headers = sign(secret, f"msg_{uuid.uuid4().hex}", body, at or datetime.now(UTC))
+    return await h.client.post(
+        f"/webhooks/payments/{org}",
+        content=body,
+        headers={**headers, "content-type": "application/json"},
+    )
+
+
+async def test_webhook_activation_completed_pending_to_active_with_txn_link(
+    harness: Harness,
+) -> None:
+    org, txn = await paid_checkout(harness)
+    r = await post_webhook(harness, org, txn)
+    assert (r.status_code, r.json()) == (200, {"status": "applied"})
+    [ent] = await harness.rows(entitlements)
+    assert (ent["status"], ent["access_revoked_at"], ent["source_payment_transaction_id"]) == (
+        "active",
+        None,
+        txn["id"],
+    )
+    [done] = await harness.rows(payment_transactions)
+    assert done["status"] == "completed"
+    [receipt] = await harness.rows(receipts)  # side effects: receipt for a non-member (gap 1)
+    assert receipt["email"] == f"{BUYER}@example.com"
+    assert "49.00 USD" in receipt["body"]
+    assert "Peak Form Studio" in receipt["body"]
+    [completed] = await outbox_events(harness.db, "commerce.payment.completed.v1")
+    assert completed.payload.entitlement_id == ent["id"]
+    changes = await outbox_events(harness.db, "commerce.entitlement.changed.v1")
+    assert [(e.payload.status, e.aggregate_version) for e in changes] == [
+        ("pending", 1),
+        ("active", 2),
+    ]
+
+
+async def test_idempotency_replayed_webhook_changes_nothing(harness: Harness) -> None:
+    org, txn = await paid_checkout(harness)
+    assert (await post_webhook(harness, org, txn, event_id="evt_same")).json()[
+        "status"
+    ] == "applied"
+    before = await harness.rows(entitlements)
+    r = await post_webhook(harness, org, txn, event_id="evt_same")
+    assert (r.status_code, r.json()["status"]) == (200, "duplicate")
+    assert await harness.rows(entitlements) == before
+    assert await harness.count(receipts) == 1
+    assert await harness.count(entitlement_transitions) == 2
+
+
+async def test_idempotency_second_completion_on_active_row_is_status_noop(harness: Harness) -> None:
+    """Webhook short-circuit: a new completion event for an active row only refreshes the link."""
+    org, txn = await paid_checkout(harness)
+    await post_webhook(harness, org, txn)
+    r = await post_webhook(harness, org, txn)
+    assert r.json()["status"] == "applied"
+    [ent] = await harness.rows(entitlements)
+    assert (ent["status"], ent["version"]) == ("active", 2)
+    assert await harness.count(receipts) == 1
+    assert await harness.count(entitlement_transitions) == 2
+
+
+async def test_webhook_failure_pending_to_revoked_without_receipt(harness: Harness) -> None:
+    org, txn = await paid_checkout(harness)
+    r = await post_webhook(harness, org, txn, "payment.failed")
+    assert r.status_code == 200
+    [ent] = await harness.rows(entitlements)
+    assert ent["status"] == "revoked"
+    assert ent["access_revoked_at"] is not None
+    assert await harness.count(receipts) == 0
+    assert len(await outbox_events(harness.db, "commerce.payment.failed.v1")) == 1
+
+
+async def test_edge_payment_fails_then_repurchase_reactivates_and_succeeds(
+    harness: Harness,
+) -> None:
+    org, txn = await paid_checkout(harness)
+    await post_webhook(harness, org, txn, "payment.failed")
+    [ent] = await harness.rows(entitlements)
+    r = await harness.checkout(ent["course_id"])
+    assert r.json()["entitlementId"] == str(ent["id"])
+    [retry] = await harness.rows(payment_transactions, payment_transactions.c.status == "pending")
+    await post_webhook(harness, org, retry)
+    [ent] = await harness.rows(entitlements)
+    assert (ent["status"], ent["source_payment_transaction_id"]) == ("active", retry["id"])
+    audit = await harness.rows(entitlement_transitions)
+    assert [(a["from_status"], a["to_status"]) for a in audit] == [
+        (None, "pending"),
+        ("pending", "revoked"),
+        ("revoked", "pending"),
+        ("pending", "active"),
+    ]
+
+
+async def test_edge_refund_after_activation_revokes(harness: Harness) -> None:
+    org, txn = await paid_checkout(harness)
+    await post_webhook(harness, org, txn)
+    r = await post_webhook(harness, org, txn, "payment.refunded")
+    assert r.status_code == 200
+    [ent] = await harness.rows(entitlements)
+    assert ent["status"] == "revoked"
+    assert len(await outbox_events(harness.db, "commerce.payment.refunded.v1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code"),
+    [
+        ("signature", "WEBHOOK_SIGNATURE_INVALID"),
+        ("stale", "WEBHOOK_TIMESTAMP_STALE"),
+        ("future", "WEBHOOK_TIMESTAMP_STALE"),
+    ],
+)
+async def test_webhook_bad_signature_or_timestamp_is_400_and_changes_nothing(
+    harness: Harness, tamper: str, code: str
+) -> None:
+    org, txn = await paid_checkout(harness)
+    at = {
+        "stale": datetime.now(UTC) - timedelta(minutes=6),
+        "future": datetime.now(UTC) + timedelta(minutes=6),
+    }.get(tamper)
+    other = uuid.uuid4() if tamper == "signature" else None
+    r = await post_webhook(harness, org, txn, at=at, secret_org=other)
+    assert (r.status_code, r.json()["code"]) == (400, code)
+    [ent] = await harness.rows(entitlements)
+    assert ent["status"] == "pending"
+    assert await harness.count(webhook_events) == 0
+
+
+async def test_webhook_unknown_entitlement_in_metadata_is_404_and_changes_nothing(
+    harness: Harness,
+) -> None:
+    org, txn = await paid_checkout(harness)
+    r = await post_webhook(harness, org, txn, metadata={"courseEntitlementId": str(uuid.uuid4())})
+    assert (r.status_code, r.json()["code"]) == (404, "UNKNOWN_ENTITLEMENT")
+    assert await harness.count(webhook_events) == 0
+    [ent] = await harness.rows(entitlements)
+    assert ent["status"] == "pending"
+
+
+async def test_edge_cross_org_webhook_logged_counted_and_refused(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    _org, txn = await paid_checkout(harness)
+    attacker = await harness.catalog.organization("Attacker Gym")
+    before = webhook_cross_org_mismatches.total
+    with caplog.at_level(logging.ERROR, logger="coursemesh.commerce.webhooks"):
+        r = await post_webhook(harness, attacker, txn)  # validly signed for the attacker's org
+    assert (r.status_code, r.json()["code"]) == (403, "WEBHOOK_CROSS_ORG")
+    assert webhook_cross_org_mismatches.total == before + 1
+    assert any("cross-org mismatch" in rec.getMessage() for rec in caplog.records)
+    [ent] = await harness.rows(entitlements)
+    assert ent["status"] == "pending"
+    assert await harness.count(webhook_events) == 0
+    assert await harness.count(receipts) == 0
+
+
+async def test_staff_revoke_active_entitlement_and_permissions(harness: Harness) -> None:
+    org, txn = await paid_checkout(harness)
+    await post_webhook(harness, org, txn)
+    [ent] = await harness.rows(entitlements)
+    url = f"/organizations/{org}/entitlements/{ent['id']}/revoke"
+    for headers in ({}, harness.auth(BUYER)):
+        r = await harness.client.post(url, json={"reason": "refund by hand"}, headers=headers)
+        assert r.status_code in (401, 404)
+        assert r.json()["code"] in ("MISSING_TOKEN", "NOT_FOUND")
+    assert (await harness.rows(entitlements))[0]["status"] == "active"
+    r = await harness.client.post(url, json={"reason": ""}, headers=harness.auth(TRAINER))
+    assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_FAILED")
+    r = await harness.client.post(url, json={"reason": "chargeback"}, headers=harness.auth(TRAINER))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "revoked"
+    [audit] = await harness.rows(
+        entitlement_transitions, entitlement_transitions.c.cause == "staff_revoked"
+    )
+    assert (audit["actor"], audit["reason"]) == (f"user:{TRAINER}", "chargeback")
+    r = await harness.client.post(url, json={"reason": "again"}, headers=harness.auth(TRAINER))
+    assert (r.status_code, r.json()["code"]) == (409, "ILLEGAL_ENTITLEMENT_TRANSITION")
+    page = await harness.client.get(
+        f"/organizations/{org}/courses/{ent['course_id']}/entitlements?limit=1",
+        headers=harness.auth(TRAINER),
+    )
+    assert page.json()["total"] == 1
+    assert page.json()["items"][0]["status"] == "revoked"
+
+
+async def test_edge_abandoned_checkout_swept_to_revoked_then_buyer_retries(
+    harness: Harness,
+) -> None:
+    await paid_checkout(harness)
+    ttl = timedelta(hours=24)
+    assert await expire_abandoned_checkouts(harness.db, ttl=ttl) == 0
+    later = datetime.now(UTC) + ttl + timedelta(seconds=1)
+    assert await expire_abandoned_checkouts(harness.db, ttl=ttl, now=later) == 1
+    [ent] = await harness.rows(entitlements)
+    assert ent["status"] == "revoked"
+    [audit] = await harness.rows(
+        entitlement_transitions, entitlement_transitions.c.cause == "checkout_expired"
+    )
+    assert audit["reason"] == "checkout_expired"
+    r = await harness.checkout(ent["course_id"])
+    assert r.json()["entitlementId"] == str(ent["id"])
+    assert (await harness.rows(entitlements))[0]["status"] == "pending"
