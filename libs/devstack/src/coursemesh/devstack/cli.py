@@ -1,0 +1,215 @@
+"""``coursemesh`` command line: ``up``, ``token``, ``status``."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from coursemesh.devstack.keys import mint_token
+from coursemesh.devstack.process import pid_alive
+from coursemesh.devstack.services import (
+    JWT_ISSUER,
+    MigrateCommand,
+    ServiceCommand,
+    ServiceSpec,
+    migrate_command,
+    uvicorn_command,
+)
+
+app = typer.Typer(help="coursemesh development tools", no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="where the stack keeps its state")]
+
+
+class _RichProgress:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.status = console.status("starting")
+        self.began = time.monotonic()
+
+    def step(self, message: str) -> None:
+        self.status.update(f"{message} …")
+
+    def done(self, message: str) -> None:
+        self.console.print(f"[green]✓[/] {message}  [dim]+{time.monotonic() - self.began:.1f}s[/]")
+
+
+def _template_command(template: str) -> ServiceCommand:
+    def build(spec: ServiceSpec, port: int) -> list[str]:
+        return shlex.split(template.format(**_placeholders(spec), port=port))
+
+    return build
+
+
+def _template_migrate(template: str) -> MigrateCommand:
+    def build(spec: ServiceSpec) -> list[str]:
+        return shlex.split(template.format(**_placeholders(spec)))
+
+    return build
+
+
+def _placeholders(spec: ServiceSpec) -> dict[str, str]:
+    return {
+        "python": shlex.quote(sys.executable),
+        "name": spec.name,
+        "package": spec.package,
+        "prefix": spec.env_prefix,
+        "factory": spec.app_factory,
+    }
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated(signal.Signals(signum).name)
+
+
+@app.command()
+def up(
+    fresh: Annotated[bool, typer.Option(help="wipe the data dir first")] = False,
+    port: Annotated[int | None, typer.Option(help="gateway port (default 8080 when free)")] = None,
+    replicas: Annotated[int, typer.Option(min=1, help="replicas per service")] = 1,
+    external: Annotated[
+        bool, typer.Option(help="use COURSEMESH_* URLs instead of embedded infrastructure")
+    ] = False,
+    data_dir: DataDir = Path(".data"),
+    log_level: Annotated[str, typer.Option(help="services' LOG_LEVEL")] = "INFO",
+    service_command: Annotated[
+        str | None,
+        typer.Option(
+            hidden=True,
+            help="replica command template: {python} {name} {package} {prefix} {factory} {port}",
+        ),
+    ] = None,
+    migrate: Annotated[
+        str | None, typer.Option("--migrate-command", hidden=True, help="migration template")
+    ] = None,
+) -> None:
+    """Start PostgreSQL, NATS, S3, SMTP, migrations, the four services and the gateway."""
+    from coursemesh.devstack.stack import Stack, StackConfig, StackError
+
+    config = StackConfig(
+        data_dir=data_dir,
+        gateway_port=port,
+        replicas=replicas,
+        external=external,
+        fresh=fresh,
+        log_level=log_level.upper(),
+        service_command=_template_command(service_command) if service_command else uvicorn_command,
+        migrate_command=_template_migrate(migrate) if migrate else migrate_command,
+    )
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    progress = _RichProgress(console)
+    stack = Stack(config, progress=progress)
+    code = 0
+    try:
+        with progress.status:
+            stack.start()
+        _print_summary(stack.info(), stack.stack_json)
+        console.print("[bold]stack is up[/] — Ctrl-C stops everything")
+        stack.wait()
+    except (KeyboardInterrupt, _Terminated) as exc:
+        reason = str(exc) or "Ctrl-C"
+        console.print(f"\n[yellow]stopping ({reason})[/]")
+    except StackError as exc:
+        console.print(f"[red bold]stack failed:[/] {exc}")
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan children
+        stack.stop()
+        console.print("[dim]all processes stopped[/]")
+    raise typer.Exit(code)
+
+
+def _address(name: str, data: dict[str, Any], info: dict[str, Any]) -> str:
+    if name == "postgres" and info.get("database_url"):
+        return str(info["database_url"])
+    if name == "smtp":
+        return f"smtp://{data.get('host')}:{data.get('port')}"
+    return str(data.get("url") or data.get("endpoint"))
+
+
+def _print_summary(info: dict[str, Any], stack_json: Path) -> None:
+    table = Table(title="coursemesh dev stack", title_justify="left")
+    table.add_column("component")
+    table.add_column("address")
+    table.add_column("pid", justify="right")
+    gateway = info.get("gateway", {})
+    table.add_row("gateway", str(gateway.get("url")), str(gateway.get("pid", "")))
+    table.add_row("jwks", str(info.get("jwks_url")), "")
+    for name, data in info.get("infrastructure", {}).items():
+        table.add_row(name, _address(name, data, info), str(data.get("pid", "") or ""))
+    for replicas in info.get("services", {}).values():
+        for replica in replicas:
+            table.add_row(replica["instance"], replica["url"], str(replica["pid"]))
+    Console().print(table)
+    console.print(
+        f"mail: {info.get('mail_dir')}  logs: {info.get('logs_dir')}  details: {stack_json}\n"
+        f"started in {info.get('startup_seconds')}s"
+    )
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="user id (the token's subject)")],
+    email: Annotated[str | None, typer.Option(help="email claim")] = None,
+    name: Annotated[str | None, typer.Option(help="name claim")] = None,
+    ttl: Annotated[int, typer.Option(min=1, help="lifetime in seconds")] = 3600,
+    issuer: Annotated[str, typer.Option(help="iss claim")] = JWT_ISSUER,
+    data_dir: DataDir = Path(".data"),
+) -> None:
+    """Print an RS256 JWT the running stack accepts (signed by <data-dir>/keys)."""
+    print(mint_token(sub, email=email, name=name, ttl=ttl, issuer=issuer, data_dir=data_dir))
+
+
+@app.command()
+def status(data_dir: DataDir = Path(".data")) -> None:
+    """Show the stack described by <data-dir>/stack.json and whether its processes run."""
+    from coursemesh.devstack.infra.nats import http_ok
+    from coursemesh.devstack.stack import read_stack_json
+
+    info = read_stack_json(data_dir)
+    if info is None:
+        console.print(f"no stack.json in {data_dir}")
+        raise typer.Exit(1)
+    supervisor = info.get("supervisor_pid")
+    running = (
+        info.get("state") == "running" and isinstance(supervisor, int) and pid_alive(supervisor)
+    )
+    table = Table(title=f"coursemesh dev stack ({'running' if running else 'stopped'})")
+    table.add_column("component")
+    table.add_column("address")
+    table.add_column("pid", justify="right")
+    table.add_column("state")
+    gateway = info.get("gateway", {})
+    rows: list[tuple[str, str, Any]] = [("gateway", str(gateway.get("url")), gateway.get("pid"))]
+    for name, data in info.get("infrastructure", {}).items():
+        rows.append((name, _address(name, data, info), data.get("pid")))
+    for replicas in info.get("services", {}).values():
+        rows += [(r["instance"], r["url"], r["pid"]) for r in replicas]
+    for name, address, pid in rows:
+        alive = isinstance(pid, int) and running and pid_alive(pid)
+        table.add_row(name, address, str(pid or ""), "[green]up[/]" if alive else "[red]down[/]")
+    Console().print(table)
+    if running and gateway.get("url"):
+        for spec_name in info.get("services", {}):
+            url = f"{gateway['url']}/health/{spec_name}"
+            try:
+                ok = http_ok(url)
+            except Exception:
+                ok = False
+            console.print(f"{url}: {'[green]ready[/]' if ok else '[red]not ready[/]'}")
+    raise typer.Exit(0 if running else 3)

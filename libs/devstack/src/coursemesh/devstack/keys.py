@@ -1,0 +1,150 @@
+"""The development identity: one RSA key pair under ``<data>/keys/`` and RS256 tokens.
+
+``<data>/keys/private.pem`` holds the private key (PKCS#8, mode 0600) and
+``<data>/keys/jwks.json`` the public JWKS the gateway serves at ``/.well-known/jwks.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coursemesh.devstack.services import JWT_ISSUER
+
+ALGORITHM = "RS256"
+
+
+def _kid(public_der: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(public_der).digest()[:12]).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class DevIdentity:
+    """The key pair in ``keys_dir``; :meth:`ensure` creates it on first use."""
+
+    keys_dir: Path
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path | str) -> DevIdentity:
+        return cls(Path(data_dir) / "keys")
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.keys_dir / "private.pem"
+
+    @property
+    def jwks_path(self) -> Path:
+        return self.keys_dir / "jwks.json"
+
+    def ensure(self) -> DevIdentity:
+        """Generate the key pair and JWKS unless they exist."""
+        if self.private_key_path.exists() and self.jwks_path.exists():
+            return self
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.keys_dir.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        tmp = self.private_key_path.with_suffix(".tmp")
+        tmp.write_bytes(pem)
+        tmp.chmod(0o600)
+        tmp.replace(self.private_key_path)
+        self._write_jwks(key.public_key())
+        return self
+
+    def _write_jwks(self, public_key: Any) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from jwt.algorithms import RSAAlgorithm
+
+        der = public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+        jwk.update({"kid": _kid(der), "use": "sig", "alg": ALGORITHM})
+        tmp = self.jwks_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"keys": [jwk]}, indent=2))
+        tmp.replace(self.jwks_path)
+
+    def jwks(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.ensure().jwks_path.read_text())
+        return data
+
+    @property
+    def kid(self) -> str:
+        return str(self.jwks()["keys"][0]["kid"])
+
+    def mint_token(
+        self,
+        sub: str,
+        email: str | None = None,
+        name: str | None = None,
+        ttl: int = 3600,
+        issuer: str = JWT_ISSUER,
+        extra_claims: dict[str, Any] | None = None,
+    ) -> str:
+        """An RS256 JWT for ``sub`` with a ``kid`` header, valid for ``ttl`` seconds."""
+        import jwt
+
+        self.ensure()
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": sub,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+        }
+        if email is not None:
+            claims["email"] = email
+        if name is not None:
+            claims["name"] = name
+        claims.update(extra_claims or {})
+        return jwt.encode(
+            claims,
+            self.private_key_path.read_bytes(),
+            algorithm=ALGORITHM,
+            headers={"kid": self.kid},
+        )
+
+
+def mint_token(
+    sub: str,
+    email: str | None = None,
+    name: str | None = None,
+    ttl: int = 3600,
+    issuer: str = JWT_ISSUER,
+    *,
+    data_dir: Path | str = ".data",
+    extra_claims: dict[str, Any] | None = None,
+) -> str:
+    """An RS256 JWT signed by the development key pair of ``data_dir`` (created if missing)."""
+    return DevIdentity.for_data_dir(data_dir).mint_token(
+        sub, email=email, name=name, ttl=ttl, issuer=issuer, extra_claims=extra_claims
+    )
+
+
+def verify_token(token: str, jwks: dict[str, Any], issuer: str = JWT_ISSUER) -> dict[str, Any]:
+    """Decode ``token`` against ``jwks`` (by ``kid``); raises ``jwt.InvalidTokenError``."""
+    import jwt
+
+    kid = jwt.get_unverified_header(token).get("kid")
+    for jwk in jwks.get("keys", []):
+        if jwk.get("kid") == kid:
+            key = jwt.PyJWK(jwk).key
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[ALGORITHM], issuer=issuer, options={"require": ["exp"]}
+            )
+            return claims
+    raise jwt.InvalidTokenError(f"no key with kid {kid!r} in the JWKS")

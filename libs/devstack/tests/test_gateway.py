@@ -1,0 +1,180 @@
+"""The Caddy gateway routes by path, adds request ids, limits bodies, balances replicas."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coursemesh.devstack.infra import CaddyGateway
+from coursemesh.devstack.infra.nats import http_ok
+from coursemesh.devstack.ports import free_port
+from coursemesh.devstack.process import ManagedProcess, wait_until
+from coursemesh.devstack.testing import assert_pids_gone
+
+STANDIN = Path(__file__).with_name("standin_app.py")
+SERVICES = ["catalog", "commerce", "learning", "custom-gen"]
+
+
+@dataclass
+class Gateway:
+    url: str
+    client: httpx.Client
+    upstreams: dict[str, list[str]]
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    tmp = tmp_path_factory.mktemp("gateway")
+    # two catalog replicas, one of every other service, plus a dead commerce-like address
+    upstreams = {name: [f"127.0.0.1:{free_port()}"] for name in SERVICES}
+    upstreams["catalog"].append(f"127.0.0.1:{free_port()}")
+    specs = [f"{name}:{a.rsplit(':', 1)[1]}" for name, addrs in upstreams.items() for a in addrs]
+    standins = ManagedProcess(
+        "standins", [sys.executable, str(STANDIN), "--multi", *specs], log_path=tmp / "standins.log"
+    ).start()
+    keys = tmp / "keys"
+    keys.mkdir()
+    (keys / "jwks.json").write_text(json.dumps({"keys": [{"kid": "k1", "kty": "RSA"}]}))
+    caddy = CaddyGateway(upstreams, jwks_dir=keys, state_dir=tmp / "caddy")
+    try:
+        for addrs in upstreams.values():
+            for addr in addrs:
+                wait_until(
+                    lambda addr=addr: http_ok(f"http://{addr}/health/live"),  # type: ignore[misc]
+                    timeout=30,
+                    what=addr,
+                    process=standins,
+                )
+        caddy.start()
+        with httpx.Client(base_url=caddy.url, timeout=15) as client:
+            yield Gateway(caddy.url, client, upstreams)
+    finally:
+        caddy.stop()
+        standins.stop()
+    assert_pids_gone([caddy.pid, standins.pid])
+
+
+ROUTES = [
+    # commerce: the specific sub-resources win over catalog's /organizations catch-all
+    ("/organizations/o1/courses/c1/price", "commerce"),
+    ("/organizations/o1/courses/c1/entitlements", "commerce"),
+    ("/organizations/o1/courses/c1/entitlements/e1/revoke", "commerce"),
+    ("/organizations/o1/entitlements", "commerce"),
+    ("/organizations/o1/custom-course-offers", "commerce"),
+    ("/organizations/o1/custom-course-offers/x", "commerce"),
+    ("/organizations/o1/leads", "commerce"),
+    ("/courses/c1/checkout", "commerce"),
+    ("/custom-course-offers/abc", "commerce"),
+    ("/webhooks/sandbox", "commerce"),
+    ("/pay/chk_1", "commerce"),
+    # learning
+    ("/me/courses", "learning"),
+    ("/me/courses/c1/days/3/complete", "learning"),
+    ("/organizations/o1/courses/c1/enrollments", "learning"),
+    ("/organizations/o1/courses/c1/enrollments/u1", "learning"),
+    # custom-gen
+    ("/me/custom-courses", "custom-gen"),
+    ("/me/custom-courses/cc1/handshake", "custom-gen"),
+    ("/me/custom-course-purchases", "custom-gen"),
+    ("/organizations/o1/custom-courses", "custom-gen"),
+    ("/organizations/o1/regen-requests/r1", "custom-gen"),
+    # catalog: everything else under /organizations and /public
+    ("/organizations", "catalog"),
+    ("/organizations/o1", "catalog"),
+    ("/organizations/o1/courses", "catalog"),
+    ("/organizations/o1/courses/c1", "catalog"),
+    ("/organizations/o1/courses/c1/days", "catalog"),
+    ("/organizations/o1/courses/c1/publish", "catalog"),
+    ("/organizations/o1/courses/c1/price-history", "catalog"),
+    ("/organizations/o1/workouts/w1", "catalog"),
+    ("/public/courses/c1", "catalog"),
+]
+
+
+@pytest.mark.parametrize(("path", "service"), ROUTES)
+def test_routes_by_path_to_the_right_service(gateway: Gateway, path: str, service: str) -> None:
+    response = gateway.client.get(path)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["service"] == service
+    assert body["path"] == path
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/me", "/me/profile", "/courses/c1", "/public"])
+def test_unknown_route_is_problem_json_404(gateway: Gateway, path: str) -> None:
+    response = gateway.client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "code": "ROUTE_NOT_FOUND",
+    }
+    assert response.headers["x-request-id"]
+
+
+def test_health_routes_reach_each_service_readiness(gateway: Gateway) -> None:
+    for name in SERVICES:
+        response = gateway.client.get(f"/health/{name}")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ready", "service": name}
+
+
+def test_request_id_is_generated_or_kept_and_returned(gateway: Gateway) -> None:
+    generated = gateway.client.get("/organizations")
+    rid = generated.headers["x-request-id"]
+    assert len(rid) == 36
+    assert generated.json()["request_id"] == rid
+    kept = gateway.client.post("/courses/c1/checkout", headers={"X-Request-ID": "client-42"})
+    assert kept.headers["x-request-id"] == "client-42"
+    assert kept.json()["request_id"] == "client-42"
+
+
+def test_body_over_one_mebibyte_is_rejected_with_413(gateway: Gateway) -> None:
+    limit = 1024 * 1024
+    ok = gateway.client.post("/organizations/o1/courses", content=b"x" * limit)
+    assert ok.status_code == 200
+    assert ok.json()["body_bytes"] == limit
+    too_big = gateway.client.post("/organizations/o1/courses", content=b"x" * (limit + 1))
+    assert too_big.status_code == 413
+    assert too_big.headers["content-type"] == "application/problem+json"
+    assert too_big.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: cut while streaming
+        for _ in range(12):
+            yield b"y" * 100_000
+
+    streamed = gateway.client.post("/organizations/o1/courses", content=chunks())
+    assert streamed.status_code == 413
+
+
+def test_round_robin_across_two_replicas(gateway: Gateway) -> None:
+    instances = [gateway.client.get("/public/courses/c1").json()["instance"] for _ in range(6)]
+    expected = {f"catalog-{a.rsplit(':', 1)[1]}" for a in gateway.upstreams["catalog"]}
+    assert set(instances) == expected
+    assert instances[0] != instances[1]
+
+
+def test_jwks_is_served_from_the_jwks_dir(gateway: Gateway) -> None:
+    response = gateway.client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.json()["keys"][0]["kid"] == "k1"
+
+
+def test_unreachable_upstream_is_problem_json(tmp_path: Path) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    with CaddyGateway({"commerce": [dead]}, state_dir=tmp_path, lb_try_duration="200ms") as caddy:
+        response = httpx.get(f"{caddy.url}/webhooks/x", timeout=15)
+        missing = httpx.get(f"{caddy.url}/organizations", timeout=15)  # no catalog upstream
+    for r in (response, missing):
+        assert r.status_code in (502, 503)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "UPSTREAM_UNAVAILABLE"
+        assert r.headers["x-request-id"]
