@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.db import Database
@@ -44,8 +44,8 @@ ORG = "/organizations/{org_id:uuid}"
 
 @patch(f"{ORG}/courses/{{course_id:uuid}}/price", guards=[authenticated])
 async def set_price(
-    org_id: uuid.UUID,
-    course_id: uuid.UUID,
+    org_id: FromPath[uuid.UUID],
+    course_id: FromPath[uuid.UUID],
     data: JSONBody[PriceBody],
     db: NamedDependency[Database],
     principal: NamedDependency[Principal],
@@ -65,8 +65,8 @@ async def set_price(
 
 @post(f"{ORG}/entitlements/{{entitlement_id:uuid}}/revoke", guards=[authenticated], status_code=200)
 async def revoke(
-    org_id: uuid.UUID,
-    entitlement_id: uuid.UUID,
+    org_id: FromPath[uuid.UUID],
+    entitlement_id: FromPath[uuid.UUID],
     data: JSONBody[RevokeBody],
     db: NamedDependency[Database],
     principal: NamedDependency[Principal],
@@ -77,7 +77,7 @@ async def revoke(
 
 @post(f"{ORG}/custom-course-offers", guards=[authenticated])
 async def create_offer(
-    org_id: uuid.UUID,
+    org_id: FromPath[uuid.UUID],
     data: JSONBody[OfferBody],
     db: NamedDependency[Database],
     principal: NamedDependency[Principal],
@@ -97,8 +97,8 @@ async def create_offer(
 
 @get(f"{ORG}/courses/{{course_id:uuid}}/entitlements", guards=[authenticated])
 async def list_course_entitlements(
-    org_id: uuid.UUID,
-    course_id: uuid.UUID,
+    org_id: FromPath[uuid.UUID],
+    course_id: FromPath[uuid.UUID],
     db: NamedDependency[Database],
     principal: NamedDependency[Principal],
     limit: Limit = 50,
@@ -112,7 +112,7 @@ async def list_course_entitlements(
 
 @get(f"{ORG}/leads", guards=[authenticated])
 async def list_leads(
-    org_id: uuid.UUID,
+    org_id: FromPath[uuid.UUID],
     db: NamedDependency[Database],
     principal: NamedDependency[Principal],
     limit: Limit = 50,
@@ -138,7 +138,7 @@ async def list_leads(
 
 @post("/courses/{course_id:uuid}/checkout", guards=[authenticated])
 async def checkout_course(
-    course_id: uuid.UUID,
+    course_id: FromPath[uuid.UUID],
     db: NamedDependency[Database],
     principal: NamedDependency[Principal],
     runtime: NamedDependency[Runtime],
@@ -151,7 +151,7 @@ async def checkout_course(
 
 @post("/custom-course-offers/{code:str}/checkout", guards=[authenticated])
 async def checkout_offer(
-    code: str,
+    code: FromPath[str],
     db: NamedDependency[Database],
     principal: NamedDependency[Principal],
     runtime: NamedDependency[Runtime],
@@ -165,7 +165,7 @@ async def checkout_offer(
 
 @post("/webhooks/payments/{org_id:uuid}", status_code=200)
 async def payment_webhook(
-    org_id: uuid.UUID,
+    org_id: FromPath[uuid.UUID],
     request: Request[Any, Any, Any],
     db: NamedDependency[Database],
     runtime: NamedDependency[Runtime],
@@ -182,7 +182,7 @@ async def payment_webhook(
 
 
 @get("/pay/{session_id:str}", media_type=MediaType.HTML)
-async def payment_page(session_id: str, db: NamedDependency[Database]) -> str:
+async def payment_page(session_id: FromPath[str], db: NamedDependency[Database]) -> str:
     row = await sandbox.load_session(db, session_id)
     return sandbox.render_page(row, datetime.now(UTC))
 
@@ -197,14 +197,14 @@ async def _settle(db: Database, runtime: Runtime, session_id: str, paid: bool) -
 
 @post("/pay/{session_id:str}/pay", status_code=200)
 async def pay(
-    session_id: str, db: NamedDependency[Database], runtime: NamedDependency[Runtime]
+    session_id: FromPath[str], db: NamedDependency[Database], runtime: NamedDependency[Runtime]
 ) -> Response[str]:
     return await _settle(db, runtime, session_id, paid=True)
 
 
 @post("/pay/{session_id:str}/decline", status_code=200)
 async def decline(
-    session_id: str, db: NamedDependency[Database], runtime: NamedDependency[Runtime]
+    session_id: FromPath[str], db: NamedDependency[Database], runtime: NamedDependency[Runtime]
 ) -> Response[str]:
     return await _settle(db, runtime, session_id, paid=False)
 
