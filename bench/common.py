@@ -97,6 +97,8 @@ def load(url: str, *, connections: int = 32, duration: float = 8.0, **kw: Any) -
         argv += ["-m", kw["method"]]
     if "body" in kw:
         argv += ["--body", kw["body"]]
+    if "tokens_file" in kw:
+        argv += ["--tokens-file", str(kw["tokens_file"])]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     result: dict[str, Any] = json.loads(out)
     return result

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
@@ -71,6 +70,7 @@ async def run_load(
     headers: dict[str, str] | None = None,
     body: bytes = b"",
     warmup: float = 1.0,
+    bearer_tokens: list[str] | None = None,
 ) -> LoadResult:
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
@@ -81,7 +81,13 @@ async def run_load(
         head.append(f"{name}: {value}")
     if body or method in {"POST", "PUT", "PATCH"}:
         head.append(f"Content-Length: {len(body)}")
-    request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+    def build(extra: list[str]) -> bytes:
+        return ("\r\n".join(head + extra) + "\r\n\r\n").encode() + body
+
+    # One request per token, each used once in turn (e.g. one buyer per checkout).
+    requests = [build([f"Authorization: Bearer {t}"]) for t in bearer_tokens or []] or [build([])]
+    next_request = 0
 
     latencies: list[float] = []
     statuses: dict[str, int] = {}
@@ -92,13 +98,15 @@ async def run_load(
     stop_at = measure_from + duration
 
     async def worker() -> None:
-        nonlocal errors
+        nonlocal errors, next_request
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while True:
                 sent = loop.time()
                 if sent >= stop_at:
                     return
+                request = requests[next_request % len(requests)]
+                next_request += 1
                 writer.write(request)
                 try:
                     status = await _read_response(reader)
@@ -133,6 +141,13 @@ async def run_load(
     )
 
 
+def _read_tokens(path: str | None) -> list[str] | None:
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return [line.strip() for line in fh if line.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("url")
@@ -142,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-H", "--header", action="append", default=[])
     parser.add_argument("--body", default="")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--tokens-file", help="one bearer token per line, used in turn")
     args = parser.parse_args(argv)
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
@@ -151,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:
         pass
-    started = time.perf_counter()
     result = asyncio.run(
         run_load(
             args.url,
@@ -160,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             method=args.method.upper(),
             headers=headers,
             body=args.body.encode(),
+            bearer_tokens=_read_tokens(args.tokens_file),
         )
     )
-    del started
     if args.json:
         json.dump(asdict(result), sys.stdout)
         sys.stdout.write("\n")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from coursemesh.chassis.bus import Bus
-from coursemesh.chassis.consumer import HEADER_ERROR, ConsumerRunner
+from coursemesh.chassis.consumer import HEADER_DELIVERIES, HEADER_ERROR, ConsumerRunner
 from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.chassis.deadletter import list_dead_letters, replay
 from coursemesh.chassis.demo.service import (
@@ -21,7 +21,7 @@ from coursemesh.chassis.demo.service import (
 from coursemesh.chassis.demo.tables import counter_effects, counter_view
 from coursemesh.chassis.outbox import OutboxRelay
 from coursemesh.chassis.testing import wait_for
-from coursemesh.contracts import Envelope, encode, envelope
+from coursemesh.contracts import Envelope, decode, encode, envelope
 from coursemesh.contracts.demo import CounterSet
 
 
@@ -192,10 +192,11 @@ async def test_message_that_keeps_failing_is_dead_lettered_after_max_deliveries(
     background(runner.run())
     await wait_for(lambda: _dead_count(runner, 1), timeout=15)
     await wait_for(lambda: _view_is(projector_db, {"ok": (2, 1)}))
-    assert attempts["poison"] == 3
     dead = await _dead_letters(bus)
     assert len(dead) == 1
     assert "always fails" in dead[0].headers[HEADER_ERROR]
+    assert dead[0].headers[HEADER_DELIVERIES] == "3"  # parked on the third delivery
+    assert attempts["poison"] >= 3
     # The failed attempts left nothing behind: no inbox row, no effect for the poison event.
     assert [e.counter_id for e in await effects(projector_db)] == ["ok"]
 
@@ -337,3 +338,37 @@ async def test_dead_letter_can_be_replayed_once_the_cause_is_fixed(
     await replay(bus.js, letter.seq)
     await wait_for(lambda: _view_is(projector_db, {"a": (9, 1)}))
     assert await list_dead_letters(bus.js) == []
+
+
+async def test_a_failing_message_in_a_batch_leaves_the_others_applied(
+    projector_db: Database, bus: Bus
+) -> None:
+    async def fails_for_b(uow: UnitOfWork, env: Envelope[Any]) -> None:
+        await on_counter_set(uow, env)  # writes, then fails: the savepoint must undo it
+        uow.publish(
+            CounterSet(counter_id="echo", value=1), aggregate_id="echo", aggregate_version=1
+        )
+        if env.aggregate_id == "b":
+            raise RuntimeError("b is broken")
+
+    for counter in ("a", "b", "c"):
+        env = envelope(
+            CounterSet(counter_id=counter, value=1), aggregate_id=counter, aggregate_version=1
+        )
+        await bus.js.publish(env.type, encode(env))
+    runner = consumer(projector_db, bus, handler=fails_for_b, max_deliver=5)
+    await runner.provision()
+    psub = await bus.js.pull_subscribe_bind("demoprojector", "DEMO")
+    msgs = await psub.fetch(3, timeout=5)
+    assert len(msgs) == 3
+    await runner.handle_batch(msgs)
+    assert await view(projector_db) == {"a": (1, 1), "c": (1, 1)}
+    assert [e.counter_id for e in await effects(projector_db)] == ["a", "c"]
+    async with projector_db.engine.connect() as conn:
+        staged = await conn.scalar(
+            sa.select(sa.func.count()).select_from(projector_db.spine.outbox)
+        )
+    assert staged == 2  # the failed message's staged event was dropped with its savepoint
+    assert runner.processed_total == 2
+    redelivered = await psub.fetch(1, timeout=5)  # b was nak'ed and comes back alone
+    assert decode(redelivered[0].data).aggregate_id == "b"

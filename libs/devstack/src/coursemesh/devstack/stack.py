@@ -327,6 +327,7 @@ class Stack:
             self.data_dir / "postgres",
             port=self._claim(prev.get("postgres")),
             log_path=logs / "postgres.log",
+            durable=True,
         )
         self.nats = EmbeddedNats(
             self.data_dir / "nats",

@@ -171,14 +171,25 @@ class EmbeddedPostgres(Launcher):
     """``initdb`` once into ``data_dir``, then run ``postgres`` on ``127.0.0.1:port``.
 
     Data survives restarts. Stop = SIGINT (fast shutdown) to the postmaster's PID.
+
+    ``durable=True`` (the ``make up`` stack) keeps ``fsync`` on and only turns
+    ``synchronous_commit`` off: a crash can lose the last fraction of a second of commits but
+    never corrupts the cluster. ``durable=False`` (throwaway test and benchmark servers) also
+    turns ``fsync`` off, which makes the many ``CREATE DATABASE`` of a test run cheap.
     """
 
     name = "postgres"
 
     def __init__(
-        self, data_dir: Path, *, port: int | None = None, log_path: Path | None = None
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        durable: bool = False,
     ) -> None:
         super().__init__(log_path or data_dir.parent / "postgres.log")
+        self.durable = durable
         self.requested_dir = data_dir.absolute()
         self.data_dir = _cluster_dir(self.requested_dir)
         self.port = self._take_port(port)
@@ -210,7 +221,8 @@ class EmbeddedPostgres(Launcher):
             "-h", "127.0.0.1",
             "-p", str(self.port),
             "-c", "unix_socket_directories=",  # TCP only: no socket-path length limit
-            "-c", "fsync=off",
+            "-c", "synchronous_commit=off",
+            "-c", f"fsync={'on' if self.durable else 'off'}",
             "-c", "max_connections=200",
         ]  # fmt: skip
         return ManagedProcess(

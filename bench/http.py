@@ -1,0 +1,246 @@
+"""HTTP benchmarks through the gateway, each a ratio of a bare hello-world measured in the same
+run (same machine, same server, same load generator):
+
+- gateway overhead: the storefront direct to catalog vs through Caddy;
+- storefront ``GET /public/courses/:id`` (goal >= 0.40x, p99 <= 20 ms);
+- free checkout ``POST /courses/:id/checkout``, a new buyer per request (>= 0.12x, p99 <= 40 ms);
+- player ``GET /me/courses/:id`` on a 90-day curriculum (goal >= 0.20x, p99 <= 15 ms);
+- handshake ``POST /me/custom-courses/handshake``, 50 unchanged courses (>= 0.25x, p99 <= 25 ms).
+
+The stack is started exactly as ``make up`` does (``coursemesh.devstack.stack.Stack``), on a
+fresh data dir, and seeded through the gateway (custom courses straight into custom-gen's
+tables: generating audio for 50 courses would measure the TTS engine, not the handshake).
+
+    uv run python -m bench http [--duration 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.common import hello_world_ceiling, load, record
+from coursemesh.devstack.stack import Stack
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Seeder:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.http = httpx.Client(base_url=stack.gateway_url, timeout=30)
+
+    def token(self, sub: str) -> str:
+        return self.stack.identity.mint_token(sub, email=f"{sub}@bench.example", name=sub)
+
+    def auth(self, sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(sub)}"}
+
+    def call(self, method: str, path: str, sub: str, body: Any = None, ok: int = 200) -> Any:
+        response = self.http.request(method, path, headers=self.auth(sub), json=body)
+        if response.status_code != ok:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def course(self, days: int = 90) -> tuple[str, str]:
+        staff = "bench_staff"
+        org = self.call(
+            "POST",
+            "/organizations",
+            staff,
+            {"name": "Bench Studio", "slug": f"bench-{uuid.uuid4().hex[:8]}", "currency": "EUR"},
+            ok=201,
+        )["id"]
+        workouts = [
+            self.call(
+                "POST",
+                f"/organizations/{org}/workouts",
+                staff,
+                {"title": f"Workout {i}", "description": "d", "durationMinutes": 20},
+                ok=201,
+            )["id"]
+            for i in range(10)
+        ]
+        course = self.call(
+            "POST",
+            f"/organizations/{org}/courses",
+            staff,
+            {"name": "90-day plan", "durationDays": days, "previewType": "all_titles"},
+            ok=201,
+        )["id"]
+        for day in range(days):
+            body: dict[str, Any] = (
+                {"dayOffset": day, "isRest": True}
+                if day % 7 == 6
+                else {
+                    "dayOffset": day,
+                    "workoutIds": [workouts[day % 10], workouts[(day + 3) % 10]],
+                }
+            )
+            self.call("POST", f"/organizations/{org}/courses/{course}/days", staff, body)
+        self.call("POST", f"/organizations/{org}/courses/{course}/publish", staff)
+        _until(
+            lambda: (
+                self.http.patch(
+                    f"/organizations/{org}/courses/{course}/price",
+                    headers=self.auth(staff),
+                    json={"priceInCents": 0},
+                ).status_code
+                == 200
+            ),
+            "commerce to know the course",
+        )
+        _until(
+            lambda: self.http.get(f"/public/courses/{course}").status_code == 200,
+            "the storefront to show the course",
+        )
+        return org, course
+
+    def buyer_with_course(self, course: str) -> str:
+        buyer = "bench_buyer"
+        self.call("POST", f"/courses/{course}/checkout", buyer, {}, ok=201)
+        _until(
+            lambda: (
+                self.http.get(f"/me/courses/{course}", headers=self.auth(buyer)).status_code == 200
+            ),
+            "learning to open the course",
+        )
+        return buyer
+
+
+async def _seed_custom_courses(database_url: str, user: str, count: int) -> list[dict[str, str]]:
+    from coursemesh.customgen.adapters.tables import custom_courses
+    from coursemesh.customgen.domain.course import calculate_checksum
+
+    engine = create_async_engine(
+        database_url, connect_args={"server_settings": {"search_path": "customgen"}}
+    )
+    held: list[dict[str, str]] = []
+    async with engine.begin() as conn:
+        for i in range(count):
+            course_id = uuid.uuid4()
+            data = {
+                "schema_version": 1,
+                "metadata": {"title": f"Course {i}", "course_code": "X99ENB"},
+                "audio_files": [
+                    {"id": str(uuid.uuid4()), "title": f"Session {n}", "checksum": "0" * 32}
+                    for n in range(6)
+                ],
+                "scripts": [
+                    {"session": n, "text": "Breathe in, breathe out. " * 40} for n in range(6)
+                ],
+                "workbooks": [],
+            }
+            summed = calculate_checksum(data)
+            await conn.execute(
+                sa.insert(custom_courses).values(
+                    id=course_id,
+                    user_id=user,
+                    organization_id=uuid.uuid4(),
+                    purchase_id=uuid.uuid4(),
+                    course_code="X99ENB",
+                    title=f"Course {i}",
+                    description="bench",
+                    data=summed.text,
+                    checksum=summed.checksum,
+                    file_size_bytes=summed.size_bytes,
+                    status="ready",
+                    version=1,
+                )
+            )
+            held.append({"id": str(course_id), "checksum": summed.checksum})
+    await engine.dispose()
+    return held
+
+
+def _ratio(result: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "ratio_to_hello": round(result["rps"] / ceiling["rps"], 3)}
+
+
+def run(duration: float) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        stack = Stack(data_dir=Path(tmp) / "data", fresh=True, log_level="WARNING")
+        stack.start()
+        try:
+            seeder = Seeder(stack)
+            _org, course = seeder.course()
+            buyer = seeder.buyer_with_course(course)
+            assert stack.endpoints is not None
+            held = asyncio.run(_seed_custom_courses(stack.endpoints.database_url, buyer, 50))
+            catalog = next(r for r in stack.replicas if r.spec.name == "catalog")
+            gw = stack.gateway_url
+
+            results["hello_world"] = hello_world_ceiling(duration)
+            ceiling = results["hello_world"]
+            direct = load(f"{catalog.url}/public/courses/{course}", duration=duration)
+            via = load(f"{gw}/public/courses/{course}", duration=duration)
+            results["gateway_overhead"] = {
+                "storefront_direct_rps": round(direct["rps"]),
+                "storefront_via_gateway_rps": round(via["rps"]),
+                "ratio": round(via["rps"] / direct["rps"], 3),
+            }
+            results["storefront"] = _ratio(via, ceiling)
+            player_headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
+            results["player_90_days"] = _ratio(
+                load(f"{gw}/me/courses/{course}", duration=duration, headers=player_headers),
+                ceiling,
+            )
+            body = json.dumps({"courses": held})
+            results["handshake_50"] = _ratio(
+                load(
+                    f"{gw}/me/custom-courses/handshake",
+                    duration=duration,
+                    method="POST",
+                    body=body,
+                    headers={**player_headers, "Content-Type": "application/json"},
+                ),
+                ceiling,
+            )
+            tokens = Path(tmp) / "tokens.txt"
+            tokens.write_text(
+                "\n".join(seeder.token(f"bench_{i}") for i in range(int(duration * 600))) + "\n"
+            )
+            results["free_checkout"] = _ratio(
+                load(
+                    f"{gw}/courses/{course}/checkout",
+                    duration=duration,
+                    method="POST",
+                    body="{}",
+                    headers={"Content-Type": "application/json"},
+                    tokens_file=tokens,
+                ),
+                ceiling,
+            )
+        finally:
+            stack.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=8.0)
+    args = parser.parse_args(argv)
+    record("http", run(args.duration))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
