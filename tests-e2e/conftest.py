@@ -1,22 +1,39 @@
-"""The whole suite as real processes (``coursemesh.devstack.stack.Stack``, the code path of
-``make up``), started once per topology: single instances, then two replicas of every service.
+"""The whole suite as real processes, started once per topology: single instances, then two
+replicas of every service.
+
+``COURSEMESH_E2E_TARGET`` picks what runs it (``targets.py``, docs/e2e.md):
+
+- ``embedded`` (default): ``coursemesh.devstack.stack.Stack``, the code path of ``make up``;
+- ``compose``: ``docker-compose.yml`` as project ``coursemesh-e2e`` (needs a Docker engine and
+  the Compose v2 plugin; without them the run stops before any test, naming what is missing).
 
 The stack fixture is session-scoped and parametrized, so pytest groups every journey under
-one topology, stops that stack, then starts the next (one stack in memory at a time).
+one topology, stops that stack, then starts the next (one stack at a time).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+# --import-mode=importlib does not put this directory on sys.path: make targets.py importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from targets import (
+    TARGET_ENV,
+    E2ETarget,
+    compose_unavailable,
+    run_compose,
+    run_embedded,
+    target_name,
+)
+
 from coursemesh.devstack.ports import free_port
-from coursemesh.devstack.stack import Stack
-from coursemesh.devstack.testing import assert_pids_gone
 
 #: The sandbox provider's webhook key the stack is configured with; tests derive each
 #: organization's webhook secret from it exactly as docs/commerce.md says.
@@ -31,25 +48,40 @@ TOPOLOGIES = {
 }
 
 
+@pytest.hookimpl(trylast=True)  # after -m / -k deselection: only the journeys that will run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``COURSEMESH_E2E_TARGET=compose`` is an explicit opt-in: when a selected test needs the
+    stack and Docker cannot run it, stop the whole run now, saying why, instead of erroring
+    every journey after a timeout."""
+    try:
+        target = target_name()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    if target != "compose" or not any("stack" in getattr(i, "fixturenames", ()) for i in items):
+        return
+    reason = compose_unavailable()
+    if reason is not None:
+        raise pytest.UsageError(
+            f"{TARGET_ENV}=compose cannot run the e2e journeys: {reason}. "
+            f"Unset {TARGET_ENV} (or set it to `embedded`) to use the embedded stack."
+        )
+
+
 @pytest.fixture(scope="session", params=list(TOPOLOGIES), ids=list(TOPOLOGIES))
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+) -> Iterator[E2ETarget]:
     replicas = TOPOLOGIES[request.param]
+    extra_env = {"COMMERCE_SANDBOX_WEBHOOK_KEY": SANDBOX_WEBHOOK_KEY}
     data_dir: Path = tmp_path_factory.mktemp(f"stack-{request.param}") / "data"
-    running = Stack(
-        data_dir=data_dir,
-        gateway_port=free_port(),
-        replicas=replicas,
-        fresh=True,
-        startup_timeout=180.0,
-        extra_env={"COMMERCE_SANDBOX_WEBHOOK_KEY": SANDBOX_WEBHOOK_KEY},
-    )
-    running.start()
-    pids = [child.pid for child in running.children() if child.pid is not None]
-    try:
-        yield running
-        running.check()  # no child died while the journeys ran
-    finally:
-        running.stop()
-        assert_pids_gone(pids)
+    if target_name() == "compose":
+        reason = compose_unavailable()
+        if reason is not None:  # the collection hook stops earlier; this guards direct use
+            pytest.fail(f"{TARGET_ENV}=compose: {reason}", pytrace=False)
+        with run_compose(data_dir, replicas=replicas, extra_env=extra_env) as composed:
+            yield composed
+        return
+    with run_embedded(
+        data_dir, gateway_port=free_port(), replicas=replicas, extra_env=extra_env
+    ) as embedded:
+        yield embedded

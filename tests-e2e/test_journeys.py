@@ -270,8 +270,11 @@ class Suite:
 
     # --- payments -------------------------------------------------------------------
 
-    def pay_page(self, payment_page_url: str, button: str = "Pay") -> httpx.Response:
-        """Open the hosted page as a browser would, and submit the form of ``button``."""
+    def pay_page(
+        self, payment_page_url: str, button: str = "Pay", **headers: str
+    ) -> httpx.Response:
+        """Open the hosted page as a browser would, and submit the form of ``button``
+        (``headers`` are added to the form POST)."""
         parts = urlsplit(payment_page_url)
         assert f"{parts.scheme}://{parts.netloc}" == self.base_url, payment_page_url
         page = self.anon.get(parts.path, headers={"accept": "text/html"})
@@ -283,7 +286,11 @@ class Suite:
         return self.anon.post(
             urlsplit(target).path,
             content=b"",
-            headers={"content-type": "application/x-www-form-urlencoded", "accept": "text/html"},
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "accept": "text/html",
+                **headers,
+            },
         )
 
     def webhook_secret(self, org_id: str) -> str:
@@ -556,7 +563,8 @@ def test_j3_paid_course_page_webhook_receipt_and_trace(suite: Suite, paid_course
     assert paid_course.org_name in page.text
     assert "49.00 EUR" in page.text
 
-    paid = suite.pay_page(url, "Pay")
+    pay_trace_id, pay_caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    paid = suite.pay_page(url, "Pay", traceparent=f"00-{pay_trace_id}-{pay_caller_span}-01")
     assert paid.status_code == 200, paid.text
     assert "paid" in paid.text
 
@@ -593,44 +601,19 @@ def test_j3_paid_course_page_webhook_receipt_and_trace(suite: Suite, paid_course
     assert _descends(publish, server, by_id), "commerce's publish span is not under its request"
     assert consume["parent_span_id"] == publish["span_id"]  # the NATS hop carried the context
 
-    # the activation: the webhook the sandbox worker POSTs through the gateway starts its own
-    # trace (the worker sends no traceparent); from commerce's webhook span on, the chain holds.
-    def activation_chain() -> None:
-        everything = suite.spans()
-        hooks = [
-            s
-            for s in everything
-            if s["service"] == "commerce"
-            and s["kind"] == "SERVER"
-            and s["attributes"]
-            .get("http.target", "")
-            .startswith(f"/webhooks/payments/{paid_course.org_id}")
-        ]
-        assert hooks, "no webhook server span"
-        for hook in hooks:
-            tid = hook["trace_id"]
-            pubs = [
-                s
-                for s in everything
-                if s["trace_id"] == tid
-                and s["kind"] == "PRODUCER"
-                and s["service"] == "commerce"
-                and "commerce.entitlement.changed" in s["name"]
-            ]
-            ids = {p["attributes"]["messaging.message.id"] for p in pubs}
-            cons = [
-                s
-                for s in everything
-                if s["trace_id"] == tid
-                and s["service"] == "learning"
-                and s["kind"] == "CONSUMER"
-                and s["attributes"].get("messaging.message.id") in ids
-            ]
-            if pubs and cons:
-                return
-        raise AssertionError("webhook -> publish -> learning chain not found")
-
-    eventually(activation_chain, what="activation trace webhook -> commerce -> NATS -> learning")
+    # the activation: the Pay form POST (with the test's own traceparent) -> commerce's pay span
+    # -> the sandbox sender's CLIENT span (context stored with the delivery row) -> the webhook
+    # request through the gateway -> the activation's publish -> learning's consume: one trace.
+    pay, client, hook, activation, applied = eventually(
+        lambda: _pay_chain(suite, pay_trace_id, paid_course.org_id),
+        what="the Pay trace: pay -> webhook -> publish -> learning",
+    )
+    assert pay["parent_span_id"] == pay_caller_span  # Caddy passed the Pay POST's traceparent
+    assert client["parent_span_id"] == pay["span_id"]  # the delivery kept the pay context
+    assert hook["parent_span_id"] == client["span_id"]  # the webhook carried it via Caddy
+    by_pay = {s["span_id"]: s for s in suite.spans() if s["trace_id"] == pay_trace_id}
+    assert _descends(activation, hook, by_pay), "the activation publish is not under the webhook"
+    assert applied["parent_span_id"] == activation["span_id"]  # NATS hop to learning
 
 
 def _descends(span: dict[str, Any], ancestor: dict[str, Any], by_id: dict[str, Any]) -> bool:
@@ -675,6 +658,51 @@ def _chain(suite: Suite, trace_id: str, ent_id: str) -> tuple[dict[str, Any], ..
     ]
     assert len(consume) >= 1, "learning consume span"
     return server[0], publish[0], consume[0]
+
+
+def _pay_chain(suite: Suite, trace_id: str, org_id: str) -> tuple[dict[str, Any], ...]:
+    """The spans of the Pay trace: commerce's pay and webhook SERVER spans, the sender's
+    CLIENT span, the (only) entitlement.changed publish — the activation, since the pending
+    one belongs to the checkout's trace — and learning's consume of that message."""
+    spans = [s for s in suite.spans() if s["trace_id"] == trace_id]
+    commerce = [s for s in spans if s["service"] == "commerce"]
+    pay = [
+        s
+        for s in commerce
+        if s["kind"] == "SERVER" and s["attributes"].get("http.target", "").endswith("/pay")
+    ]
+    assert len(pay) == 1, f"commerce pay span: {pay}"
+    clients = [s for s in commerce if s["kind"] == "CLIENT"]
+    assert clients, "no webhook CLIENT span in the Pay trace"
+    hooks = [
+        s
+        for s in commerce
+        if s["kind"] == "SERVER"
+        and s["attributes"].get("http.target", "").startswith(f"/webhooks/payments/{org_id}")
+    ]
+    assert hooks, "no webhook SERVER span in the Pay trace"
+    publish = [
+        s
+        for s in commerce
+        if s["kind"] == "PRODUCER" and s["name"].startswith("commerce.entitlement.changed")
+    ]
+    assert len(publish) == 1, f"activation publish span: {publish}"
+    message_id = publish[0]["attributes"]["messaging.message.id"]
+    consume = [
+        s
+        for s in spans
+        if s["service"] == "learning"
+        and s["kind"] == "CONSUMER"
+        and s["attributes"].get("messaging.message.id") == message_id
+    ]
+    assert consume, "learning consume span in the Pay trace"
+    by_id = {s["span_id"]: s for s in spans}
+    parents = [h for h in hooks if _descends(publish[0], h, by_id)]
+    assert len(parents) == 1, f"the activation publish under one webhook span: {hooks}"
+    client = by_id.get(parents[0]["parent_span_id"] or "")
+    assert client is not None
+    assert client in clients, "the webhook SERVER span's parent is not the sender's CLIENT span"
+    return pay[0], client, parents[0], publish[0], consume[0]
 
 
 # --- journey 4: declined, then bought again -------------------------------------------------------

@@ -3,10 +3,16 @@ the background sender, and the receipt delivered to a real SMTP server."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import pytest
 from commerce_support import BUYER, Harness
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from coursemesh.chassis.testing import outbox_events, wait_for
 from coursemesh.commerce.adapters.tables import entitlements, sandbox_deliveries
@@ -104,3 +110,96 @@ async def test_sandbox_webhook_retried_with_backoff_until_2xx(
     [delivery] = await h.rows(sandbox_deliveries)
     assert delivery["attempts"] >= 3
     assert delivery["last_status"] == 200
+
+
+@pytest.fixture
+def captured_spans() -> Iterator[InMemorySpanExporter]:
+    """Every span the process finishes while the test runs (on the global SDK provider the
+    app installs; set up here when no app has installed it yet)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        from coursemesh.chassis.telemetry import setup_tracing
+
+        provider = setup_tracing(service="commerce", instance_id="test", exporter="none")
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()  # the processor stays registered but records nothing more
+
+
+def _hex(span: ReadableSpan, parent: bool = False) -> str | None:
+    ctx = span.parent if parent else span.get_span_context()
+    return None if ctx is None else f"{ctx.span_id:016x}"
+
+
+async def test_sandbox_webhook_continues_the_pay_requests_trace(
+    live: Callable[..., Awaitable[Harness]], captured_spans: InMemorySpanExporter
+) -> None:
+    """Pay (with a caller's traceparent) -> delivery row keeps the context -> the sender's
+    CLIENT span -> commerce's webhook SERVER span -> the activation's publish: one trace."""
+    h = await live()
+    org, course = await h.shop(price=2500)
+    checkout = (await h.checkout(course)).json()
+    trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    paid = await h.client.post(
+        checkout["paymentPageUrl"] + "/pay",
+        headers={"traceparent": f"00-{trace_id}-{caller_span}-01"},
+    )
+    assert paid.status_code == 200
+
+    [delivery] = await h.rows(sandbox_deliveries)
+    assert delivery["trace_context"]["traceparent"].split("-")[1] == trace_id
+
+    def spans() -> list[ReadableSpan]:
+        return list(captured_spans.get_finished_spans())
+
+    def webhook_servers() -> list[ReadableSpan]:
+        return [
+            s
+            for s in spans()
+            if s.kind is trace.SpanKind.SERVER
+            and str((s.attributes or {}).get("http.target", "")).startswith(
+                f"/webhooks/payments/{org}"
+            )
+        ]
+
+    def activation_publishes() -> list[ReadableSpan]:
+        return [
+            s
+            for s in spans()
+            if s.kind is trace.SpanKind.PRODUCER
+            and s.name.startswith("commerce.entitlement.changed")
+            and f"{s.context.trace_id:032x}" == trace_id
+        ]
+
+    async def delivered() -> bool:
+        return bool(webhook_servers())
+
+    await wait_for(delivered, timeout=20, message="the webhook request served")
+    [hook] = webhook_servers()
+    assert f"{hook.context.trace_id:032x}" == trace_id, "the webhook started a new trace"
+
+    async def published() -> bool:
+        return bool(activation_publishes())
+
+    await wait_for(published, timeout=20, message="the activation published in the pay trace")
+    assert (await h.rows(entitlements))[0]["status"] == "active"
+    by_id = {_hex(s): s for s in spans() if f"{s.context.trace_id:032x}" == trace_id}
+    client = by_id[_hex(hook, parent=True)]
+    assert client.kind is trace.SpanKind.CLIENT
+    assert (client.attributes or {}).get("http.status_code") == 200
+    pay_server = by_id[_hex(client, parent=True)]
+    assert pay_server.kind is trace.SpanKind.SERVER
+    assert str((pay_server.attributes or {}).get("http.target", "")).endswith("/pay")
+    assert _hex(pay_server, parent=True) == caller_span
+    [publish] = activation_publishes()
+
+    def descends(span: ReadableSpan, ancestor: ReadableSpan) -> bool:
+        current: ReadableSpan | None = span
+        while current is not None:
+            if current is ancestor:
+                return True
+            current = by_id.get(_hex(current, parent=True))
+        return False
+
+    assert descends(publish, hook), "the activation's publish is not under the webhook request"

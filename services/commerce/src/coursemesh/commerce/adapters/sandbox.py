@@ -3,6 +3,11 @@ Standard Webhooks deliveries (signed, retried with backoff until a 2xx), as a pr
 
 It shares commerce's database only for its own tables (``sandbox_*``); everything it tells
 commerce goes over HTTP to the webhook URL, exactly like an external provider.
+
+Trace continuity: the trace context of the Pay/Decline request is stored with the delivery row
+(``trace_context``), and each delivery attempt is a ``CLIENT`` span under that context whose
+``traceparent``/``tracestate`` go out with the webhook, so the buyer's trace continues into the
+webhook request and everything it causes.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -40,6 +48,7 @@ from coursemesh.commerce.app.ports import (
 from coursemesh.commerce.domain.pricing import format_amount
 
 log = logging.getLogger("coursemesh.commerce.sandbox")
+tracer = trace.get_tracer("coursemesh.commerce.sandbox")
 
 # Sandbox event type -> internal outcome.
 EVENT_OUTCOMES: dict[str, Outcome] = {
@@ -239,12 +248,15 @@ async def enqueue_webhook(
     failure_reason: str | None = None,
 ) -> str:
     event_id, body = event_body(event_type, row, failure_reason)
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)  # the current request's trace, continued by the sender
     await session.execute(
         sa.insert(sandbox_deliveries).values(
             id=event_id,
             organization_id=row["organization_id"],
             url=provider.webhook_url(row["organization_id"]),
             body=body,
+            trace_context=carrier or None,
         )
     )
     return event_id
@@ -320,14 +332,34 @@ class WebhookSender:
         secret = organization_webhook_secret(self.provider.webhook_key, row["organization_id"])
         headers = {"content-type": "application/json", **sign(secret, row["id"], row["body"], now)}
         attempts = row["attempts"] + 1
-        try:
-            response = await client.post(row["url"], content=row["body"], headers=headers)
-            status, error = (
-                response.status_code,
-                None if response.is_success else response.text[:500],
-            )
-        except httpx.HTTPError as exc:
-            status, error = None, f"{type(exc).__name__}: {exc}"
+        # Parent: the request that queued the delivery (a new trace when none was stored).
+        stored = row["trace_context"]
+        parent = propagate.extract(stored) if stored else Context()
+        with tracer.start_as_current_span(
+            "POST",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.method": "POST",
+                "http.url": row["url"],
+                "webhook.id": row["id"],
+                "webhook.attempt": attempts,
+            },
+        ) as span:
+            propagate.inject(headers)  # traceparent (this span) + tracestate
+            try:
+                response = await client.post(row["url"], content=row["body"], headers=headers)
+                status, error = (
+                    response.status_code,
+                    None if response.is_success else response.text[:500],
+                )
+                span.set_attribute("http.status_code", status)
+                if not response.is_success:
+                    span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+            except httpx.HTTPError as exc:
+                status, error = None, f"{type(exc).__name__}: {exc}"
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, error[:200]))
         if status is not None and 200 <= status < 300:
             return {"attempts": attempts, "last_status": status, "delivered_at": now}
         values: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error}

@@ -238,5 +238,7 @@ sandbox_deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("delivered_at", _UTC),
     sa.Column("gave_up_at", _UTC),
+    # traceparent/tracestate of the request that queued it (migration 0003); null: none
+    sa.Column("trace_context", JSONB),
     _now(),
 )
