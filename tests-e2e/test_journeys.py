@@ -1049,7 +1049,13 @@ def test_j8_hostile_callers_change_nothing(suite: Suite, tmp_path: Path) -> None
         "WEBHOOK_SIGNATURE_INVALID",
     )
     assert suite.entitlement(course_a, victim) == entitlement_before
-    problem(victim.get(f"/me/courses/{course_a.course_id}"), 403, "ENTITLEMENT_PENDING")
+    # learning learns of the pending entitlement by event: wait for it, and it stays pending
+    eventually(
+        lambda: problem(
+            victim.get(f"/me/courses/{course_a.course_id}"), 403, "ENTITLEMENT_PENDING"
+        ),
+        what="learning sees the victim's pending entitlement",
+    )
 
     # a replayed webhook: the genuine completion, then the same delivery again
     body, headers = suite.signed_webhook(course_a.org_id, "payment.completed", sid, amount=1500)

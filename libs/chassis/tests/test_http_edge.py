@@ -262,3 +262,28 @@ async def test_unknown_and_missing_fields_point_at_the_field(client: Any, keypai
     assert [e["path"] for e in r.json()["errors"]] == ["$.admin"]
     r = await client.post("/things", json={"name": "x"}, headers=auth(mint(keypair[0])))
     assert [e["path"] for e in r.json()["errors"]] == ["$.dayOffset"]
+
+
+async def test_requests_and_sql_are_traced(client: Any) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    r = await client.get("/conflict", headers={"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"})
+    assert r.status_code == 409
+    server = [s for s in exporter.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    assert server
+    assert f"{server[0].context.trace_id:032x}" == "ab" * 16  # continues the caller's trace
+    exporter.clear()
+    assert (await client.get("/health/ready")).status_code == 200
+    sql = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.attributes and "db.system" in str(s.attributes)
+    ]
+    assert sql, "the readiness check's SQL produced no span"

@@ -107,6 +107,11 @@ async def test_sandbox_webhook_retried_with_backoff_until_2xx(
         return (await h.rows(entitlements))[0]["status"] == "active"
 
     await wait_for(active, timeout=30, message="delivered after retries")
+
+    async def recorded() -> bool:  # the sender records its attempt after the 2xx it got
+        return (await h.rows(sandbox_deliveries))[0]["delivered_at"] is not None
+
+    await wait_for(recorded, timeout=10, message="the delivery recorded as delivered")
     [delivery] = await h.rows(sandbox_deliveries)
     assert delivery["attempts"] >= 3
     assert delivery["last_status"] == 200

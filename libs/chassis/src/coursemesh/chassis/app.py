@@ -20,7 +20,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.types import ControllerRouterHandler
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
 from coursemesh.chassis.auth import JwtVerifier, Principal, provide_principal
 from coursemesh.chassis.bus import Bus, ensure_streams
@@ -95,6 +95,10 @@ def create_service_app(
         file=settings.otel_file,
         endpoint=settings.otel_endpoint,
     )
+    # SQL spans at the driver: SQLAlchemy's own instrumentation does not support 2.1 yet.
+    sql_instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    if not sql_instrumentor.is_instrumented_by_opentelemetry:
+        sql_instrumentor.instrument(tracer_provider=tracer_provider)
     verifier = JwtVerifier.from_settings(
         jwks_url=settings.jwks_url,
         public_key_file=settings.jwt_public_key_file,
@@ -112,9 +116,6 @@ def create_service_app(
                 pool_size=settings.db_pool_size,
             )
             stack.push_async_callback(db.dispose)
-            SQLAlchemyInstrumentor().instrument(
-                engine=db.engine.sync_engine, tracer_provider=tracer_provider
-            )
             bus = await Bus.connect(settings.nats_url, f"{definition.name}:{settings.instance_id}")
             stack.push_async_callback(bus.close)
             # Producers and consumers both provision, so start-up order does not matter.
