@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from coursemesh.chassis.consumer import Subscription
 from coursemesh.chassis.db import UnitOfWork
+from coursemesh.chassis.memberships import membership_projector
 from coursemesh.chassis.projection import upsert_if_newer
 from coursemesh.commerce.adapters.tables import courses, memberships, organizations
 from coursemesh.contracts import Envelope
@@ -39,21 +40,7 @@ async def on_organization_upserted(uow: UnitOfWork, env: Envelope[Any]) -> None:
     )
 
 
-async def on_membership_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
-    p: MembershipChanged = env.payload
-    await upsert_if_newer(
-        uow.session,
-        memberships,
-        {
-            "organization_id": p.organization_id,
-            "user_id": p.user_id,
-            "membership_id": p.membership_id,
-            "role": p.role,
-            "is_staff": p.is_staff,
-            "version": env.aggregate_version,
-        },
-        key=["organization_id", "user_id"],
-    )
+on_membership_changed = membership_projector(memberships)
 
 
 async def _course_status(uow: UnitOfWork, env: Envelope[Any], status: str) -> None:

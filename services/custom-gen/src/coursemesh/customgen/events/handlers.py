@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from coursemesh.chassis.consumer import Handler
 from coursemesh.chassis.db import UnitOfWork
-from coursemesh.chassis.projection import upsert_if_newer
+from coursemesh.chassis.memberships import membership_projector
 from coursemesh.contracts import Envelope, Event
 from coursemesh.contracts.catalog import MembershipChanged
 from coursemesh.contracts.commerce import CustomCoursePurchased
@@ -34,20 +34,7 @@ async def on_custom_course_purchased(uow: UnitOfWork, env: Envelope[Any]) -> Non
     )
 
 
-async def on_membership_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
-    payload: MembershipChanged = env.payload
-    await upsert_if_newer(
-        uow.session,
-        memberships,
-        {
-            "organization_id": payload.organization_id,
-            "user_id": payload.user_id,
-            "role": payload.role,
-            "is_staff": payload.is_staff,
-            "version": env.aggregate_version,
-        },
-        key=["organization_id", "user_id"],
-    )
+on_membership_changed = membership_projector(memberships)
 
 
 HANDLERS: dict[type[Event], Handler] = {

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from coursemesh.chassis.consumer import Subscription
 from coursemesh.chassis.db import UnitOfWork
+from coursemesh.chassis.memberships import membership_projector
 from coursemesh.chassis.projection import upsert_if_newer
 from coursemesh.contracts import Envelope
 from coursemesh.contracts.catalog import (
@@ -219,20 +220,7 @@ async def on_entitlement_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
     )
 
 
-async def on_membership_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
-    payload: MembershipChanged = env.payload
-    await upsert_if_newer(
-        uow.session,
-        memberships,
-        {
-            "organization_id": payload.organization_id,
-            "user_id": payload.user_id,
-            "role": payload.role,
-            "is_staff": payload.is_staff,
-            "version": env.aggregate_version,
-        },
-        key=["organization_id", "user_id"],
-    )
+on_membership_changed = membership_projector(memberships)
 
 
 def subscriptions() -> list[Subscription]:
