@@ -6,7 +6,7 @@ UV_VERSION ?= 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: up test lint fmt bench sync bootstrap clean
+.PHONY: up test lint fmt bench token sync bootstrap clean
 
 bootstrap: $(UV)
 
@@ -19,6 +19,9 @@ sync: bootstrap
 
 up: sync
 	$(RUN) coursemesh up $(ARGS)
+
+token: sync
+	@$(RUN) coursemesh token $(ARGS)
 
 lint: sync
 	$(RUN) ruff check .
