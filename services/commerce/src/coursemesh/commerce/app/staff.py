@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.chassis.errors import Conflict, NotFound
+from coursemesh.chassis.memberships import is_staff
 from coursemesh.commerce.adapters.tables import (
     courses,
     custom_course_offers,
@@ -32,15 +33,7 @@ from coursemesh.contracts.commerce import PlanPriced
 
 
 async def require_staff(uow: UnitOfWork, organization_id: uuid.UUID, user_id: str) -> None:
-    staff = (
-        await uow.session.execute(
-            sa.select(memberships.c.is_staff).where(
-                memberships.c.organization_id == organization_id,
-                memberships.c.user_id == user_id,
-            )
-        )
-    ).scalar_one_or_none()
-    if not staff:
+    if not await is_staff(uow.session, memberships, organization_id, user_id):
         raise NotFound("Not found", code="NOT_FOUND")
 
 

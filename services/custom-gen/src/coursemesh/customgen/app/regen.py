@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from coursemesh.chassis.memberships import is_staff
 from coursemesh.customgen.adapters.tables import (
     custom_courses,
     memberships,
@@ -134,15 +135,8 @@ async def list_my_regen_requests(
 
 async def require_staff(db: Database, organization_id: uuid.UUID, user_id: str) -> None:
     async with db.engine.connect() as conn:
-        is_staff = (
-            await conn.execute(
-                sa.select(memberships.c.is_staff).where(
-                    memberships.c.organization_id == organization_id,
-                    memberships.c.user_id == user_id,
-                )
-            )
-        ).scalar()
-    if not is_staff:
+        staff = await is_staff(conn, memberships, organization_id, user_id)
+    if not staff:
         raise Forbidden("Only staff of this organization may do this", code="NOT_STAFF")
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coursemesh.chassis.memberships import is_staff
 from coursemesh.learning.adapters.tables import (
     completion_history,
     completions,
@@ -289,13 +290,7 @@ class SqlStore:
     # --- staff -------------------------------------------------------------------------------
 
     async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
-        staff = await self._session.scalar(
-            sa.select(memberships.c.is_staff).where(
-                memberships.c.organization_id == organization_id,
-                memberships.c.user_id == user_id,
-            )
-        )
-        return bool(staff)
+        return await is_staff(self._session, memberships, organization_id, user_id)
 
     async def enrollment_rows(
         self,
