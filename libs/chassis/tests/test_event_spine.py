@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -372,3 +373,17 @@ async def test_a_failing_message_in_a_batch_leaves_the_others_applied(
     assert runner.processed_total == 2
     redelivered = await psub.fetch(1, timeout=5)  # b was nak'ed and comes back alone
     assert decode(redelivered[0].data).aggregate_id == "b"
+
+
+async def test_published_rows_are_purged_after_the_retention(
+    producer_db: Database, bus: Bus
+) -> None:
+    await set_counter(producer_db, "a", 1)
+    await set_counter(producer_db, "a", 2)
+    assert await OutboxRelay(producer_db, bus.js).publish_batch() == (2, 0)
+    await set_counter(producer_db, "a", 3)  # committed, not yet published
+    kept = OutboxRelay(producer_db, bus.js)  # default retention: days
+    assert await kept.purge_published() == 0
+    eager = OutboxRelay(producer_db, bus.js, retention=timedelta(0))
+    assert await eager.purge_published() == 2
+    assert await unpublished(producer_db) == 1  # an unpublished row is never purged

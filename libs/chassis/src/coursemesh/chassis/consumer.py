@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -292,12 +291,3 @@ class ConsumerRunner:
 
 def _deliveries(msg: Msg) -> int:
     return int(msg.metadata.num_delivered or 1)
-
-
-async def inbox_count(db: Database, consumer: str) -> int:
-    inbox = db.spine.inbox
-    async with db.engine.connect() as conn:
-        result = await conn.execute(
-            sa.select(sa.func.count()).select_from(inbox).where(inbox.c.consumer == consumer)
-        )
-        return int(result.scalar_one())

@@ -151,10 +151,6 @@ class UnitOfWork:
         self._staged.append(env)
         return env
 
-    @property
-    def staged(self) -> list[Envelope[Event]]:
-        return list(self._staged)
-
     def after_commit(self, callback: Callable[[], Awaitable[None] | None]) -> None:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
         self._after_commit.append(callback)

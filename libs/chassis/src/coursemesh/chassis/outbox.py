@@ -30,6 +30,9 @@ from coursemesh.chassis.db import Database, asyncpg_dsn
 log = logging.getLogger("coursemesh.outbox")
 tracer = trace.get_tracer("coursemesh.outbox")
 
+PURGE_INTERVAL_SECONDS = 3600.0
+_DB_ERRORS = (OSError, sa.exc.SQLAlchemyError, asyncpg.PostgresError)
+
 _CLAIM = """
 SELECT seq, event_id, subject, aggregate_id, body, headers
 FROM {schema}.outbox
@@ -83,12 +86,18 @@ class OutboxRelay:
         """Publish until cancelled."""
         listener = asyncio.create_task(self._listen(), name="outbox-listen")
         failures = 0
+        next_purge = 0.0
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + PURGE_INTERVAL_SECONDS
+                    with contextlib.suppress(*_DB_ERRORS):
+                        await self.purge_published()
                 self._wake.clear()
                 try:
                     published, failed = await self.publish_batch()
-                except (OSError, sa.exc.SQLAlchemyError, asyncpg.PostgresError) as exc:
+                except _DB_ERRORS as exc:
                     log.warning("outbox relay: database unavailable: %s", exc)
                     published, failed = 0, 1
                 if failed:
