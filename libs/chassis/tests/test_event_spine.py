@@ -115,7 +115,6 @@ async def test_relay_in_another_process_is_woken_by_notify(
     try:
         relay = OutboxRelay(other_process_db, bus.js, poll_interval=60.0)
         background(relay.run())
-        await asyncio.sleep(0)
         await wait_for(lambda: _listening(spine_db_url, producer_db.channel), timeout=5)
         await set_counter(producer_db, "a", 1)
         await wait_for(lambda: _has_messages(bus, 1), timeout=5)
