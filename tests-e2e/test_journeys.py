@@ -118,6 +118,7 @@ class Course:
     org_slug: str
     name: str
     curriculum: list[dict[str, Any]] = field(default_factory=list)
+    curriculum_version: int = 0  # catalog's version after the last day was set
 
 
 class Suite:
@@ -214,7 +215,7 @@ class Suite:
                 f"/organizations/{org_id}/courses/{cid}/days", {"dayOffset": 1, "isRest": True}
             )
         )
-        ok(
+        last_day = ok(
             owner.post(
                 f"/organizations/{org_id}/courses/{cid}/days", {"dayOffset": 2, "workoutIds": [a]}
             )
@@ -231,7 +232,17 @@ class Suite:
         published = ok(owner.post(f"/organizations/{org_id}/courses/{cid}/publish"))
         assert published["status"] == "published"
         self.wait_storefront(cid)
-        return Course(org_id, cid, owner, [a, b], price_cents, org_name, slug, name)
+        return Course(
+            org_id,
+            cid,
+            owner,
+            [a, b],
+            price_cents,
+            org_name,
+            slug,
+            name,
+            curriculum_version=int(last_day["curriculumVersion"]),
+        )
 
     def wait_storefront(self, course_id: str) -> dict[str, Any]:
         return eventually(
@@ -250,10 +261,14 @@ class Suite:
         return eventually(attempt, what="commerce accepts the checkout")
 
     def player(self, buyer: User, course: Course) -> dict[str, Any]:
-        return eventually(
-            lambda: ok(buyer.get(f"/me/courses/{course.course_id}")),
-            what="learning serves the course to its buyer",
-        )
+        """The buyer's player view once learning has the course's whole curriculum."""
+
+        def current() -> dict[str, Any]:
+            view: dict[str, Any] = ok(buyer.get(f"/me/courses/{course.course_id}"))
+            assert view["curriculumVersion"] >= course.curriculum_version, view
+            return view
+
+        return eventually(current, what="learning serves the course's curriculum to its buyer")
 
     def entitlements(self, course: Course) -> list[dict[str, Any]]:
         page = ok(
