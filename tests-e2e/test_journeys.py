@@ -261,11 +261,13 @@ class Suite:
         return eventually(attempt, what="commerce accepts the checkout")
 
     def player(self, buyer: User, course: Course) -> dict[str, Any]:
-        """The buyer's player view once learning has the course's whole curriculum."""
+        """The buyer's player view once learning holds every catalog event of the course: its
+        last curriculum and its publication (suite courses are published before any sale)."""
 
         def current() -> dict[str, Any]:
             view: dict[str, Any] = ok(buyer.get(f"/me/courses/{course.course_id}"))
             assert view["curriculumVersion"] >= course.curriculum_version, view
+            assert view["courseStatus"] in ("published", "archived"), view
             return view
 
         return eventually(current, what="learning serves the course's curriculum to its buyer")
