@@ -3,6 +3,7 @@ and the hello-world ceiling that every HTTP figure is a ratio of."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -107,6 +108,20 @@ def load(url: str, *, connections: int = 32, duration: float = 8.0, **kw: Any) -
 def hello_world_ceiling(duration: float = 8.0) -> dict[str, Any]:
     with uvicorn_app("bench.hello:app") as base:
         return load(f"{base}/hello", duration=duration)
+
+
+#: Share of requests the services trace during a benchmark: head sampling as a production
+#: deployment runs it (``--trace-sample-ratio 1`` measures the fully traced development setup).
+DEFAULT_TRACE_SAMPLE_RATIO = 0.01
+
+
+def add_trace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trace-sample-ratio",
+        type=float,
+        default=DEFAULT_TRACE_SAMPLE_RATIO,
+        help="services' OTEL_SAMPLE_RATIO (share of requests traced)",
+    )
 
 
 def record(name: str, result: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import hello_world_ceiling, load, record
+from bench.common import add_trace_option, hello_world_ceiling, load, record
 from coursemesh.devstack.stack import Stack
 
 
@@ -174,10 +174,15 @@ def _ratio(result: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, Any]:
     return {**result, "ratio_to_hello": round(result["rps"] / ceiling["rps"], 3)}
 
 
-def run(duration: float) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
+    results: dict[str, Any] = {"trace_sample_ratio": trace_sample_ratio}
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
-        stack = Stack(data_dir=Path(tmp) / "data", fresh=True, log_level="WARNING")
+        stack = Stack(
+            data_dir=Path(tmp) / "data",
+            fresh=True,
+            log_level="WARNING",
+            trace_sample_ratio=trace_sample_ratio,
+        )
         stack.start()
         try:
             seeder = Seeder(stack)
@@ -237,8 +242,9 @@ def run(duration: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=8.0)
+    add_trace_option(parser)
     args = parser.parse_args(argv)
-    record("http", run(args.duration))
+    record("http", run(args.duration, args.trace_sample_ratio))
     return 0
 
 

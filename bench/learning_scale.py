@@ -43,7 +43,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import hello_world_ceiling, load, record
+from bench.common import add_trace_option, hello_world_ceiling, load, record
 from bench.http import Seeder
 from coursemesh.devstack.stack import Stack
 
@@ -291,7 +291,9 @@ def _fmt_table(rows: list[dict[str, Any]], hello_rps: float) -> str:
     return "\n".join(lines)
 
 
-def run(sizes: list[int], completions: int, duration: float) -> dict[str, Any]:
+def run(
+    sizes: list[int], completions: int, duration: float, trace_sample_ratio: float
+) -> dict[str, Any]:
     largest = max(sizes)
     # mean completions per enrolled filler buyer so that the largest size holds `completions`
     mean = completions / (largest * ENROLLED_SHARE)
@@ -301,11 +303,17 @@ def run(sizes: list[int], completions: int, duration: float) -> dict[str, Any]:
             "completions_at_largest": completions,
             "duration_s": duration,
             "connections": 32,
+            "trace_sample_ratio": trace_sample_ratio,
             "mean_completions_per_enrolled_buyer": round(mean, 2),
         }
     }
     with tempfile.TemporaryDirectory(prefix="bench-learning-scale-") as tmp:
-        stack = Stack(data_dir=Path(tmp) / "data", fresh=True, log_level="WARNING")
+        stack = Stack(
+            data_dir=Path(tmp) / "data",
+            fresh=True,
+            log_level="WARNING",
+            trace_sample_ratio=trace_sample_ratio,
+        )
         stack.start()
         try:
             seeder = Seeder(stack)
@@ -366,11 +374,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--completions", type=int, default=10_000_000)
     parser.add_argument("--duration", type=float, default=8.0)
+    add_trace_option(parser)
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     if not sizes or sizes[0] < 2:
         parser.error("--sizes: entitlement counts >= 2, comma-separated")
-    record("learning_scale", run(sizes, args.completions, args.duration))
+    record(
+        "learning_scale",
+        run(sizes, args.completions, args.duration, args.trace_sample_ratio),
+    )
     return 0
 
 

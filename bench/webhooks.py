@@ -38,7 +38,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import hello_world_ceiling, record
+from bench.common import add_trace_option, hello_world_ceiling, record
 from bench.http import Seeder
 from bench.loadgen import _percentile
 from coursemesh.commerce.adapters.sandbox import event_body, organization_webhook_secret, sign
@@ -232,14 +232,19 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
 
-def run(count: int, connections: int, duration: float) -> dict[str, Any]:
+def run(count: int, connections: int, duration: float, trace_sample_ratio: float) -> dict[str, Any]:
     key = secrets.token_urlsafe(32)
-    results: dict[str, Any] = {"webhooks": count, "connections": connections}
+    results: dict[str, Any] = {
+        "webhooks": count,
+        "connections": connections,
+        "trace_sample_ratio": trace_sample_ratio,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp:
         stack = Stack(
             data_dir=Path(tmp) / "data",
             fresh=True,
             log_level="WARNING",
+            trace_sample_ratio=trace_sample_ratio,
             extra_env={"COMMERCE_SANDBOX_WEBHOOK_KEY": key},
         )
         stack.start()
@@ -307,8 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhooks", type=int, default=1500)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=8.0, help="hello-world seconds")
+    add_trace_option(parser)
     args = parser.parse_args(argv)
-    record("webhooks", run(args.webhooks, args.connections, args.duration))
+    record(
+        "webhooks",
+        run(args.webhooks, args.connections, args.duration, args.trace_sample_ratio),
+    )
     return 0
 
 

@@ -19,15 +19,21 @@ from litestar import Litestar, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from coursemesh.chassis.app import create_service_app
 from coursemesh.chassis.auth import JwtVerifier, Principal, TokenError, authenticated
+from coursemesh.chassis.db import Database
 from coursemesh.chassis.demo.service import PRODUCER
 from coursemesh.chassis.errors import Conflict
 from coursemesh.chassis.migrations import upgrade_head
 from coursemesh.chassis.settings import ServiceSettings
+from coursemesh.chassis.telemetry import setup_tracing
 
 KID = "test-key"
+JWKS_FETCHES: list[str] = []  # every GET the JWKS server answered
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +59,7 @@ def jwks_url(keypair: tuple[rsa.RSAPrivateKey, bytes]) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            JWKS_FETCHES.append(self.path)
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.end_headers()
@@ -90,23 +97,47 @@ async def boom() -> None:
     raise RuntimeError("secret internals /etc/passwd")
 
 
+@get("/sql")
+async def run_sql(db: NamedDependency[Database]) -> None:
+    await db.ping()
+
+
+def _app(database_url: str, nats_url: str, jwks_url: str, sample_ratio: float = 1.0) -> Litestar:
+    settings = ServiceSettings(
+        database_url=database_url,
+        nats_url=nats_url,
+        jwks_url=jwks_url,
+        jwt_issuer="test-issuer",
+        log_format="text",
+        otel_sample_ratio=sample_ratio,
+    )
+    return create_service_app(
+        PRODUCER, route_handlers=[create_thing, conflict, boom, run_sql], settings=settings
+    )
+
+
 @pytest.fixture
 async def client(
     fresh_database_url: str, nats_url: str, jwks_url: str
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     await upgrade_head(PRODUCER, fresh_database_url)
-    settings = ServiceSettings(
-        database_url=fresh_database_url,
-        nats_url=nats_url,
-        jwks_url=jwks_url,
-        jwt_issuer="test-issuer",
-        log_format="text",
-    )
-    app = create_service_app(
-        PRODUCER, route_handlers=[create_thing, conflict, boom], settings=settings
-    )
-    async with AsyncTestClient(app) as c:
+    async with AsyncTestClient(_app(fresh_database_url, nats_url, jwks_url)) as c:
         yield c
+
+
+_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    """Every span finished while the test runs. The process has one global provider (the
+    first app installs it; so does this), with one in-memory exporter added once."""
+    provider = setup_tracing(service="test", instance_id="test", exporter="none")
+    if not getattr(provider, "_test_exporter_added", False):
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        provider._test_exporter_added = True  # type: ignore[attr-defined]
+    _EXPORTER.clear()
+    return _EXPORTER
 
 
 def auth(token: str) -> dict[str, str]:
@@ -264,16 +295,8 @@ async def test_unknown_and_missing_fields_point_at_the_field(client: Any, keypai
     assert [e["path"] for e in r.json()["errors"]] == ["$.dayOffset"]
 
 
-async def test_requests_and_sql_are_traced(client: Any) -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+async def test_requests_and_sql_are_traced(client: Any, spans: InMemorySpanExporter) -> None:
+    exporter = spans
     r = await client.get("/conflict", headers={"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"})
     assert r.status_code == 409
     server = [s for s in exporter.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
@@ -287,3 +310,59 @@ async def test_requests_and_sql_are_traced(client: Any) -> None:
         if s.attributes and "db.system" in str(s.attributes)
     ]
     assert sql, "the readiness check's SQL produced no span"
+
+
+def _server_and_sql(spans: InMemorySpanExporter) -> tuple[list[Any], list[Any]]:
+    """The request's server span and the spans of its ``SELECT 1`` (the relay and consumers
+    running in the background record SQL spans of their own)."""
+    finished = spans.get_finished_spans()
+    server = [s for s in finished if s.kind == trace.SpanKind.SERVER]
+    sql = [s for s in finished if "SELECT 1" in str((s.attributes or {}).values())]
+    spans.clear()
+    return server, sql
+
+
+async def test_head_sampling_skips_untraced_requests_and_everything_below_them(
+    fresh_database_url: str, nats_url: str, jwks_url: str, spans: InMemorySpanExporter
+) -> None:
+    await upgrade_head(PRODUCER, fresh_database_url)
+    async with AsyncTestClient(_app(fresh_database_url, nats_url, jwks_url, 0.0)) as client:
+        assert (await client.get("/sql")).status_code == 200
+        assert _server_and_sql(spans) == ([], [])  # not the request, not its SQL either
+
+        sampled = f"00-{'ab' * 16}-{'cd' * 8}-01"
+        assert (await client.get("/sql", headers={"traceparent": sampled})).status_code == 200
+        server, sql = _server_and_sql(spans)
+        assert [f"{s.context.trace_id:032x}" for s in server] == ["ab" * 16]
+        assert sql
+        assert all(s.context.trace_id == server[0].context.trace_id for s in sql)
+
+
+async def test_a_caller_that_did_not_sample_is_followed(
+    client: Any, spans: InMemorySpanExporter
+) -> None:
+    unsampled = f"00-{'ab' * 16}-{'cd' * 8}-00"
+    assert (await client.get("/sql", headers={"traceparent": unsampled})).status_code == 200
+    assert _server_and_sql(spans) == ([], [])
+    assert (await client.get("/sql")).status_code == 200  # ratio 1.0: traced
+    server, sql = _server_and_sql(spans)
+    assert len(server) == 1
+    assert sql
+
+
+async def test_jwks_keys_are_fetched_once_then_served_from_memory(
+    keypair: Any, jwks_url: str
+) -> None:
+    verifier = JwtVerifier(jwks_url=jwks_url, issuer="test-issuer")
+    before = len(JWKS_FETCHES)
+    assert (await verifier.verify(mint(keypair[0]))).sub == "user_1"
+    assert len(JWKS_FETCHES) == before + 1
+    for _ in range(3):
+        assert (await verifier.verify(mint(keypair[0], sub="user_2"))).sub == "user_2"
+    assert len(JWKS_FETCHES) == before + 1
+    with pytest.raises(TokenError):  # a token naming a key the JWKS lacks is still refused
+        await verifier.verify(
+            jwt.encode(
+                {"sub": "x", "exp": int(time.time()) + 60}, keypair[0], "RS256", {"kid": "nope"}
+            )
+        )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -47,3 +48,26 @@ async def client(
 @pytest.fixture
 def api(client: AsyncTestClient[Litestar], identity: TestIdentity) -> Api:
     return Api(client, identity)
+
+
+@pytest.fixture
+def app_db(client: AsyncTestClient[Litestar]) -> Database:
+    """The running app's own Database: writes through it are this process's writes (its commit
+    listeners run), whereas the ``db`` fixture stands for another process. Use it through
+    ``in_app``: it belongs to the app's event loop."""
+    database: Database = client.app.state.db
+    return database
+
+
+InApp = Callable[..., Any]
+
+
+@pytest.fixture
+def in_app(client: AsyncTestClient[Litestar]) -> InApp:
+    """Run an async function on the app's event loop (the test client serves the app from a
+    thread of its own) and return its result, as the app's own code would run it."""
+
+    def run(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        return client.blocking_portal.call(fn, *args)
+
+    return run

@@ -16,6 +16,8 @@ from coursemesh.chassis.testing import deliver, wait_for
 from coursemesh.contracts import Envelope, decode, encode, envelope
 from coursemesh.contracts.commerce import PlanPriced
 
+from .conftest import InApp
+
 
 def plan_event(
     course: str, org: str, *, cents: int = 4900, active: bool = True, version: int = 1
@@ -126,9 +128,11 @@ async def test_storefront_otherwise_returns_course_price_preview_and_branding(
     assert r.json()["previewWorkouts"] == []
 
 
-async def test_storefront_etag_cache_control_and_304(api: Api, db: Database) -> None:
+async def test_storefront_etag_cache_control_and_304(
+    api: Api, app_db: Database, in_app: InApp
+) -> None:
     org, course, _ = await api.published_course()
-    await deliver(db, SUBSCRIPTIONS, plan_event(course, org, cents=4900))
+    in_app(deliver, app_db, SUBSCRIPTIONS, plan_event(course, org, cents=4900))
     r = await api.request("GET", f"/public/courses/{course}", None)
     etag = r.headers["etag"]
     assert r.headers["cache-control"] == "public, max-age=30"
@@ -138,8 +142,9 @@ async def test_storefront_etag_cache_control_and_304(api: Api, db: Database) -> 
     assert r.status_code == 304
     assert r.content == b""
     assert r.headers["etag"] == etag
-    # A newer price changes the representation, so the old tag no longer matches.
-    await deliver(db, SUBSCRIPTIONS, plan_event(course, org, cents=5900, version=2))
+    # A newer price changes the representation, so the old tag no longer matches. (Applied by
+    # this process, as its consumer would, so the next read sees it at once.)
+    in_app(deliver, app_db, SUBSCRIPTIONS, plan_event(course, org, cents=5900, version=2))
     r = await api.request("GET", f"/public/courses/{course}", None, headers={"If-None-Match": etag})
     assert r.status_code == 200
     assert r.json()["price"]["cents"] == 5900

@@ -465,6 +465,10 @@ async def test_mid_course_curriculum_change_keeps_surviving_completions(
     await world.entitle()
     await complete(client, identity, WORKOUT_A)  # day 0
     await complete(client, identity, WORKOUT_B)  # day 0
+    # Opened once before the change, so the player holds the old curriculum decoded in memory.
+    before = (await client.get(PLAYER, headers=identity.headers(BUYER))).json()
+    assert before["curriculumVersion"] != 2
+    assert before["durationDays"] != 2
     new_item = examples.REGEN
     # Trainer swaps day 0's workout B for a new item of workout B on day 1; day 0's A survives.
     await world.curriculum(

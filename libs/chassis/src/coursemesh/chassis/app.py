@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -18,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.types import ControllerRouterHandler
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
@@ -32,7 +33,13 @@ from coursemesh.chassis.migrations import head_revision
 from coursemesh.chassis.outbox import OutboxRelay
 from coursemesh.chassis.service import ServiceDefinition
 from coursemesh.chassis.settings import ServiceSettings
-from coursemesh.chassis.telemetry import setup_logging, setup_tracing, shutdown_tracing
+from coursemesh.chassis.telemetry import (
+    OpenTelemetryPlugin,
+    head_sampled_tracing,
+    setup_logging,
+    setup_tracing,
+    shutdown_tracing,
+)
 
 log = logging.getLogger("coursemesh.app")
 S = TypeVar("S", bound=ServiceSettings)
@@ -151,6 +158,9 @@ def create_service_app(
                     tasks.append(_spawn(f"consumer-{sub.stream}", runner.run))
                 for name, worker in workers:
                     tasks.append(_spawn(name, _bind(worker, ctx)))
+            # Everything built at start-up lives as long as the process: out of the collector's
+            # sight, a full collection under load no longer walks it.
+            gc.freeze()
             try:
                 yield
             finally:
@@ -177,6 +187,7 @@ def create_service_app(
                     tracer_provider=tracer_provider,
                     exclude=["/health/"],
                     exclude_spans=["receive", "send"],
+                    middleware_class=head_sampled_tracing(settings.otel_sample_ratio),
                 )
             )
         ],

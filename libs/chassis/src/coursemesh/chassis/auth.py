@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import jwt
@@ -29,6 +30,10 @@ class Principal(msgspec.Struct, frozen=True):
     name: str | None = None
 
 
+# How long a key fetched from the JWKS is trusted before it is fetched again (rotation).
+JWKS_LIFESPAN_SECONDS = 300.0
+
+
 class TokenError(Unauthorized):
     code = "INVALID_TOKEN"
 
@@ -45,7 +50,12 @@ class JwtVerifier:
     ) -> None:
         if not jwks_url and not public_key_pem:
             raise ValueError("a JWKS URL or a PEM public key is required")
-        self._jwks = PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
+        self._jwks = (
+            PyJWKClient(jwks_url, cache_keys=True, lifespan=JWKS_LIFESPAN_SECONDS)
+            if jwks_url
+            else None
+        )
+        self._keys: dict[str, tuple[Any, float]] = {}  # kid -> (key, monotonic expiry)
         self._pem = public_key_pem
         self._issuer = issuer
         self._audience = audience
@@ -99,9 +109,17 @@ class JwtVerifier:
     async def _key_for(self, token: str) -> Any:
         if self._jwks is None:
             return self._pem
+        kid = jwt.get_unverified_header(token).get("kid")
+        known = self._keys.get(kid) if isinstance(kid, str) else None
+        if known is not None and known[1] > time.monotonic():
+            # The common case, answered on the event loop: handing every request to a thread
+            # cost more than the verification itself (GIL hand-offs under load).
+            return known[0]
         client = self._jwks
         # PyJWKClient fetches over blocking urllib on a cache miss: keep it off the event loop.
         signing_key = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
+        if isinstance(kid, str):
+            self._keys[kid] = (signing_key.key, time.monotonic() + JWKS_LIFESPAN_SECONDS)
         return signing_key.key
 
 

@@ -12,7 +12,8 @@ The outbox rows commit with the state change (or not at all); the relay publishe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -61,7 +62,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            # No overflow: overflow connections are closed when handed back, so a burst wider
+            # than the pool would open and close a connection per request (measured: half the
+            # player's CPU went to connecting). Requests wait for a pooled connection instead.
+            max_overflow=0,
             pool_pre_ping=False,
             pool_recycle=1800,
             echo=echo,
@@ -76,17 +80,39 @@ class Database:
         self.spine: SpineTables = spine_tables(sa.MetaData(schema=schema))
         self.channel = outbox_channel(schema)
         self._commit_listeners: list[Callable[[], None]] = []
+        self._any_commit_listeners: list[Callable[[], None]] = []
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
         """Called in-process after a commit that wrote outbox rows (the relay's fast wake-up)."""
         self._commit_listeners.append(listener)
 
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Called in-process after every unit of work that commits (e.g. to drop read caches,
+        so a process always reads its own writes)."""
+        self._any_commit_listeners.append(listener)
+
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self)
 
-    def _notify_committed(self) -> None:
-        for listener in self._commit_listeners:
+    def _notify_committed(self, *, wrote_outbox: bool) -> None:
+        for listener in self._any_commit_listeners:
             listener()
+        if wrote_outbox:
+            for listener in self._commit_listeners:
+                listener()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Any]:
+        """A pooled asyncpg connection for hot read paths, outside any transaction.
+
+        The same pool as the engine, but statements go straight to the driver: no autobegin,
+        no BEGIN/ROLLBACK round trips, no SQL compilation (measured: one small SELECT costs
+        ~0.8 ms through ``AsyncConnection.execute`` and ~0.3 ms this way). Use it for single
+        read statements whose consistency does not need a transaction; write in a unit of work.
+        """
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -181,8 +207,7 @@ class UnitOfWork:
         await self.session.commit()
         self.committed = True
         self._staged.clear()
-        if wrote_outbox:
-            self._db._notify_committed()
+        self._db._notify_committed(wrote_outbox=wrote_outbox)
         for callback in self._after_commit:
             result = callback()
             if asyncio.iscoroutine(result):

@@ -18,7 +18,6 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -26,6 +25,7 @@ from nats.js import JetStreamContext
 from opentelemetry import propagate, trace
 
 from coursemesh.chassis.db import Database, asyncpg_dsn
+from coursemesh.chassis.notify import listen_forever
 
 log = logging.getLogger("coursemesh.outbox")
 tracer = trace.get_tracer("coursemesh.outbox")
@@ -190,26 +190,14 @@ class OutboxRelay:
         return int(result.rowcount or 0)
 
     async def _listen(self) -> None:
-        """Keep a LISTEN connection open; reconnect with backoff when it drops."""
-        dsn = asyncpg_dsn(self._db.url)
-        delay = 0.2
-        while True:
-            conn: Any = None
-            try:
-                conn = await asyncpg.connect(dsn)
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda *_, done=closed: done.set())
-                await conn.add_listener(self._db.channel, lambda *_: self._wake.set())
-                delay = 0.2
-                self._wake.set()  # catch anything committed while we were not listening
-                await closed.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox relay: LISTEN connection failed: %s", exc)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            await asyncio.sleep(delay)
-            delay = min(5.0, delay * 2)
+        def wake(_payload: str) -> None:
+            self._wake.set()
+
+        # Also woken on every (re)connect: rows committed while nobody listened went unannounced.
+        await listen_forever(
+            asyncpg_dsn(self._db.url),
+            self._db.channel,
+            wake,
+            on_connected=self._wake.set,
+            name="outbox relay",
+        )

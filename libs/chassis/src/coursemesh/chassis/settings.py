@@ -31,6 +31,8 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
     otel_exporter: Literal["none", "console", "file", "otlp"] = "none"
     otel_file: str | None = None
     otel_endpoint: str | None = None
+    # Share of requests without an incoming traceparent that are traced (head sampling).
+    otel_sample_ratio: float = 1.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     instance_id: str = msgspec.field(
@@ -46,6 +48,8 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
     def __post_init__(self) -> None:
         if not self.jwks_url and not self.jwt_public_key_file:
             raise ValueError("one of JWKS_URL or JWT_PUBLIC_KEY_FILE is required")
+        if not 0.0 <= self.otel_sample_ratio <= 1.0:
+            raise ValueError("OTEL_SAMPLE_RATIO must be between 0 and 1")
 
 
 S = TypeVar("S", bound=ServiceSettings)

@@ -86,6 +86,9 @@ def up(
     ] = False,
     data_dir: DataDir = Path(".data"),
     log_level: Annotated[str, typer.Option(help="services' LOG_LEVEL")] = "INFO",
+    trace_sample_ratio: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of requests traced (OTEL_SAMPLE_RATIO)")
+    ] = 1.0,
     service_command: Annotated[
         str | None,
         typer.Option(
@@ -107,6 +110,7 @@ def up(
         external=external,
         fresh=fresh,
         log_level=log_level.upper(),
+        trace_sample_ratio=trace_sample_ratio,
         service_command=_template_command(service_command) if service_command else uvicorn_command,
         migrate_command=_template_migrate(migrate) if migrate else migrate_command,
     )

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import time
@@ -22,6 +23,15 @@ ALGORITHM = "RS256"
 
 def _kid(public_der: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(public_der).digest()[:12]).decode().rstrip("=")
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_key(private_key_path: Path, modified_ns: int) -> Any:
+    """The parsed private key, parsed once per file version: loading and checking an RSA key
+    costs tens of milliseconds, signing with a loaded one well under one."""
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(private_key_path.read_bytes(), password=None)
 
 
 @dataclass(frozen=True)
@@ -111,9 +121,10 @@ class DevIdentity:
         if name is not None:
             claims["name"] = name
         claims.update(extra_claims or {})
+        path = self.private_key_path
         return jwt.encode(
             claims,
-            self.private_key_path.read_bytes(),
+            _signing_key(path, path.stat().st_mtime_ns),
             algorithm=ALGORITHM,
             headers={"kid": self.kid},
         )

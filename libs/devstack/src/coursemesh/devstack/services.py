@@ -27,6 +27,7 @@ class StackEndpoints:
     telemetry_dir: Path
     s3_region: str = "us-east-1"
     log_level: str = "INFO"
+    trace_sample_ratio: float = 1.0
 
     @property
     def jwks_url(self) -> str:
@@ -62,6 +63,7 @@ COMMON_ENV: Mapping[str, EnvValue] = {
     "JWT_ISSUER": _const(JWT_ISSUER),
     "OTEL_EXPORTER": _const("file"),
     "OTEL_FILE": lambda e, r: str(e.telemetry_dir / f"{r.instance_id}.jsonl"),
+    "OTEL_SAMPLE_RATIO": lambda e, _r: str(e.trace_sample_ratio),
     "LOG_LEVEL": lambda e, _r: e.log_level,
     "INSTANCE_ID": lambda _e, r: r.instance_id,
     "PUBLIC_BASE_URL": lambda e, _r: e.gateway_url,

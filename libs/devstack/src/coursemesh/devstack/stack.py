@@ -129,6 +129,8 @@ class StackConfig:
     extra_env: Mapping[str, str] = field(default_factory=dict)  # added to every service
     environ: Mapping[str, str] | None = None  # where --external reads from (os.environ)
     log_level: str = "INFO"
+    # Share of requests traced (1.0: every request, the right default on a developer's machine).
+    trace_sample_ratio: float = 1.0
     startup_timeout: float = 90.0
     migration_timeout: float = 120.0
     caddyfile: Path | None = None
@@ -319,6 +321,7 @@ class Stack:
                 smtp_port=int(env["COURSEMESH_SMTP_PORT"]),
                 telemetry_dir=telemetry,
                 log_level=self.config.log_level,
+                trace_sample_ratio=self.config.trace_sample_ratio,
             )
         prev = self._previous
         prev_s3: dict[str, Any] = prev.get("s3") or {}
@@ -367,6 +370,7 @@ class Stack:
             smtp_port=self.smtp.port,
             telemetry_dir=telemetry,
             log_level=self.config.log_level,
+            trace_sample_ratio=self.config.trace_sample_ratio,
         )
 
     def _ensure_buckets(self, s3: S3Config) -> None:

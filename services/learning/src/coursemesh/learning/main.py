@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from litestar import Litestar
 from litestar.di import Provide
 
 from coursemesh.chassis.app import create_service_app
+from coursemesh.learning.adapters.reader import CurriculumCache
 from coursemesh.learning.events.projections import subscriptions
 from coursemesh.learning.http.clock import Now, provide_clock, system_now
 from coursemesh.learning.http.player import PlayerController
@@ -20,8 +23,18 @@ def create_app(settings: Settings | None = None, *, now: Now = system_now) -> Li
         SERVICE,
         route_handlers=[PlayerController, StaffController],
         subscriptions=subscriptions(),
-        dependencies={"clock": Provide(provide_clock)},
+        dependencies={
+            "clock": Provide(provide_clock, sync_to_thread=False),
+            "curricula": Provide(_constant(CurriculumCache()), sync_to_thread=False),
+        },
         settings=settings,
     )
     app.state.now = now
     return app
+
+
+def _constant(value: CurriculumCache) -> Callable[[], CurriculumCache]:
+    def provide() -> CurriculumCache:
+        return value
+
+    return provide

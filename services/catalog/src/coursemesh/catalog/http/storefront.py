@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, get
-from litestar.di import NamedDependency
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
-from coursemesh.catalog.app.storefront import storefront_course
+from coursemesh.catalog.app.storefront_cache import StorefrontCache, storefront_page
 from coursemesh.chassis.db import Database
 
-_encoder = msgspec.json.Encoder()
+CACHE_KEY = "storefront_cache"  # in ServiceContext.extras
+
+
+def provide_storefront_cache(state: State) -> StorefrontCache:
+    cache: StorefrontCache = state.ctx.extras[CACHE_KEY]
+    return cache
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -26,17 +30,21 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@get("/public/courses/{course_id:uuid}")
+@get(
+    "/public/courses/{course_id:uuid}",
+    dependencies={"storefront_cache": Provide(provide_storefront_cache, sync_to_thread=False)},
+)
 async def public_course(
-    request: Request[Any, Any, Any], db: NamedDependency[Database], course_id: FromPath[uuid.UUID]
+    request: Request[Any, Any, Any],
+    db: NamedDependency[Database],
+    storefront_cache: NamedDependency[StorefrontCache],
+    course_id: FromPath[uuid.UUID],
 ) -> Response[bytes]:
-    view = await storefront_course(db, course_id)
-    body = _encoder.encode(view)
-    # The tag is a digest of the exact bytes: it changes whenever anything shown changes
-    # (course, curriculum, workout titles, price, branding) without tracking each version.
-    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    page = await storefront_page(db, storefront_cache, course_id)
     max_age = request.app.state.settings.storefront_max_age_seconds
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    if etag_matches(request.headers.get("if-none-match"), etag):
+    headers = {"ETag": page.etag, "Cache-Control": f"public, max-age={max_age}"}
+    if etag_matches(request.headers.get("if-none-match"), page.etag):
         return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(body, status_code=HTTP_200_OK, headers=headers, media_type="application/json")
+    return Response(
+        page.body, status_code=HTTP_200_OK, headers=headers, media_type="application/json"
+    )

@@ -187,6 +187,16 @@ async def get_course(
     )
 
 
+_HANDSHAKE_CHECKSUMS_SQL = (
+    "SELECT id, checksum FROM custom_courses WHERE user_id = $1 AND status = 'ready'"
+)
+_HANDSHAKE_COURSES_SQL = """
+    SELECT id, course_code, title, description, checksum, file_size_bytes, updated_at,
+           data::text AS data
+      FROM custom_courses WHERE id = ANY($1::uuid[])
+"""
+
+
 async def handshake(
     db: Database, user_id: str, held: Sequence[tuple[uuid.UUID, str]], max_courses: int
 ) -> HandshakeResult:
@@ -198,14 +208,10 @@ async def handshake(
             f"At most {max_courses} courses per handshake", code="HANDSHAKE_TOO_LARGE"
         )
     client = dict(held)
-    async with db.engine.connect() as conn:
-        stored = {
-            r.id: r.checksum
-            for r in await conn.execute(
-                sa.select(custom_courses.c.id, custom_courses.c.checksum).where(
-                    custom_courses.c.user_id == user_id, custom_courses.c.status == "ready"
-                )
-            )
+    # Hot path (every app start of every client): plain driver statements, no transaction.
+    async with db.reading() as conn:
+        stored: dict[uuid.UUID, str] = {
+            r["id"]: r["checksum"] for r in await conn.fetch(_HANDSHAKE_CHECKSUMS_SQL, user_id)
         }
         changed_ids = [i for i, c in client.items() if i in stored and stored[i] != c]
         missing_ids = [i for i in stored if i not in client]
@@ -214,28 +220,16 @@ async def handshake(
         wanted = [*changed_ids, *missing_ids]
         full: dict[uuid.UUID, SyncedCourse] = {}
         if wanted:
-            rows = await conn.execute(
-                sa.select(
-                    custom_courses.c.id,
-                    custom_courses.c.course_code,
-                    custom_courses.c.title,
-                    custom_courses.c.description,
-                    custom_courses.c.checksum,
-                    custom_courses.c.file_size_bytes,
-                    custom_courses.c.updated_at,
-                    custom_courses.c.data,
-                ).where(custom_courses.c.id.in_(wanted))
-            )
-            for r in rows:
-                full[r.id] = SyncedCourse(
-                    id=r.id,
-                    course_code=r.course_code,
-                    title=r.title,
-                    description=r.description,
-                    checksum=r.checksum,
-                    file_size_bytes=r.file_size_bytes,
-                    updated_at=r.updated_at,
-                    data=msgspec.Raw(r.data.encode()),
+            for r in await conn.fetch(_HANDSHAKE_COURSES_SQL, wanted):
+                full[r["id"]] = SyncedCourse(
+                    id=r["id"],
+                    course_code=r["course_code"],
+                    title=r["title"],
+                    description=r["description"],
+                    checksum=r["checksum"],
+                    file_size_bytes=r["file_size_bytes"],
+                    updated_at=r["updated_at"],
+                    data=msgspec.Raw(r["data"].encode()),
                 )
     return HandshakeResult(
         changed=[full[i] for i in changed_ids if i in full],

@@ -25,6 +25,7 @@ from coursemesh.learning.app.ports import (
     Enrollment,
     Entitlement,
     LibraryEntry,
+    PlayerReader,
     PlayerStore,
     Workout,
 )
@@ -91,7 +92,10 @@ async def _owned(store: PlayerStore, user_id: str, course_id: uuid.UUID) -> Enti
 
 
 async def _course(store: PlayerStore, entitlement: Entitlement) -> Course:
-    course = await store.course(entitlement.course_id)
+    return _or_empty(await store.course(entitlement.course_id), entitlement)
+
+
+def _or_empty(course: Course | None, entitlement: Entitlement) -> Course:
     if course is None:
         # Owned but catalog's events have not arrived yet: an empty course, not an error.
         return Course(
@@ -112,19 +116,20 @@ async def library(store: PlayerStore, user_id: str) -> list[LibraryEntry]:
 
 
 async def open_course(
-    store: PlayerStore, user_id: str, course_id: uuid.UUID, clock: Clock
+    reader: PlayerReader, user_id: str, course_id: uuid.UUID, clock: Clock
 ) -> CourseView:
-    entitlement = await _owned(store, user_id, course_id)
-    course = await _course(store, entitlement)
-    days = dense_days(course.length, course.days)
-    workout_ids = {item.workout_id for day in days for item in day.items}
+    """The most frequent request of the suite: one read of everything, no transaction."""
+    snapshot = await reader.snapshot(user_id, course_id)
+    require_access(None if snapshot is None else snapshot.entitlement.access)
+    assert snapshot is not None  # require_access raised otherwise
+    course = _or_empty(snapshot.course, snapshot.entitlement)
     return CourseView(
-        entitlement=entitlement,
+        entitlement=snapshot.entitlement,
         course=course,
-        days=days,
-        enrollment=await store.enrollment(entitlement.entitlement_id),
-        completions=await store.completions(entitlement.entitlement_id),
-        workouts=await store.workouts(workout_ids),
+        days=dense_days(course.length, course.days),
+        enrollment=snapshot.enrollment,
+        completions=snapshot.completions,
+        workouts=snapshot.workouts,
         today=clock.today,
     )
 

@@ -92,6 +92,22 @@ class EnrollmentRow(msgspec.Struct, frozen=True, kw_only=True):
     total_items: int
 
 
+class PlayerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the player shows for one buyer and course, read at once."""
+
+    entitlement: Entitlement
+    course: Course | None
+    enrollment: Enrollment | None
+    completions: list[Completion]
+    workouts: dict[uuid.UUID, Workout]
+
+
+class PlayerReader(Protocol):
+    async def snapshot(self, user_id: str, course_id: uuid.UUID) -> PlayerSnapshot | None:
+        """None when the user holds no entitlement to the course."""
+        ...
+
+
 SortKey = Literal["lastActivityAt", "startDate", "completedCount", "userId"]
 
 

@@ -20,7 +20,8 @@ UTC_ZONE = ZoneInfo("UTC")
 START_DATE_WINDOW = timedelta(days=366)
 
 
-class Item(msgspec.Struct, frozen=True, kw_only=True):
+# Curricula are decoded into these and cached (no cycles possible): untracked by the collector.
+class Item(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One workout on one day: the unit a completion is recorded for."""
 
     item_id: uuid.UUID
@@ -28,7 +29,7 @@ class Item(msgspec.Struct, frozen=True, kw_only=True):
     position: int
 
 
-class Day(msgspec.Struct, frozen=True, kw_only=True):
+class Day(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     day_offset: int
     is_rest: bool
     items: list[Item]

@@ -19,7 +19,7 @@ def system_now() -> datetime:
     return datetime.now(UTC)
 
 
-async def provide_clock(
+def provide_clock(
     state: State,
     tz: Annotated[str | None, QueryParameter(name="tz", max_length=64)] = None,
     x_timezone: Annotated[str | None, HeaderParameter(name="X-Timezone", max_length=64)] = None,

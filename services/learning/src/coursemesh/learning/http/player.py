@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.db import Database
+from coursemesh.learning.adapters.reader import CurriculumCache, SqlPlayerReader
 from coursemesh.learning.adapters.store import SqlStore
 from coursemesh.learning.app import player
 from coursemesh.learning.app.player import Clock, CompletionResult
@@ -97,13 +98,17 @@ class PlayerController(Controller):
         db: NamedDependency[Database],
         principal: NamedDependency[Principal],
         clock: NamedDependency[Clock],
+        curricula: NamedDependency[CurriculumCache],
         course_id: FromPath[uuid.UUID],
     ) -> PlayerCourse:
-        async with db.unit_of_work() as uow:
-            view = await player.open_course(SqlStore(uow.session), principal.sub, course_id, clock)
+        async with db.reading() as conn:
+            view = await player.open_course(
+                SqlPlayerReader(conn, curricula), principal.sub, course_id, clock
+            )
         done = {c.item_id for c in view.completions}
         enrollment = view.enrollment
         start_date = None if enrollment is None else enrollment.start_date
+        summaries = {w: _summary(workout) for w, workout in view.workouts.items()}
         days = [
             PlayerDay(
                 day_offset=day.day_offset,
@@ -114,7 +119,7 @@ class PlayerController(Controller):
                         workout_id=item.workout_id,
                         position=item.position,
                         completed=item.item_id in done,
-                        workout=_summary(view.workouts.get(item.workout_id)),
+                        workout=summaries.get(item.workout_id),
                     )
                     for item in day.items
                 ],

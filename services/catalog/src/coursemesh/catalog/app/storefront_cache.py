@@ -1,0 +1,138 @@
+"""The storefront's in-process read cache: course id -> its exact 200 answer (ETag and bytes).
+
+Exact rather than time-based, because every way the answer can change clears it:
+- any commit of a unit of work in this process clears it before the writer's request returns,
+  so a process reads its own writes;
+- triggers on every table the storefront reads ``NOTIFY catalog_storefront`` at commit
+  (migration ``catalog_0003``), whoever writes: another replica, a migration, psql;
+- the cache only answers while its LISTEN connection is up; it is emptied when that connection
+  is (re)established or lost, since notifications sent meanwhile are never delivered;
+- a generation counter, bumped by every clear, keeps a query that started before a clear from
+  storing what it read.
+Errors (404s) are not cached: they are cheap, and a course may open at any moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import msgspec
+
+from coursemesh.catalog.app.storefront import storefront_course
+from coursemesh.catalog.app.views import StorefrontCourseView
+from coursemesh.chassis.db import Database, asyncpg_dsn
+from coursemesh.chassis.notify import listen_forever
+
+STOREFRONT_CHANNEL = "catalog_storefront"  # also written out in migration catalog_0003
+# A connection cut without the server noticing drops notifications silently: this bounds how
+# long the cache can stay stale in that case.
+HEALTH_CHECK_SECONDS = 5.0
+
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class StorefrontPage:
+    etag: str
+    body: bytes
+
+
+def render(view: StorefrontCourseView) -> StorefrontPage:
+    body = _encoder.encode(view)
+    # The tag is a digest of the exact bytes: it changes whenever anything shown changes
+    # (course, curriculum, workout titles, price, branding) without tracking each version.
+    return StorefrontPage('"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"', body)
+
+
+class StorefrontCache:
+    """An LRU of rendered pages that holds nothing while it cannot hear about changes."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._pages: OrderedDict[uuid.UUID, StorefrontPage] = OrderedDict()
+        self._generation = 0
+        self._enabled = False
+        self.connections = 0  # LISTEN connections established so far
+        # Notifications arrive in commit order, so seeing a payload of one's own means every
+        # earlier commit has been seen too (tests use it as a barrier).
+        self.last_notification: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def generation(self) -> int:
+        """Take it before reading the database; hand it to :meth:`put`."""
+        return self._generation
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def __contains__(self, course_id: uuid.UUID) -> bool:
+        return course_id in self._pages
+
+    def get(self, course_id: uuid.UUID) -> StorefrontPage | None:
+        page = self._pages.get(course_id)
+        if page is not None:
+            self._pages.move_to_end(course_id)
+        return page
+
+    def put(self, course_id: uuid.UUID, page: StorefrontPage, generation: int) -> bool:
+        """Store ``page`` unless something was cleared since ``generation`` was taken (the page
+        may predate that change) or the cache cannot hear about changes."""
+        if not self._enabled or generation != self._generation or self.max_entries == 0:
+            return False
+        self._pages[course_id] = page
+        self._pages.move_to_end(course_id)
+        while len(self._pages) > self.max_entries:
+            self._pages.popitem(last=False)
+        return True
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._pages.clear()
+
+    def on_notify(self, payload: str) -> None:
+        # Writes are rare and reads many: dropping everything is simpler than being precise
+        # (a workout or an organization is shown by many courses).
+        self.clear()
+        self.last_notification = payload
+
+    def connected(self) -> None:
+        self.clear()
+        self.connections += 1
+        self._enabled = True
+
+    def lost(self) -> None:
+        self._enabled = False
+        self.clear()
+
+
+async def storefront_page(
+    db: Database, cache: StorefrontCache, course_id: uuid.UUID
+) -> StorefrontPage:
+    page = cache.get(course_id)
+    if page is not None:
+        return page
+    generation = cache.generation
+    page = render(await storefront_course(db, course_id))
+    cache.put(course_id, page, generation)
+    return page
+
+
+async def keep_fresh(cache: StorefrontCache, db: Database, *, application_name: str) -> None:
+    """Run until cancelled: listen for storefront changes, switching the cache on and off."""
+    await listen_forever(
+        asyncpg_dsn(db.url),
+        STOREFRONT_CHANNEL,
+        cache.on_notify,
+        on_connected=cache.connected,
+        on_lost=cache.lost,
+        name="storefront cache",
+        application_name=application_name,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+    )
