@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -366,3 +367,30 @@ async def test_jwks_keys_are_fetched_once_then_served_from_memory(
                 {"sub": "x", "exp": int(time.time()) + 60}, keypair[0], "RS256", {"kid": "nope"}
             )
         )
+
+
+async def test_a_token_is_verified_once_then_remembered_until_it_expires(
+    keypair: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = JwtVerifier(public_key_pem=keypair[1], issuer="test-issuer", leeway=0)
+    decodes: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        decodes.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    expires_at = int(time.time()) + 2
+    token = mint(keypair[0], exp=expires_at)
+    for _ in range(3):
+        assert (await verifier.verify(token)).sub == "user_1"
+    assert decodes == [token]  # checked once, then answered from memory
+
+    deadline = time.monotonic() + 10
+    while time.time() < expires_at + 0.01:  # a condition with a deadline, not a fixed sleep
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    with pytest.raises(TokenError) as refused:
+        await verifier.verify(token)
+    assert refused.value.code == "TOKEN_EXPIRED"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from litestar import Litestar
 from litestar.di import Provide
 
@@ -25,16 +23,9 @@ def create_app(settings: Settings | None = None, *, now: Now = system_now) -> Li
         subscriptions=subscriptions(),
         dependencies={
             "clock": Provide(provide_clock, sync_to_thread=False),
-            "curricula": Provide(_constant(CurriculumCache()), sync_to_thread=False),
         },
         settings=settings,
     )
     app.state.now = now
+    app.state.curricula = CurriculumCache()
     return app
-
-
-def _constant(value: CurriculumCache) -> Callable[[], CurriculumCache]:
-    def provide() -> CurriculumCache:
-        return value
-
-    return provide

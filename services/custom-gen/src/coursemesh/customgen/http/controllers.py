@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from coursemesh.chassis.auth import Principal, authenticated
+from coursemesh.chassis.auth import Principal, authenticated, principal_of
 from coursemesh.chassis.db import Database
 from coursemesh.customgen.adapters.runtime import Runtime
 from coursemesh.customgen.app import queries, regen
@@ -97,15 +97,13 @@ class MyCustomCourses(Controller):
 
     @post("/custom-courses/handshake", status_code=200)
     async def handshake(
-        self,
-        request: Request[Any, Any, Any],
-        db: NamedDependency[Database],
-        principal: NamedDependency[Principal],
-        data: JSONBody[Handshake],
+        self, request: Request[Any, Any, Any], data: JSONBody[Handshake]
     ) -> queries.HandshakeResult:
+        # Every app start of every client: no dependencies (Litestar resolves two or more
+        # through an anyio task group, a large share of this request's cost).
         return await queries.handshake(
-            db,
-            principal.sub,
+            request.app.state.db,
+            principal_of(request).sub,
             [(c.id, c.checksum) for c in data.courses],
             runtime_of(request).settings.handshake_max_courses,
         )

@@ -19,11 +19,17 @@ def system_now() -> datetime:
     return datetime.now(UTC)
 
 
+TimeZoneQuery = Annotated[str | None, QueryParameter(name="tz", max_length=64)]
+TimeZoneHeader = Annotated[str | None, HeaderParameter(name="X-Timezone", max_length=64)]
+
+
 def provide_clock(
-    state: State,
-    tz: Annotated[str | None, QueryParameter(name="tz", max_length=64)] = None,
-    x_timezone: Annotated[str | None, HeaderParameter(name="X-Timezone", max_length=64)] = None,
+    state: State, tz: TimeZoneQuery = None, x_timezone: TimeZoneHeader = None
 ) -> Clock:
+    return clock_of(state, tz, x_timezone)
+
+
+def clock_of(state: State, tz: str | None, x_timezone: str | None) -> Clock:
     """The query parameter wins over the header; UTC when neither is given."""
     now: Now = state.now
     return Clock(now=now(), zone=parse_time_zone(tz if tz is not None else x_timezone))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from coursemesh.chassis.auth import Principal, authenticated
+from coursemesh.chassis.auth import Principal, authenticated, principal_of
 from coursemesh.chassis.db import Database
 from coursemesh.learning.adapters.reader import CurriculumCache, SqlPlayerReader
 from coursemesh.learning.adapters.store import SqlStore
@@ -17,6 +17,7 @@ from coursemesh.learning.app import player
 from coursemesh.learning.app.player import Clock, CompletionResult
 from coursemesh.learning.app.ports import Enrollment, Workout
 from coursemesh.learning.domain.player import current_day_offset
+from coursemesh.learning.http.clock import TimeZoneHeader, TimeZoneQuery, clock_of
 from coursemesh.learning.http.schemas import (
     CompleteRequest,
     CompletionOut,
@@ -95,15 +96,20 @@ class PlayerController(Controller):
     @get("/{course_id:uuid}")
     async def open_course(
         self,
-        db: NamedDependency[Database],
-        principal: NamedDependency[Principal],
-        clock: NamedDependency[Clock],
-        curricula: NamedDependency[CurriculumCache],
+        request: Request[Any, Any, Any],
         course_id: FromPath[uuid.UUID],
+        tz: TimeZoneQuery = None,
+        x_timezone: TimeZoneHeader = None,
     ) -> PlayerCourse:
+        # The most frequent request: no dependencies (Litestar resolves two or more through an
+        # anyio task group, which cost more than this handler's own work).
+        state = request.app.state
+        db: Database = state.db
+        curricula: CurriculumCache = state.curricula
+        clock = clock_of(state, tz, x_timezone)
         async with db.reading() as conn:
             view = await player.open_course(
-                SqlPlayerReader(conn, curricula), principal.sub, course_id, clock
+                SqlPlayerReader(conn, curricula), principal_of(request).sub, course_id, clock
             )
         done = {c.item_id for c in view.completions}
         enrollment = view.enrollment
