@@ -12,6 +12,7 @@ The outbox rows commit with the state change (or not at all); the relay publishe
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -29,6 +30,30 @@ from sqlalchemy.ext.asyncio import (
 
 from coursemesh.chassis.tables import SpineTables, spine_tables
 from coursemesh.contracts import Envelope, Event, encode, envelope, subject_for
+
+_OUTBOX_COLUMNS = (
+    "event_id",
+    "type",
+    "subject",
+    "aggregate_id",
+    "aggregate_version",
+    "body",
+    "headers",
+)
+
+
+def outbox_insert_sql(schema: str, channel: str) -> str:
+    """Insert a batch of outbox rows (one array per column) and NOTIFY, as one statement."""
+    return f"""
+        WITH written AS (
+            INSERT INTO "{schema}".outbox ({", ".join(_OUTBOX_COLUMNS)})
+            SELECT e, t, s, a, v, b, h::jsonb
+              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
+                          $6::bytea[], $7::text[]) AS u(e, t, s, a, v, b, h)
+            RETURNING 1
+        )
+        SELECT pg_notify('{channel}', ''), (SELECT count(*) FROM written)
+    """
 
 
 def outbox_channel(schema: str) -> str:
@@ -79,6 +104,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.spine: SpineTables = spine_tables(sa.MetaData(schema=schema))
         self.channel = outbox_channel(schema)
+        self.outbox_insert_sql = outbox_insert_sql(schema, self.channel)
         self._commit_listeners: list[Callable[[], None]] = []
         self._any_commit_listeners: list[Callable[[], None]] = []
 
@@ -128,6 +154,7 @@ class UnitOfWork:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._staged: list[Envelope[Event]] = []
+        self._wrote_outbox = False
         self._session: AsyncSession | None = None
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
         self.committed = False
@@ -184,30 +211,44 @@ class UnitOfWork:
     async def flush_outbox(self) -> None:
         if not self._staged:
             return
-        outbox = self._db.spine.outbox
-        rows: list[dict[str, Any]] = [
-            {
-                "event_id": env.id,
-                "type": env.type,
-                "subject": subject_for(env.type),
-                "aggregate_id": env.aggregate_id,
-                "aggregate_version": env.aggregate_version,
-                "body": encode(env),
-                "headers": env.trace,
-            }
+        rows = [
+            (
+                env.id,
+                env.type,
+                subject_for(env.type),
+                env.aggregate_id,
+                env.aggregate_version,
+                encode(env),
+                json.dumps(env.trace),
+            )
             for env in self._staged
         ]
-        await self.session.execute(sa.insert(outbox), rows)
-        # NOTIFY is delivered at commit, so relays in other processes wake only for real rows.
-        await self.session.execute(sa.select(sa.func.pg_notify(self._db.channel, "")))
+        connection = await self.session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        if driver is not None and driver.is_in_transaction():
+            # The common case, in one round trip: every row plus the NOTIFY (delivered at
+            # commit, so relays in other processes wake only for real rows). Compiling the
+            # same INSERT through SQLAlchemy cost a tenth of a checkout's CPU.
+            await driver.execute(self._db.outbox_insert_sql, *map(list, zip(*rows, strict=True)))
+        else:
+            # Nothing has begun the transaction yet (a unit of work that only publishes):
+            # SQLAlchemy's statements begin it.
+            await self.session.execute(
+                sa.insert(self._db.spine.outbox),
+                [
+                    dict(zip(_OUTBOX_COLUMNS, (*row[:6], json.loads(row[6])), strict=True))
+                    for row in rows
+                ],
+            )
+            await self.session.execute(sa.select(sa.func.pg_notify(self._db.channel, "")))
+        self._staged.clear()  # written: a second flush (or the commit's) adds nothing
+        self._wrote_outbox = True
 
     async def commit(self) -> None:
-        wrote_outbox = bool(self._staged)
         await self.flush_outbox()
         await self.session.commit()
         self.committed = True
-        self._staged.clear()
-        self._db._notify_committed(wrote_outbox=wrote_outbox)
+        self._db._notify_committed(wrote_outbox=self._wrote_outbox)
         for callback in self._after_commit:
             result = callback()
             if asyncio.iscoroutine(result):

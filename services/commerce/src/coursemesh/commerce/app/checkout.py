@@ -128,6 +128,8 @@ async def attach_lead(
 ) -> None:
     """Branch B: create or reuse the buyer's lead and link it to the seller org (membership
     null). ``lead.created`` is published when the link is new."""
+    # Two statements, not one insert-or-read CTE: a statement's snapshot predates a concurrent
+    # checkout's row that its ON CONFLICT waited for, so a CTE could read nothing.
     await uow.session.execute(
         pg_insert(leads)
         .values(id=uuid.uuid4(), user_id=buyer.sub, email=buyer.email, source=source)
@@ -234,28 +236,49 @@ async def checkout_course(
 async def _checkout_course(
     uow: UnitOfWork, ctx: CheckoutContext, course_id: uuid.UUID, buyer: Principal, now: datetime
 ) -> CheckoutResponse:
-    course = (
-        (await uow.session.execute(sa.select(courses).where(courses.c.id == course_id)))
-        .mappings()
-        .first()
-    )
-    if course is None or course["status"] != "published":
-        raise NotFound("This course is not available", code="COURSE_NOT_FOUND")
-    plan = (
+    # Course, its active plan and the buyer's membership of the seller in one round trip.
+    row = (
         (
             await uow.session.execute(
-                sa.select(plans).where(
-                    plans.c.course_id == course_id, plans.c.type == "course", plans.c.is_active
+                sa.select(
+                    courses.c.status,
+                    courses.c.organization_id,
+                    courses.c.name,
+                    plans.c.id.label("plan_id"),
+                    plans.c.price_in_cents,
+                    plans.c.currency,
+                    memberships.c.membership_id,
                 )
+                .select_from(courses)
+                .outerjoin(
+                    plans,
+                    sa.and_(
+                        plans.c.course_id == courses.c.id,
+                        plans.c.type == "course",
+                        plans.c.is_active,
+                    ),
+                )
+                .outerjoin(
+                    memberships,
+                    sa.and_(
+                        memberships.c.organization_id == courses.c.organization_id,
+                        memberships.c.user_id == buyer.sub,
+                        memberships.c.role.is_not(None),
+                    ),
+                )
+                .where(courses.c.id == course_id)
             )
         )
         .mappings()
         .first()
     )
-    if plan is None:
+    if row is None or row["status"] != "published":
+        raise NotFound("This course is not available", code="COURSE_NOT_FOUND")
+    if row["plan_id"] is None:
         raise BadRequest("This course has no active plan", code="NO_ACTIVE_PLAN")
-    org_id: uuid.UUID = course["organization_id"]
-    membership_id = await _membership_id(uow, org_id, buyer.sub)
+    course = plan = row
+    org_id: uuid.UUID = row["organization_id"]
+    membership_id: uuid.UUID | None = row["membership_id"]
     if membership_id is None:
         await attach_lead(uow, org_id, buyer, "course_purchase", now)
     free = is_free(plan["price_in_cents"])

@@ -1,0 +1,71 @@
+"""How a unit of work writes its outbox rows: in its transaction, with the relay's NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import sqlalchemy as sa
+
+from coursemesh.chassis.db import Database, asyncpg_dsn
+from coursemesh.chassis.demo.tables import counter_view
+from coursemesh.chassis.testing import outbox_events
+from coursemesh.contracts.demo import CounterSet
+
+
+async def _listening(db: Database) -> tuple[asyncpg.Connection, asyncio.Queue[str]]:
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    conn = await asyncpg.connect(asyncpg_dsn(db.url))
+    await conn.add_listener(db.channel, lambda *args: heard.put_nowait(args[1]))
+    return conn, heard
+
+
+async def test_rows_after_a_state_change_share_its_transaction_and_notify_at_commit(
+    producer_db: Database,
+) -> None:
+    listener, heard = await _listening(producer_db)
+    try:
+        async with producer_db.unit_of_work() as uow:
+            await uow.session.execute(sa.insert(counter_view).values(id="x", value=1, version=1))
+            for n in (1, 2, 3):
+                uow.publish(
+                    CounterSet(counter_id="x", value=n), aggregate_id="x", aggregate_version=n
+                )
+            await uow.flush_outbox()
+            assert heard.empty()  # NOTIFY is delivered at commit, not before
+            assert await outbox_events(producer_db) == []  # nor are the rows visible outside
+        await asyncio.wait_for(heard.get(), timeout=10)
+        events = await outbox_events(producer_db)
+        assert [(e.aggregate_id, e.aggregate_version) for e in events] == [
+            ("x", 1),
+            ("x", 2),
+            ("x", 3),
+        ]
+        assert [e.payload.value for e in events] == [1, 2, 3]
+    finally:
+        await listener.close()
+
+
+async def test_a_unit_of_work_that_only_publishes_writes_its_rows_atomically(
+    producer_db: Database,
+) -> None:
+    class Boom(Exception):
+        pass
+
+    try:
+        async with producer_db.unit_of_work() as uow:
+            uow.publish(CounterSet(counter_id="y", value=1), aggregate_id="y", aggregate_version=1)
+            await uow.flush_outbox()
+            raise Boom
+    except Boom:
+        pass
+    assert await outbox_events(producer_db) == []  # rolled back with the transaction
+
+    listener, heard = await _listening(producer_db)
+    try:
+        async with producer_db.unit_of_work() as uow:
+            uow.publish(CounterSet(counter_id="y", value=2), aggregate_id="y", aggregate_version=2)
+        await asyncio.wait_for(heard.get(), timeout=10)
+        assert [e.payload.value for e in await outbox_events(producer_db)] == [2]
+    finally:
+        await listener.close()
