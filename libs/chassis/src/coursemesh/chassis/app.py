@@ -142,7 +142,12 @@ def create_service_app(
                 await stack.enter_async_context(hook(ctx))
             tasks: list[asyncio.Task[None]] = []
             if settings.run_workers:
-                ctx.relay = OutboxRelay(db, bus.js, batch_size=settings.relay_batch_size)
+                ctx.relay = OutboxRelay(
+                    db,
+                    bus.js,
+                    batch_size=settings.relay_batch_size,
+                    application_name=f"{definition.name}:{settings.instance_id}:relay",
+                )
                 tasks.append(_spawn("outbox-relay", ctx.relay.run))
                 for sub in subscriptions:
                     runner = ConsumerRunner(

@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.contracts import (
@@ -42,6 +42,14 @@ HEADER_STREAM_SEQ = "Coursemesh-Stream-Seq"
 HEADER_CONSUMER = "Coursemesh-Consumer"
 HEADER_ERROR = "Coursemesh-Error"
 HEADER_DELIVERIES = "Coursemesh-Deliveries"
+
+_INBOX_INSERT = """
+INSERT INTO "{schema}".inbox (consumer, event_id, type)
+SELECT :consumer, u.event_id, u.type
+FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS u(event_id, type)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
 
 
 @dataclass
@@ -87,6 +95,9 @@ class ConsumerRunner:
         self._backoff_cap = backoff_cap
         self.processed_total = 0
         self.dead_lettered_total = 0
+        # One constant statement for any batch size: SQLAlchemy compiles it once, where a
+        # multi-row VALUES built per batch cost a cache-key walk and a compile per size.
+        self._inbox_insert = sa.text(_INBOX_INSERT.format(schema=db.schema))
 
     @property
     def stream(self) -> str:
@@ -160,59 +171,60 @@ class ConsumerRunner:
             work.append((msg, env, handler))
         if not work:
             return
-        if len(work) > 1 and await self._apply_batch(work):
-            for msg, _, _ in work:
-                await msg.ack()
-                self.processed_total += 1
+        error = await self._apply_in_one_transaction(work)
+        if error is None:
+            await self._acknowledge(work)
             return
-        # One transaction per message: a single message, or a batch that failed somewhere
-        # (a handler error, or a lock conflict with another replica's batch). The failed
-        # batch was rolled back whole, so nothing of it is applied twice.
-        for msg, env, handler in work:
-            with self._span(msg, env) as span:
-                try:
-                    await self.apply(env, handler)
-                except Exception as exc:
-                    span.record_exception(exc)
-                    await self._retry_or_park(msg, env, exc)
-                    continue
+        if len(work) == 1:
+            await self._retry_or_park(work[0][0], work[0][1], error)
+            return
+        log.info(
+            "consumer %s: batch of %d falls back to one by one: %s", self.consumer, len(work), error
+        )
+        # One transaction per message: the failed batch (a handler error, or a lock conflict
+        # with another replica's batch) was rolled back whole, so nothing of it is applied twice.
+        for item in work:
+            error = await self._apply_in_one_transaction([item])
+            if error is None:
+                await self._acknowledge([item])
+            else:
+                await self._retry_or_park(item[0], item[1], error)
+
+    async def _acknowledge(self, work: list[tuple[Msg, Envelope[Any], Handler]]) -> None:
+        # Plain acks, not double acks: a lost ack means a redelivery, which the inbox absorbs.
+        for msg, _, _ in work:
             await msg.ack()
-            self.processed_total += 1
+        self.processed_total += len(work)
 
-    async def _apply_batch(self, work: list[tuple[Msg, Envelope[Any], Handler]]) -> bool:
-        """Apply every message in order in one transaction; all or nothing.
-
-        The inbox rows of the whole batch are written with one statement; only the events it
-        newly recorded are handled (a redelivery, or the same event twice in one batch, is
-        skipped). Returns False, with nothing applied, if anything failed."""
-        inbox = self._db.spine.inbox
-        rows = [
-            {"consumer": self.consumer, "event_id": env.id, "type": env.type} for _, env, _ in work
-        ]
+    async def _apply_in_one_transaction(
+        self, work: list[tuple[Msg, Envelope[Any], Handler]]
+    ) -> Exception | None:
+        """Record the events in the inbox and run the handlers of the newly recorded ones, in
+        order, in one transaction; all or nothing. Returns the error that rolled it back."""
         try:
             async with self._db.unit_of_work() as uow:
-                recorded = await uow.session.execute(
-                    pg_insert(inbox)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .returning(inbox.c.event_id)
-                )
-                fresh = set(recorded.scalars())
+                fresh = await self._record(uow, [env for _, env, _ in work])
                 for msg, env, handler in work:
                     if env.id not in fresh:
-                        continue
+                        continue  # a redelivery, or the same event twice in this batch
                     fresh.discard(env.id)
                     with self._span(msg, env):
                         await handler(uow, env)
         except Exception as exc:
-            log.info(
-                "consumer %s: batch of %d falls back to one by one: %s",
-                self.consumer,
-                len(work),
-                exc,
-            )
-            return False
-        return True
+            return exc
+        return None
+
+    async def _record(self, uow: UnitOfWork, envs: list[Envelope[Any]]) -> set[Any]:
+        """Write the inbox rows with one statement; returns the ids it newly recorded."""
+        recorded = await uow.session.execute(
+            self._inbox_insert,
+            {
+                "consumer": self.consumer,
+                "ids": [env.id for env in envs],
+                "types": [env.type for env in envs],
+            },
+        )
+        return set(recorded.scalars())
 
     def _span(self, msg: Msg, env: Envelope[Any]) -> Any:
         parent = propagate.extract(dict(msg.headers or {}))
@@ -256,21 +268,8 @@ class ConsumerRunner:
     async def apply(self, env: Envelope[Any], handler: Handler) -> None:
         """Record the event in the inbox and run its handler in one transaction."""
         async with self._db.unit_of_work() as uow:
-            await self._record_and_apply(uow, env, handler)
-
-    async def _record_and_apply(
-        self, uow: UnitOfWork, env: Envelope[Any], handler: Handler
-    ) -> None:
-        inbox = self._db.spine.inbox
-        recorded = await uow.session.execute(
-            pg_insert(inbox)
-            .values(consumer=self.consumer, event_id=env.id, type=env.type)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
-        )
-        if recorded.first() is None:
-            return  # already processed: the redelivery has no effect
-        await handler(uow, env)
+            if await self._record(uow, [env]):
+                await handler(uow, env)
 
     async def _dead_letter(self, msg: Msg, reason: str, deliveries: int) -> None:
         seq = msg.metadata.sequence.stream
