@@ -8,7 +8,6 @@ subscriptions and any background workers of its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -33,6 +32,7 @@ from coursemesh.chassis.migrations import head_revision
 from coursemesh.chassis.outbox import OutboxRelay
 from coursemesh.chassis.service import ServiceDefinition
 from coursemesh.chassis.settings import ServiceSettings
+from coursemesh.chassis.tasks import cancel_and_wait
 from coursemesh.chassis.telemetry import (
     OpenTelemetryPlugin,
     head_sampled_tracing,
@@ -169,11 +169,7 @@ def create_service_app(
             try:
                 yield
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                await cancel_and_wait(tasks)
                 shutdown_tracing()
 
     deps: dict[str, Provide] = {

@@ -33,6 +33,7 @@ from opentelemetry import propagate, trace
 
 from coursemesh.chassis.db import Database, asyncpg_dsn
 from coursemesh.chassis.notify import listen_forever
+from coursemesh.chassis.tasks import cancel_and_wait
 
 log = logging.getLogger("coursemesh.outbox")
 tracer = trace.get_tracer("coursemesh.outbox")
@@ -145,9 +146,7 @@ class OutboxRelay:
         finally:
             if conn is not None:
                 conn.terminate()  # the server rolls back a round that was cut short
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await cancel_and_wait([listener])
 
     async def _wait(self, timeout: float) -> None:
         if self._wake.is_set():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +21,7 @@ from coursemesh.catalog.service import SERVICE
 from coursemesh.catalog.settings import Settings
 from coursemesh.chassis.app import ServiceContext, create_service_app
 from coursemesh.chassis.consumer import Subscription
+from coursemesh.chassis.tasks import cancel_and_wait
 from coursemesh.contracts.commerce import PlanPriced
 
 SUBSCRIPTIONS = Subscription.of({PlanPriced: on_plan_priced})
@@ -49,9 +49,7 @@ async def storefront_cache(ctx: ServiceContext[Any]) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+        await cancel_and_wait([listener])
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
