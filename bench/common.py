@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 
 from coursemesh.devstack.infra import EmbeddedNats, EmbeddedPostgres
 from coursemesh.devstack.ports import free_port
+from coursemesh.devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -122,6 +124,24 @@ def add_trace_option(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TRACE_SAMPLE_RATIO,
         help="services' OTEL_SAMPLE_RATIO (share of requests traced)",
     )
+
+
+@contextmanager
+def bench_stack(
+    name: str, trace_sample_ratio: float, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Stack]:
+    """The whole suite started as ``make up`` starts it, on a throwaway data dir."""
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp,
+        Stack(
+            data_dir=Path(tmp) / "data",
+            fresh=True,
+            log_level="WARNING",
+            trace_sample_ratio=trace_sample_ratio,
+            extra_env=dict(extra_env or {}),
+        ) as stack,
+    ):
+        yield stack
 
 
 def record(name: str, result: dict[str, Any]) -> None:

@@ -19,18 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import add_trace_option, hello_world_ceiling, load, record
+from bench.common import add_trace_option, bench_stack, hello_world_ceiling, load, record
 from coursemesh.devstack.stack import Stack
 
 
@@ -176,66 +174,56 @@ def _ratio(result: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, Any]:
 
 def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
     results: dict[str, Any] = {"trace_sample_ratio": trace_sample_ratio}
-    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
-        stack = Stack(
-            data_dir=Path(tmp) / "data",
-            fresh=True,
-            log_level="WARNING",
-            trace_sample_ratio=trace_sample_ratio,
-        )
-        stack.start()
-        try:
-            seeder = Seeder(stack)
-            _org, course = seeder.course()
-            buyer = seeder.buyer_with_course(course)
-            assert stack.endpoints is not None
-            held = asyncio.run(_seed_custom_courses(stack.endpoints.database_url, buyer, 50))
-            catalog = next(r for r in stack.replicas if r.spec.name == "catalog")
-            gw = stack.gateway_url
+    with bench_stack("http", trace_sample_ratio) as stack:
+        seeder = Seeder(stack)
+        _org, course = seeder.course()
+        buyer = seeder.buyer_with_course(course)
+        assert stack.endpoints is not None
+        held = asyncio.run(_seed_custom_courses(stack.endpoints.database_url, buyer, 50))
+        catalog = next(r for r in stack.replicas if r.spec.name == "catalog")
+        gw = stack.gateway_url
 
-            results["hello_world"] = hello_world_ceiling(duration)
-            ceiling = results["hello_world"]
-            direct = load(f"{catalog.url}/public/courses/{course}", duration=duration)
-            via = load(f"{gw}/public/courses/{course}", duration=duration)
-            results["gateway_overhead"] = {
-                "storefront_direct_rps": round(direct["rps"]),
-                "storefront_via_gateway_rps": round(via["rps"]),
-                "ratio": round(via["rps"] / direct["rps"], 3),
-            }
-            results["storefront"] = _ratio(via, ceiling)
-            player_headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
-            results["player_90_days"] = _ratio(
-                load(f"{gw}/me/courses/{course}", duration=duration, headers=player_headers),
-                ceiling,
-            )
-            body = json.dumps({"courses": held})
-            results["handshake_50"] = _ratio(
-                load(
-                    f"{gw}/me/custom-courses/handshake",
-                    duration=duration,
-                    method="POST",
-                    body=body,
-                    headers={**player_headers, "Content-Type": "application/json"},
-                ),
-                ceiling,
-            )
-            tokens = Path(tmp) / "tokens.txt"
-            tokens.write_text(
-                "\n".join(seeder.token(f"bench_{i}") for i in range(int(duration * 600))) + "\n"
-            )
-            results["free_checkout"] = _ratio(
-                load(
-                    f"{gw}/courses/{course}/checkout",
-                    duration=duration,
-                    method="POST",
-                    body="{}",
-                    headers={"Content-Type": "application/json"},
-                    tokens_file=tokens,
-                ),
-                ceiling,
-            )
-        finally:
-            stack.stop()
+        results["hello_world"] = hello_world_ceiling(duration)
+        ceiling = results["hello_world"]
+        direct = load(f"{catalog.url}/public/courses/{course}", duration=duration)
+        via = load(f"{gw}/public/courses/{course}", duration=duration)
+        results["gateway_overhead"] = {
+            "storefront_direct_rps": round(direct["rps"]),
+            "storefront_via_gateway_rps": round(via["rps"]),
+            "ratio": round(via["rps"] / direct["rps"], 3),
+        }
+        results["storefront"] = _ratio(via, ceiling)
+        player_headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
+        results["player_90_days"] = _ratio(
+            load(f"{gw}/me/courses/{course}", duration=duration, headers=player_headers),
+            ceiling,
+        )
+        body = json.dumps({"courses": held})
+        results["handshake_50"] = _ratio(
+            load(
+                f"{gw}/me/custom-courses/handshake",
+                duration=duration,
+                method="POST",
+                body=body,
+                headers={**player_headers, "Content-Type": "application/json"},
+            ),
+            ceiling,
+        )
+        tokens = stack.data_dir.parent / "tokens.txt"
+        tokens.write_text(
+            "\n".join(seeder.token(f"bench_{i}") for i in range(int(duration * 600))) + "\n"
+        )
+        results["free_checkout"] = _ratio(
+            load(
+                f"{gw}/courses/{course}/checkout",
+                duration=duration,
+                method="POST",
+                body="{}",
+                headers={"Content-Type": "application/json"},
+                tokens_file=tokens,
+            ),
+            ceiling,
+        )
     return results
 
 

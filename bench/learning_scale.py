@@ -35,17 +35,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench.common import add_trace_option, hello_world_ceiling, load, record
+from bench.common import add_trace_option, bench_stack, hello_world_ceiling, load, record
 from bench.http import Seeder
-from coursemesh.devstack.stack import Stack
 
 FILLER_COURSES = 2_000  # in FILLER_COURSES // 10 organizations
 ON_REAL_COURSE = 100  # 1 filler entitlement in 100 is on the real course
@@ -307,65 +304,55 @@ def run(
             "mean_completions_per_enrolled_buyer": round(mean, 2),
         }
     }
-    with tempfile.TemporaryDirectory(prefix="bench-learning-scale-") as tmp:
-        stack = Stack(
-            data_dir=Path(tmp) / "data",
-            fresh=True,
-            log_level="WARNING",
-            trace_sample_ratio=trace_sample_ratio,
-        )
-        stack.start()
-        try:
-            seeder = Seeder(stack)
-            _org, course = seeder.course()
-            buyer = seeder.buyer_with_course(course)
-            _complete_first_items(seeder, buyer, course, REAL_BUYER_COMPLETIONS)
-            assert stack.endpoints is not None
-            dsn = stack.endpoints.database_url.replace("postgresql+asyncpg://", "postgresql://")
-            grower = Grower(dsn, uuid.UUID(course), mean)
-            result["fillers"] = asyncio.run(grower.prepare())
+    with bench_stack("learning-scale", trace_sample_ratio) as stack:
+        seeder = Seeder(stack)
+        _org, course = seeder.course()
+        buyer = seeder.buyer_with_course(course)
+        _complete_first_items(seeder, buyer, course, REAL_BUYER_COMPLETIONS)
+        assert stack.endpoints is not None
+        dsn = stack.endpoints.database_url.replace("postgresql+asyncpg://", "postgresql://")
+        grower = Grower(dsn, uuid.UUID(course), mean)
+        result["fillers"] = asyncio.run(grower.prepare())
 
-            ceiling = hello_world_ceiling(duration)
-            result["hello_world"] = ceiling
-            url = f"{stack.gateway_url}/me/courses/{course}"
-            learning = next(r for r in stack.replicas if r.spec.name == "learning")
-            headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
-            rows: list[dict[str, Any]] = []
-            for size in sorted(sizes):
-                print(f"growing learning's tables to {size:,} entitlements ...", file=sys.stderr)
-                grown = asyncio.run(grower.grow_to(size))
-                print(f"  {grown}", file=sys.stderr)
-                load(url, duration=1.0, headers=headers)  # warm-up, not recorded
-                measured = load(url, duration=duration, headers=headers)
-                if measured["errors"] or set(measured["statuses"]) != {"200"}:
-                    raise RuntimeError(f"the player did not answer 200 only: {measured}")
-                if not rows:
-                    # once, to tell the service's own cost from the gateway's
-                    result["player_direct_to_learning_at_smallest"] = load(
-                        f"{learning.url}/me/courses/{course}", duration=duration, headers=headers
-                    )
-                rows.append(
-                    {
-                        "size": size,
-                        "entitlements": grown["entitlements"],
-                        "enrollments": grown["enrollments"],
-                        "completions": grown["completions"],
-                        "generation": grown,
-                        **measured,
-                        "ratio_to_hello": round(measured["rps"] / ceiling["rps"], 3),
-                    }
+        ceiling = hello_world_ceiling(duration)
+        result["hello_world"] = ceiling
+        url = f"{stack.gateway_url}/me/courses/{course}"
+        learning = next(r for r in stack.replicas if r.spec.name == "learning")
+        headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
+        rows: list[dict[str, Any]] = []
+        for size in sorted(sizes):
+            print(f"growing learning's tables to {size:,} entitlements ...", file=sys.stderr)
+            grown = asyncio.run(grower.grow_to(size))
+            print(f"  {grown}", file=sys.stderr)
+            load(url, duration=1.0, headers=headers)  # warm-up, not recorded
+            measured = load(url, duration=duration, headers=headers)
+            if measured["errors"] or set(measured["statuses"]) != {"200"}:
+                raise RuntimeError(f"the player did not answer 200 only: {measured}")
+            if not rows:
+                # once, to tell the service's own cost from the gateway's
+                result["player_direct_to_learning_at_smallest"] = load(
+                    f"{learning.url}/me/courses/{course}", duration=duration, headers=headers
                 )
-            base = rows[0]["p99_ms"]
-            for row in rows:
-                row["p99_vs_smallest"] = round(row["p99_ms"] / base, 3)
-                row["p99_within_20pct"] = row["p99_ms"] <= base * (1 + FLAT)
-                row["goal_ratio_met"] = row["ratio_to_hello"] >= GOAL_RATIO
-                row["goal_p99_met"] = row["p99_ms"] <= GOAL_P99_MS
-            result["sizes"] = rows
-            result["p99_flat_within_20pct"] = all(r["p99_within_20pct"] for r in rows)
-            print(_fmt_table(rows, ceiling["rps"]), file=sys.stderr)
-        finally:
-            stack.stop()
+            rows.append(
+                {
+                    "size": size,
+                    "entitlements": grown["entitlements"],
+                    "enrollments": grown["enrollments"],
+                    "completions": grown["completions"],
+                    "generation": grown,
+                    **measured,
+                    "ratio_to_hello": round(measured["rps"] / ceiling["rps"], 3),
+                }
+            )
+        base = rows[0]["p99_ms"]
+        for row in rows:
+            row["p99_vs_smallest"] = round(row["p99_ms"] / base, 3)
+            row["p99_within_20pct"] = row["p99_ms"] <= base * (1 + FLAT)
+            row["goal_ratio_met"] = row["ratio_to_hello"] >= GOAL_RATIO
+            row["goal_p99_met"] = row["p99_ms"] <= GOAL_P99_MS
+        result["sizes"] = rows
+        result["p99_flat_within_20pct"] = all(r["p99_within_20pct"] for r in rows)
+        print(_fmt_table(rows, ceiling["rps"]), file=sys.stderr)
     return result
 
 

@@ -36,12 +36,12 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response off a keep-alive connection: (status, body)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split(b" ", 2)[1])
-    length = 0
-    chunked = False
+    length, chunked = 0, False
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         lname = name.strip().lower()
@@ -49,16 +49,14 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
             length = int(value.strip())
         elif lname == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
-    if chunked:
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.strip().split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    elif length:
-        await reader.readexactly(length)
-    return status
+    if not chunked:
+        return status, await reader.readexactly(length) if length else b""
+    body = b""
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+        body += (await reader.readexactly(size + 2))[:size]
+        if size == 0:
+            return status, body
 
 
 async def run_load(
@@ -109,7 +107,7 @@ async def run_load(
                 next_request += 1
                 writer.write(request)
                 try:
-                    status = await _read_response(reader)
+                    status, _body = await read_response(reader)
                 except (asyncio.IncompleteReadError, ConnectionError):
                     errors += 1
                     writer.close()

@@ -24,13 +24,11 @@ import argparse
 import asyncio
 import json
 import secrets
-import tempfile
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,9 +36,9 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import add_trace_option, hello_world_ceiling, record
+from bench.common import add_trace_option, bench_stack, hello_world_ceiling, record
 from bench.http import Seeder
-from bench.loadgen import _percentile
+from bench.loadgen import _percentile, read_response
 from coursemesh.commerce.adapters.sandbox import event_body, organization_webhook_secret, sign
 from coursemesh.commerce.adapters.tables import (
     entitlement_transitions,
@@ -48,7 +46,6 @@ from coursemesh.commerce.adapters.tables import (
     receipts,
     sandbox_sessions,
 )
-from coursemesh.devstack.stack import Stack
 
 PRICE_CENTS = 4900
 
@@ -161,25 +158,7 @@ async def _exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> tuple[int, bytes]:
     writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    length, chunked = 0, False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        lname = name.strip().lower()
-        if lname == b"content-length":
-            length = int(value.strip())
-        elif lname == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    if not chunked:
-        return status, await reader.readexactly(length) if length else b""
-    body = b""
-    while True:
-        size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
-        body += (await reader.readexactly(size + 2))[:size]
-        if size == 0:
-            return status, body
+    return await read_response(reader)
 
 
 async def _deliver_all(
@@ -239,71 +218,62 @@ def run(count: int, connections: int, duration: float, trace_sample_ratio: float
         "connections": connections,
         "trace_sample_ratio": trace_sample_ratio,
     }
-    with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp:
-        stack = Stack(
-            data_dir=Path(tmp) / "data",
-            fresh=True,
-            log_level="WARNING",
-            trace_sample_ratio=trace_sample_ratio,
-            extra_env={"COMMERCE_SANDBOX_WEBHOOK_KEY": key},
+    with bench_stack(
+        "webhooks", trace_sample_ratio, extra_env={"COMMERCE_SANDBOX_WEBHOOK_KEY": key}
+    ) as stack:
+        seeder = Seeder(stack)
+        org, course = seeder.course(days=7)
+        seeder.call(
+            "PATCH",
+            f"/organizations/{org}/courses/{course}/price",
+            "bench_staff",
+            {"priceInCents": PRICE_CENTS},
         )
-        stack.start()
+        assert stack.endpoints is not None
+        db = stack.endpoints.database_url
+        loop = _new_loop()
         try:
-            seeder = Seeder(stack)
-            org, course = seeder.course(days=7)
-            seeder.call(
-                "PATCH",
-                f"/organizations/{org}/courses/{course}/price",
-                "bench_staff",
-                {"priceInCents": PRICE_CENTS},
+            started = time.perf_counter()
+            sessions = loop.run_until_complete(_checkouts(seeder, course, count, 16))
+            results["checkouts_per_s"] = round(count / (time.perf_counter() - started), 1)
+            deliveries = loop.run_until_complete(_deliveries(db, sessions))
+            before = loop.run_until_complete(_state(db, course))
+            if before["statuses"] != {"pending": count}:
+                raise RuntimeError(f"expected {count} pending entitlements: {before}")
+
+            results["hello_world"] = hello_world_ceiling(duration)
+            ceiling = results["hello_world"]["rps"]
+
+            first = loop.run_until_complete(
+                _deliver_all(stack.gateway_url, org, key, deliveries, connections)
             )
-            assert stack.endpoints is not None
-            db = stack.endpoints.database_url
-            loop = _new_loop()
-            try:
-                started = time.perf_counter()
-                sessions = loop.run_until_complete(_checkouts(seeder, course, count, 16))
-                results["checkouts_per_s"] = round(count / (time.perf_counter() - started), 1)
-                deliveries = loop.run_until_complete(_deliveries(db, sessions))
-                before = loop.run_until_complete(_state(db, course))
-                if before["statuses"] != {"pending": count}:
-                    raise RuntimeError(f"expected {count} pending entitlements: {before}")
+            applied = loop.run_until_complete(_state(db, course))
+            results["applied"] = first.summary("applied")
+            results["applied"]["ratio_to_hello"] = round(
+                results["applied"]["applied_per_s"] / ceiling, 3
+            )
+            if first.statuses != Counter({"200 applied": count}):
+                raise RuntimeError(f"not every webhook applied: {first.statuses}")
+            if applied["statuses"] != {"active": count} or applied["receipts"] != count:
+                raise RuntimeError(f"not every entitlement activated once: {applied}")
 
-                results["hello_world"] = hello_world_ceiling(duration)
-                ceiling = results["hello_world"]["rps"]
-
-                first = loop.run_until_complete(
-                    _deliver_all(stack.gateway_url, org, key, deliveries, connections)
-                )
-                applied = loop.run_until_complete(_state(db, course))
-                results["applied"] = first.summary("applied")
-                results["applied"]["ratio_to_hello"] = round(
-                    results["applied"]["applied_per_s"] / ceiling, 3
-                )
-                if first.statuses != Counter({"200 applied": count}):
-                    raise RuntimeError(f"not every webhook applied: {first.statuses}")
-                if applied["statuses"] != {"active": count} or applied["receipts"] != count:
-                    raise RuntimeError(f"not every entitlement activated once: {applied}")
-
-                replay = loop.run_until_complete(
-                    _deliver_all(stack.gateway_url, org, key, deliveries, connections)
-                )
-                after = loop.run_until_complete(_state(db, course))
-                results["replay"] = replay.summary("duplicate")
-                results["replay"]["ratio_to_hello"] = round(
-                    results["replay"]["duplicate_per_s"] / ceiling, 3
-                )
-                if replay.statuses != Counter({"200 duplicate": count}) or after != applied:
-                    raise RuntimeError(f"the replay changed something: {replay.statuses} {after}")
-                results["state"] = {
-                    "before": before,
-                    "after_applied": applied,
-                    "after_replay": after,
-                }
-            finally:
-                loop.close()
+            replay = loop.run_until_complete(
+                _deliver_all(stack.gateway_url, org, key, deliveries, connections)
+            )
+            after = loop.run_until_complete(_state(db, course))
+            results["replay"] = replay.summary("duplicate")
+            results["replay"]["ratio_to_hello"] = round(
+                results["replay"]["duplicate_per_s"] / ceiling, 3
+            )
+            if replay.statuses != Counter({"200 duplicate": count}) or after != applied:
+                raise RuntimeError(f"the replay changed something: {replay.statuses} {after}")
+            results["state"] = {
+                "before": before,
+                "after_applied": applied,
+                "after_replay": after,
+            }
         finally:
-            stack.stop()
+            loop.close()
     return results
 
 

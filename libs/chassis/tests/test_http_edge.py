@@ -127,6 +127,7 @@ async def client(
 
 
 _EXPORTER = InMemorySpanExporter()
+_ADDED_TO: list[InMemorySpanExporter] = []  # the provider is per process: add the exporter once
 
 
 @pytest.fixture
@@ -134,9 +135,9 @@ def spans() -> InMemorySpanExporter:
     """Every span finished while the test runs. The process has one global provider (the
     first app installs it; so does this), with one in-memory exporter added once."""
     provider = setup_tracing(service="test", instance_id="test", exporter="none")
-    if not getattr(provider, "_test_exporter_added", False):
+    if _EXPORTER not in _ADDED_TO:
         provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        provider._test_exporter_added = True  # type: ignore[attr-defined]
+        _ADDED_TO.append(_EXPORTER)
     _EXPORTER.clear()
     return _EXPORTER
 

@@ -309,6 +309,19 @@ def listening_cache(max_entries: int = 10) -> StorefrontCache:
 NO_DB = cast(Database, None)
 
 
+def count_queries(monkeypatch: pytest.MonkeyPatch) -> list[uuid.UUID]:
+    """Stand in for the storefront query (these are unit tests of the cache's rules); returns
+    the course ids it was asked for."""
+    calls: list[uuid.UUID] = []
+
+    async def query(_db: Database, cid: uuid.UUID) -> StorefrontCourseView:
+        calls.append(cid)
+        return view(cid)
+
+    monkeypatch.setattr(cache_module, "storefront_course", query)
+    return calls
+
+
 async def test_a_clear_during_the_query_keeps_its_result_out_of_the_cache(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -333,13 +346,7 @@ async def test_a_quiet_query_fills_the_cache_and_the_next_read_skips_the_query(
 ) -> None:
     cache = listening_cache()
     course_id = uuid.uuid4()
-    calls: list[uuid.UUID] = []
-
-    async def query(_db: Database, cid: uuid.UUID) -> StorefrontCourseView:
-        calls.append(cid)
-        return view(cid)
-
-    monkeypatch.setattr(cache_module, "storefront_course", query)
+    calls = count_queries(monkeypatch)
     first = await storefront_page(NO_DB, cache, course_id)
     assert await storefront_page(NO_DB, cache, course_id) is first
     assert calls == [course_id]
@@ -350,13 +357,7 @@ async def test_not_listening_means_every_read_goes_to_the_database(
 ) -> None:
     cache = StorefrontCache(10)  # not connected yet
     course_id = uuid.uuid4()
-    calls: list[uuid.UUID] = []
-
-    async def query(_db: Database, cid: uuid.UUID) -> StorefrontCourseView:
-        calls.append(cid)
-        return view(cid)
-
-    monkeypatch.setattr(cache_module, "storefront_course", query)
+    calls = count_queries(monkeypatch)
     await storefront_page(NO_DB, cache, course_id)
     await storefront_page(NO_DB, cache, course_id)
     assert calls == [course_id, course_id]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import msgspec
-import pytest
 
 from coursemesh.learning.adapters.reader import CurriculumCache
 from coursemesh.learning.domain.player import Day, Item
@@ -25,28 +24,30 @@ def _text(workouts: int) -> str:
 def test_a_version_is_decoded_once_and_served_until_the_version_changes() -> None:
     cache = CurriculumCache()
     course = uuid.uuid4()
-    assert cache.version_of(course) == -1  # unknown: the query sends the days
-    first = cache.days(course, 3, _text(2))
-    assert cache.version_of(course) == 3
-    assert cache.days(course, 3, None) is first  # same version: the query sent no days
-    second = cache.days(course, 4, _text(5))
+    assert cache.get(course) is None  # unknown: the query sends the days
+    first = cache.decode(course, 3, _text(2))
+    assert cache.get(course) == (3, first)  # same version next time: the query sends none
+    second = cache.decode(course, 4, _text(5))
     assert len(second[0].items) == 5
-    assert cache.version_of(course) == 4
+    assert cache.get(course) == (4, second)
 
 
-def test_no_days_for_a_version_the_cache_does_not_hold_is_a_miss() -> None:
-    cache = CurriculumCache()
+def test_an_entry_held_by_a_request_survives_its_eviction() -> None:
+    cache = CurriculumCache(max_courses=1)
     course = uuid.uuid4()
-    cache.days(course, 3, _text(1))
-    with pytest.raises(LookupError):
-        cache.days(course, 4, None)
+    cache.decode(course, 3, _text(1))
+    held = cache.get(course)
+    cache.decode(uuid.uuid4(), 1, _text(1))  # another request evicts it meanwhile
+    assert cache.get(course) is None
+    assert held is not None
+    assert len(held[1][0].items) == 1  # still the days this request compared versions with
 
 
 def test_the_cache_keeps_only_the_most_recently_used_courses() -> None:
     cache = CurriculumCache(max_courses=2)
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    cache.days(a, 1, _text(1))
-    cache.days(b, 1, _text(1))
-    cache.days(a, 1, None)  # a is now the most recent
-    cache.days(c, 1, _text(1))
-    assert (cache.version_of(a), cache.version_of(b), cache.version_of(c)) == (1, -1, 1)
+    cache.decode(a, 1, _text(1))
+    cache.decode(b, 1, _text(1))
+    cache.get(a)  # a is now the most recent
+    cache.decode(c, 1, _text(1))
+    assert [cache.get(x) is not None for x in (a, b, c)] == [True, False, True]

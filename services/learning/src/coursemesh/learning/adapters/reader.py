@@ -73,17 +73,16 @@ class CurriculumCache:
         self._max = max_courses
         self._entries: OrderedDict[uuid.UUID, tuple[int, list[Day]]] = OrderedDict()
 
-    def version_of(self, course_id: uuid.UUID) -> int:
+    def get(self, course_id: uuid.UUID) -> tuple[int, list[Day]] | None:
+        """(version, days) held for the course; the caller keeps the entry for its request,
+        so an eviction meanwhile cannot take the days from under it."""
         entry = self._entries.get(course_id)
-        return -1 if entry is None else entry[0]
-
-    def days(self, course_id: uuid.UUID, version: int, text: str | None) -> list[Day]:
-        entry = self._entries.get(course_id)
-        if text is None and entry is not None and entry[0] == version:
+        if entry is not None:
             self._entries.move_to_end(course_id)
-            return entry[1]
-        if text is None:  # raced with an eviction: the caller retries with no cached version
-            raise LookupError(course_id)
+        return entry
+
+    def decode(self, course_id: uuid.UUID, version: int, text: str) -> list[Day]:
+        """Decode a curriculum the query sent and hold it as the course's current one."""
         days = _days.decode(text)
         self._entries[course_id] = (version, days)
         self._entries.move_to_end(course_id)
@@ -100,17 +99,13 @@ class SqlPlayerReader:
         self._curricula = curricula
 
     async def snapshot(self, user_id: str, course_id: uuid.UUID) -> PlayerSnapshot | None:
-        cached = self._curricula.version_of(course_id)
-        row = await self._conn.fetchrow(SNAPSHOT_SQL, user_id, course_id, cached)
+        held = self._curricula.get(course_id)
+        row = await self._conn.fetchrow(
+            SNAPSHOT_SQL, user_id, course_id, -1 if held is None else held[0]
+        )
         if row is None:
             return None
-        try:
-            course = None if row["known_course_id"] is None else self._course(row)
-        except LookupError:
-            row = await self._conn.fetchrow(SNAPSHOT_SQL, user_id, course_id, -1)
-            if row is None:
-                return None
-            course = None if row["known_course_id"] is None else self._course(row)
+        course = None if row["known_course_id"] is None else self._course(row, held)
         return PlayerSnapshot(
             entitlement=Entitlement(
                 entitlement_id=row["entitlement_id"],
@@ -126,9 +121,14 @@ class SqlPlayerReader:
             workouts={w.workout_id: w for w in _workouts.decode(row["workouts"])},
         )
 
-    def _course(self, row: Any) -> Course:
+    def _course(self, row: Any, held: tuple[int, list[Day]] | None) -> Course:
         course_id = row["known_course_id"]
-        days = self._curricula.days(course_id, row["curriculum_event_version"], row["curriculum"])
+        text = row["curriculum"]
+        if text is None:  # the query saw the version we hold: it sent no days
+            assert held is not None
+            days = held[1]
+        else:
+            days = self._curricula.decode(course_id, row["curriculum_event_version"], text)
         return Course(
             course_id=course_id,
             organization_id=row["course_organization_id"],
