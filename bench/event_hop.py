@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,13 @@ import sqlalchemy as sa
 
 from bench.common import ROOT, embedded_infra, record
 from coursemesh.chassis.bus import Bus, ensure_streams
-from coursemesh.chassis.consumer import ConsumerRunner
+from coursemesh.chassis.consumer import AnyHandler, Batched, ConsumerRunner
 from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.chassis.demo.service import (
     PRODUCER,
     PROJECTOR,
     on_counter_set,
+    on_counter_sets,
     projector_subscriptions,
     set_counter,
 )
@@ -67,7 +69,7 @@ SELECT pg_notify($8, '')
 """
 
 
-async def _projector(db_url: str, nats_url: str, expected: int, out: Path) -> None:
+async def _projector(db_url: str, nats_url: str, expected: int, out: Path, projection: str) -> None:
     """Run in its own process: consume until ``expected`` events, then write, per event, when
     it occurred and how long after that its projection committed, and the CPU it took."""
     db = Database(db_url, PROJECTOR.schema, pool_size=4)
@@ -75,18 +77,27 @@ async def _projector(db_url: str, nats_url: str, expected: int, out: Path) -> No
     latencies: list[tuple[float, float]] = []
     done = asyncio.Event()
 
-    async def timed(uow: UnitOfWork, env: Envelope[Any]) -> None:
-        await on_counter_set(uow, env)
-
+    def stamp_after_commit(uow: UnitOfWork, envs: list[Envelope[Any]]) -> None:
         def stamp() -> None:
-            occurred = env.occurred_at.timestamp()
-            latencies.append((occurred, time.time() - occurred))
+            now = time.time()
+            for env in envs:
+                occurred = env.occurred_at.timestamp()
+                latencies.append((occurred, now - occurred))
             if len(latencies) >= expected:
                 done.set()
 
         uow.after_commit(stamp)
 
-    (sub,) = projector_subscriptions(timed)
+    async def timed(uow: UnitOfWork, env: Envelope[Any]) -> None:
+        await on_counter_set(uow, env)
+        stamp_after_commit(uow, [env])
+
+    async def timed_run(uow: UnitOfWork, envs: Sequence[Envelope[Any]]) -> None:
+        await on_counter_sets(uow, envs)
+        stamp_after_commit(uow, list(envs))
+
+    handler: AnyHandler = Batched(timed_run) if projection == "batched" else timed
+    (sub,) = projector_subscriptions(handler)
     runner = ConsumerRunner(consumer="bench", db=db, js=bus.js, subscription=sub, batch=256)
     await runner.provision()
     task = asyncio.create_task(runner.run())
@@ -106,9 +117,11 @@ async def _projector(db_url: str, nats_url: str, expected: int, out: Path) -> No
     await db.dispose()
 
 
-def _start_projector(db_url: str, nats_url: str, expected: int, out: Path) -> subprocess.Popen[str]:
+def _start_projector(
+    db_url: str, nats_url: str, expected: int, out: Path, projection: str
+) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "bench.event_hop", "--projector", db_url, nats_url]
-    argv += [str(expected), str(out)]
+    argv += [str(expected), str(out), projection]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
@@ -138,6 +151,7 @@ async def _paced_hop(
     workdir: Path,
     *,
     producer: str = "driver",
+    projection: str = "batched",
     writers: int = 8,
     warmup: float = 1.0,
 ) -> dict[str, Any]:
@@ -147,7 +161,7 @@ async def _paced_hop(
     total = per_writer * writers
     await _fresh_streams(nats_url)
     out = workdir / "hop.json"
-    proc = _start_projector(db_url, nats_url, total, out)
+    proc = _start_projector(db_url, nats_url, total, out, projection)
     # One connection per driver writer plus the relay's, so the relay never queues for one.
     db = Database(db_url, PRODUCER.schema, pool_size=writers + 2)
     bus = await Bus.connect(nats_url, "bench-producer")
@@ -215,6 +229,7 @@ async def _paced_hop(
     latencies = [lat for occurred, lat in report["latencies"] if occurred >= measured_from]
     return {
         "producer": producer,
+        "projection": projection,
         "target_rate": rate,
         "events": len(latencies),
         "achieved_rate": round(total / produced_in),
@@ -229,7 +244,9 @@ async def _paced_hop(
     }
 
 
-async def _backlog(db_url: str, nats_url: str, count: int, workdir: Path) -> dict[str, Any]:
+async def _backlog(
+    db_url: str, nats_url: str, count: int, workdir: Path, projection: str
+) -> dict[str, Any]:
     await _fresh_streams(nats_url)
     db = Database(db_url, PRODUCER.schema, pool_size=8)
     # Commit the backlog with no relay running, in batches for speed.
@@ -242,7 +259,7 @@ async def _backlog(db_url: str, nats_url: str, count: int, workdir: Path) -> dic
                     aggregate_version=i // 200 + 1,
                 )
     out = workdir / "backlog.json"
-    proc = _start_projector(db_url, nats_url, count, out)
+    proc = _start_projector(db_url, nats_url, count, out, projection)
     bus = await Bus.connect(nats_url, "bench-producer")
     relay = OutboxRelay(db, bus.js)
     started_at = time.time()
@@ -266,6 +283,7 @@ async def _backlog(db_url: str, nats_url: str, count: int, workdir: Path) -> dic
     report = json.loads(out.read_text())
     return {
         "events": count,
+        "projection": projection,
         "seconds": round(drained, 2),
         "events_per_second": round(count / drained),
         "relay_events_per_second": round(count / published_in),
@@ -275,25 +293,32 @@ async def _backlog(db_url: str, nats_url: str, count: int, workdir: Path) -> dic
 
 
 async def _run(
-    rate: int, seconds: float, backlog: int, producer: str, warmup: float
+    rate: int, seconds: float, backlog: int, producer: str, projection: str, warmup: float
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-hop-") as tmp:
         workdir = Path(tmp)
         with embedded_infra(workdir) as infra:
             db_url = await migrated_database(infra.postgres_url, PRODUCER, PROJECTOR)
             hop = await _paced_hop(
-                db_url, infra.nats_url, rate, seconds, workdir, producer=producer, warmup=warmup
+                db_url,
+                infra.nats_url,
+                rate,
+                seconds,
+                workdir,
+                producer=producer,
+                projection=projection,
+                warmup=warmup,
             )
             db_url = await migrated_database(infra.postgres_url, PRODUCER, PROJECTOR)
-            drain = await _backlog(db_url, infra.nats_url, backlog, workdir)
+            drain = await _backlog(db_url, infra.nats_url, backlog, workdir, projection)
     return {"event_hop": hop, "backlog_drain": drain, "goal": "p50<=5ms p99<=25ms; drain>=5000/s"}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "--projector":
-        db_url, nats_url, expected, out = args[1:5]
-        asyncio.run(_projector(db_url, nats_url, int(expected), Path(out)))
+        db_url, nats_url, expected, out, projection = args[1:6]
+        asyncio.run(_projector(db_url, nats_url, int(expected), Path(out), projection))
         return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=1000)
@@ -306,10 +331,18 @@ def main(argv: list[str] | None = None) -> int:
         help="load generator: one driver statement per event, or the service's unit of work",
     )
     parser.add_argument(
+        "--projection",
+        choices=["batched", "per-event"],
+        default="batched",
+        help="projector handler: one set-based statement per fetched run, or one per event",
+    )
+    parser.add_argument(
         "--warmup", type=float, default=1.0, help="seconds paced first and left out of the figures"
     )
     opts = parser.parse_args(args)
-    result = _run(opts.rate, opts.seconds, opts.backlog, opts.producer, opts.warmup)
+    result = _run(
+        opts.rate, opts.seconds, opts.backlog, opts.producer, opts.projection, opts.warmup
+    )
     record("event_hop", asyncio.run(result))
     return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,18 @@ tracer = trace.get_tracer("coursemesh.consumer")
 
 Handler = Callable[[UnitOfWork, Envelope[Any]], Awaitable[None]]
 
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler that takes, in one call, every consecutive event of its type in a fetched
+    batch (in stream order, redeliveries already filtered out by the inbox): a projection can
+    then write them with one set-based statement instead of one statement per event."""
+
+    apply: Callable[[UnitOfWork, Sequence[Envelope[Any]]], Awaitable[None]]
+
+
+AnyHandler = Handler | Batched
+
 HEADER_ORIGINAL_SUBJECT = "Coursemesh-Original-Subject"
 HEADER_STREAM_SEQ = "Coursemesh-Stream-Seq"
 HEADER_CONSUMER = "Coursemesh-Consumer"
@@ -57,10 +69,10 @@ class Subscription:
     """What one service consumes from one stream: event type -> handler."""
 
     stream: str
-    handlers: dict[str, Handler] = field(default_factory=dict)
+    handlers: dict[str, AnyHandler] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, handlers: Mapping[type[Event], Handler]) -> list[Subscription]:
+    def of(cls, handlers: Mapping[type[Event], AnyHandler]) -> list[Subscription]:
         """Group handlers by the stream their event type lives in."""
         subs: dict[str, Subscription] = {}
         for event_type, handler in handlers.items():
@@ -154,7 +166,7 @@ class ConsumerRunner:
         If anything in the batch fails, the batch transaction is rolled back whole and its
         messages are applied one transaction each, so a failing message is retried alone.
         """
-        work: list[tuple[Msg, Envelope[Any], Handler]] = []
+        work: list[Work] = []
         for msg in msgs:
             try:
                 env = decode(msg.data)
@@ -190,29 +202,53 @@ class ConsumerRunner:
             else:
                 await self._retry_or_park(item[0], item[1], error)
 
-    async def _acknowledge(self, work: list[tuple[Msg, Envelope[Any], Handler]]) -> None:
+    async def _acknowledge(self, work: list[Work]) -> None:
         # Plain acks, not double acks: a lost ack means a redelivery, which the inbox absorbs.
         for msg, _, _ in work:
             await msg.ack()
         self.processed_total += len(work)
 
-    async def _apply_in_one_transaction(
-        self, work: list[tuple[Msg, Envelope[Any], Handler]]
-    ) -> Exception | None:
+    async def _apply_in_one_transaction(self, work: list[Work]) -> Exception | None:
         """Record the events in the inbox and run the handlers of the newly recorded ones, in
         order, in one transaction; all or nothing. Returns the error that rolled it back."""
         try:
             async with self._db.unit_of_work() as uow:
                 fresh = await self._record(uow, [env for _, env, _ in work])
+                run: list[tuple[Msg, Envelope[Any]]] = []
+                run_handler: Batched | None = None
                 for msg, env, handler in work:
                     if env.id not in fresh:
                         continue  # a redelivery, or the same event twice in this batch
                     fresh.discard(env.id)
-                    with self._span(msg, env):
-                        await handler(uow, env)
+                    if isinstance(handler, Batched) and handler is run_handler:
+                        run.append((msg, env))
+                        continue
+                    if run_handler is not None:
+                        await self._apply_run(uow, run_handler, run)
+                    run, run_handler = [], None
+                    if isinstance(handler, Batched):
+                        run, run_handler = [(msg, env)], handler
+                    else:
+                        with self._span(msg, env):
+                            await handler(uow, env)
+                if run_handler is not None:
+                    await self._apply_run(uow, run_handler, run)
         except Exception as exc:
             return exc
         return None
+
+    async def _apply_run(
+        self, uow: UnitOfWork, handler: Batched, run: list[tuple[Msg, Envelope[Any]]]
+    ) -> None:
+        """One call for a run of events: each still gets its consumer span (under its
+        producer's trace), all spanning the one call."""
+        spans = [self._start_span(msg, env) for msg, env in run]
+        try:
+            with trace.use_span(spans[0], end_on_exit=False):
+                await handler.apply(uow, [env for _, env in run])
+        finally:
+            for span in spans:
+                span.end()
 
     async def _record(self, uow: UnitOfWork, envs: list[Envelope[Any]]) -> set[Any]:
         """Write the inbox rows with one statement; returns the ids it newly recorded."""
@@ -227,8 +263,11 @@ class ConsumerRunner:
         return set(recorded.scalars())
 
     def _span(self, msg: Msg, env: Envelope[Any]) -> Any:
+        return trace.use_span(self._start_span(msg, env), end_on_exit=True)
+
+    def _start_span(self, msg: Msg, env: Envelope[Any]) -> trace.Span:
         parent = propagate.extract(dict(msg.headers or {}))
-        return tracer.start_as_current_span(
+        return tracer.start_span(
             f"{msg.subject} process",
             context=parent,
             kind=trace.SpanKind.CONSUMER,
@@ -265,11 +304,14 @@ class ConsumerRunner:
         )
         await msg.nak(delay=delay)
 
-    async def apply(self, env: Envelope[Any], handler: Handler) -> None:
+    async def apply(self, env: Envelope[Any], handler: AnyHandler) -> None:
         """Record the event in the inbox and run its handler in one transaction."""
         async with self._db.unit_of_work() as uow:
             if await self._record(uow, [env]):
-                await handler(uow, env)
+                if isinstance(handler, Batched):
+                    await handler.apply(uow, [env])
+                else:
+                    await handler(uow, env)
 
     async def _dead_letter(self, msg: Msg, reason: str, deliveries: int) -> None:
         seq = msg.metadata.sequence.stream
@@ -286,6 +328,9 @@ class ConsumerRunner:
         )
         await msg.ack()
         self.dead_lettered_total += 1
+
+
+Work = tuple[Msg, Envelope[Any], AnyHandler]
 
 
 def _deliveries(msg: Msg) -> int:

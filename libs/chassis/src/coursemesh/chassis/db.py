@@ -204,6 +204,19 @@ class UnitOfWork:
         self._staged.append(env)
         return env
 
+    async def driver(self) -> Any:
+        """The asyncpg connection under this unit of work, its transaction begun: for set-based
+        statements run straight on the driver (no SQL compilation per call)."""
+        driver = await self._driver_connection()
+        if not driver.is_in_transaction():
+            # SQLAlchemy begins its transaction lazily, at its first statement.
+            await self.session.execute(sa.text("SELECT 1"))
+        return driver
+
+    async def _driver_connection(self) -> Any:
+        connection = await self.session.connection()
+        return (await connection.get_raw_connection()).driver_connection
+
     def after_commit(self, callback: Callable[[], Awaitable[None] | None]) -> None:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
         self._after_commit.append(callback)
@@ -223,8 +236,7 @@ class UnitOfWork:
             )
             for env in self._staged
         ]
-        connection = await self.session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
+        driver = await self._driver_connection()
         if driver is not None and driver.is_in_transaction():
             # The common case, in one round trip: every row plus the NOTIFY (delivered at
             # commit, so relays in other processes wake only for real rows). Compiling the

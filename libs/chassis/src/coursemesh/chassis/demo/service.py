@@ -6,12 +6,13 @@ keeps a version-checked view of them. Real services follow exactly the same shap
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from coursemesh.chassis.consumer import Handler, Subscription
+from coursemesh.chassis.consumer import AnyHandler, Subscription
 from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.chassis.demo.tables import (
     counter_effects,
@@ -20,7 +21,7 @@ from coursemesh.chassis.demo.tables import (
     producer_metadata,
     projector_metadata,
 )
-from coursemesh.chassis.projection import upsert_if_newer
+from coursemesh.chassis.projection import upsert_if_newer, upsert_many_if_newer
 from coursemesh.chassis.service import ServiceDefinition
 from coursemesh.chassis.settings import ServiceSettings
 from coursemesh.contracts import Envelope
@@ -87,5 +88,37 @@ async def on_counter_set(uow: UnitOfWork, env: Envelope[Any]) -> None:
     )
 
 
-def projector_subscriptions(handler: Handler = on_counter_set) -> list[Subscription]:
+_EFFECTS_INSERT = f"""
+INSERT INTO "{PROJECTOR.schema}".counter_effects (event_id, counter_id, version, applied)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[])
+"""
+
+
+async def on_counter_sets(uow: UnitOfWork, envs: Sequence[Envelope[Any]]) -> None:
+    """:func:`on_counter_set` for a run of events, in two statements whatever their number.
+
+    Of several events for one counter in the run, the newest is the one applied (the others
+    were superseded before they could be seen); an event is ``applied`` when it is that newest
+    one and newer than the view's row."""
+    rows = [
+        {"id": env.payload.counter_id, "value": env.payload.value, "version": env.aggregate_version}
+        for env in envs
+    ]
+    written = await upsert_many_if_newer(uow, counter_view, rows, key=["id"])
+    newest: dict[str, int] = {}
+    for row in rows:
+        if (row["id"],) in written:
+            newest[row["id"]] = max(row["version"], newest.get(row["id"], row["version"]))
+    applied = [newest.get(row["id"]) == row["version"] for row in rows]
+    driver = await uow.driver()
+    await driver.execute(
+        _EFFECTS_INSERT,
+        [env.id for env in envs],
+        [row["id"] for row in rows],
+        [row["version"] for row in rows],
+        applied,
+    )
+
+
+def projector_subscriptions(handler: AnyHandler = on_counter_set) -> list[Subscription]:
     return Subscription.of({CounterSet: handler})

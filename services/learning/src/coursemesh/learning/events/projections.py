@@ -7,15 +7,16 @@ delivery is harmless. A course keeps one version per part its events carry (docs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 
-from coursemesh.chassis.consumer import Subscription
+from coursemesh.chassis.consumer import Batched, Subscription
 from coursemesh.chassis.db import UnitOfWork
 from coursemesh.chassis.memberships import membership_projector
-from coursemesh.chassis.projection import upsert_if_newer
+from coursemesh.chassis.projection import upsert_if_newer, upsert_many_if_newer
 from coursemesh.contracts import Envelope
 from coursemesh.contracts.catalog import (
     CourseArchived,
@@ -202,20 +203,23 @@ async def on_workout_deleted(uow: UnitOfWork, env: Envelope[Any]) -> None:
     )
 
 
-async def on_entitlement_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
-    payload: EntitlementChanged = env.payload
-    await upsert_if_newer(
-        uow.session,
+async def on_entitlements_changed(uow: UnitOfWork, envs: Sequence[Envelope[Any]]) -> None:
+    """Every checkout publishes one: a run of them is projected with one statement."""
+    await upsert_many_if_newer(
+        uow,
         entitlements,
-        {
-            "entitlement_id": payload.entitlement_id,
-            "user_id": payload.user_id,
-            "course_id": payload.course_id,
-            "organization_id": payload.organization_id,
-            "status": payload.status,
-            "access_revoked_at": payload.access_revoked_at,
-            "version": env.aggregate_version,
-        },
+        [
+            {
+                "entitlement_id": env.payload.entitlement_id,
+                "user_id": env.payload.user_id,
+                "course_id": env.payload.course_id,
+                "organization_id": env.payload.organization_id,
+                "status": env.payload.status,
+                "access_revoked_at": env.payload.access_revoked_at,
+                "version": env.aggregate_version,
+            }
+            for env in envs
+        ],
         key=["entitlement_id"],
     )
 
@@ -232,7 +236,7 @@ def subscriptions() -> list[Subscription]:
             CourseArchived: on_course_archived,
             WorkoutUpserted: on_workout_upserted,
             WorkoutDeleted: on_workout_deleted,
-            EntitlementChanged: on_entitlement_changed,
+            EntitlementChanged: Batched(on_entitlements_changed),
             MembershipChanged: on_membership_changed,
         }
     )
