@@ -8,6 +8,7 @@ subscriptions and any background workers of its own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -24,7 +25,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
 from coursemesh.chassis.auth import JwtVerifier, Principal, provide_principal
 from coursemesh.chassis.bus import Bus, ensure_streams
-from coursemesh.chassis.consumer import ConsumerRunner, Subscription
+from coursemesh.chassis.consumer import ConsumerRunner, Subscription, purge_inbox_periodically
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import exception_handlers
 from coursemesh.chassis.health import HealthController
@@ -161,6 +162,10 @@ def create_service_app(
                     await runner.provision()
                     ctx.consumers.append(runner)
                     tasks.append(_spawn(f"consumer-{sub.stream}", runner.run))
+                if subscriptions:
+                    tasks.append(
+                        _spawn("inbox-purge", functools.partial(purge_inbox_periodically, db))
+                    )
                 for name, worker in workers:
                     tasks.append(_spawn(name, _bind(worker, ctx)))
             # Everything built at start-up lives as long as the process: out of the collector's

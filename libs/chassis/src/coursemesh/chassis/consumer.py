@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
 
+from coursemesh.chassis.bus import STREAM_MAX_AGE_SECONDS
 from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.contracts import (
     Envelope,
@@ -62,6 +64,46 @@ FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS u(event_id, type)
 ON CONFLICT DO NOTHING
 RETURNING event_id
 """
+
+#: An inbox row must outlive every delivery of its message: the streams keep a message
+#: ``STREAM_MAX_AGE_SECONDS``, so even a consumer reset that replays the whole stream still
+#: finds the rows of what it already applied.
+INBOX_RETENTION = timedelta(seconds=STREAM_MAX_AGE_SECONDS) + timedelta(days=1)
+INBOX_PURGE_INTERVAL_SECONDS = 3600.0
+
+_INBOX_PURGE = """
+DELETE FROM "{schema}".inbox
+WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM "{schema}".inbox WHERE processed_at < now() - $1::interval LIMIT $2
+))
+"""
+
+
+async def purge_inbox(
+    db: Database, *, retention: timedelta = INBOX_RETENTION, chunk: int = 10_000
+) -> int:
+    """Delete inbox rows older than ``retention``, ``chunk`` rows a transaction (no long lock
+    on a large table). Returns how many went."""
+    deleted = 0
+    statement = _INBOX_PURGE.format(schema=db.schema)
+    while True:
+        async with db.reading() as conn:
+            status = await conn.execute(statement, retention, chunk)
+        count = int(status.split()[-1])
+        deleted += count
+        if count < chunk:
+            return deleted
+
+
+async def purge_inbox_periodically(
+    db: Database, interval: float = INBOX_PURGE_INTERVAL_SECONDS
+) -> None:
+    """The service's housekeeping task: purge the inbox now and then every ``interval``."""
+    while True:
+        removed = await purge_inbox(db)
+        if removed:
+            log.info("inbox: purged %d rows older than %s", removed, INBOX_RETENTION)
+        await asyncio.sleep(interval)
 
 
 @dataclass
