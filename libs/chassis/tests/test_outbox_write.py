@@ -1,14 +1,17 @@
-"""How a unit of work writes its outbox rows: in its transaction, with the relay's NOTIFY."""
+"""How a unit of work writes its outbox rows: in its transaction, with the relay's NOTIFY; and
+how a single driver statement writes them itself (StagedEvents)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import asyncpg
+import pytest
 import sqlalchemy as sa
 
-from coursemesh.chassis.db import Database, asyncpg_dsn
-from coursemesh.chassis.demo.tables import counter_view
+from coursemesh.chassis.db import Database, StagedEvents, asyncpg_dsn, outbox_rows_sql
+from coursemesh.chassis.demo.service import PRODUCER
+from coursemesh.chassis.demo.tables import counter_view, counters
 from coursemesh.chassis.testing import outbox_events
 from coursemesh.contracts.demo import CounterSet
 
@@ -67,5 +70,49 @@ async def test_a_unit_of_work_that_only_publishes_writes_its_rows_atomically(
             uow.publish(CounterSet(counter_id="y", value=2), aggregate_id="y", aggregate_version=2)
         await asyncio.wait_for(heard.get(), timeout=10)
         assert [e.payload.value for e in await outbox_events(producer_db)] == [2]
+    finally:
+        await listener.close()
+
+
+async def test_one_statement_writes_its_state_and_outbox_rows_together_or_not_at_all(
+    producer_db: Database,
+) -> None:
+    # A row and the events about it in one statement, outside any transaction.
+    save = f"""
+        WITH counter AS (
+            INSERT INTO counters (id, value, version) VALUES ($1, $2, 1) RETURNING 1
+        ), written AS ({outbox_rows_sql(PRODUCER.schema, first_param=3)})
+        SELECT (SELECT count(*) FROM counter), (SELECT count(*) FROM written),
+               pg_notify('{producer_db.channel}', '')
+    """
+    woken: list[str] = []
+    producer_db.on_outbox_commit(lambda: woken.append("relay"))
+    listener, heard = await _listening(producer_db)
+    try:
+        events = StagedEvents()
+        for n in (1, 2):
+            events.publish(
+                CounterSet(counter_id="s", value=n), aggregate_id="s", aggregate_version=n
+            )
+        async with producer_db.reading() as conn:
+            assert tuple(await conn.fetchrow(save, "s", 2, *events.outbox_params()))[:2] == (1, 2)
+            producer_db.outbox_committed()
+            await asyncio.wait_for(heard.get(), timeout=10)  # NOTIFY went with the commit
+            assert woken == ["relay"]  # and this process's relay was told at once
+
+            # The same row again: the unique violation undoes the statement, events included.
+            late = StagedEvents()
+            late.publish(CounterSet(counter_id="s", value=3), aggregate_id="s", aggregate_version=3)
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await conn.execute(save, "s", 3, *late.outbox_params())
+            assert not conn.is_in_transaction()
+        async with producer_db.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(counters.c.id, counters.c.value))).all()
+        assert [tuple(r) for r in rows] == [("s", 2)]
+        written = await outbox_events(producer_db)
+        assert [(e.id, e.aggregate_version, e.payload.value) for e in written] == [
+            (env.id, env.aggregate_version, env.payload.value) for env in events.staged
+        ]
+        assert heard.empty()
     finally:
         await listener.close()

@@ -17,6 +17,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryInstrumentationMiddlewar
 from litestar.types import Receive, Scope, Send
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -82,6 +83,8 @@ def unsampled_context() -> otel_context.Context:
 
     Work done under it (SQL, publishes, and, through the ``traceparent`` the envelope carries,
     the consumers in other services) is not recorded, while logs still get a trace id.
+    Instrumentations (asyncpg's) are suppressed in it too: they would build a span per
+    statement only to drop it (measured: a tenth of a free checkout's CPU).
     """
     span_context = trace.SpanContext(
         trace_id=_ids.generate_trace_id(),
@@ -89,7 +92,8 @@ def unsampled_context() -> otel_context.Context:
         is_remote=False,
         trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
     )
-    return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+    unsampled = trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+    return otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, unsampled)
 
 
 def _has_traceparent(scope: Scope) -> bool:

@@ -29,6 +29,8 @@ from coursemesh.commerce.adapters.tables import (
     plans,
 )
 from coursemesh.commerce.app import entitlement_store as store
+from coursemesh.commerce.app.free_checkout import checkout_free_course
+from coursemesh.commerce.app.leads import publish_lead_created
 from coursemesh.commerce.app.ports import (
     META_ENTITLEMENT,
     META_PURCHASE,
@@ -38,7 +40,7 @@ from coursemesh.commerce.app.ports import (
 )
 from coursemesh.commerce.domain.entitlements import open_for_checkout
 from coursemesh.commerce.domain.pricing import is_free
-from coursemesh.contracts.commerce import CustomCoursePurchased, LeadCreated
+from coursemesh.contracts.commerce import CustomCoursePurchased
 from coursemesh.contracts.types import LeadSource
 
 
@@ -145,18 +147,7 @@ async def attach_lead(
         .returning(organization_leads.c.lead_id)
     )
     if linked.first() is not None:
-        uow.publish(
-            LeadCreated(
-                lead_id=lead_id,
-                organization_id=organization_id,
-                user_id=buyer.sub,
-                email=buyer.email,
-                source=source,
-                created_at=now,
-            ),
-            aggregate_id=lead_id,
-            aggregate_version=1,
-        )
+        publish_lead_created(uow, lead_id, organization_id, buyer, source, now)
 
 
 async def _open_payment(
@@ -224,6 +215,11 @@ async def _open_payment(
 async def checkout_course(
     ctx: CheckoutContext, course_id: uuid.UUID, buyer: Principal, idempotency_key: str | None
 ) -> CheckoutResponse:
+    if idempotency_key is None:
+        # The common case, a free course, on the driver (see free_checkout).
+        entitlement_id = await checkout_free_course(ctx.db, course_id, buyer)
+        if entitlement_id is not None:
+            return CheckoutResponse(payment_page_url=None, entitlement_id=entitlement_id)
     now = datetime.now(UTC)
     async with ctx.db.unit_of_work() as uow:
 

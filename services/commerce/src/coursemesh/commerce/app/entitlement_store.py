@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from coursemesh.chassis.db import UnitOfWork
 from coursemesh.commerce.adapters.tables import entitlement_transitions, entitlements
+from coursemesh.commerce.app.ports import Publisher
 from coursemesh.commerce.domain.entitlements import Cause, Entitlement, Status, Transition
 from coursemesh.contracts.commerce import EntitlementChanged
 
@@ -92,7 +93,7 @@ async def record(uow: UnitOfWork, t: Transition) -> None:
 
 
 def publish_state(
-    uow: UnitOfWork,
+    uow: Publisher,
     ent: Entitlement,
     *,
     previous_status: Status | None,

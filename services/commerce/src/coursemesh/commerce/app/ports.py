@@ -11,6 +11,7 @@ from typing import Literal, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursemesh.chassis.errors import BadRequest
+from coursemesh.contracts import Envelope, Event
 
 ProviderName = Literal["sandbox", "stripe"]
 Outcome = Literal["completed", "failed", "refunded", "disputed", "expired"]
@@ -55,6 +56,15 @@ class PaymentEvent:
     provider_payment_id: str | None = None
     metadata: Mapping[str, str] | None = None
     failure_reason: str | None = None
+
+
+class Publisher(Protocol):
+    """What stages events for a write: a ``UnitOfWork``, or ``StagedEvents`` for a write that is
+    one driver statement."""
+
+    def publish(
+        self, payload: Event, *, aggregate_id: str | uuid.UUID, aggregate_version: int
+    ) -> Envelope[Event]: ...
 
 
 class WebhookRejected(BadRequest):
