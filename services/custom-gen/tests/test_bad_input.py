@@ -250,6 +250,57 @@ async def test_badly_formed_checksum_is_400(
     assert problem["errors"][0]["path"] == "$.courses[0].checksum"
 
 
+@pytest.mark.parametrize(
+    ("content", "code", "path"),
+    [
+        (b'{"courses": [', "MALFORMED_JSON", None),
+        (b'{"courses": []} trailing', "MALFORMED_JSON", None),
+        (b'{"courses": [], "\xff": 1}', "MALFORMED_JSON", None),  # not UTF-8
+        (b"", "VALIDATION_FAILED", "$"),  # no body: `null`
+        (b"[]", "VALIDATION_FAILED", "$"),
+        (b"{}", "VALIDATION_FAILED", "$.courses"),
+        (b'{"courses": [], "x": 1}', "VALIDATION_FAILED", "$.x"),
+        (
+            b'{"courses": [{"id": "nope", "checksum": "' + b"0" * 32 + b'"}]}',
+            "VALIDATION_FAILED",
+            "$.courses[0].id",
+        ),
+        (
+            b'{"courses": [{"id": "' + str(uuid.UUID(int=1)).encode() + b'"}]}',
+            "VALIDATION_FAILED",
+            "$.courses[0].checksum",
+        ),
+    ],
+)
+async def test_a_handshake_body_that_is_not_one_is_400(
+    db: Database,
+    client: Any,
+    identity: TestIdentity,
+    content: bytes,
+    code: str,
+    path: str | None,
+) -> None:
+    problem = await refused(
+        db,
+        client,
+        "POST",
+        "/me/custom-courses/handshake",
+        400,
+        code,
+        content=content,
+        headers={**identity.headers(BUYER), "Content-Type": "application/json"},
+    )
+    assert [e["path"] for e in problem.get("errors", [])] == ([] if path is None else [path])
+
+
+async def test_a_handshake_without_a_token_is_401_before_its_body_is_read(
+    db: Database, client: Any
+) -> None:
+    await refused(
+        db, client, "POST", "/me/custom-courses/handshake", 401, "MISSING_TOKEN", content=b"{"
+    )
+
+
 async def test_regen_request_refusals(
     db: Database, settings: Settings, client: Any, identity: TestIdentity
 ) -> None:

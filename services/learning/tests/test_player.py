@@ -6,12 +6,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from litestar.serialization import encode_json
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import TestIdentity, outbox_events
 from coursemesh.contracts import examples
 from coursemesh.contracts.types import CurriculumDay, CurriculumItem
+from coursemesh.learning.adapters.reader import CurriculumCache, SqlPlayerReader
 from coursemesh.learning.adapters.tables import completion_history, completions, enrollments
+from coursemesh.learning.app import player
+from coursemesh.learning.app.player import Clock
+from coursemesh.learning.domain.player import UTC_ZONE
+from coursemesh.learning.http.player_body import player_course
 
 COURSE = str(examples.COURSE)
 ORG = str(examples.ORG)
@@ -186,6 +192,100 @@ async def test_invalid_time_zone_is_400(client: Any, world: Any, identity: TestI
     )
     assert response.status_code == 400
     assert response.json()["code"] == "INVALID_TIME_ZONE"
+
+
+async def test_the_answer_is_the_plain_rendering_of_a_fresh_read(
+    client: Any, world: Any, identity: TestIdentity, db: Database, clock: Any
+) -> None:
+    """The route sends pre-rendered days from its caches; a reader with empty caches and the
+    Struct-built answer give the same bytes (rest day, repeated workout, some completions)."""
+    await world.course()
+    await world.entitle()
+    await client.post(
+        f"{PLAYER}/start", json={"startDate": "2025-03-01"}, headers=identity.headers(BUYER)
+    )
+    assert (await client.get(PLAYER, headers=identity.headers(BUYER))).status_code == 200
+    await complete(client, identity, WORKOUT_A, dayOffset=2)  # the repeated workout's 2nd day
+    await complete(client, identity, WORKOUT_B)
+
+    response = await client.get(PLAYER, headers=identity.headers(BUYER))
+
+    async with db.reading() as conn:
+        view = await player.open_course(
+            SqlPlayerReader(conn, CurriculumCache()),
+            BUYER,
+            examples.COURSE,
+            Clock(now=clock.now, zone=UTC_ZONE),
+        )
+    assert response.content == encode_json(player_course(view))
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["completedItemIds"] == sorted([ITEM_A2, ITEM_B0])
+
+
+async def test_a_completion_shows_on_the_next_open(
+    client: Any, world: Any, identity: TestIdentity
+) -> None:
+    await world.course()
+    await world.entitle()
+    assert (await client.get(PLAYER, headers=identity.headers(BUYER))).status_code == 200
+
+    def flags(answer: Any) -> list[bool]:
+        return [i["completed"] for d in answer.json()["days"] for i in d["items"]]
+
+    await complete(client, identity, WORKOUT_A, dayOffset=2)
+    opened = await client.get(PLAYER, headers=identity.headers(BUYER))
+    assert flags(opened) == [False, False, True]
+    assert opened.json()["completedCourseWorkoutIds"] == [WORKOUT_A]
+    assert opened.json()["progress"] == {"completed": 1, "total": 3}
+
+    await client.delete(f"{PLAYER}/workouts/{WORKOUT_A}/complete", headers=identity.headers(BUYER))
+    opened = await client.get(PLAYER, headers=identity.headers(BUYER))
+    assert flags(opened) == [False, False, False]
+    assert opened.json()["completedItemIds"] == []
+
+
+async def test_a_workout_change_shows_on_the_next_open(
+    client: Any, world: Any, identity: TestIdentity
+) -> None:
+    """The days are held per curriculum version, the workouts they show are checked too."""
+    from coursemesh.contracts.catalog import WorkoutDeleted, WorkoutUpserted
+
+    await world.course()
+    await world.entitle()
+    opened = await client.get(PLAYER, headers=identity.headers(BUYER))
+    assert opened.json()["days"][0]["items"][1]["workout"]["title"] == "Core"
+
+    await world.event(
+        WorkoutUpserted(
+            workout_id=examples.WORKOUT_B,
+            organization_id=examples.ORG,
+            title="Core, harder",
+            description="Now with planks",
+            duration_minutes=25,
+            instructions="Brace.",
+            media_urls=[],
+        ),
+        examples.WORKOUT_B,
+        2,
+    )
+    opened = await client.get(PLAYER, headers=identity.headers(BUYER))
+    assert opened.json()["days"][0]["items"][1]["workout"] == {
+        "title": "Core, harder",
+        "description": "Now with planks",
+        "durationMinutes": 25,
+    }
+    # A deleted workout keeps its last content in curricula that use it.
+    await world.event(
+        WorkoutDeleted(
+            workout_id=examples.WORKOUT_B,
+            organization_id=examples.ORG,
+            deleted_at=datetime(2025, 3, 3, tzinfo=UTC),
+        ),
+        examples.WORKOUT_B,
+        3,
+    )
+    opened = await client.get(PLAYER, headers=identity.headers(BUYER))
+    assert opened.json()["days"][0]["items"][1]["workout"]["title"] == "Core, harder"
 
 
 # --- start -------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from coursemesh.customgen.adapters.runtime import (
 from coursemesh.customgen.adapters.s3 import S3AudioStore
 from coursemesh.customgen.events.handlers import HANDLERS
 from coursemesh.customgen.http.controllers import MyCustomCourses, OrganizationCustomCourses
+from coursemesh.customgen.http.handshake import handshake
 from coursemesh.customgen.service import SERVICE
 from coursemesh.customgen.settings import Settings
 
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
     return create_service_app(
         SERVICE,
         settings=settings,
-        route_handlers=[MyCustomCourses, OrganizationCustomCourses],
+        route_handlers=[MyCustomCourses, handshake, OrganizationCustomCourses],
         subscriptions=SUBSCRIPTIONS,
         workers=[("generation-jobs", generation_jobs)],
         lifespan_hooks=[runtime],

@@ -11,17 +11,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from coursemesh.chassis.auth import Principal, authenticated, principal_of
+from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.db import Database
 from coursemesh.customgen.adapters.runtime import Runtime
 from coursemesh.customgen.app import queries, regen
 from coursemesh.customgen.app.submit import submit_custom_course
 from coursemesh.customgen.domain.intake import Intake
 
-Checksum = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
-# A hard ceiling at the edge; the configured HANDSHAKE_MAX_COURSES is checked below it.
-HANDSHAKE_CEILING = 10_000
 
 
 class SubmitCourse(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
@@ -32,15 +29,6 @@ class SubmitCourse(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rena
 class Submitted(msgspec.Struct, rename="camel", kw_only=True):
     id: uuid.UUID
     status: str
-
-
-class HeldCourse(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
-    id: uuid.UUID
-    checksum: Checksum
-
-
-class Handshake(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
-    courses: Annotated[list[HeldCourse], msgspec.Meta(max_length=HANDSHAKE_CEILING)]
 
 
 class NewRegenRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
@@ -94,19 +82,6 @@ class MyCustomCourses(Controller):
         self, db: NamedDependency[Database], principal: NamedDependency[Principal]
     ) -> list[queries.CourseSummary]:
         return await queries.list_courses(db, principal.sub)
-
-    @post("/custom-courses/handshake", status_code=200)
-    async def handshake(
-        self, request: Request[Any, Any, Any], data: JSONBody[Handshake]
-    ) -> queries.HandshakeResult:
-        # Every app start of every client: no dependencies (Litestar resolves two or more
-        # through an anyio task group, a large share of this request's cost).
-        return await queries.handshake(
-            request.app.state.db,
-            principal_of(request).sub,
-            [(c.id, c.checksum) for c in data.courses],
-            runtime_of(request).settings.handshake_max_courses,
-        )
 
     @get("/custom-courses/{course_id:uuid}")
     async def my_course(

@@ -2,8 +2,10 @@
 
 Opening a course is the most frequent request of the suite, so it skips the ORM and the
 transaction: one driver round trip (``Database.reading``) instead of a unit of work with five
-statements. PostgreSQL aggregates the completions and the workouts as JSON, which msgspec
-decodes straight into the port's structs.
+statements. The statement sends what is per buyer (entitlement, enrollment, completed ids) every
+time, and the per-course part (the curriculum and the workouts it shows) only when the process
+does not hold it already: the process says which copy it holds, PostgreSQL says whether that copy
+is still current.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 import msgspec
 
 from coursemesh.learning.app.ports import (
-    Completion,
-    Course,
+    CourseDetails,
+    Curriculum,
     Enrollment,
     Entitlement,
     PlayerSnapshot,
@@ -24,71 +26,95 @@ from coursemesh.learning.app.ports import (
 )
 from coursemesh.learning.domain.player import Day
 
+# $3..$6 describe the copy the process holds: the version of the curriculum event it was decoded
+# from, the distinct workouts its items use, and how many of those workout rows there were and
+# the sum of their versions. Every change to a workout row (upsert or tombstone) raises its
+# version and rows are never deleted, so the (rows, sum) pair changes with any of them.
 SNAPSHOT_SQL = """
-SELECT e.entitlement_id, e.user_id, e.course_id, e.organization_id, e.status,
-       e.access_revoked_at,
+SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
        c.course_id AS known_course_id, c.organization_id AS course_organization_id, c.name,
        c.image_url, c.duration_days, c.status AS course_status, c.curriculum_version,
        c.curriculum_event_version,
-       -- the days only when the caller's cached copy is not of this version
+       -- the days only when the held copy is not of this version
        CASE WHEN c.curriculum_event_version = $3 THEN NULL ELSE c.curriculum::text END
            AS curriculum,
+       CASE WHEN c.curriculum_event_version = $3 THEN NULL ELSE k.ids END AS workout_ids,
+       w.rows AS workout_rows, w.stamp AS workout_stamp,
+       -- the workouts only when the days or any of their workouts changed
+       CASE WHEN c.curriculum_event_version = $3 AND w.rows = $5 AND w.stamp = $6 THEN NULL
+            ELSE (SELECT coalesce(json_agg(json_build_object(
+                             'workout_id', x.workout_id, 'title', x.title,
+                             'description', x.description, 'duration_minutes', x.duration_minutes,
+                             'instructions', x.instructions, 'media_urls', x.media_urls)),
+                         '[]')::text
+                    FROM workouts x
+                   WHERE x.workout_id = ANY(k.ids)) END AS workouts,
        n.entitlement_id AS enrolled_id, n.start_date, n.completed_at, n.restart_count,
        n.last_activity_at, n.version AS enrollment_version,
-       (SELECT coalesce(json_agg(json_build_object(
-                   'item_id', x.item_id, 'workout_id', x.workout_id, 'day_offset', x.day_offset,
-                   'curriculum_version', x.curriculum_version, 'completed_at', x.completed_at)),
-               '[]')::text
-          FROM completions x
-         WHERE x.entitlement_id = e.entitlement_id) AS completions,
-       (SELECT coalesce(json_agg(json_build_object(
-                   'workout_id', w.workout_id, 'title', w.title, 'description', w.description,
-                   'duration_minutes', w.duration_minutes, 'instructions', w.instructions,
-                   'media_urls', w.media_urls)),
-               '[]')::text
-          FROM workouts w
-         WHERE w.workout_id IN (SELECT (i ->> 'workout_id')::uuid
-                                  FROM jsonb_array_elements(c.curriculum) AS d,
-                                       jsonb_array_elements(d -> 'items') AS i)) AS workouts
+       d.item_ids AS completed_item_ids, d.workout_ids AS completed_workout_ids
   FROM entitlements e
   LEFT JOIN courses c ON c.course_id = e.course_id
   LEFT JOIN enrollments n ON n.entitlement_id = e.entitlement_id
+  -- the workouts the curriculum uses: the held list, else read from the days
+  CROSS JOIN LATERAL (
+      SELECT CASE WHEN c.curriculum_event_version = $3 THEN $4::uuid[]
+                  ELSE ARRAY(SELECT DISTINCT (i ->> 'workout_id')::uuid
+                               FROM jsonb_array_elements(c.curriculum) AS day,
+                                    jsonb_array_elements(day -> 'items') AS i) END AS ids) k
+  CROSS JOIN LATERAL (
+      SELECT count(*) AS rows, coalesce(sum(x.version), 0) AS stamp
+        FROM workouts x WHERE x.workout_id = ANY(k.ids)) w
+  CROSS JOIN LATERAL (
+      SELECT array_agg(x.item_id::text ORDER BY x.item_id) AS item_ids,
+             array_agg(DISTINCT x.workout_id::text) AS workout_ids
+        FROM completions x WHERE x.entitlement_id = e.entitlement_id) d
  WHERE e.user_id = $1 AND e.course_id = $2
 """
 
 _days = msgspec.json.Decoder(list[Day])
-_completions = msgspec.json.Decoder(list[Completion])
 _workouts = msgspec.json.Decoder(list[Workout])
 
 
-class CurriculumCache:
-    """Decoded curricula by course, each with the version of the event that set it.
+class HeldCurriculum(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A course's curriculum as a process holds it, with what says whether it is current."""
 
-    A curriculum of a given version never changes, so an entry is valid for as long as the
-    projection holds that version; the snapshot query compares versions and sends the days only
-    when they differ. Decoding a 90-day curriculum per request was the player's largest cost.
+    event_version: int  # of the curriculum event the days came from
+    workout_ids: list[uuid.UUID]  # distinct workouts of the days
+    workout_rows: int
+    workout_stamp: int  # sum of those workout rows' versions
+    curriculum: Curriculum
+
+
+class CurriculumCache:
+    """Curricula by course, each with what the snapshot query checks it against.
+
+    A curriculum event version never changes, and the workouts' (rows, sum of versions) pair
+    changes with any of them, so an entry is valid for as long as the query says both match;
+    it then sends neither the days nor the workouts. Decoding a 90-day curriculum per request
+    was the player's largest cost, and rendering it the next one (see ``http/player_body``).
     """
 
     def __init__(self, max_courses: int = 1_000) -> None:
         self._max = max_courses
-        self._entries: OrderedDict[uuid.UUID, tuple[int, list[Day]]] = OrderedDict()
+        self._entries: OrderedDict[uuid.UUID, HeldCurriculum] = OrderedDict()
 
-    def get(self, course_id: uuid.UUID) -> tuple[int, list[Day]] | None:
-        """(version, days) held for the course; the caller keeps the entry for its request,
-        so an eviction meanwhile cannot take the days from under it."""
+    def get(self, course_id: uuid.UUID) -> HeldCurriculum | None:
+        """The copy held for the course; the caller keeps it for its request, so an eviction
+        meanwhile cannot take it from under it."""
         entry = self._entries.get(course_id)
         if entry is not None:
             self._entries.move_to_end(course_id)
         return entry
 
-    def decode(self, course_id: uuid.UUID, version: int, text: str) -> list[Day]:
-        """Decode a curriculum the query sent and hold it as the course's current one."""
-        days = _days.decode(text)
-        self._entries[course_id] = (version, days)
+    def put(self, course_id: uuid.UUID, entry: HeldCurriculum) -> None:
+        self._entries[course_id] = entry
         self._entries.move_to_end(course_id)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
-        return days
+
+
+# Matches no curriculum event version: the query sends everything.
+_NOTHING_HELD: tuple[int, list[uuid.UUID], int, int] = (-1, [], -1, -1)
 
 
 class SqlPlayerReader:
@@ -100,45 +126,75 @@ class SqlPlayerReader:
 
     async def snapshot(self, user_id: str, course_id: uuid.UUID) -> PlayerSnapshot | None:
         held = self._curricula.get(course_id)
-        row = await self._conn.fetchrow(
-            SNAPSHOT_SQL, user_id, course_id, -1 if held is None else held[0]
+        copy = (
+            _NOTHING_HELD
+            if held is None
+            else (held.event_version, held.workout_ids, held.workout_rows, held.workout_stamp)
         )
+        row = await self._conn.fetchrow(SNAPSHOT_SQL, user_id, course_id, *copy)
         if row is None:
             return None
-        course = None if row["known_course_id"] is None else self._course(row, held)
+        known = row["known_course_id"] is not None
+        item_ids = row["completed_item_ids"]
+        workout_ids = row["completed_workout_ids"]
         return PlayerSnapshot(
             entitlement=Entitlement(
                 entitlement_id=row["entitlement_id"],
-                user_id=row["user_id"],
-                course_id=row["course_id"],
+                user_id=user_id,
+                course_id=course_id,
                 organization_id=row["organization_id"],
                 status=row["status"],
                 access_revoked_at=row["access_revoked_at"],
             ),
-            course=course,
+            course=_course(row) if known else None,
+            curriculum=self._curriculum(course_id, row, held) if known else None,
             enrollment=None if row["enrolled_id"] is None else _enrollment(row),
-            completions=_completions.decode(row["completions"]),
-            workouts={w.workout_id: w for w in _workouts.decode(row["workouts"])},
+            completed_item_ids=[] if item_ids is None else item_ids,
+            completed_workout_ids=[] if workout_ids is None else sorted(workout_ids),
         )
 
-    def _course(self, row: Any, held: tuple[int, list[Day]] | None) -> Course:
-        course_id = row["known_course_id"]
-        text = row["curriculum"]
-        if text is None:  # the query saw the version we hold: it sent no days
+    def _curriculum(
+        self, course_id: uuid.UUID, row: Any, held: HeldCurriculum | None
+    ) -> Curriculum:
+        workouts = row["workouts"]
+        if workouts is None:  # the held copy is current: the query sent neither part
             assert held is not None
-            days = held[1]
+            return held.curriculum
+        days = row["curriculum"]
+        if days is None:  # same days, but a workout they show changed
+            assert held is not None
+            entry = msgspec.structs.replace(
+                held,
+                workout_rows=row["workout_rows"],
+                workout_stamp=row["workout_stamp"],
+                curriculum=Curriculum(days=held.curriculum.days, workouts=_by_id(workouts)),
+            )
         else:
-            days = self._curricula.decode(course_id, row["curriculum_event_version"], text)
-        return Course(
-            course_id=course_id,
-            organization_id=row["course_organization_id"],
-            name=row["name"],
-            image_url=row["image_url"],
-            duration_days=row["duration_days"],
-            status=row["course_status"],
-            curriculum_version=row["curriculum_version"],
-            days=days,
-        )
+            entry = HeldCurriculum(
+                event_version=row["curriculum_event_version"],
+                workout_ids=row["workout_ids"],
+                workout_rows=row["workout_rows"],
+                workout_stamp=row["workout_stamp"],
+                curriculum=Curriculum(days=_days.decode(days), workouts=_by_id(workouts)),
+            )
+        self._curricula.put(course_id, entry)
+        return entry.curriculum
+
+
+def _by_id(text: str) -> dict[uuid.UUID, Workout]:
+    return {w.workout_id: w for w in _workouts.decode(text)}
+
+
+def _course(row: Any) -> CourseDetails:
+    return CourseDetails(
+        course_id=row["known_course_id"],
+        organization_id=row["course_organization_id"],
+        name=row["name"],
+        image_url=row["image_url"],
+        duration_days=row["duration_days"],
+        status=row["course_status"],
+        curriculum_version=row["curriculum_version"],
+    )
 
 
 def _enrollment(row: Any) -> Enrollment:

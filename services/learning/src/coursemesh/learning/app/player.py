@@ -20,8 +20,11 @@ from coursemesh.contracts.learning import (
     WorkoutCompleted,
 )
 from coursemesh.learning.app.ports import (
+    EMPTY_CURRICULUM,
     Completion,
     Course,
+    CourseDetails,
+    Curriculum,
     Enrollment,
     Entitlement,
     LibraryEntry,
@@ -30,10 +33,9 @@ from coursemesh.learning.app.ports import (
     Workout,
 )
 from coursemesh.learning.domain.player import (
-    Day,
     Occurrence,
     check_start_date,
-    dense_days,
+    curriculum_length,
     is_course_complete,
     occurrence_to_complete,
     occurrence_to_unmark,
@@ -55,12 +57,15 @@ class Clock(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CourseView(msgspec.Struct, frozen=True, kw_only=True):
+    """What the player shows of one course to one buyer (see ``PlayerSnapshot`` for the ids)."""
+
     entitlement: Entitlement
-    course: Course
-    days: list[Day]
+    course: CourseDetails
+    curriculum: Curriculum  # shared by every buyer; the days as the projection holds them
+    length: int  # days of the dense curriculum (days 0..length-1)
     enrollment: Enrollment | None
-    completions: list[Completion]
-    workouts: dict[uuid.UUID, Workout]
+    completed_item_ids: list[str]
+    completed_workout_ids: list[str]
     today: date
 
 
@@ -122,14 +127,28 @@ async def open_course(
     snapshot = await reader.snapshot(user_id, course_id)
     require_access(None if snapshot is None else snapshot.entitlement.access)
     assert snapshot is not None  # require_access raised otherwise
-    course = _or_empty(snapshot.course, snapshot.entitlement)
+    entitlement = snapshot.entitlement
+    course = snapshot.course
+    if course is None:
+        # Owned but catalog's events have not arrived yet: an empty course, not an error.
+        course = CourseDetails(
+            course_id=entitlement.course_id,
+            organization_id=entitlement.organization_id,
+            name=None,
+            image_url=None,
+            duration_days=None,
+            status=None,
+            curriculum_version=None,
+        )
+    curriculum = snapshot.curriculum or EMPTY_CURRICULUM
     return CourseView(
-        entitlement=snapshot.entitlement,
+        entitlement=entitlement,
         course=course,
-        days=dense_days(course.length, course.days),
+        curriculum=curriculum,
+        length=curriculum_length(curriculum.days, course.duration_days),
         enrollment=snapshot.enrollment,
-        completions=snapshot.completions,
-        workouts=snapshot.workouts,
+        completed_item_ids=snapshot.completed_item_ids,
+        completed_workout_ids=snapshot.completed_workout_ids,
         today=clock.today,
     )
 

@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from coursemesh.learning.domain.player import Access, Day
+from coursemesh.learning.domain.player import Access, Day, curriculum_length
 
 
 class Entitlement(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,9 +37,7 @@ class Course(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def length(self) -> int:
         """Days of the dense curriculum: the curriculum's own length, else the details'."""
-        if self.days:
-            return len(self.days)
-        return self.duration_days or 0
+        return curriculum_length(self.days, self.duration_days)
 
 
 class Enrollment(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,14 +90,48 @@ class EnrollmentRow(msgspec.Struct, frozen=True, kw_only=True):
     total_items: int
 
 
+class CourseDetails(msgspec.Struct, frozen=True, kw_only=True):
+    """What the player shows of a course besides its curriculum."""
+
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str | None
+    image_url: str | None
+    duration_days: int | None
+    status: str | None
+    curriculum_version: int | None
+
+
+# Held by a reader across requests (no cycles possible): untracked by the cyclic collector.
+class Curriculum(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A course's curriculum at one version and the workouts its items show: the part of the
+    player's answer that is the same for every buyer of the course.
+
+    A reader hands out the same instance for as long as neither the curriculum nor any of those
+    workouts changes, and a new one as soon as one does, so work derived from it (the rendered
+    days) can be kept per instance.
+    """
+
+    days: list[Day]
+    workouts: dict[uuid.UUID, Workout]
+
+
+EMPTY_CURRICULUM = Curriculum(days=[], workouts={})
+
+
 class PlayerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything the player shows for one buyer and course, read at once."""
+    """Everything the player shows for one buyer and course, read at once.
+
+    Completed ids are canonical UUID text, sorted: the answer shows them as text, and a ``str``
+    hashes and compares in C where a ``uuid.UUID`` does so in Python code.
+    """
 
     entitlement: Entitlement
-    course: Course | None
+    course: CourseDetails | None
+    curriculum: Curriculum | None
     enrollment: Enrollment | None
-    completions: list[Completion]
-    workouts: dict[uuid.UUID, Workout]
+    completed_item_ids: list[str]
+    completed_workout_ids: list[str]  # distinct
 
 
 class PlayerReader(Protocol):

@@ -102,6 +102,13 @@ def require_access(access: Access | None) -> None:
 # --- curriculum ------------------------------------------------------------------------------
 
 
+def curriculum_length(days: Sequence[Day], duration_days: int | None) -> int:
+    """Days of the dense curriculum: the curriculum's own length, else the course details'."""
+    if days:
+        return len(days)
+    return duration_days or 0
+
+
 def dense_days(duration_days: int, days: Sequence[Day]) -> list[Day]:
     """Every day 0..duration_days-1, in order; a day the curriculum does not mention is empty."""
     by_offset = {d.day_offset: d for d in days}

@@ -5,35 +5,34 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, MediaType, Request, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from coursemesh.chassis.auth import Principal, authenticated, principal_of
+from coursemesh.chassis.auth import Principal, authenticate, authenticated
 from coursemesh.chassis.db import Database
-from coursemesh.learning.adapters.reader import CurriculumCache, SqlPlayerReader
+from coursemesh.chassis.responses import EncodedJson
+from coursemesh.learning.adapters.reader import SqlPlayerReader
 from coursemesh.learning.adapters.store import SqlStore
 from coursemesh.learning.app import player
 from coursemesh.learning.app.player import Clock, CompletionResult
-from coursemesh.learning.app.ports import Enrollment, Workout
+from coursemesh.learning.app.ports import Enrollment
 from coursemesh.learning.domain.player import current_day_offset
-from coursemesh.learning.http.clock import TimeZoneHeader, TimeZoneQuery, clock_of
+from coursemesh.learning.http.clock import TimeZoneOperation, clock_of_request
+from coursemesh.learning.http.player_body import render_player_course
 from coursemesh.learning.http.schemas import (
     CompleteRequest,
     CompletionOut,
     DayOffset,
     EnrollmentOut,
-    EntitlementOut,
     Library,
     LibraryCourse,
     OccurrenceOut,
     PlayerCourse,
-    PlayerDay,
-    PlayerItem,
     PlayerWorkout,
     Progress,
     StartRequest,
-    WorkoutSummary,
 )
 
 
@@ -91,68 +90,6 @@ class PlayerController(Controller):
                 )
                 for e in entries
             ]
-        )
-
-    @get("/{course_id:uuid}")
-    async def open_course(
-        self,
-        request: Request[Any, Any, Any],
-        course_id: FromPath[uuid.UUID],
-        tz: TimeZoneQuery = None,
-        x_timezone: TimeZoneHeader = None,
-    ) -> PlayerCourse:
-        # The most frequent request: no dependencies (Litestar resolves two or more through an
-        # anyio task group, which cost more than this handler's own work).
-        state = request.app.state
-        db: Database = state.db
-        curricula: CurriculumCache = state.curricula
-        clock = clock_of(state, tz, x_timezone)
-        async with db.reading() as conn:
-            view = await player.open_course(
-                SqlPlayerReader(conn, curricula), principal_of(request).sub, course_id, clock
-            )
-        done = {c.item_id for c in view.completions}
-        enrollment = view.enrollment
-        start_date = None if enrollment is None else enrollment.start_date
-        summaries = {w: _summary(workout) for w, workout in view.workouts.items()}
-        days = [
-            PlayerDay(
-                day_offset=day.day_offset,
-                is_rest=day.is_rest,
-                items=[
-                    PlayerItem(
-                        item_id=item.item_id,
-                        workout_id=item.workout_id,
-                        position=item.position,
-                        completed=item.item_id in done,
-                        workout=summaries.get(item.workout_id),
-                    )
-                    for item in day.items
-                ],
-            )
-            for day in view.days
-        ]
-        return PlayerCourse(
-            course_id=view.course.course_id,
-            organization_id=view.course.organization_id,
-            name=view.course.name,
-            image_url=view.course.image_url,
-            course_status=view.course.status,
-            duration_days=len(view.days),
-            curriculum_version=view.course.curriculum_version,
-            entitlement=EntitlementOut(
-                id=view.entitlement.entitlement_id,
-                status=view.entitlement.status,
-                start_date=start_date,
-                completed_at=None if enrollment is None else enrollment.completed_at,
-                restart_count=0 if enrollment is None else enrollment.restart_count,
-                last_activity_at=None if enrollment is None else enrollment.last_activity_at,
-            ),
-            current_day_offset=current_day_offset(start_date, view.today),
-            days=days,
-            completed_course_workout_ids=sorted({c.workout_id for c in view.completions}),
-            completed_item_ids=sorted(done),
-            progress=Progress(completed=len(done), total=sum(len(d.items) for d in view.days)),
         )
 
     @post("/{course_id:uuid}/start", status_code=200)
@@ -250,11 +187,28 @@ class PlayerController(Controller):
         return _completion_out(workout_id, result)
 
 
-def _summary(workout: Workout | None) -> WorkoutSummary | None:
-    if workout is None:
-        return None
-    return WorkoutSummary(
-        title=workout.title,
-        description=workout.description,
-        duration_minutes=workout.duration_minutes,
-    )
+# The most frequent request of the suite, so it gives Litestar nothing to resolve: no guard (a
+# guard runs on a copy of the route handler, made per request), no dependencies (two or more go
+# through an anyio task group), no declared parameters (``clock_of_request`` reads them with the
+# same checks and errors; ``TimeZoneOperation`` documents them). The caller is verified first,
+# as the ``authenticated`` guard of the other routes does. The body is rendered around the
+# curriculum's pre-rendered days (``player_body``), not built as Structs.
+@get(
+    "/me/courses/{course_id:uuid}",
+    media_type=MediaType.JSON,
+    description="The course as its buyer sees it: entitlement, dense curriculum, completions "
+    "and the current day in the buyer's time zone.",
+    responses={200: ResponseSpec(PlayerCourse, description="The course as the buyer sees it")},
+    operation_class=TimeZoneOperation,
+)
+async def open_course(request: Request[Any, Any, Any]) -> EncodedJson:
+    principal = await authenticate(request)
+    clock = clock_of_request(request)
+    course_id: uuid.UUID = request.path_params["course_id"]
+    state = request.app.state
+    db: Database = state.db
+    async with db.reading() as conn:
+        view = await player.open_course(
+            SqlPlayerReader(conn, state.curricula), principal.sub, course_id, clock
+        )
+    return EncodedJson(render_player_course(view, state.rendered_curricula))

@@ -91,6 +91,30 @@ class PlayerCourse(_Out, frozen=True):
     progress: Progress
 
 
+class PlayerCourseHead(_Out, frozen=True):
+    """:class:`PlayerCourse`'s fields before ``days``, for the pre-rendered answer
+    (``http/player_body.py``; a test checks the split matches :class:`PlayerCourse`)."""
+
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str | None
+    image_url: str | None
+    course_status: str | None
+    duration_days: int
+    curriculum_version: int | None
+    entitlement: EntitlementOut
+    current_day_offset: int | None
+
+
+class PlayerCourseTail(_Out, frozen=True):
+    """:class:`PlayerCourse`'s fields after ``days``; the ids as the canonical text a UUID
+    encodes to."""
+
+    completed_course_workout_ids: list[str]
+    completed_item_ids: list[str]
+    progress: Progress
+
+
 class OccurrenceOut(_Out, frozen=True):
     item_id: uuid.UUID
     day_offset: int
