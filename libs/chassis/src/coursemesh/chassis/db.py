@@ -201,7 +201,7 @@ class UnitOfWork:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._staged: list[Envelope[Event]] = []
+        self._events = StagedEvents()
         self._wrote_outbox = False
         self._session: AsyncSession | None = None
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
@@ -241,11 +241,9 @@ class UnitOfWork:
         aggregate_version: int,
     ) -> Envelope[Event]:
         """Stage an event; it is written to the outbox in this transaction's commit."""
-        env = _staged_envelope(
+        return self._events.publish(
             payload, aggregate_id=aggregate_id, aggregate_version=aggregate_version
         )
-        self._staged.append(env)
-        return env
 
     async def driver(self) -> Any:
         """The asyncpg connection under this unit of work, its transaction begun: for set-based
@@ -265,9 +263,9 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def flush_outbox(self) -> None:
-        if not self._staged:
+        if not self._events.staged:
             return
-        rows = _outbox_rows(self._staged)
+        rows = _outbox_rows(self._events.staged)
         driver = await self._driver_connection()
         if driver is not None and driver.is_in_transaction():
             # The common case, in one round trip: every row plus the NOTIFY (delivered at
@@ -285,7 +283,7 @@ class UnitOfWork:
                 ],
             )
             await self.session.execute(sa.select(sa.func.pg_notify(self._db.channel, "")))
-        self._staged.clear()  # written: a second flush (or the commit's) adds nothing
+        self._events.staged.clear()  # written: a second flush (or the commit's) adds nothing
         self._wrote_outbox = True
 
     async def commit(self) -> None:
