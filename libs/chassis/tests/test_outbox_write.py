@@ -116,3 +116,58 @@ async def test_one_statement_writes_its_state_and_outbox_rows_together_or_not_at
         assert heard.empty()
     finally:
         await listener.close()
+
+
+async def _pool_is_idle(db: Database) -> bool:
+    """The connection handed back last is out of any transaction (the pool holds one here)."""
+    async with db.reading() as conn:
+        return not conn.is_in_transaction() and await conn.fetchval("SELECT 1") == 1
+
+
+async def test_a_driver_unit_of_work_commits_rows_outbox_and_notify_together(
+    producer_db: Database,
+) -> None:
+    listener, heard = await _listening(producer_db)
+    committed: list[str] = []
+    try:
+        async with producer_db.unit_of_work(on_driver=True) as uow:
+            driver = await uow.driver()
+            await driver.execute(
+                "INSERT INTO demo_producer.counters (id, value, version) VALUES ($1, 1, 1)", "d"
+            )
+            uow.publish(CounterSet(counter_id="d", value=1), aggregate_id="d", aggregate_version=1)
+            uow.after_commit(lambda: committed.append("after"))
+            with pytest.raises(RuntimeError, match="driver"):
+                _ = uow.session
+            assert committed == []
+        await asyncio.wait_for(heard.get(), timeout=10)
+    finally:
+        await listener.close()
+    assert committed == ["after"]
+    assert [e.payload for e in await outbox_events(producer_db)] == [
+        CounterSet(counter_id="d", value=1)
+    ]
+    async with producer_db.engine.connect() as conn:
+        assert await conn.scalar(sa.select(counters.c.value).where(counters.c.id == "d")) == 1
+    assert await _pool_is_idle(producer_db)
+
+
+async def test_a_failing_driver_unit_of_work_leaves_nothing_and_an_idle_connection(
+    producer_db: Database,
+) -> None:
+    async def write_then_fail() -> None:
+        async with producer_db.unit_of_work(on_driver=True) as uow:
+            driver = await uow.driver()
+            await driver.execute(
+                "INSERT INTO demo_producer.counters (id, value, version) VALUES ($1, 1, 1)", "f"
+            )
+            uow.publish(CounterSet(counter_id="f", value=1), aggregate_id="f", aggregate_version=1)
+            await uow.flush_outbox()
+            raise RuntimeError("the handler failed after writing")
+
+    with pytest.raises(RuntimeError, match="after writing"):
+        await write_then_fail()
+    assert await outbox_events(producer_db) == []
+    async with producer_db.engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(counters)) == 0
+    assert await _pool_is_idle(producer_db)

@@ -24,7 +24,7 @@ from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
 
 from coursemesh.chassis.bus import STREAM_MAX_AGE_SECONDS
-from coursemesh.chassis.db import Database, UnitOfWork
+from coursemesh.chassis.db import Database, DriverUnitOfWork, UnitOfWork
 from coursemesh.contracts import (
     Envelope,
     Event,
@@ -44,7 +44,10 @@ Handler = Callable[[UnitOfWork, Envelope[Any]], Awaitable[None]]
 class Batched:
     """A handler that takes, in one call, every consecutive event of its type in a fetched
     batch (in stream order, redeliveries already filtered out by the inbox): a projection can
-    then write them with one set-based statement instead of one statement per event."""
+    then write them with one set-based statement instead of one statement per event.
+
+    It writes through ``await uow.driver()``: a batch made only of batched runs is applied in a
+    :class:`~coursemesh.chassis.db.DriverUnitOfWork`, which has no ``uow.session``."""
 
     apply: Callable[[UnitOfWork, Sequence[Envelope[Any]]], Awaitable[None]]
 
@@ -61,6 +64,13 @@ _INBOX_INSERT = """
 INSERT INTO "{schema}".inbox (consumer, event_id, type)
 SELECT :consumer, u.event_id, u.type
 FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS u(event_id, type)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+# The same on the driver (a batch made only of batched runs).
+_INBOX_INSERT_DRIVER = """
+INSERT INTO "{schema}".inbox (consumer, event_id, type)
+SELECT $1, u.event_id, u.type FROM unnest($2::uuid[], $3::text[]) AS u(event_id, type)
 ON CONFLICT DO NOTHING
 RETURNING event_id
 """
@@ -152,6 +162,7 @@ class ConsumerRunner:
         # One constant statement for any batch size: SQLAlchemy compiles it once, where a
         # multi-row VALUES built per batch cost a cache-key walk and a compile per size.
         self._inbox_insert = sa.text(_INBOX_INSERT.format(schema=db.schema))
+        self._inbox_insert_driver = _INBOX_INSERT_DRIVER.format(schema=db.schema)
 
     @property
     def stream(self) -> str:
@@ -253,8 +264,9 @@ class ConsumerRunner:
     async def _apply_in_one_transaction(self, work: list[Work]) -> Exception | None:
         """Record the events in the inbox and run the handlers of the newly recorded ones, in
         order, in one transaction; all or nothing. Returns the error that rolled it back."""
+        on_driver = all(isinstance(handler, Batched) for _, _, handler in work)
         try:
-            async with self._db.unit_of_work() as uow:
+            async with self._db.unit_of_work(on_driver=on_driver) as uow:
                 fresh = await self._record(uow, [env for _, env, _ in work])
                 run: list[tuple[Msg, Envelope[Any]]] = []
                 run_handler: Batched | None = None
@@ -294,6 +306,15 @@ class ConsumerRunner:
 
     async def _record(self, uow: UnitOfWork, envs: list[Envelope[Any]]) -> set[Any]:
         """Write the inbox rows with one statement; returns the ids it newly recorded."""
+        if isinstance(uow, DriverUnitOfWork):
+            driver = await uow.driver()
+            rows = await driver.fetch(
+                self._inbox_insert_driver,
+                self.consumer,
+                [env.id for env in envs],
+                [env.type for env in envs],
+            )
+            return {row[0] for row in rows}
         recorded = await uow.session.execute(
             self._inbox_insert,
             {
@@ -348,7 +369,7 @@ class ConsumerRunner:
 
     async def apply(self, env: Envelope[Any], handler: AnyHandler) -> None:
         """Record the event in the inbox and run its handler in one transaction."""
-        async with self._db.unit_of_work() as uow:
+        async with self._db.unit_of_work(on_driver=isinstance(handler, Batched)) as uow:
             if await self._record(uow, [env]):
                 if isinstance(handler, Batched):
                     await handler.apply(uow, [env])

@@ -157,8 +157,10 @@ class Database:
         so a process always reads its own writes)."""
         self._any_commit_listeners.append(listener)
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self)
+    def unit_of_work(self, *, on_driver: bool = False) -> UnitOfWork:
+        """A transaction; ``on_driver`` for one that only writes through ``uow.driver()``
+        (:class:`DriverUnitOfWork`)."""
+        return DriverUnitOfWork(self) if on_driver else UnitOfWork(self)
 
     def _notify_committed(self, *, wrote_outbox: bool) -> None:
         for listener in self._any_commit_listeners:
@@ -288,13 +290,79 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.flush_outbox()
-        await self.session.commit()
+        await self._commit_transaction()
         self.committed = True
         self._db._notify_committed(wrote_outbox=self._wrote_outbox)
         for callback in self._after_commit:
             result = callback()
             if asyncio.iscoroutine(result):
                 await result
+
+    async def _commit_transaction(self) -> None:
+        await self.session.commit()
+
+
+class DriverUnitOfWork(UnitOfWork):
+    """A unit of work on the asyncpg driver alone: BEGIN, the caller's statements through
+    ``await uow.driver()``, the outbox rows with their NOTIFY, COMMIT; no SQLAlchemy session.
+
+    For set-based writers on hot paths (the consumer's batched runs, where the session's
+    begin, statement and commit machinery was half of a small batch's CPU). ``uow.session`` is
+    not available; everything else (publish, after_commit, commit listeners) is the same.
+    """
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._raw: Any = None
+        self._transaction: Any = None
+
+    @property
+    def session(self) -> AsyncSession:
+        raise RuntimeError("this unit of work runs on the driver: use `await uow.driver()`")
+
+    async def __aenter__(self) -> DriverUnitOfWork:
+        # The pool's connection without SQLAlchemy's Connection wrapper, as Database.reading().
+        self._raw = await self._db.engine.raw_connection()
+        try:
+            self._transaction = self._raw.driver_connection.transaction()
+            await self._transaction.start()
+        except BaseException:
+            await greenlet_spawn(self._raw.invalidate)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None and not self.committed:
+                await self.commit()
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        """Hand the connection back idle: rolled back unless committed (the pool's own reset
+        does not know of a transaction begun on the driver), discarded if even that fails."""
+        raw, self._raw = self._raw, None
+        try:
+            if raw.driver_connection.is_in_transaction():
+                await self._transaction.rollback()
+        except BaseException:
+            await greenlet_spawn(raw.invalidate)
+            raise
+        await greenlet_spawn(raw.close)
+
+    async def driver(self) -> Any:
+        return self._raw.driver_connection
+
+    async def _driver_connection(self) -> Any:
+        return self._raw.driver_connection
+
+    async def _commit_transaction(self) -> None:
+        await self._transaction.commit()
 
 
 class StagedEvents:
