@@ -136,12 +136,15 @@ async def test_storefront_etag_cache_control_and_304(
     r = await api.request("GET", f"/public/courses/{course}", None)
     etag = r.headers["etag"]
     assert r.headers["cache-control"] == "public, max-age=30"
+    assert r.headers["content-type"] == "application/json"
+    assert int(r.headers["content-length"]) == len(r.content)
     r = await api.request(
         "GET", f"/public/courses/{course}", None, headers={"If-None-Match": f'"x", W/{etag}'}
     )
     assert r.status_code == 304
     assert r.content == b""
     assert r.headers["etag"] == etag
+    assert r.headers["cache-control"] == "public, max-age=30"
     # A newer price changes the representation, so the old tag no longer matches. (Applied by
     # this process, as its consumer would, so the next read sees it at once.)
     in_app(deliver, app_db, SUBSCRIPTIONS, plan_event(course, org, cents=5900, version=2))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, get
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
+from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from coursemesh.catalog.app.storefront_cache import StorefrontCache, storefront_page
+from coursemesh.chassis.responses import EncodedJson, EncodedResponse
 
 CACHE_KEY = "storefront_cache"  # in ServiceContext.extras
 
@@ -31,15 +32,23 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 @get("/public/courses/{course_id:uuid}")
 async def public_course(
     request: Request[Any, Any, Any], course_id: FromPath[uuid.UUID]
-) -> Response[bytes]:
+) -> EncodedResponse:
     # No dependencies on purpose: two or more are resolved through an anyio task group, a
-    # quarter of the cost of a request answered from the cache.
+    # quarter of the cost of a request answered from the cache. The 200 is sent as bytes
+    # with its headers, without a Response to build.
     state = request.app.state
     page = await storefront_page(state.db, storefront_cache_of(state), course_id)
-    max_age = request.app.state.settings.storefront_max_age_seconds
-    headers = {"ETag": page.etag, "Cache-Control": f"public, max-age={max_age}"}
-    if etag_matches(request.headers.get("if-none-match"), page.etag):
-        return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(
-        page.body, status_code=HTTP_200_OK, headers=headers, media_type="application/json"
-    )
+    cache_control = f"public, max-age={state.settings.storefront_max_age_seconds}"
+    headers = ((b"etag", page.etag.encode()), (b"cache-control", cache_control.encode()))
+    if etag_matches(_if_none_match(request), page.etag):
+        return EncodedResponse(status=HTTP_304_NOT_MODIFIED, headers=headers)
+    return EncodedJson(page.body, headers=headers)
+
+
+def _if_none_match(request: Request[Any, Any, Any]) -> str | None:
+    """The If-None-Match header, read off the ASGI scope (building the request's Headers
+    mapping for one lookup cost more than the lookup)."""
+    for name, value in request.scope["headers"]:
+        if name == b"if-none-match":
+            return value.decode("latin-1")
+    return None
