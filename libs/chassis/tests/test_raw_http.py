@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from coursemesh.chassis.body import decode_json_body
 from coursemesh.chassis.errors import exception_handlers
+from coursemesh.chassis.headers import raw_header
 from coursemesh.chassis.responses import EncodedJson
 
 
@@ -99,3 +100,10 @@ async def test_deliberate_differences(client: Any) -> None:
     assert answer.json()["errors"] == [
         {"path": "$", "message": "Expected `object`, got `null`", "source": "body"}
     ]
+
+
+def test_raw_header_reads_the_first_value_of_a_lower_case_name() -> None:
+    scope = {"headers": [(b"x-a", b"1"), (b"authorization", b"Bearer t"), (b"x-a", b"2")]}
+    assert raw_header(scope, b"x-a") == "1"
+    assert raw_header(scope, b"authorization") == "Bearer t"
+    assert raw_header(scope, b"x-missing") is None

@@ -18,6 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from coursemesh.chassis.errors import Unauthorized
+from coursemesh.chassis.headers import raw_header
 
 log = logging.getLogger("coursemesh.auth")
 
@@ -141,7 +142,7 @@ class JwtVerifier:
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
+    header = raw_header(connection.scope, b"authorization")
     if not header:
         return None
     scheme, _, value = header.partition(" ")

@@ -11,6 +11,7 @@ from litestar.params import FromPath
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from coursemesh.catalog.app.storefront_cache import StorefrontCache, storefront_page
+from coursemesh.chassis.headers import raw_header
 from coursemesh.chassis.responses import EncodedJson, EncodedResponse
 
 CACHE_KEY = "storefront_cache"  # in ServiceContext.extras
@@ -40,15 +41,6 @@ async def public_course(
     page = await storefront_page(state.db, storefront_cache_of(state), course_id)
     cache_control = f"public, max-age={state.settings.storefront_max_age_seconds}"
     headers = ((b"etag", page.etag.encode()), (b"cache-control", cache_control.encode()))
-    if etag_matches(_if_none_match(request), page.etag):
+    if etag_matches(raw_header(request.scope, b"if-none-match"), page.etag):
         return EncodedResponse(status=HTTP_304_NOT_MODIFIED, headers=headers)
     return EncodedJson(page.body, headers=headers)
-
-
-def _if_none_match(request: Request[Any, Any, Any]) -> str | None:
-    """The If-None-Match header, read off the ASGI scope (building the request's Headers
-    mapping for one lookup cost more than the lookup)."""
-    for name, value in request.scope["headers"]:
-        if name == b"if-none-match":
-            return value.decode("latin-1")
-    return None

@@ -14,6 +14,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
 from litestar.params import HeaderParameter, QueryParameter
 
+from coursemesh.chassis.headers import raw_header
 from coursemesh.learning.app.player import Clock
 from coursemesh.learning.domain.player import parse_time_zone
 
@@ -49,7 +50,7 @@ def clock_of_request(request: Request[Any, Any, Any]) -> Clock:
     if request.scope["query_string"]:  # most calls have none: no parsing then
         tz_values = request.query_params.getall("tz", None)
         tz = None if not tz_values else tz_values[-1]
-    x_timezone = request.headers.get("x-timezone")
+    x_timezone = raw_header(request.scope, b"x-timezone")
     too_long = [
         {"message": f"Expected `str` of length <= {MAX_ZONE_NAME}", "key": key, "source": source}
         for key, source, value in (
