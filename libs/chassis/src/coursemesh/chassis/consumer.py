@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -24,7 +24,7 @@ from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
 
 from coursemesh.chassis.bus import STREAM_MAX_AGE_SECONDS
-from coursemesh.chassis.db import Database, DriverUnitOfWork, UnitOfWork
+from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.contracts import (
     Envelope,
     Event,
@@ -60,15 +60,8 @@ HEADER_CONSUMER = "Coursemesh-Consumer"
 HEADER_ERROR = "Coursemesh-Error"
 HEADER_DELIVERIES = "Coursemesh-Deliveries"
 
+# One constant statement for any batch size, run on the driver (no SQL compilation per batch).
 _INBOX_INSERT = """
-INSERT INTO "{schema}".inbox (consumer, event_id, type)
-SELECT :consumer, u.event_id, u.type
-FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS u(event_id, type)
-ON CONFLICT DO NOTHING
-RETURNING event_id
-"""
-# The same on the driver (a batch made only of batched runs).
-_INBOX_INSERT_DRIVER = """
 INSERT INTO "{schema}".inbox (consumer, event_id, type)
 SELECT $1, u.event_id, u.type FROM unnest($2::uuid[], $3::text[]) AS u(event_id, type)
 ON CONFLICT DO NOTHING
@@ -159,10 +152,7 @@ class ConsumerRunner:
         self._backoff_cap = backoff_cap
         self.processed_total = 0
         self.dead_lettered_total = 0
-        # One constant statement for any batch size: SQLAlchemy compiles it once, where a
-        # multi-row VALUES built per batch cost a cache-key walk and a compile per size.
-        self._inbox_insert = sa.text(_INBOX_INSERT.format(schema=db.schema))
-        self._inbox_insert_driver = _INBOX_INSERT_DRIVER.format(schema=db.schema)
+        self._inbox_insert = _INBOX_INSERT.format(schema=db.schema)
 
     @property
     def stream(self) -> str:
@@ -268,25 +258,20 @@ class ConsumerRunner:
         try:
             async with self._db.unit_of_work(on_driver=on_driver) as uow:
                 fresh = await self._record(uow, [env for _, env, _ in work])
-                run: list[tuple[Msg, Envelope[Any]]] = []
-                run_handler: Batched | None = None
-                for msg, env, handler in work:
-                    if env.id not in fresh:
-                        continue  # a redelivery, or the same event twice in this batch
-                    fresh.discard(env.id)
-                    if isinstance(handler, Batched) and handler is run_handler:
-                        run.append((msg, env))
-                        continue
-                    if run_handler is not None:
-                        await self._apply_run(uow, run_handler, run)
-                    run, run_handler = [], None
+                todo: list[Work] = []
+                for item in work:
+                    if item[1].id in fresh:  # else a redelivery, or the event twice in the batch
+                        fresh.discard(item[1].id)
+                        todo.append(item)
+                # Consecutive events of one batched handler make one run; the rest go one by one.
+                for handler, group in itertools.groupby(todo, key=lambda item: item[2]):
+                    items = [(msg, env) for msg, env, _ in group]
                     if isinstance(handler, Batched):
-                        run, run_handler = [(msg, env)], handler
-                    else:
+                        await self._apply_run(uow, handler, items)
+                        continue
+                    for msg, env in items:
                         with self._span(msg, env):
                             await handler(uow, env)
-                if run_handler is not None:
-                    await self._apply_run(uow, run_handler, run)
         except Exception as exc:
             return exc
         return None
@@ -306,24 +291,11 @@ class ConsumerRunner:
 
     async def _record(self, uow: UnitOfWork, envs: list[Envelope[Any]]) -> set[Any]:
         """Write the inbox rows with one statement; returns the ids it newly recorded."""
-        if isinstance(uow, DriverUnitOfWork):
-            driver = await uow.driver()
-            rows = await driver.fetch(
-                self._inbox_insert_driver,
-                self.consumer,
-                [env.id for env in envs],
-                [env.type for env in envs],
-            )
-            return {row[0] for row in rows}
-        recorded = await uow.session.execute(
-            self._inbox_insert,
-            {
-                "consumer": self.consumer,
-                "ids": [env.id for env in envs],
-                "types": [env.type for env in envs],
-            },
+        driver = await uow.driver()
+        rows = await driver.fetch(
+            self._inbox_insert, self.consumer, [env.id for env in envs], [env.type for env in envs]
         )
-        return set(recorded.scalars())
+        return {row[0] for row in rows}
 
     def _span(self, msg: Msg, env: Envelope[Any]) -> Any:
         return trace.use_span(self._start_span(msg, env), end_on_exit=True)

@@ -229,11 +229,13 @@ class UnitOfWork:
         try:
             if exc_type is None and not self.committed:
                 await self.commit()
-            elif not self.committed:
-                await self.session.rollback()
         finally:
-            await self.session.close()
-            self._session = None
+            await self._close()
+
+    async def _close(self) -> None:
+        """End the transaction (rolled back unless committed) and hand the connection back."""
+        await self.session.close()
+        self._session = None
 
     def publish(
         self,
@@ -331,21 +333,9 @@ class DriverUnitOfWork(UnitOfWork):
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if exc_type is None and not self.committed:
-                await self.commit()
-        finally:
-            await self._release()
-
-    async def _release(self) -> None:
-        """Hand the connection back idle: rolled back unless committed (the pool's own reset
-        does not know of a transaction begun on the driver), discarded if even that fails."""
+    async def _close(self) -> None:
+        # Rolled back here, not by the pool's reset on check-in, which does not know of a
+        # transaction begun on the driver; a connection that cannot even roll back is dropped.
         raw, self._raw = self._raw, None
         try:
             if raw.driver_connection.is_in_transaction():
