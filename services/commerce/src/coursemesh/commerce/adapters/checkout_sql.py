@@ -12,6 +12,7 @@ import asyncpg
 
 from coursemesh.chassis.db import StagedEvents, outbox_channel, outbox_rows_sql
 from coursemesh.commerce.adapters.tables import SCHEMA
+from coursemesh.commerce.app.entitlement_store import from_row
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
 from coursemesh.contracts.types import LeadSource
 
@@ -22,9 +23,12 @@ from coursemesh.contracts.types import LeadSource
 _FACTS = """
 SELECT c.status, c.organization_id, p.price_in_cents, m.membership_id,
        l.id AS lead_id, ol.lead_id IS NOT NULL AS linked,
-       e.id AS entitlement_id, e.status AS entitlement_status, e.access_revoked_at,
-       e.source_payment_transaction_id, e.membership_id AS entitlement_membership_id,
-       e.buyer_email, e.version, e.status_changed_at
+       e.id AS e_id, e.user_id AS e_user_id, e.course_id AS e_course_id,
+       e.organization_id AS e_organization_id, e.status AS e_status,
+       e.access_revoked_at AS e_access_revoked_at,
+       e.source_payment_transaction_id AS e_source_payment_transaction_id,
+       e.membership_id AS e_membership_id, e.buyer_email AS e_buyer_email,
+       e.version AS e_version, e.status_changed_at AS e_status_changed_at
 FROM courses c
 LEFT JOIN plans p ON p.course_id = c.id AND p.type = 'course' AND p.is_active
 LEFT JOIN memberships m
@@ -96,21 +100,6 @@ async def read_facts(conn: Any, course_id: uuid.UUID, user_id: str) -> CheckoutF
     row = await conn.fetchrow(_FACTS, course_id, user_id)
     if row is None:
         return None
-    entitlement = None
-    if row["entitlement_id"] is not None:
-        entitlement = Entitlement(
-            id=row["entitlement_id"],
-            user_id=user_id,
-            course_id=course_id,
-            organization_id=row["organization_id"],
-            status=row["entitlement_status"],
-            access_revoked_at=row["access_revoked_at"],
-            source_payment_transaction_id=row["source_payment_transaction_id"],
-            membership_id=row["entitlement_membership_id"],
-            buyer_email=row["buyer_email"],
-            version=row["version"],
-            status_changed_at=row["status_changed_at"],
-        )
     return CheckoutFacts(
         status=row["status"],
         organization_id=row["organization_id"],
@@ -118,7 +107,7 @@ async def read_facts(conn: Any, course_id: uuid.UUID, user_id: str) -> CheckoutF
         membership_id=row["membership_id"],
         lead_id=row["lead_id"],
         linked=row["linked"],
-        entitlement=entitlement,
+        entitlement=None if row["e_id"] is None else from_row(row, prefix="e_"),
     )
 
 

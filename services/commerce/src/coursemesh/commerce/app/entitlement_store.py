@@ -16,19 +16,20 @@ from coursemesh.commerce.domain.entitlements import Cause, Entitlement, Status, 
 from coursemesh.contracts.commerce import EntitlementChanged
 
 
-def from_row(row: Mapping[Any, Any]) -> Entitlement:
+def from_row(row: Mapping[Any, Any], prefix: str = "") -> Entitlement:
+    """The entitlement in ``row``, its columns named ``prefix + column`` (a join's aliases)."""
     return Entitlement(
-        id=row["id"],
-        user_id=row["user_id"],
-        course_id=row["course_id"],
-        organization_id=row["organization_id"],
-        status=row["status"],
-        access_revoked_at=row["access_revoked_at"],
-        source_payment_transaction_id=row["source_payment_transaction_id"],
-        membership_id=row["membership_id"],
-        buyer_email=row["buyer_email"],
-        version=row["version"],
-        status_changed_at=row["status_changed_at"],
+        id=row[prefix + "id"],
+        user_id=row[prefix + "user_id"],
+        course_id=row[prefix + "course_id"],
+        organization_id=row[prefix + "organization_id"],
+        status=row[prefix + "status"],
+        access_revoked_at=row[prefix + "access_revoked_at"],
+        source_payment_transaction_id=row[prefix + "source_payment_transaction_id"],
+        membership_id=row[prefix + "membership_id"],
+        buyer_email=row[prefix + "buyer_email"],
+        version=row[prefix + "version"],
+        status_changed_at=row[prefix + "status_changed_at"],
     )
 
 
