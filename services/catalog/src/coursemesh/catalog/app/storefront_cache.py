@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import msgspec
+from cachetools import LRUCache
 
 from coursemesh.catalog.app.storefront import storefront_course
 from coursemesh.catalog.app.views import StorefrontCourseView
@@ -52,7 +52,8 @@ class StorefrontCache:
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._pages: OrderedDict[uuid.UUID, StorefrontPage] = OrderedDict()
+        # maxsize 0 would refuse every put: put() checks max_entries first.
+        self._pages: LRUCache[uuid.UUID, StorefrontPage] = LRUCache(maxsize=max(1, max_entries))
         self._generation = 0
         self._enabled = False
         self.connections = 0  # LISTEN connections established so far
@@ -76,10 +77,7 @@ class StorefrontCache:
         return course_id in self._pages
 
     def get(self, course_id: uuid.UUID) -> StorefrontPage | None:
-        page = self._pages.get(course_id)
-        if page is not None:
-            self._pages.move_to_end(course_id)
-        return page
+        return self._pages.get(course_id)
 
     def put(self, course_id: uuid.UUID, page: StorefrontPage, generation: int) -> bool:
         """Store ``page`` unless something was cleared since ``generation`` was taken (the page
@@ -87,9 +85,6 @@ class StorefrontCache:
         if not self._enabled or generation != self._generation or self.max_entries == 0:
             return False
         self._pages[course_id] = page
-        self._pages.move_to_end(course_id)
-        while len(self._pages) > self.max_entries:
-            self._pages.popitem(last=False)
         return True
 
     def clear(self) -> None:

@@ -11,10 +11,10 @@ is still current.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 import msgspec
+from cachetools import LRUCache
 
 from coursemesh.learning.app.ports import (
     CourseDetails,
@@ -95,22 +95,15 @@ class CurriculumCache:
     """
 
     def __init__(self, max_courses: int = 1_000) -> None:
-        self._max = max_courses
-        self._entries: OrderedDict[uuid.UUID, HeldCurriculum] = OrderedDict()
+        self._entries: LRUCache[uuid.UUID, HeldCurriculum] = LRUCache(maxsize=max_courses)
 
     def get(self, course_id: uuid.UUID) -> HeldCurriculum | None:
         """The copy held for the course; the caller keeps it for its request, so an eviction
         meanwhile cannot take it from under it."""
-        entry = self._entries.get(course_id)
-        if entry is not None:
-            self._entries.move_to_end(course_id)
-        return entry
+        return self._entries.get(course_id)
 
     def put(self, course_id: uuid.UUID, entry: HeldCurriculum) -> None:
         self._entries[course_id] = entry
-        self._entries.move_to_end(course_id)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
 
 
 # Matches no curriculum event version: the query sends everything.

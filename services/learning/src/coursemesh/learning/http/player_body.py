@@ -14,11 +14,11 @@
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
+from cachetools import LRUCache
 
 from coursemesh.learning.app.player import CourseView
 from coursemesh.learning.app.ports import Curriculum, Workout
@@ -180,19 +180,16 @@ class RenderedCurricula:
     """
 
     def __init__(self, max_courses: int = 500) -> None:
-        self._max = max_courses
-        self._entries: OrderedDict[uuid.UUID, tuple[Curriculum, int, RenderedDays]] = OrderedDict()
+        self._entries: LRUCache[uuid.UUID, tuple[Curriculum, int, RenderedDays]] = LRUCache(
+            maxsize=max_courses
+        )
 
     def days(self, course_id: uuid.UUID, curriculum: Curriculum, length: int) -> RenderedDays:
         entry = self._entries.get(course_id)
         if entry is not None and entry[0] is curriculum and entry[1] == length:
-            self._entries.move_to_end(course_id)
             return entry[2]
         rendered = render_days(curriculum, length)
         self._entries[course_id] = (curriculum, length, rendered)
-        self._entries.move_to_end(course_id)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
         return rendered
 
 
