@@ -37,6 +37,12 @@ async def test_side_effects_sandbox_pay_activates_and_emails_receipt_to_non_memb
         return rows[0]["status"] == "active"
 
     await wait_for(active, timeout=20, message="entitlement activated by the signed webhook")
+
+    async def recorded() -> bool:  # the sender records the answer after the webhook applied
+        [delivery] = await h.rows(sandbox_deliveries)
+        return delivery["last_status"] is not None
+
+    await wait_for(recorded, timeout=20, message="the delivery's answer recorded")
     [delivery] = await h.rows(sandbox_deliveries)
     assert (delivery["last_status"], delivery["attempts"]) == (200, 1)
     email = f"{BUYER}@example.com"
