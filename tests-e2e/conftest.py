@@ -24,6 +24,7 @@ import pytest
 # --import-mode=importlib does not put this directory on sys.path: make targets.py importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from suite import Course, Suite
 from targets import (
     TARGET_ENV,
     E2ETarget,
@@ -34,6 +35,7 @@ from targets import (
 )
 
 from coursemesh.devstack.ports import free_port
+from coursemesh.devstack.stack import Stack
 
 #: The sandbox provider's webhook key the stack is configured with; tests derive each
 #: organization's webhook secret from it exactly as docs/commerce.md says.
@@ -85,3 +87,20 @@ def stack(
         data_dir, gateway_port=free_port(), replicas=replicas, extra_env=extra_env
     ) as embedded:
         yield embedded
+
+
+@pytest.fixture(scope="session")
+def suite(stack: Stack) -> Iterator[Suite]:
+    s = Suite(stack)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def free_course(suite: Suite) -> Course:
+    return suite.course(price_cents=0, name="Free reset")
+
+
+@pytest.fixture
+def paid_course(suite: Suite) -> Course:
+    return suite.course(price_cents=4900, name="Paid reset")

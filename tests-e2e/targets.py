@@ -117,6 +117,14 @@ class E2ETarget(Protocol):
         """Raise if a part of the stack died while the journeys ran."""
         ...
 
+    def stop_service(self, name: str) -> None:
+        """Stop every replica of one service."""
+        ...
+
+    def start_service(self, name: str) -> None:
+        """Start them again; return once the gateway routes to the service."""
+        ...
+
 
 def _embedded_is_a_target(stack: Stack) -> E2ETarget:
     return stack  # mypy proves the embedded Stack has the interface
@@ -449,6 +457,13 @@ class ComposeStack:
         jwks.raise_for_status()
         (keys / "jwks.json").write_text(jwks.text)
         self._identity = DevIdentity(keys)
+
+    def stop_service(self, name: str) -> None:
+        self._call(self.compose("stop", name))
+
+    def start_service(self, name: str) -> None:
+        self._call(self.compose("start", name))
+        self._wait_through_gateway()
 
     def check(self) -> None:
         """Every service has ``replica_count`` running containers, none unhealthy."""

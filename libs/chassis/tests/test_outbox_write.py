@@ -96,7 +96,7 @@ async def test_one_statement_writes_its_state_and_outbox_rows_together_or_not_at
             )
         async with producer_db.reading() as conn:
             assert tuple(await conn.fetchrow(save, "s", 2, *events.outbox_params()))[:2] == (1, 2)
-            producer_db.outbox_committed()
+            await producer_db.outbox_committed(events)
             await asyncio.wait_for(heard.get(), timeout=10)  # NOTIFY went with the commit
             assert woken == ["relay"]  # and this process's relay was told at once
 

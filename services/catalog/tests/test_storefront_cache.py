@@ -45,7 +45,12 @@ async def client(
     """An HTTP-only process (no relay, no consumers): nothing commits behind the test's back,
     and the cache must work without the workers."""
     settings = service_settings(
-        SERVICE, database_url=database_url, nats_url=nats_url, identity=identity, run_workers=False
+        SERVICE,
+        database_url=database_url,
+        nats_url=nats_url,
+        identity=identity,
+        run_workers=False,
+        catch_up=False,
     )
     async with AsyncTestClient(create_app(settings)) as test_client:
         yield test_client

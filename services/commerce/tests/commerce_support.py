@@ -194,7 +194,7 @@ async def harness(
     make_settings: Callable[..., Settings], identity: TestIdentity
 ) -> AsyncIterator[Harness]:
     """The app in-process (no webhook sender/receipt sender races: workers off)."""
-    settings = make_settings(run_workers=False)
+    settings = make_settings(run_workers=False, catch_up=False)
     app = create_app(settings)
     # The test client runs the app on its own event loop: the test keeps its own engine.
     db = Database(settings.database_url, SERVICE.schema)

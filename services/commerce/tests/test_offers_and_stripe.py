@@ -159,6 +159,7 @@ async def test_stripe_checkout_session_webhooks_activate_and_refund_revokes(
     api_base, calls = fake_stripe
     settings = make_settings(
         run_workers=False,
+        catch_up=False,
         payment_provider="stripe",
         stripe_api_key="sk_test_123",
         stripe_webhook_secret=WEBHOOK_SECRET,

@@ -37,6 +37,7 @@ def quiet_settings(database_url: str, nats_url: str, identity: TestIdentity, s3:
         identity,
         s3,
         run_workers=False,
+        catch_up=False,
         handshake_max_courses=3,
         regen_daily_limit=2,
     )

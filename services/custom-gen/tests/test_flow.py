@@ -4,13 +4,17 @@ a staff-approved regen swaps one file and the checksum."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from typing import Any
 
 import httpx
+import nats
+import pytest
 import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
+from nats.js.errors import NotFoundError
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import TestIdentity, outbox_events, wait_for
@@ -41,8 +45,22 @@ def md5(data: Any) -> str:
     return hashlib.md5(raw.encode()).hexdigest()
 
 
+@pytest.fixture
+async def quiet_streams(nats_url: str) -> None:
+    """The streams this service consumes, emptied: other services' tests publish purchases for
+    the same test buyer, and this app's consumers apply whatever the streams hold before the
+    purchase list answers."""
+    nc = await nats.connect(nats_url)
+    try:
+        for stream in ("COMMERCE", "CATALOG"):
+            with contextlib.suppress(NotFoundError):
+                await nc.jetstream().purge_stream(stream)
+    finally:
+        await nc.close()
+
+
 async def test_purchase_submit_generate_handshake_regenerate(
-    db: Database, settings: Settings, identity: TestIdentity, s3: Any
+    db: Database, settings: Settings, identity: TestIdentity, s3: Any, quiet_streams: None
 ) -> None:
     purchase_id = await purchase(db)
     await make_staff(db)

@@ -25,7 +25,7 @@ HANDSHAKE = "/me/custom-courses/handshake"
 
 @pytest.fixture
 def quiet_settings(database_url: str, nats_url: str, identity: TestIdentity, s3: Any) -> Settings:
-    return make_settings(database_url, nats_url, identity, s3, run_workers=False)
+    return make_settings(database_url, nats_url, identity, s3, run_workers=False, catch_up=False)
 
 
 @pytest.fixture

@@ -223,6 +223,7 @@ async def client(
         nats_url=nats_url,
         identity=identity,
         run_workers=False,
+        catch_up=False,
     )
     async with AsyncTestClient(create_app(settings, now=clock)) as test_client:
         yield test_client

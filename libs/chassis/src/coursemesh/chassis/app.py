@@ -19,18 +19,21 @@ from typing import Any, Generic, TypeVar
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.types import ControllerRouterHandler
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
 from coursemesh.chassis.auth import JwtVerifier, Principal, provide_principal
 from coursemesh.chassis.bus import Bus, ensure_streams
+from coursemesh.chassis.consistency import CatchUp, CatchUpSlot, ConsistencyMiddleware
 from coursemesh.chassis.consumer import ConsumerRunner, Subscription, purge_inbox_periodically
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import exception_handlers
 from coursemesh.chassis.health import HealthController
 from coursemesh.chassis.migrations import head_revision
 from coursemesh.chassis.outbox import OutboxRelay
+from coursemesh.chassis.publisher import IMMEDIATE_GRACE, ImmediatePublisher
 from coursemesh.chassis.service import ServiceDefinition
 from coursemesh.chassis.settings import ServiceSettings
 from coursemesh.chassis.tasks import cancel_and_wait
@@ -56,8 +59,14 @@ class ServiceContext(Generic[S]):
     bus: Bus
     head_revision: str | None
     relay: OutboxRelay | None = None
+    publisher: ImmediatePublisher | None = None
+    catch_up: CatchUp | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
 
 
 Worker = Callable[[ServiceContext[Any]], Awaitable[None]]
@@ -107,6 +116,7 @@ def create_service_app(
     sql_instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
     if not sql_instrumentor.is_instrumented_by_opentelemetry:
         sql_instrumentor.instrument(tracer_provider=tracer_provider)
+    slot = CatchUpSlot()
     verifier = JwtVerifier.from_settings(
         jwks_url=settings.jwks_url,
         public_key_file=settings.jwt_public_key_file,
@@ -139,15 +149,33 @@ def create_service_app(
             app.state.ctx = ctx
             app.state.db = db
             app.state.settings = settings
+            # Writes publish their events before they answer; the relay publishes what a
+            # failed immediate publish left behind.
+            ctx.publisher = ImmediatePublisher(
+                bus.js, db.schema, on_failure=ctx.wake_relay, connected=lambda: bus.connected
+            )
+            db.publish_immediately(ctx.publisher)
+            if subscriptions and settings.catch_up:
+                ctx.catch_up = CatchUp.for_consumer(
+                    bus.js,
+                    definition.source,
+                    [sub.stream for sub in subscriptions],
+                    timeout=settings.consistency_timeout_seconds,
+                    max_waiters=settings.consistency_max_waiters,
+                )
+                stack.push_async_callback(ctx.catch_up.close)
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(ctx))
-            tasks: list[asyncio.Task[None]] = []
+            tasks: list[asyncio.Task[None]] = [
+                _spawn("outbox-marker", functools.partial(ctx.publisher.run, db.reading))
+            ]
             if settings.run_workers:
                 ctx.relay = OutboxRelay(
                     db,
                     bus.js,
                     batch_size=settings.relay_batch_size,
                     application_name=f"{definition.name}:{settings.instance_id}:relay",
+                    grace=IMMEDIATE_GRACE,
                 )
                 tasks.append(_spawn("outbox-relay", ctx.relay.run))
                 for sub in subscriptions:
@@ -158,6 +186,7 @@ def create_service_app(
                         subscription=sub,
                         max_deliver=settings.consumer_max_deliver,
                         ack_wait=settings.consumer_ack_wait_seconds,
+                        catch_up=ctx.catch_up,
                     )
                     await runner.provision()
                     ctx.consumers.append(runner)
@@ -171,9 +200,11 @@ def create_service_app(
             # Everything built at start-up lives as long as the process: out of the collector's
             # sight, a full collection under load no longer walks it.
             gc.freeze()
+            slot.catch_up = ctx.catch_up
             try:
                 yield
             finally:
+                slot.catch_up = None
                 await cancel_and_wait(tasks)
                 shutdown_tracing()
 
@@ -197,6 +228,7 @@ def create_service_app(
                 )
             )
         ],
+        middleware=[DefineMiddleware(ConsistencyMiddleware, slot=slot)],
         request_max_body_size=settings.max_body_bytes,
         signature_namespace={"Principal": Principal, "Database": Database},
         debug=False,

@@ -24,6 +24,7 @@ from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
 
 from coursemesh.chassis.bus import STREAM_MAX_AGE_SECONDS
+from coursemesh.chassis.consistency import CatchUp, CatchUpFailed
 from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.contracts import (
     Envelope,
@@ -111,19 +112,39 @@ async def purge_inbox_periodically(
 
 @dataclass
 class Subscription:
-    """What one service consumes from one stream: event type -> handler."""
+    """What one service consumes from one stream: event type -> handler.
+
+    ``after``: streams this service also consumes whose events must be applied before this
+    stream's (causal order across streams). Learning applies an entitlement only after the
+    catalog events that existed by then, so a buyer who holds one also sees the course that
+    commerce sold. One direction only: two streams waiting for each other would deadlock.
+    """
 
     stream: str
     handlers: dict[str, AnyHandler] = field(default_factory=dict)
+    after: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, handlers: Mapping[type[Event], AnyHandler]) -> list[Subscription]:
-        """Group handlers by the stream their event type lives in."""
+    def of(
+        cls,
+        handlers: Mapping[type[Event], AnyHandler],
+        *,
+        after: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[Subscription]:
+        """Group handlers by the stream their event type lives in; ``after`` maps a stream to
+        the streams applied before it."""
         subs: dict[str, Subscription] = {}
         for event_type, handler in handlers.items():
             name = event_type.event_type
             stream = stream_for_type(name)
             subs.setdefault(stream, cls(stream)).handlers[name] = handler
+        order = after or {}
+        for stream, earlier in order.items():
+            if not {stream, *earlier} <= subs.keys() or stream in earlier:
+                raise ValueError(f"after: {stream} <- {list(earlier)} names streams not consumed")
+            if any(stream in order.get(e, ()) for e in earlier):
+                raise ValueError(f"after: {stream} and {list(earlier)} would wait for each other")
+            subs[stream].after = tuple(earlier)
         return list(subs.values())
 
 
@@ -140,6 +161,7 @@ class ConsumerRunner:
         batch: int = 64,
         backoff_base: float = 0.2,
         backoff_cap: float = 10.0,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.consumer = consumer
         self._db = db
@@ -153,6 +175,7 @@ class ConsumerRunner:
         self.processed_total = 0
         self.dead_lettered_total = 0
         self._inbox_insert = _INBOX_INSERT.format(schema=db.schema)
+        self._catch_up = catch_up
 
     @property
     def stream(self) -> str:
@@ -226,6 +249,7 @@ class ConsumerRunner:
             work.append((msg, env, handler))
         if not work:
             return
+        await self._after_earlier_streams()
         error = await self._apply_in_one_transaction(work)
         if error is None:
             await self._acknowledge(work)
@@ -245,11 +269,28 @@ class ConsumerRunner:
             else:
                 await self._retry_or_park(item[0], item[1], error)
 
+    async def _after_earlier_streams(self) -> None:
+        """Wait until the streams of ``Subscription.after`` are applied up to their end."""
+        if not self._sub.after or self._catch_up is None:
+            return
+        try:
+            await self._catch_up.wait(streams=self._sub.after)
+        except CatchUpFailed as exc:  # availability first: apply, and say so
+            log.warning(
+                "consumer %s/%s applies before %s caught up: %s",
+                self.stream,
+                self.consumer,
+                ", ".join(self._sub.after),
+                exc.detail,
+            )
+
     async def _acknowledge(self, work: list[Work]) -> None:
         # Plain acks, not double acks: a lost ack means a redelivery, which the inbox absorbs.
         for msg, _, _ in work:
             await msg.ack()
         self.processed_total += len(work)
+        if self._catch_up is not None:
+            self._catch_up.poke(self.stream)
 
     async def _apply_in_one_transaction(self, work: list[Work]) -> Exception | None:
         """Record the events in the inbox and run the handlers of the newly recorded ones, in

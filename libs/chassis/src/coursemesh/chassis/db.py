@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from coursemesh.chassis.publisher import ImmediatePublisher, OutboxRow
 from coursemesh.chassis.tables import SpineTables, spine_tables
 from coursemesh.contracts import Envelope, Event, encode, envelope, subject_for
 
@@ -55,12 +56,14 @@ def outbox_rows_sql(schema: str, first_param: int = 1) -> str:
             RETURNING 1"""
 
 
-def outbox_insert_sql(schema: str, channel: str) -> str:
-    """Insert a batch of outbox rows (one array per column) and NOTIFY, as one statement."""
+def outbox_insert_sql(schema: str, channel: str | None) -> str:
+    """Insert a batch of outbox rows (one array per column) and, with a ``channel``, NOTIFY
+    the relays, as one statement."""
+    notify = f"pg_notify('{channel}', '')" if channel else "NULL"
     return f"""
         WITH written AS ({outbox_rows_sql(schema)}
         )
-        SELECT pg_notify('{channel}', ''), (SELECT count(*) FROM written)
+        SELECT {notify}, (SELECT count(*) FROM written)
     """
 
 
@@ -73,6 +76,11 @@ def _staged_envelope(
     return envelope(
         payload, aggregate_id=aggregate_id, aggregate_version=aggregate_version, trace=trace
     )
+
+
+def _published_rows(rows: list[tuple[Any, ...]]) -> list[OutboxRow]:
+    """What a publish of the rows of ``_outbox_rows`` sends."""
+    return [OutboxRow(r[0], r[2], r[3], r[5], r[6]) for r in rows]
 
 
 def _outbox_rows(staged: list[Envelope[Event]]) -> list[tuple[Any, ...]]:
@@ -140,17 +148,36 @@ class Database:
         self.spine: SpineTables = spine_tables(sa.MetaData(schema=schema))
         self.channel = outbox_channel(schema)
         self.outbox_insert_sql = outbox_insert_sql(schema, self.channel)
+        self.publisher: ImmediatePublisher | None = None
         self._commit_listeners: list[Callable[[], None]] = []
         self._any_commit_listeners: list[Callable[[], None]] = []
+
+    def publish_immediately(self, publisher: ImmediatePublisher) -> None:
+        """From now on a commit publishes its events itself (:mod:`coursemesh.chassis.publisher`)
+        instead of waking the relays, which only pick up what such a publish left behind."""
+        self.publisher = publisher
+        self.outbox_insert_sql = outbox_insert_sql(self.schema, None)
+
+    def staged_events(self) -> StagedEvents:
+        """A :class:`StagedEvents` for a single-statement write on this database."""
+        return StagedEvents(notify=self.publisher is None)
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
         """Called in-process after a commit that wrote outbox rows (the relay's fast wake-up)."""
         self._commit_listeners.append(listener)
 
-    def outbox_committed(self) -> None:
-        """Tell this process's listeners that outbox rows committed outside a unit of work (a
-        statement that wrote them itself, see :class:`StagedEvents`)."""
-        self._notify_committed(wrote_outbox=True)
+    async def outbox_committed(self, events: StagedEvents) -> None:
+        """``events``' rows committed outside a unit of work (a statement that wrote them
+        itself): publish them, or wake the relays."""
+        self._committed()
+        await self._outbox_written(events.rows)
+
+    async def _outbox_written(self, rows: list[tuple[Any, ...]]) -> None:
+        if self.publisher is not None:
+            await self.publisher.publish(_published_rows(rows))
+            return
+        for listener in self._commit_listeners:
+            listener()
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Called in-process after every unit of work that commits (e.g. to drop read caches,
@@ -162,12 +189,9 @@ class Database:
         (:class:`DriverUnitOfWork`)."""
         return DriverUnitOfWork(self) if on_driver else UnitOfWork(self)
 
-    def _notify_committed(self, *, wrote_outbox: bool) -> None:
+    def _committed(self) -> None:
         for listener in self._any_commit_listeners:
             listener()
-        if wrote_outbox:
-            for listener in self._commit_listeners:
-                listener()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Any]:
@@ -199,12 +223,13 @@ class Database:
 
 
 class UnitOfWork:
-    """A transaction plus the events it publishes. Commits on a clean exit, rolls back otherwise."""
+    """A transaction plus the events it publishes. Commits on a clean exit, rolls back otherwise;
+    once committed and closed, publishes its events (or wakes the relays)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._events = StagedEvents()
-        self._wrote_outbox = False
+        self._written: list[tuple[Any, ...]] = []
         self._session: AsyncSession | None = None
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
         self.committed = False
@@ -231,6 +256,10 @@ class UnitOfWork:
                 await self.commit()
         finally:
             await self._close()
+        if self.committed and self._written:
+            # Published once the connection is back in the pool: a slow bus never holds one.
+            written, self._written = self._written, []
+            await self._db._outbox_written(written)
 
     async def _close(self) -> None:
         """End the transaction (rolled back unless committed) and hand the connection back."""
@@ -286,15 +315,16 @@ class UnitOfWork:
                     for row in rows
                 ],
             )
-            await self.session.execute(sa.select(sa.func.pg_notify(self._db.channel, "")))
+            if self._db.publisher is None:
+                await self.session.execute(sa.select(sa.func.pg_notify(self._db.channel, "")))
         self._events.staged.clear()  # written: a second flush (or the commit's) adds nothing
-        self._wrote_outbox = True
+        self._written.extend(rows)
 
     async def commit(self) -> None:
         await self.flush_outbox()
         await self._commit_transaction()
         self.committed = True
-        self._db._notify_committed(wrote_outbox=self._wrote_outbox)
+        self._db._committed()
         for callback in self._after_commit:
             result = callback()
             if asyncio.iscoroutine(result):
@@ -359,18 +389,20 @@ class StagedEvents:
     """Events for a write that is one driver statement, run outside any transaction (atomic by
     itself, so no BEGIN and COMMIT round trips), which writes its outbox rows itself:
 
-        events = StagedEvents()
+        events = db.staged_events()
         events.publish(Changed(...), aggregate_id=..., aggregate_version=...)
         await conn.execute(SQL, *args, *events.outbox_params())  # SQL embeds outbox_rows_sql()
-        db.outbox_committed()                                      # and selects pg_notify(...)
+        await db.outbox_committed(events)      # and pg_notify(...) when ``events.notify``
 
     For the busiest writes only (every round trip costs CPU on both sides: commerce's free
     checkout writes in one round trip this way, against four for BEGIN, its statement, the
     outbox rows and COMMIT); everything else uses :class:`UnitOfWork`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, notify: bool = True) -> None:
         self.staged: list[Envelope[Event]] = []
+        self.notify = notify  # whether the statement should NOTIFY the relays
+        self.rows: list[tuple[Any, ...]] = []
 
     def publish(
         self,
@@ -388,4 +420,5 @@ class StagedEvents:
 
     def outbox_params(self) -> list[list[Any]]:
         """The column arrays of the staged events, for :func:`outbox_rows_sql`."""
-        return [list(column) for column in zip(*_outbox_rows(self.staged), strict=True)]
+        self.rows = _outbox_rows(self.staged)
+        return [list(column) for column in zip(*self.rows, strict=True)]

@@ -142,7 +142,25 @@ def _error_path(message: str, key: str) -> str:
     return f"{base}.{named.group(1)}" if named else base
 
 
+#: Statuses of a refusal that may rest on another service's data: such an answer is given only
+#: once the service has caught up with its streams (:mod:`coursemesh.chassis.consistency`).
+NEGATIVE_STATUSES = frozenset({403, 404, 409, 410, 422})
+NEGATIVE_STATE_KEY = "coursemesh.negative"
+
+
+def mark_negative(scope: Any) -> None:
+    """Say that the answer being built is negative (e.g. an empty list that another service's
+    events fill): it is given only after catching up, as a 404 from a use case is."""
+    scope.setdefault("state", {})[NEGATIVE_STATE_KEY] = True
+
+
+def is_negative(scope: Any) -> bool:
+    return bool(scope.get("state", {}).get(NEGATIVE_STATE_KEY))
+
+
 def _domain_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    if exc.status in NEGATIVE_STATUSES:
+        mark_negative(request.scope)
     return problem(exc.status, exc.title, exc.code, exc.detail, request.url.path, **exc.extra)
 
 
@@ -253,5 +271,7 @@ __all__ = [
     "Unauthorized",
     "Unprocessable",
     "exception_handlers",
+    "is_negative",
+    "mark_negative",
     "problem",
 ]

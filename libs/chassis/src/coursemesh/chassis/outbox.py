@@ -12,6 +12,9 @@
   terminal "failed" state. Later rows of the same aggregate wait behind it.
 - Wake-up: an in-process signal after a local commit, LISTEN/NOTIFY for commits in other
   processes, and a slow poll as a safety net.
+- Where writes publish their own events right after commit (:mod:`~coursemesh.chassis.publisher`,
+  every service), the relay claims only rows older than ``grace``: it publishes what an
+  immediate publish left behind, and leaves alone the rows a request is publishing right now.
 - A running relay keeps its own database connection, outside the service's pool: events keep
   flowing while requests hold every pooled connection, and a round skips the pool's checkout.
 """
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,14 +31,13 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from nats.js import JetStreamContext
-from opentelemetry import propagate, trace
 
 from coursemesh.chassis.db import Database, asyncpg_dsn
 from coursemesh.chassis.notify import listen_forever
+from coursemesh.chassis.publisher import OutboxRow, publish_row
 from coursemesh.chassis.tasks import cancel_and_wait
 
 log = logging.getLogger("coursemesh.outbox")
-tracer = trace.get_tracer("coursemesh.outbox")
 
 PURGE_INTERVAL_SECONDS = 3600.0
 _DB_ERRORS = (OSError, sa.exc.SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -48,6 +49,7 @@ _CLAIM = """
 SELECT seq, event_id::text, subject, aggregate_id, body, headers::text
 FROM "{schema}".outbox
 WHERE published_at IS NULL
+  AND created_at < now() - $2::interval
   AND pg_try_advisory_xact_lock(hashtext('{schema}.outbox'), hashtext(aggregate_id))
 ORDER BY seq
 LIMIT $1
@@ -69,11 +71,11 @@ WHERE o.seq = f.seq
 @dataclass(frozen=True, slots=True)
 class _Row:
     seq: int
-    event_id: str
-    subject: str
-    aggregate_id: str
-    body: bytes
-    headers: str
+    row: OutboxRow
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.row.aggregate_id
 
 
 class OutboxRelay:
@@ -88,6 +90,7 @@ class OutboxRelay:
         publish_timeout: float = 5.0,
         retention: timedelta = timedelta(days=3),
         application_name: str = "coursemesh-outbox-relay",
+        grace: timedelta = timedelta(0),
     ) -> None:
         self._db = db
         self._application_name = application_name
@@ -97,6 +100,7 @@ class OutboxRelay:
         self._max_backoff = max_backoff
         self._publish_timeout = publish_timeout
         self._retention = retention
+        self._grace = grace
         self._wake = asyncio.Event()
         self._claim = _CLAIM.format(schema=db.schema)
         self._mark_published = _MARK_PUBLISHED_AND_COMMIT.format(schema=db.schema, seqs="{seqs}")
@@ -171,7 +175,8 @@ class OutboxRelay:
         """One transaction: claim, publish, mark. A round cut short by an error leaves the
         transaction open: the caller discards the connection."""
         await conn.execute("BEGIN")
-        rows = [_Row(*r) for r in await conn.fetch(self._claim, self._batch_size)]
+        claimed = await conn.fetch(self._claim, self._batch_size, self._grace)
+        rows = [_Row(r[0], OutboxRow(*r[1:])) for r in claimed]
         if not rows:
             await conn.execute("COMMIT")
             return 0, 0
@@ -206,31 +211,13 @@ class OutboxRelay:
         done: list[int] = []
         for row in rows:
             try:
-                await self._publish(row)
+                await publish_row(self._js, row.row, timeout=self._publish_timeout)
             except Exception as exc:
-                log.warning("outbox relay: publish of %s failed: %s", row.event_id, exc)
+                log.warning("outbox relay: publish of %s failed: %s", row.row.event_id, exc)
                 # Later rows of this aggregate must not overtake this one.
                 return done, [(row.seq, f"{type(exc).__name__}: {exc}")]
             done.append(row.seq)
         return done, []
-
-    async def _publish(self, row: _Row) -> None:
-        parent = propagate.extract(json.loads(row.headers))
-        with tracer.start_as_current_span(
-            f"{row.subject} publish",
-            context=parent,
-            kind=trace.SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "nats",
-                "messaging.destination.name": row.subject,
-                "messaging.message.id": row.event_id,
-            },
-        ):
-            headers: dict[str, str] = {"Nats-Msg-Id": row.event_id}
-            propagate.inject(headers)
-            await self._js.publish(
-                row.subject, row.body, timeout=self._publish_timeout, headers=headers
-            )
 
     async def purge_published(self) -> int:
         """Delete rows published longer ago than the retention."""

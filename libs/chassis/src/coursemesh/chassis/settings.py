@@ -44,6 +44,13 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
     consumer_max_deliver: int = 5
     consumer_ack_wait_seconds: float = 30.0
     run_workers: bool = True
+    # Read-your-writes: negative answers wait until this service has caught up with its
+    # streams, at most this long (then 503 CATCHING_UP), with at most this many waiting at once.
+    # ``catch_up`` off only for a process whose projections are not fed by its consumers
+    # (a service's own HTTP tests apply events directly).
+    catch_up: bool = True
+    consistency_timeout_seconds: float = 5.0
+    consistency_max_waiters: int = 256
 
     def __post_init__(self) -> None:
         if not self.jwks_url and not self.jwt_public_key_file:

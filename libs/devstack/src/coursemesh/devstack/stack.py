@@ -499,6 +499,43 @@ class Stack:
 
     # ----------------------------------------------------------------- run / stop
 
+    def stop_service(self, name: str) -> None:
+        """Stop every replica of service ``name``, by PID (as an operator's stop would)."""
+        for rp in self._replicas_of(name):
+            rp.process.stop()
+
+    def start_service(self, name: str) -> None:
+        """Start the stopped replicas of ``name`` again, on their ports, and wait until the
+        gateway routes to them."""
+        for rp in self._replicas_of(name):
+            old = rp.process
+            rp.process = ManagedProcess(old.name, old.argv, log_path=old.log_path, env=old.env)
+            rp.process.start()
+            live = f"{rp.url}/health/live"
+
+            def _live(url: str = live) -> bool:
+                return http_ok(url)
+
+            wait_until(
+                _live,
+                timeout=self.config.startup_timeout,
+                what=f"{rp.replica.instance_id} live again",
+                process=rp.process,
+                interval=0.1,
+            )
+        wait_until(
+            lambda: http_ok(f"{self.gateway_url}/health/{name}"),
+            timeout=self.config.startup_timeout,
+            what=f"{name} ready through the gateway",
+            interval=0.1,
+        )
+
+    def _replicas_of(self, name: str) -> list[ReplicaProcess]:
+        found = [rp for rp in self.replicas if rp.spec.name == name]
+        if not found:
+            raise StackError(f"no service {name!r} in this stack")
+        return found
+
     def children(self) -> list[ManagedProcess]:
         """Every child process, in start order."""
         processes = [x.process for x in self.infrastructure if x.process is not None]

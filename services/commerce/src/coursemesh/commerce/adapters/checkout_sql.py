@@ -39,13 +39,13 @@ LEFT JOIN course_entitlements e ON e.user_id = $2 AND e.course_id = c.id
 WHERE c.id = $1
 """
 
-# A free checkout's rows, outbox rows and NOTIFY in one statement, outside any transaction
-# (atomic by itself: no BEGIN/COMMIT round trips): the lead (if new) and its link to the seller
-# (branch B), the new entitlement, its audit row. Each lead part is switched on by a flag, so
-# there is one prepared statement. Plain INSERTs: a row a concurrent checkout of the same buyer
-# wrote since the read is a unique violation, which undoes the whole statement. The final
-# SELECT reads the parts in the general path's lock order (lead, link, entitlement), so two
-# checkouts of one buyer wait for each other instead of deadlocking.
+# A free checkout's rows, outbox rows and NOTIFY (where relays publish) in one statement,
+# outside any transaction (atomic by itself: no BEGIN/COMMIT round trips): the lead (if new) and
+# its link to the seller (branch B), the new entitlement, its audit row. Each lead part is
+# switched on by a flag, so there is one prepared statement. Plain INSERTs: a row a concurrent
+# checkout of the same buyer wrote since the read is a unique violation, which undoes the whole
+# statement. The final SELECT reads the parts in the general path's lock order (lead, link,
+# entitlement), so two checkouts of one buyer wait for each other instead of deadlocking.
 _SAVE_FREE = f"""
 WITH lead AS (
     INSERT INTO leads (id, user_id, email, source)
@@ -71,7 +71,7 @@ WITH lead AS (
 )
 SELECT (SELECT count(*) FROM lead), (SELECT count(*) FROM link), (SELECT count(*) FROM saved),
        (SELECT count(*) FROM audit), (SELECT count(*) FROM written),
-       pg_notify('{outbox_channel(SCHEMA)}', '')
+       CASE WHEN $28::bool THEN pg_notify('{outbox_channel(SCHEMA)}', '') END
 """
 
 
@@ -142,6 +142,7 @@ async def save_new_free_checkout(
             t.actor,
             t.reason,
             *events.outbox_params(),
+            events.notify,
         )
     except asyncpg.UniqueViolationError:
         return False

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 from coursemesh.chassis.auth import Principal
-from coursemesh.chassis.db import Database, StagedEvents
+from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import BadRequest, NotFound
 from coursemesh.commerce.adapters import checkout_sql
 from coursemesh.commerce.adapters.checkout_sql import CheckoutFacts, LeadWrite
@@ -66,7 +66,7 @@ async def checkout_free_course(
         if facts.entitlement is not None:
             return None  # reopening a row: rare, and the general path locks it first
         lead = _lead_write(facts, buyer)
-        events = StagedEvents()
+        events = db.staged_events()
         if lead is not None:
             publish_lead_created(
                 events, lead.lead_id, facts.organization_id, buyer, lead.source, now
@@ -76,5 +76,5 @@ async def checkout_free_course(
         )
         if not await checkout_sql.save_new_free_checkout(conn, t, lead, events):
             return None  # nothing written; the general path locks and decides again
-    db.outbox_committed()
+    await db.outbox_committed(events)
     return t.entitlement.id

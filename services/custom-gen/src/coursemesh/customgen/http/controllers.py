@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from coursemesh.chassis.auth import Principal, authenticated
+from coursemesh.chassis.consistency import CONSISTENT_READ
 from coursemesh.chassis.db import Database
 from coursemesh.customgen.adapters.runtime import Runtime
 from coursemesh.customgen.app import queries, regen
@@ -52,7 +53,8 @@ class MyCustomCourses(Controller):
     path = "/me"
     guards = [authenticated]
 
-    @get("/custom-course-purchases")
+    # Purchases are made in commerce and announced by events: always current.
+    @get("/custom-course-purchases", opt={CONSISTENT_READ: True})
     async def my_purchases(
         self, db: NamedDependency[Database], principal: NamedDependency[Principal]
     ) -> list[queries.PurchaseView]:

@@ -238,5 +238,9 @@ def subscriptions() -> list[Subscription]:
             WorkoutDeleted: on_workout_deleted,
             EntitlementChanged: Batched(on_entitlements_changed),
             MembershipChanged: on_membership_changed,
-        }
+        },
+        # A buyer's entitlement is applied only after the catalog events that existed by then
+        # (the course commerce sold, its curriculum and publication), so the player never
+        # serves an entitlement to a course it does not know yet.
+        after={"COMMERCE": ("CATALOG",)},
     )

@@ -11,6 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coursemesh.chassis.auth import Principal, authenticate, authenticated
+from coursemesh.chassis.consistency import CONSISTENT_READ
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.responses import EncodedJson
 from coursemesh.learning.adapters.reader import SqlPlayerReader
@@ -65,7 +66,8 @@ class PlayerController(Controller):
     path = "/me/courses"
     guards = [authenticated]
 
-    @get("/")
+    # The library is the buyer's entitlements as commerce announced them: always current.
+    @get("/", opt={CONSISTENT_READ: True})
     async def list_courses(
         self,
         db: NamedDependency[Database],
