@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["event_hop", "http", "learning_scale", "makeup", "webhooks"]
+BENCHMARKS = ["consistency", "event_hop", "http", "learning_scale", "makeup", "webhooks"]
 
 
 def main(argv: list[str]) -> int:

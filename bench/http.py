@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,14 +28,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import add_trace_option, bench_stack, hello_world_ceiling, load, record
 from coursemesh.devstack.stack import Stack
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class Seeder:
@@ -94,32 +84,17 @@ class Seeder:
             )
             self.call("POST", f"/organizations/{org}/courses/{course}/days", staff, body)
         self.call("POST", f"/organizations/{org}/courses/{course}/publish", staff)
-        _until(
-            lambda: (
-                self.http.patch(
-                    f"/organizations/{org}/courses/{course}/price",
-                    headers=self.auth(staff),
-                    json={"priceInCents": 0},
-                ).status_code
-                == 200
-            ),
-            "commerce to know the course",
+        # Back to back, as a client may: each service has caught up with the writes before.
+        self.call(
+            "PATCH", f"/organizations/{org}/courses/{course}/price", staff, {"priceInCents": 0}
         )
-        _until(
-            lambda: self.http.get(f"/public/courses/{course}").status_code == 200,
-            "the storefront to show the course",
-        )
+        self.call("GET", f"/public/courses/{course}", staff)
         return org, course
 
     def buyer_with_course(self, course: str) -> str:
         buyer = "bench_buyer"
         self.call("POST", f"/courses/{course}/checkout", buyer, {}, ok=201)
-        _until(
-            lambda: (
-                self.http.get(f"/me/courses/{course}", headers=self.auth(buyer)).status_code == 200
-            ),
-            "learning to open the course",
-        )
+        self.call("GET", f"/me/courses/{course}", buyer)
         return buyer
 
 

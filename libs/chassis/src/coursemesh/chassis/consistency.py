@@ -134,6 +134,9 @@ class StreamWatch:
                 await self._task
 
     async def _run(self) -> None:
+        """One look answers every waiter registered before it: a consumer with nothing
+        pending or unacked has applied all of its stream there was (one call, the common
+        case); else the stream's end, read now, is the position the new waiters wait for."""
         delay = self.poll_min
         while True:
             self._waiters = [w for w in self._waiters if not w.future.done()]
@@ -144,16 +147,13 @@ class StreamWatch:
             polled = list(self._waiters)
             fresh = [w for w in polled if w.target is None]
             try:
-                if fresh:
-                    stream, consumer = await asyncio.gather(
-                        self.js.stream_info(self.stream),
-                        self.js.consumer_info(self.stream, self.consumer),
-                    )
-                    end = int(stream.state.last_seq or 0)
+                consumer = await self.js.consumer_info(self.stream, self.consumer)
+                idle = not consumer.num_pending and not consumer.num_ack_pending
+                if fresh and not idle:
+                    # Where the stream ends, read after these waiters came: what they wait for.
+                    end = int((await self.js.stream_info(self.stream)).state.last_seq or 0)
                     for w in fresh:  # a token from before a stream was reset counts as its end
                         w.target = end if w.wanted is None else min(w.wanted, end)
-                else:
-                    consumer = await self.js.consumer_info(self.stream, self.consumer)
             except Exception as exc:
                 log.warning("catch-up on %s: no consumer state: %s", self.stream, exc)
                 failure = CatchUpFailed(
@@ -164,11 +164,10 @@ class StreamWatch:
                     if not w.future.done():
                         w.future.set_exception(failure)
                 continue
-            idle = not consumer.num_pending and not consumer.num_ack_pending
             floor = int(consumer.ack_floor.stream_seq or 0) if consumer.ack_floor else 0
             for w in polled:
-                assert w.target is not None
-                if not w.future.done() and (idle or floor >= w.target):
+                reached = idle or (w.target is not None and floor >= w.target)
+                if not w.future.done() and reached:
                     w.future.set_result(None)
             if any(not w.future.done() for w in self._waiters):
                 with contextlib.suppress(TimeoutError):
