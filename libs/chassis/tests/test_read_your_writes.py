@@ -95,6 +95,21 @@ async def test_a_commit_publishes_its_events_before_the_write_returns(
     assert await stream_end(bus) == 2
 
 
+async def test_concurrent_writes_are_published_together_each_learning_its_position(
+    producer_db: Database, bus: Bus
+) -> None:
+    immediate(producer_db, bus)
+
+    async def write(n: int) -> int:
+        with recording_writes() as written:
+            await set_counter(producer_db, f"c{n}", n)
+        return written.positions["DEMO"]
+
+    positions = await asyncio.gather(*(write(n) for n in range(50)))
+    assert sorted(positions) == list(range(1, 51))  # every write knows where its event is
+    assert await stream_end(bus) == 50
+
+
 async def test_a_failed_immediate_publish_is_left_to_the_relay(
     producer_db: Database, bus: Bus, nats_url: str
 ) -> None:

@@ -12,10 +12,11 @@ between commit and publish) are published by a relay round. Rows published here 
 the outbox in batches, off the request path; a relay claims only rows older than a short grace
 period, so it does not race the request path for a row that is being published right now.
 
-Order per aggregate: one transaction's events are published in order. Two transactions on the
-same aggregate commit in order but publish concurrently, so a stream may hold an aggregate's
-version 2 before its version 1; every consumer applies state-carrying events by aggregate
-version, which makes that harmless (docs/events.md).
+Order per aggregate: within a process, rows are sent in the order their transactions handed
+them over, one transaction's in order. Across processes (replicas), or behind a row whose
+publish failed, a stream may hold an aggregate's version 2 before its version 1; every consumer
+applies state-carrying events by aggregate version, which makes that harmless
+(docs/events.md).
 """
 
 from __future__ import annotations
@@ -67,10 +68,9 @@ class Written:
             self.positions[stream] = seq
 
 
-async def publish_row(js: JetStreamContext, row: OutboxRow, *, timeout: float) -> Any:
-    """Publish one outbox row under a PRODUCER span in its write's trace; returns the ack.
-    ``Nats-Msg-Id`` = event id: JetStream stores a row published twice (here and by a relay)
-    once, and acks both with its one sequence."""
+@contextlib.contextmanager
+def _producer_span(row: OutboxRow) -> Iterator[None]:
+    """A PRODUCER span for publishing ``row``, in the trace of the write that staged it."""
     parent = propagate.extract(json.loads(row.trace_headers))
     with tracer.start_as_current_span(
         f"{row.subject} publish",
@@ -82,9 +82,23 @@ async def publish_row(js: JetStreamContext, row: OutboxRow, *, timeout: float) -
             "messaging.message.id": str(row.event_id),
         },
     ):
+        yield
+
+
+async def publish_row(js: JetStreamContext, row: OutboxRow, *, timeout: float) -> Any:
+    """Publish one outbox row under a PRODUCER span in its write's trace; returns the ack.
+    ``Nats-Msg-Id`` = event id: JetStream stores a row published twice (here and by a relay)
+    once, and acks both with its one sequence."""
+    with _producer_span(row):
         headers: dict[str, str] = {"Nats-Msg-Id": str(row.event_id)}
         propagate.inject(headers)
         return await js.publish(row.subject, row.body, timeout=timeout, headers=headers)
+
+
+def _fail(done: asyncio.Future[Any], exc: BaseException) -> None:
+    if not done.done():
+        done.set_exception(exc)
+        done.exception()  # retrieved: the request that waits for it may be gone
 
 
 _written: ContextVar[Written | None] = ContextVar("coursemesh_written", default=None)
@@ -119,34 +133,67 @@ class ImmediatePublisher:
         self._on_failure = on_failure or (lambda: None)
         self._mark = _MARK.format(schema=schema)
         self._to_mark: list[Any] = []
+        self._queue: list[tuple[Sequence[OutboxRow], asyncio.Future[list[Any]]]] = []
+        self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.published_total = 0
         self.failed_total = 0
 
     async def publish(self, rows: Sequence[OutboxRow]) -> bool:
         """Publish ``rows`` (one transaction's, in order); False if any failed, in which case
-        the relay publishes what is left."""
+        the relay publishes what is left.
+
+        Requests that commit meanwhile are published together: one task sends every queued
+        row pipelined, in queue order, then awaits the acks (a consumer then gets them in one
+        fetch, as it got a relay's batch, instead of one event per transaction)."""
         if not self._connected():  # no write waits out a timeout while the bus is away
             self.failed_total += 1
             self._on_failure()
             return False
+        done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append((rows, done))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_queued(), name="immediate-publish")
         try:
-            for row in rows:
-                ack = await publish_row(self._js, row, timeout=self._timeout)
-                self._to_mark.append(row.event_id)
-                written = _written.get()
-                if written is not None:
-                    written.add(ack.stream, ack.seq)
+            acks = await asyncio.shield(done)
         except Exception as exc:  # the bus is unreachable or slow: the relay takes over
             log.warning("immediate publish failed, the relay will publish: %s", exc)
             self.failed_total += 1
             self._on_failure()
             return False
-        finally:
-            if self._to_mark:
-                self._wake.set()
+        written = _written.get()
+        for ack in acks:
+            if written is not None:
+                written.add(ack.stream, ack.seq)
         self.published_total += len(rows)
         return True
+
+    async def _send_queued(self) -> None:
+        while self._queue:
+            queued, self._queue = self._queue, []
+            sent: list[tuple[Sequence[OutboxRow], asyncio.Future[list[Any]], list[Any]]] = []
+            for rows, done in queued:
+                try:
+                    sent.append((rows, done, [await self._send(row) for row in rows]))
+                except Exception as exc:
+                    _fail(done, exc)
+            for rows, done, acks in sent:
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        done.set_result(await asyncio.gather(*acks))
+                except Exception as exc:
+                    _fail(done, exc)
+                    continue
+                self._to_mark.extend(row.event_id for row in rows)
+            if self._to_mark:
+                self._wake.set()
+
+    async def _send(self, row: OutboxRow) -> Any:
+        """Send one row and return the future of its ack, under its PRODUCER span."""
+        with _producer_span(row):
+            headers: dict[str, str] = {"Nats-Msg-Id": str(row.event_id)}
+            propagate.inject(headers)
+            return await self._js.publish_async(row.subject, row.body, headers=headers)
 
     async def mark_pending(self, conn: Any) -> int:
         """Mark what was published since the last call; returns how many rows."""
