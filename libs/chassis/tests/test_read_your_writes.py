@@ -47,6 +47,18 @@ def consumer(db: Database, bus: Bus, catch_up: CatchUp | None = None) -> Consume
     return ConsumerRunner(consumer=CONSUMER, db=db, js=bus.js, subscription=sub, catch_up=catch_up)
 
 
+async def provisioned(db: Database, bus: Bus) -> ConsumerRunner:
+    """The projector's durable consumer, created but not running (the projection lags)."""
+    runner = consumer(db, bus)
+    await runner.provision()
+    return runner
+
+
+def watching(bus: Bus, **limits: Any) -> CatchUp:
+    """A catch-up on the projector's consumer of the DEMO stream."""
+    return CatchUp([StreamWatch(bus.js, "DEMO", CONSUMER)], **limits)
+
+
 def immediate(db: Database, bus: Bus) -> ImmediatePublisher:
     publisher = ImmediatePublisher(bus.js, db.schema)
     db.publish_immediately(publisher)
@@ -158,10 +170,9 @@ async def test_catch_up_waits_until_the_consumer_applied_what_the_stream_held(
     producer_db: Database, projector_db: Database, bus: Bus, background: Start
 ) -> None:
     immediate(producer_db, bus)
-    runner = consumer(projector_db, bus)
-    await runner.provision()
+    runner = await provisioned(projector_db, bus)
     await set_counter(producer_db, "a", 5)
-    catch_up = CatchUp([StreamWatch(bus.js, "DEMO", CONSUMER)], timeout=0.3)
+    catch_up = watching(bus, timeout=0.3)
     with pytest.raises(CatchUpFailed, match="not caught up with DEMO"):
         await catch_up.wait()  # nobody applies it: bounded, then a clear failure
     assert await view(projector_db) == {}
@@ -180,11 +191,10 @@ async def test_a_token_names_a_position_and_other_streams_are_ignored(
     producer_db: Database, projector_db: Database, bus: Bus, background: Start
 ) -> None:
     immediate(producer_db, bus)
-    runner = consumer(projector_db, bus)
-    await runner.provision()
+    runner = await provisioned(projector_db, bus)
     with recording_writes() as written:
         await set_counter(producer_db, "t", 1)
-    catch_up = CatchUp([StreamWatch(bus.js, "DEMO", CONSUMER)], timeout=0.3)
+    catch_up = watching(bus, timeout=0.3)
     await catch_up.wait({"OTHER": 10**6})  # a stream this service does not consume
     with pytest.raises(CatchUpFailed):
         await catch_up.wait(written.positions)
@@ -200,9 +210,8 @@ async def test_a_token_names_a_position_and_other_streams_are_ignored(
 async def test_waiters_are_bounded_and_an_unreachable_bus_fails_fast(
     projector_db: Database, bus: Bus, nats_url: str
 ) -> None:
-    runner = consumer(projector_db, bus)
-    await runner.provision()
-    catch_up = CatchUp([StreamWatch(bus.js, "DEMO", CONSUMER)], timeout=5, max_waiters=0)
+    await provisioned(projector_db, bus)
+    catch_up = watching(bus, timeout=5, max_waiters=0)
     with pytest.raises(CatchUpFailed, match="too many"):
         await catch_up.wait()
     closed = await Bus.connect(nats_url, "closed")
@@ -218,8 +227,7 @@ async def test_one_poll_answers_many_waiters(
     producer_db: Database, projector_db: Database, bus: Bus, background: Start
 ) -> None:
     immediate(producer_db, bus)
-    runner = consumer(projector_db, bus)
-    await runner.provision()
+    runner = await provisioned(projector_db, bus)
     background(runner.run())
     await set_counter(producer_db, "m", 1)
     calls = 0
@@ -231,7 +239,7 @@ async def test_one_poll_answers_many_waiters(
         return await original(*args, **kw)
 
     bus.js.consumer_info = counted  # type: ignore[method-assign]
-    catch_up = CatchUp([StreamWatch(bus.js, "DEMO", CONSUMER)], timeout=10)
+    catch_up = watching(bus, timeout=10)
     await asyncio.gather(*(catch_up.wait() for _ in range(200)))
     assert calls < 50  # shared polls, not one per waiter
     await catch_up.close()
@@ -255,7 +263,7 @@ async def test_a_consumer_applies_only_after_the_streams_it_follows(
         db=projector_db,
         js=bus.js,
         subscription=Subscription("DEMO", {CounterSet.event_type: follow}, after=("DEMO",)),
-        catch_up=CatchUp([StreamWatch(bus.js, "DEMO", CONSUMER)], timeout=10),
+        catch_up=watching(bus, timeout=10),
     )
     await follower.provision()
     await set_counter(producer_db, "f", 3)
@@ -334,9 +342,8 @@ async def test_a_negative_answer_waits_for_the_projection_and_is_asked_again(
     producer_db: Database, projector_db: Database, bus: Bus, background: Start
 ) -> None:
     immediate(producer_db, bus)
-    runner = consumer(projector_db, bus)
-    await runner.provision()
-    slot = CatchUpSlot(CatchUp([StreamWatch(bus.js, "DEMO", CONSUMER)], timeout=0.5))
+    runner = await provisioned(projector_db, bus)
+    slot = CatchUpSlot(watching(bus, timeout=0.5))
     runs: list[str] = []
     app = middleware_app(projector_db, slot, runs)
     async with httpx.AsyncClient(
@@ -368,9 +375,8 @@ async def test_tokens_on_writes_and_reads_that_honour_them(
     producer_db: Database, projector_db: Database, bus: Bus, background: Start
 ) -> None:
     immediate(producer_db, bus)
-    runner = consumer(projector_db, bus)
-    await runner.provision()
-    slot = CatchUpSlot(CatchUp([StreamWatch(bus.js, "DEMO", CONSUMER)], timeout=0.5))
+    runner = await provisioned(projector_db, bus)
+    slot = CatchUpSlot(watching(bus, timeout=0.5))
     writer = middleware_app(producer_db, CatchUpSlot(), [])
     reader = middleware_app(projector_db, slot, [])
     transport = httpx.ASGITransport
