@@ -3,10 +3,12 @@
 The stack is started exactly as ``make up`` does (``coursemesh.devstack.stack.Stack``) with a
 known ``COMMERCE_SANDBOX_WEBHOOK_KEY``, seeded through the gateway (``bench.http.Seeder``): one
 organization with a course priced at 49.00, then ``--webhooks`` pending paid checkouts, one per
-distinct buyer. Nobody presses Pay: the benchmark plays the sandbox provider itself and POSTs
-exactly what its ``sandbox-webhook-sender`` would (the body from the provider's own session
-rows and ``event_body``, Standard Webhooks headers signed with the org's derived secret, signed
-at send time as the provider does at each attempt) to ``/webhooks/payments/<orgId>`` from
+distinct buyer. Nobody presses Pay: the benchmark plays the sandbox provider itself. It settles
+each session as the page's Pay does (``status = 'paid'``: the provider applies a completion only
+for a session it settled), without queueing the provider's own delivery, and POSTs exactly what
+its ``sandbox-webhook-sender`` would (the body from the provider's own session rows and
+``event_body``, Standard Webhooks headers signed with the org's derived secret, signed at send
+time as the provider does at each attempt) to ``/webhooks/payments/<orgId>`` from
 ``--connections`` concurrent keep-alive HTTP/1.1 connections (raw asyncio streams, like
 ``bench.loadgen``, so the client costs little of the shared cores).
 
@@ -106,14 +108,18 @@ async def _checkouts(seeder: Seeder, course: str, count: int, concurrency: int) 
 
 
 async def _deliveries(database_url: str, session_ids: list[str]) -> list[Delivery]:
-    """What the provider would send for each session on Pay: ``payment.completed``."""
+    """Settle each session as Pay does, and what the provider would send for it:
+    ``payment.completed``."""
     engine = create_async_engine(database_url)
     try:
-        async with engine.connect() as conn:
+        async with engine.begin() as conn:
             rows = (
                 (
                     await conn.execute(
-                        sa.select(sandbox_sessions).where(sandbox_sessions.c.id.in_(session_ids))
+                        sa.update(sandbox_sessions)
+                        .where(sandbox_sessions.c.id.in_(session_ids))
+                        .values(status="paid")
+                        .returning(sandbox_sessions)
                     )
                 )
                 .mappings()

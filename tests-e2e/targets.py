@@ -324,14 +324,22 @@ class ComposeStack:
         return self.data_dir / "compose.e2e.json"
 
     @property
+    def env_file(self) -> Path:
+        """Compose's variables (``--env-file``): the file requires the sandbox webhook key when
+        it is read, before the override is merged."""
+        return self.data_dir / "compose.e2e.env"
+
+    @property
     def telemetry_dir(self) -> Path:
         return self.data_dir / "telemetry"
 
     def compose(self, *args: str) -> list[str]:
-        """``docker compose -p <project> -f docker-compose.yml -f <override> <args>``."""
+        """``docker compose -p <project> -f docker-compose.yml -f <override> --env-file <env>
+        <args>``."""
         return [
             "docker", "compose", "-p", self.project,
-            "-f", str(self.compose_file), "-f", str(self.override_file), *args,
+            "-f", str(self.compose_file), "-f", str(self.override_file),
+            "--env-file", str(self.env_file), *args,
         ]  # fmt: skip
 
     def up_argv(self) -> list[str]:
@@ -396,6 +404,9 @@ class ComposeStack:
         self.telemetry_dir.chmod(0o777)
         (self.data_dir / "keys").mkdir(exist_ok=True)
         self.override_file.write_text(json.dumps(self.override(), indent=2))
+        self.env_file.touch(mode=0o600)
+        self.env_file.chmod(0o600)  # the key file of an earlier run may be wider
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.extra_env.items()))
 
     def start(self) -> ComposeStack:
         self.prepare()

@@ -46,6 +46,7 @@ def base(data: Path) -> list[str]:
     return [
         "docker", "compose", "-p", "coursemesh-e2e",
         "-f", str(COMPOSE_FILE), "-f", str(data / "compose.e2e.json"),
+        "--env-file", str(data / "compose.e2e.env"),
     ]  # fmt: skip
 
 
@@ -96,6 +97,9 @@ def test_override_adds_key_span_files_and_s3_port(tmp_path: Path) -> None:
     assert services["s3"] == {"ports": ["127.0.0.1::8333"]}
     assert (tmp_path / "telemetry").stat().st_mode & 0o777 == 0o777  # uid 10001 writes there
     assert stack.service_env(stack.replicas[2].spec, 1)["COMMERCE_SANDBOX_WEBHOOK_KEY"] == "k-123"
+    # docker-compose.yml requires the key while compose reads it, before the override merges
+    assert stack.env_file.read_text() == "COMMERCE_SANDBOX_WEBHOOK_KEY=k-123\n"
+    assert stack.env_file.stat().st_mode & 0o077 == 0
 
 
 def test_compose_file_allows_scaling_and_the_target_reads_what_it_publishes() -> None:

@@ -4,6 +4,7 @@ Caddyfile variables, healthchecks, migrations, n8n and the Dockerfiles, checked 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -214,6 +215,16 @@ def test_s3_and_smtp_are_wired(services: dict[str, Service]) -> None:
     assert "-js" in services["nats"]["command"]
 
 
+def test_sandbox_webhook_key_is_required_and_has_no_default(services: dict[str, Service]) -> None:
+    """Every org's sandbox webhook secret derives from this key: a default in the file would
+    let anyone sign a payment for any org, so compose stops unless it is set."""
+    value = _env(services["commerce"])["COMMERCE_SANDBOX_WEBHOOK_KEY"]
+    assert re.fullmatch(r"\$\{COMMERCE_SANDBOX_WEBHOOK_KEY:\?[^}]+\}", value), value
+    for name, service in services.items():
+        keys = [k for k in _env(service) if k.endswith("SANDBOX_WEBHOOK_KEY")]
+        assert keys == (["COMMERCE_SANDBOX_WEBHOOK_KEY"] if name == "commerce" else []), name
+
+
 def test_bind_mounted_files_exist(services: dict[str, Service]) -> None:
     for name, service in services.items():
         for volume in service.get("volumes", []):
@@ -257,11 +268,17 @@ def test_docker_compose_config_accepts_the_file() -> None:
     plugin = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
     if plugin.returncode != 0:
         pytest.skip("docker CLI without the compose plugin")
+    argv = [docker, "compose", "-f", str(COMPOSE_FILE), "config", "-q"]
+    environ = {k: v for k, v in os.environ.items() if k != "COMMERCE_SANDBOX_WEBHOOK_KEY"}
     result = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE_FILE), "config", "-q"],
+        argv,
         capture_output=True,
         text=True,
         check=False,
         cwd=REPO,
+        env={**environ, "COMMERCE_SANDBOX_WEBHOOK_KEY": "k-test"},
     )
     assert result.returncode == 0, result.stderr
+    unset = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO, env=environ)
+    assert unset.returncode != 0
+    assert "sandbox provider is for testing only" in unset.stderr

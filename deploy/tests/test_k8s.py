@@ -430,6 +430,27 @@ def test_secrets_are_referenced_not_stored(rendered: tuple[Path, list[Manifest]]
                     assert f"`{ref['key']}`" in docs, ref
 
 
+def test_commerce_sandbox_webhook_key_only_ever_comes_from_a_secret(
+    rendered: tuple[Path, list[Manifest]],
+) -> None:
+    """No manifest holds a sandbox webhook key; a commerce that runs the sandbox provider (the
+    settings' default) must take it from a Secret, or it would not start."""
+    _, resources = rendered
+    configmaps = _by_kind(resources, "ConfigMap")
+    for configmap in configmaps.values():
+        assert not any(k.endswith("SANDBOX_WEBHOOK_KEY") for k in configmap.get("data", {}))
+    (commerce,) = _by_kind(resources, "Deployment")["commerce"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    variables = {v["name"]: v for v in commerce.get("env", [])}
+    key = variables.get("COMMERCE_SANDBOX_WEBHOOK_KEY")
+    if key is not None:
+        assert "value" not in key, key
+        assert key["valueFrom"]["secretKeyRef"], key
+    provider = _environment(commerce, configmaps).get("COMMERCE_PAYMENT_PROVIDER", "sandbox")
+    assert provider == "stripe" or key is not None
+
+
 def test_production_overlay_uses_r2_pinned_images_and_an_ingress() -> None:
     resources = render(K8S / "overlays/production")
     config = _by_kind(resources, "ConfigMap")

@@ -269,6 +269,34 @@ async def _has_messages(bus: Bus, n: int) -> bool:
     return await stream_messages(bus, "DEMO") >= n
 
 
+async def test_an_event_that_meets_the_database_away_waits_for_it_and_is_never_parked(
+    projector_db: Database, bus: Bus, background: Any
+) -> None:
+    import asyncpg
+
+    attempts: list[int] = []
+
+    async def database_away_for_a_while(uow: UnitOfWork, env: Envelope[Any]) -> None:
+        attempts.append(1)
+        if len(attempts) <= 6:  # twice the deliveries after which a failing event is parked
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+        await on_counter_set(uow, env)
+
+    event = envelope(
+        CounterSet(counter_id="late", value=7), aggregate_id="late", aggregate_version=1
+    )
+    await bus.js.publish(event.type, encode(event))
+    runner = consumer(
+        projector_db, bus, handler=database_away_for_a_while, max_deliver=3, backoff_base=0.01
+    )
+    await runner.provision()
+    background(runner.run())
+    await wait_for(lambda: _view_is(projector_db, {"late": (7, 1)}), timeout=15)
+    assert len(attempts) == 7
+    assert runner.dead_lettered_total == 0
+    assert await _dead_letters(bus) == []
+
+
 async def _processed(runner: ConsumerRunner, n: int) -> bool:
     return runner.processed_total >= n
 

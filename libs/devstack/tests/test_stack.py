@@ -22,6 +22,7 @@ from coursemesh.devstack.ports import free_port
 from coursemesh.devstack.process import find_binary, wait_until
 from coursemesh.devstack.pytest_plugin import SmtpServer
 from coursemesh.devstack.stack import Stack, StackError
+from coursemesh.devstack.supervisor import RestartPolicy
 from coursemesh.devstack.testing import assert_pids_gone, processes_with
 
 
@@ -89,7 +90,7 @@ def test_stack_starts_routes_and_stops_without_orphans(
     assert json.loads((data / "stack.json").read_text())["state"] == "stopped"
 
 
-def test_a_crashing_child_brings_the_stack_down_with_its_log(
+def test_a_child_that_keeps_crashing_brings_the_stack_down_with_its_log(
     tmp_path: Path, standin_command: Any, no_migrations: Any, external_env: dict[str, str]
 ) -> None:
     tag = uuid.uuid4().hex
@@ -100,6 +101,8 @@ def test_a_crashing_child_brings_the_stack_down_with_its_log(
         environ=external_env,
         service_command=standin_command(tag, crash={"learning": 1.0}, light=True),
         migrate_command=no_migrations,
+        # every restart crashes again after 1 s: the second crash within the window ends it
+        restart=RestartPolicy(initial_delay=0.1, max_delay=0.2, max_restarts=1),
     )
     deadline = time.monotonic() + 60
 

@@ -4,6 +4,7 @@ or a real HTTP server), and helpers that feed catalog's events through the real 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,6 +45,8 @@ TRAINER = "user_trainer"
 MEMBER = "user_member"
 BUYER = "user_buyer"
 BUYER_EMAIL = "buyer@example.com"
+#: The sandbox provider's key in these tests (a fresh one per run: no key is known in advance).
+SANDBOX_WEBHOOK_KEY = "test-sandbox-" + secrets.token_hex(16)
 
 
 @pytest.fixture
@@ -62,7 +65,11 @@ def make_settings(
 ) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         return service_settings(
-            SERVICE, database_url=database_url, nats_url=nats_url, identity=identity, **overrides
+            SERVICE,
+            database_url=database_url,
+            nats_url=nats_url,
+            identity=identity,
+            **{"sandbox_webhook_key": SANDBOX_WEBHOOK_KEY, **overrides},
         )
 
     return make
@@ -146,6 +153,9 @@ class Catalog:
         )
 
 
+_PUBLISHER_COLUMNS = {("outbox", "published_at"), ("outbox", "attempts"), ("outbox", "last_error")}
+
+
 @dataclass
 class Harness:
     client: Any  # AsyncTestClient or httpx.AsyncClient: the same call shapes
@@ -181,6 +191,34 @@ class Harness:
         async with self.db.engine.connect() as conn:
             result = await conn.execute(sa.select(table).where(*where))
             return [dict(r) for r in result.mappings()]
+
+    async def snapshot(self) -> dict[str, list[str]]:
+        """Every row of every table in commerce's schema (as text, sorted): equal snapshots
+        mean that a request in between wrote nothing. Left out: the outbox's delivery
+        bookkeeping, which the publisher updates after an earlier request has answered."""
+        async with self.db.engine.connect() as conn:
+            columns = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+                        " JOIN information_schema.tables t USING (table_schema, table_name)"
+                        " WHERE c.table_schema = :schema AND t.table_type = 'BASE TABLE'"
+                        " ORDER BY c.table_name, c.ordinal_position"
+                    ),
+                    {"schema": SERVICE.schema},
+                )
+            ).all()
+            selected: dict[str, list[str]] = {}
+            for table, column in columns:
+                if (table, column) not in _PUBLISHER_COLUMNS:
+                    selected.setdefault(table, []).append(f'"{column}"')
+            tables: dict[str, list[str]] = {}
+            for table, names in selected.items():
+                rows = await conn.execute(
+                    sa.text(f'SELECT {", ".join(names)} FROM "{SERVICE.schema}"."{table}"')
+                )
+                tables[table] = sorted(repr(tuple(row)) for row in rows)
+        return tables
 
     async def count(self, table: sa.Table) -> int:
         async with self.db.engine.connect() as conn:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from commerce_support import BUYER, TRAINER, Catalog, Harness
 from litestar.testing import AsyncTestClient
-from test_webhooks import post_webhook
+from test_webhooks import post_webhook, press_pay
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import TestIdentity, outbox_events
@@ -65,6 +65,7 @@ async def test_custom_offer_paid_checkout_then_webhook_publishes_purchase(harnes
         payment_transactions,
         payment_transactions.c.custom_course_purchase_id == uuid.UUID(first.json()["purchaseId"]),
     )
+    await press_pay(harness, txn)
     assert (await post_webhook(harness, org, txn)).status_code == 200
     [event] = await outbox_events(harness.db, "commerce.custom_course.purchased.v1")
     assert (event.payload.course_code, event.payload.user_id, event.payload.transaction_id) == (
@@ -180,6 +181,8 @@ async def test_stripe_checkout_session_webhooks_activate_and_refund_revokes(
             "object": "checkout.session",
             "payment_status": "paid",
             "payment_intent": "pi_123",
+            "amount_total": 4900,
+            "currency": "usd",
             "metadata": txn["metadata"],
         }
         hook = f"/webhooks/payments/{org}"
@@ -212,4 +215,72 @@ async def test_stripe_checkout_session_webhooks_activate_and_refund_revokes(
         assert r.json() == {"status": "applied"}
         [ent] = await h.rows(entitlements)
         assert ent["status"] == "revoked"
+    await db.dispose()
+
+
+async def test_stripe_completion_must_carry_the_checkout_amount_and_currency(
+    make_settings: Callable[..., Settings],
+    identity: TestIdentity,
+    fake_stripe: tuple[str, list[dict[str, Any]]],
+) -> None:
+    api_base, _ = fake_stripe
+    settings = make_settings(
+        run_workers=False,
+        catch_up=False,
+        payment_provider="stripe",
+        stripe_api_key="sk_test_123",
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_api_base=api_base,
+    )
+    db = Database(settings.database_url, SERVICE.schema)
+    async with AsyncTestClient(create_app(settings)) as client:
+        h = Harness(client, db, Catalog(db, {}), identity, settings)
+        org, course = await h.shop(price=4900)
+        assert (await h.checkout(course)).status_code == 201
+        [txn] = await h.rows(payment_transactions)
+        hook = f"/webhooks/payments/{org}"
+
+        def completed(**fields: Any) -> str:
+            session = {
+                "id": txn["provider_transaction_id"],
+                "object": "checkout.session",
+                "payment_status": "paid",
+                "payment_intent": "pi_456",
+                "amount_total": 4900,
+                "currency": "usd",
+                "metadata": txn["metadata"],
+                **fields,
+            }
+            return stripe_event("checkout.session.completed", session)
+
+        before = await h.snapshot()
+        for payload in (
+            completed(amount_total=100),
+            completed(currency="eur"),
+            completed(amount_total=None, currency=None),  # says nothing of what was paid
+        ):
+            r = await client.post(
+                hook, content=payload, headers={"stripe-signature": stripe_signed(payload)}
+            )
+            assert (r.status_code, r.json()["code"]) == (422, "WEBHOOK_AMOUNT_MISMATCH"), payload
+        for malformed in (
+            "not json",
+            json.dumps({"id": "evt_1", "type": "checkout.session.completed", "data": []}),
+            json.dumps(
+                {"id": "evt_2", "type": "checkout.session.completed", "data": {"object": []}}
+            ),
+            completed(amount_total="4900"),
+        ):
+            r = await client.post(
+                hook, content=malformed, headers={"stripe-signature": stripe_signed(malformed)}
+            )
+            assert (r.status_code, r.json()["code"]) == (400, "WEBHOOK_MALFORMED"), malformed
+        assert await h.snapshot() == before
+        assert (await h.rows(entitlements))[0]["status"] == "pending"
+        payload = completed()
+        ok = await client.post(
+            hook, content=payload, headers={"stripe-signature": stripe_signed(payload)}
+        )
+        assert ok.json() == {"status": "applied"}
+        assert (await h.rows(entitlements))[0]["status"] == "active"
     await db.dispose()

@@ -1,4 +1,5 @@
-"""Projections of catalog's events and the staff price endpoint (trainer-side 'Set price')."""
+"""Projections of catalog's events, the staff price endpoint (trainer-side 'Set price') and
+the staff list of a course's entitlements."""
 
 from __future__ import annotations
 
@@ -147,3 +148,23 @@ async def test_membership_removal_revokes_staff_rights(harness: Harness) -> None
     assert r.status_code == 404
     async with harness.db.engine.connect() as conn:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(plans))).scalar_one() == 0
+
+
+async def test_course_entitlements_of_unknown_or_foreign_course_is_404_known_empty_is_200(
+    harness: Harness,
+) -> None:
+    org, course = await harness.shop(price=None)
+    other_org = await harness.catalog.organization("Other Gym")
+    foreign = await harness.catalog.course(other_org)
+    for unknown in (uuid.uuid4(), foreign):
+        r = await harness.client.get(
+            f"/organizations/{org}/courses/{unknown}/entitlements", headers=harness.auth(TRAINER)
+        )
+        assert (r.status_code, r.json()["code"]) == (404, "COURSE_NOT_FOUND"), unknown
+    draft = await harness.catalog.course(org, "Draft", published=False)
+    for known in (course, draft):
+        r = await harness.client.get(
+            f"/organizations/{org}/courses/{known}/entitlements", headers=harness.auth(TRAINER)
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}

@@ -18,9 +18,13 @@ from coursemesh.commerce.adapters.tables import (
     entitlements,
     payment_transactions,
     receipts,
+    sandbox_sessions,
     webhook_events,
 )
-from coursemesh.commerce.app.metrics import webhook_cross_org_mismatches
+from coursemesh.commerce.app.metrics import (
+    webhook_cross_org_mismatches,
+    webhook_payment_mismatches,
+)
 from coursemesh.commerce.app.sweeper import expire_abandoned_checkouts
 
 
@@ -29,6 +33,12 @@ async def paid_checkout(h: Harness, price: int = 4900) -> tuple[uuid.UUID, dict[
     assert (await h.checkout(course)).status_code == 201
     [txn] = await h.rows(payment_transactions)
     return org, txn
+
+
+async def press_pay(h: Harness, txn: dict[str, Any]) -> None:
+    """The buyer pays on the sandbox page (the in-process app sends no webhook: the test does)."""
+    r = await h.client.post(f"/pay/{txn['provider_transaction_id']}/pay")
+    assert r.status_code == 200, r.text
 
 
 async def post_webhook(
@@ -41,20 +51,28 @@ async def post_webhook(
     at: datetime | None = None,
     secret_org: uuid.UUID | None = None,
     metadata: dict[str, str] | None = None,
+    data: dict[str, Any] | None = None,
+    raw_body: str | None = None,
 ) -> Any:
-    body = json.dumps(
-        {
-            "id": event_id or f"evt_{uuid.uuid4().hex}",
-            "type": event_type,
-            "data": {
-                "sessionId": txn["provider_transaction_id"],
-                "amountInCents": txn["amount_in_cents"],
-                "currency": txn["currency"],
-                "metadata": txn["metadata"] if metadata is None else metadata,
-                "failureReason": None,
-            },
-        }
-    )
+    """A sandbox webhook signed with the org's secret; ``data`` overrides fields of the event's
+    data, ``raw_body`` replaces the whole body (signed as it is)."""
+    body = raw_body
+    if body is None:
+        body = json.dumps(
+            {
+                "id": event_id or f"evt_{uuid.uuid4().hex}",
+                "type": event_type,
+                "data": {
+                    "sessionId": txn["provider_transaction_id"],
+                    "amountInCents": txn["amount_in_cents"],
+                    "currency": txn["currency"],
+                    "metadata": txn["metadata"] if metadata is None else metadata,
+                    "failureReason": None,
+                    **(data or {}),
+                },
+            }
+        )
+    assert h.settings.sandbox_webhook_key is not None
     secret = organization_webhook_secret(h.settings.sandbox_webhook_key, secret_org or org)
     headers = sign(secret, f"msg_{uuid.uuid4().hex}", body, at or datetime.now(UTC))
     return await h.client.post(
@@ -68,6 +86,7 @@ async def test_webhook_activation_completed_pending_to_active_with_txn_link(
     harness: Harness,
 ) -> None:
     org, txn = await paid_checkout(harness)
+    await press_pay(harness, txn)
     r = await post_webhook(harness, org, txn)
     assert (r.status_code, r.json()) == (200, {"status": "applied"})
     [ent] = await harness.rows(entitlements)
@@ -93,6 +112,7 @@ async def test_webhook_activation_completed_pending_to_active_with_txn_link(
 
 async def test_idempotency_replayed_webhook_changes_nothing(harness: Harness) -> None:
     org, txn = await paid_checkout(harness)
+    await press_pay(harness, txn)
     assert (await post_webhook(harness, org, txn, event_id="evt_same")).json()[
         "status"
     ] == "applied"
@@ -107,6 +127,7 @@ async def test_idempotency_replayed_webhook_changes_nothing(harness: Harness) ->
 async def test_idempotency_second_completion_on_active_row_is_status_noop(harness: Harness) -> None:
     """Webhook short-circuit: a new completion event for an active row only refreshes the link."""
     org, txn = await paid_checkout(harness)
+    await press_pay(harness, txn)
     await post_webhook(harness, org, txn)
     r = await post_webhook(harness, org, txn)
     assert r.json()["status"] == "applied"
@@ -136,6 +157,7 @@ async def test_edge_payment_fails_then_repurchase_reactivates_and_succeeds(
     r = await harness.checkout(ent["course_id"])
     assert r.json()["entitlementId"] == str(ent["id"])
     [retry] = await harness.rows(payment_transactions, payment_transactions.c.status == "pending")
+    await press_pay(harness, retry)
     await post_webhook(harness, org, retry)
     [ent] = await harness.rows(entitlements)
     assert (ent["status"], ent["source_payment_transaction_id"]) == ("active", retry["id"])
@@ -150,6 +172,7 @@ async def test_edge_payment_fails_then_repurchase_reactivates_and_succeeds(
 
 async def test_edge_refund_after_activation_revokes(harness: Harness) -> None:
     org, txn = await paid_checkout(harness)
+    await press_pay(harness, txn)
     await post_webhook(harness, org, txn)
     r = await post_webhook(harness, org, txn, "payment.refunded")
     assert r.status_code == 200
@@ -175,8 +198,10 @@ async def test_webhook_bad_signature_or_timestamp_is_400_and_changes_nothing(
         "future": datetime.now(UTC) + timedelta(minutes=6),
     }.get(tamper)
     other = uuid.uuid4() if tamper == "signature" else None
+    before = await harness.snapshot()
     r = await post_webhook(harness, org, txn, at=at, secret_org=other)
     assert (r.status_code, r.json()["code"]) == (400, code)
+    assert await harness.snapshot() == before
     [ent] = await harness.rows(entitlements)
     assert ent["status"] == "pending"
     assert await harness.count(webhook_events) == 0
@@ -186,8 +211,10 @@ async def test_webhook_unknown_entitlement_in_metadata_is_404_and_changes_nothin
     harness: Harness,
 ) -> None:
     org, txn = await paid_checkout(harness)
+    before = await harness.snapshot()
     r = await post_webhook(harness, org, txn, metadata={"courseEntitlementId": str(uuid.uuid4())})
     assert (r.status_code, r.json()["code"]) == (404, "UNKNOWN_ENTITLEMENT")
+    assert await harness.snapshot() == before
     assert await harness.count(webhook_events) == 0
     [ent] = await harness.rows(entitlements)
     assert ent["status"] == "pending"
@@ -199,9 +226,11 @@ async def test_edge_cross_org_webhook_logged_counted_and_refused(
     _org, txn = await paid_checkout(harness)
     attacker = await harness.catalog.organization("Attacker Gym")
     before = webhook_cross_org_mismatches.total
+    rows = await harness.snapshot()
     with caplog.at_level(logging.ERROR, logger="coursemesh.commerce.webhooks"):
         r = await post_webhook(harness, attacker, txn)  # validly signed for the attacker's org
     assert (r.status_code, r.json()["code"]) == (403, "WEBHOOK_CROSS_ORG")
+    assert await harness.snapshot() == rows
     assert webhook_cross_org_mismatches.total == before + 1
     assert any("cross-org mismatch" in rec.getMessage() for rec in caplog.records)
     [ent] = await harness.rows(entitlements)
@@ -212,6 +241,7 @@ async def test_edge_cross_org_webhook_logged_counted_and_refused(
 
 async def test_staff_revoke_active_entitlement_and_permissions(harness: Harness) -> None:
     org, txn = await paid_checkout(harness)
+    await press_pay(harness, txn)
     await post_webhook(harness, org, txn)
     [ent] = await harness.rows(entitlements)
     url = f"/organizations/{org}/entitlements/{ent['id']}/revoke"
@@ -256,3 +286,152 @@ async def test_edge_abandoned_checkout_swept_to_revoked_then_buyer_retries(
     r = await harness.checkout(ent["course_id"])
     assert r.json()["entitlementId"] == str(ent["id"])
     assert (await harness.rows(entitlements))[0]["status"] == "pending"
+
+
+# --- a verified webhook must match what the checkout charged ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"amountInCents": 100}, {"currency": "EUR"}, {"amountInCents": 100, "currency": "EUR"}],
+    ids=["amount", "currency", "both"],
+)
+async def test_webhook_amount_or_currency_mismatch_is_422_logged_counted_and_changes_nothing(
+    harness: Harness, caplog: pytest.LogCaptureFixture, data: dict[str, Any]
+) -> None:
+    org, txn = await paid_checkout(harness, price=4900)
+    await press_pay(harness, txn)
+    before = await harness.snapshot()
+    counted = webhook_payment_mismatches.total
+    with caplog.at_level(logging.WARNING, logger="coursemesh.commerce.webhooks"):
+        r = await post_webhook(harness, org, txn, data=data)
+    assert (r.status_code, r.json()["code"]) == (422, "WEBHOOK_AMOUNT_MISMATCH")
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert await harness.snapshot() == before  # not activated, not completed, no receipt
+    [ent] = await harness.rows(entitlements)
+    assert ent["status"] == "pending"
+    assert webhook_payment_mismatches.total == counted + 1
+    assert any(
+        rec.levelno == logging.WARNING and "WEBHOOK_AMOUNT_MISMATCH" in rec.getMessage()
+        for rec in caplog.records
+    )
+    # the genuine event still applies afterwards
+    ok = await post_webhook(harness, org, txn)
+    assert ok.json() == {"status": "applied"}
+
+
+async def test_webhook_refund_with_another_amount_is_refused(harness: Harness) -> None:
+    org, txn = await paid_checkout(harness)
+    await press_pay(harness, txn)
+    await post_webhook(harness, org, txn)
+    before = await harness.snapshot()
+    r = await post_webhook(harness, org, txn, "payment.refunded", data={"amountInCents": 1})
+    assert (r.status_code, r.json()["code"]) == (422, "WEBHOOK_AMOUNT_MISMATCH")
+    assert await harness.snapshot() == before
+    assert (await harness.rows(entitlements))[0]["status"] == "active"
+
+
+async def test_webhook_naming_another_purchase_than_its_transaction_is_422(
+    harness: Harness,
+) -> None:
+    """A paid cheap session cannot complete another (pending) checkout of the same buyer."""
+    org, cheap_course = await harness.shop(price=500)
+    dear_course = await harness.catalog.course(org, "Dear course")
+    r = await harness.client.patch(
+        f"/organizations/{org}/courses/{dear_course}/price",
+        json={"priceInCents": 50_000},
+        headers=harness.auth(TRAINER),
+    )
+    assert r.status_code == 200, r.text
+    assert (await harness.checkout(cheap_course)).status_code == 201
+    assert (await harness.checkout(dear_course)).status_code == 201
+    [cheap] = await harness.rows(
+        payment_transactions, payment_transactions.c.amount_in_cents == 500
+    )
+    [dear] = await harness.rows(
+        payment_transactions, payment_transactions.c.amount_in_cents == 50_000
+    )
+    await press_pay(harness, cheap)
+    before = await harness.snapshot()
+    # the paid cheap transaction, but the dear course's entitlement
+    r = await post_webhook(
+        harness,
+        org,
+        cheap,
+        metadata={**cheap["metadata"], "courseEntitlementId": str(dear["entitlement_id"])},
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "WEBHOOK_PAYMENT_MISMATCH")
+    # the dear checkout's own metadata and amount, but the paid cheap session
+    r = await post_webhook(harness, org, dear, data={"sessionId": cheap["provider_transaction_id"]})
+    assert (r.status_code, r.json()["code"]) == (422, "WEBHOOK_PAYMENT_MISMATCH")
+    assert await harness.snapshot() == before
+    assert {e["status"] for e in await harness.rows(entitlements)} == {"pending"}
+
+
+# --- the sandbox applies only what its own page settled ---------------------------------------
+
+
+@pytest.mark.parametrize("page", [None, "decline"], ids=["open", "declined"])
+async def test_sandbox_completion_of_a_session_its_page_did_not_settle_is_409(
+    harness: Harness, page: str | None
+) -> None:
+    org, txn = await paid_checkout(harness)
+    if page is not None:
+        r = await harness.client.post(f"/pay/{txn['provider_transaction_id']}/{page}")
+        assert r.status_code == 200, r.text
+    before = await harness.snapshot()
+    counted = webhook_payment_mismatches.total
+    r = await post_webhook(harness, org, txn)  # correctly signed, amount and currency right
+    assert (r.status_code, r.json()["code"]) == (409, "WEBHOOK_SESSION_NOT_SETTLED")
+    assert await harness.snapshot() == before
+    [ent] = await harness.rows(entitlements)
+    assert ent["status"] == "pending"
+    [session] = await harness.rows(sandbox_sessions)
+    assert session["status"] == ("open" if page is None else "declined")
+    assert webhook_payment_mismatches.total == counted + 1
+
+
+# --- a signed body that is not an event ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "this is not json",
+        '{"id": "evt_1", "type": "payment.completed"',
+        "[]",
+        '{"id": "evt_1", "type": "payment.completed", "data": []}',
+        "SESSION_AS_NUMBER",
+        "NO_AMOUNT",
+    ],
+    ids=["text", "truncated", "array", "data-array", "session-number", "no-amount"],
+)
+async def test_signed_malformed_webhook_is_400_malformed_and_changes_nothing(
+    harness: Harness, body: str
+) -> None:
+    org, txn = await paid_checkout(harness)
+    await press_pay(harness, txn)
+    event: dict[str, Any] = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": "payment.completed",
+        "data": {
+            "sessionId": txn["provider_transaction_id"],
+            "amountInCents": txn["amount_in_cents"],
+            "currency": txn["currency"],
+            "metadata": txn["metadata"],
+        },
+    }
+    if body == "SESSION_AS_NUMBER":
+        event["data"]["sessionId"] = 12345
+        body = json.dumps(event)
+    elif body == "NO_AMOUNT":
+        del event["data"]["amountInCents"]
+        body = json.dumps(event)
+    before = await harness.snapshot()
+    r = await post_webhook(harness, org, txn, raw_body=body)
+    assert (r.status_code, r.json()["code"]) == (400, "WEBHOOK_MALFORMED")
+    assert await harness.snapshot() == before
+    # the same body under a signature of another key is still a signature failure
+    forged = await post_webhook(harness, org, txn, raw_body=body, secret_org=uuid.uuid4())
+    assert (forged.status_code, forged.json()["code"]) == (400, "WEBHOOK_SIGNATURE_INVALID")
+    assert await harness.snapshot() == before

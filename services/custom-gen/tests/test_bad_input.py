@@ -256,7 +256,9 @@ async def test_badly_formed_checksum_is_400(
     [
         (b'{"courses": [', "MALFORMED_JSON", None),
         (b'{"courses": []} trailing', "MALFORMED_JSON", None),
-        (b'{"courses": [], "\xff": 1}', "MALFORMED_JSON", None),  # not UTF-8
+        (b'{"courses": [], "\xff": 1}', "VALIDATION_FAILED", "$.\\xff"),  # not UTF-8
+        (b'{"courses": [], "x": "\\u0000"}', "VALIDATION_FAILED", "$.x"),  # not storable
+        (b"[" * 40 + b"]" * 40, "JSON_TOO_DEEP", None),
         (b"", "VALIDATION_FAILED", "$"),  # no body: `null`
         (b"[]", "VALIDATION_FAILED", "$"),
         (b"{}", "VALIDATION_FAILED", "$.courses"),
@@ -380,12 +382,13 @@ async def test_regen_daily_limit_is_429(
     )
 
 
-async def test_staff_routes_refuse_non_staff_and_decided_requests(
+async def test_staff_routes_are_404_to_all_but_staff_and_refuse_decided_requests(
     db: Database, settings: Settings, client: Any, identity: TestIdentity
 ) -> None:
     course_id = await generate_now(db, settings)
     await make_staff(db)
     await make_staff(db, "user_member", role="member")
+    await make_staff(db, "user_elsewhere", org=uuid.uuid4())
     # Staff removed later: the projection follows the newest version only.
     await make_staff(db, "user_former", version=1)
     await make_staff(db, "user_former", version=2, role=None)
@@ -400,19 +403,29 @@ async def test_staff_routes_refuse_non_staff_and_decided_requests(
     )
     request_id = request.json()["id"]
     approve = f"/organizations/{ORG}/regen-requests/{request_id}/approve"
-    for outsider in (BUYER, "user_member", "user_former"):
-        await refused(
-            db, client, "POST", approve, 403, "NOT_STAFF", headers=identity.headers(outsider)
-        )
-        await refused(
-            db,
-            client,
-            "GET",
-            f"/organizations/{ORG}/regen-requests",
-            403,
-            "NOT_STAFF",
-            headers=identity.headers(outsider),
-        )
+
+    def staff_routes(org: uuid.UUID) -> list[tuple[str, str]]:
+        requests = f"/organizations/{org}/regen-requests"
+        return [
+            ("GET", f"/organizations/{org}/custom-courses"),
+            ("GET", requests),
+            ("POST", f"{requests}/{request_id}/approve"),
+            ("POST", f"{requests}/{request_id}/reject"),
+        ]
+
+    # The buyer, a plain member, staff of another organization and a removed member are told
+    # exactly what an organization that does not exist tells them.
+    unknown_org = uuid.uuid4()
+    for outsider in (BUYER, "user_member", "user_elsewhere", "user_former"):
+        headers = identity.headers(outsider)
+        for (method, path), (_, unknown_path) in zip(
+            staff_routes(ORG), staff_routes(unknown_org), strict=True
+        ):
+            body = await refused(db, client, method, path, 404, "NOT_FOUND", headers=headers)
+            nowhere = await refused(
+                db, client, method, unknown_path, 404, "NOT_FOUND", headers=headers
+            )
+            assert (body["title"], body["detail"]) == (nowhere["title"], nowhere["detail"])
     await refused(db, client, "POST", approve, 401, "MISSING_TOKEN")
     staff = identity.headers(STAFF)
     await refused(

@@ -29,6 +29,7 @@ from coursemesh.chassis.bus import Bus, ensure_streams
 from coursemesh.chassis.consistency import CatchUp, CatchUpSlot, ConsistencyMiddleware
 from coursemesh.chassis.consumer import ConsumerRunner, Subscription, purge_inbox_periodically
 from coursemesh.chassis.db import Database
+from coursemesh.chassis.edge import BodyGuard
 from coursemesh.chassis.errors import exception_handlers
 from coursemesh.chassis.health import HealthController
 from coursemesh.chassis.migrations import head_revision
@@ -132,6 +133,8 @@ def create_service_app(
                 definition.schema,
                 application_name=f"{definition.name}:{settings.instance_id}",
                 pool_size=settings.db_pool_size,
+                connect_timeout=settings.db_connect_timeout_seconds,
+                pool_timeout=settings.db_pool_timeout_seconds,
             )
             stack.push_async_callback(db.dispose)
             bus = await Bus.connect(settings.nats_url, f"{definition.name}:{settings.instance_id}")
@@ -228,7 +231,11 @@ def create_service_app(
                 )
             )
         ],
-        middleware=[DefineMiddleware(ConsistencyMiddleware, slot=slot)],
+        # The body guard is outermost: a hostile body is refused before anything waits on it.
+        middleware=[
+            DefineMiddleware(BodyGuard, max_body_bytes=settings.max_body_bytes),
+            DefineMiddleware(ConsistencyMiddleware, slot=slot),
+        ],
         request_max_body_size=settings.max_body_bytes,
         signature_namespace={"Principal": Principal, "Database": Database},
         debug=False,

@@ -12,7 +12,7 @@ UTF-8 is ``MALFORMED_JSON`` too (Litestar let it through as a 500).
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import msgspec
 from litestar.exceptions import ClientException, SerializationException, ValidationException
@@ -28,6 +28,9 @@ def decode_json_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decoder.decode(body or b"null")
     except msgspec.ValidationError as exc:
+        # msgspec validates while it parses, so a body that is not JSON at all may first break
+        # a type rule: it is malformed, not invalid.
+        _refuse_unless_json(body or b"null")
         text = str(exc)
         at = _AT.search(text)
         error = {
@@ -37,7 +40,18 @@ def decode_json_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         }
         raise ValidationException("The request body is invalid", extra=[error]) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # not JSON, or not UTF-8
-        # The error mapping tells a body that is not JSON by this cause.
-        raise ClientException("The request body is not valid JSON") from SerializationException(
-            str(exc)
-        )
+        _malformed(exc)
+
+
+def _refuse_unless_json(body: bytes) -> None:
+    try:
+        msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        _malformed(exc)
+
+
+def _malformed(exc: Exception) -> NoReturn:
+    # The error mapping tells a body that is not JSON by this cause.
+    raise ClientException("The request body is not valid JSON") from SerializationException(
+        str(exc)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -18,6 +19,10 @@ log = logging.getLogger("coursemesh.bus")
 
 DUPLICATE_WINDOW_SECONDS = 120.0
 STREAM_MAX_AGE_SECONDS = 30 * 24 * 3600.0
+#: How long a shutdown lets subscriptions finish the messages they hold (nats-py: 30 s).
+DRAIN_TIMEOUT_SECONDS = 5
+#: Past the drain, how long a close may take (it flushes what is buffered, then hangs up).
+CLOSE_TIMEOUT_SECONDS = 2.0
 
 
 class Bus:
@@ -46,6 +51,7 @@ class Bus:
             error_cb=on_error,
             disconnected_cb=on_disconnect,
             reconnected_cb=on_reconnect,
+            drain_timeout=DRAIN_TIMEOUT_SECONDS,
         )
         return cls(nc, nc.jetstream())
 
@@ -54,8 +60,26 @@ class Bus:
         return bool(self.nc.is_connected)
 
     async def close(self) -> None:
+        """Drain when connected (subscriptions finish what they hold, buffered publishes are
+        flushed), else just close; never raises, so a shutdown after losing the server completes.
+        """
+        if self.nc.is_closed:
+            return
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT_SECONDS + CLOSE_TIMEOUT_SECONDS):
+                if self.nc.is_connected:
+                    await self.nc.drain()
+                else:
+                    # nats-py refuses to drain while (re)connecting; nothing could be flushed.
+                    await self.nc.close()
+        except Exception as exc:  # the server went away mid-drain, or the drain overran
+            log.warning("nats: closing without a drain: %r", exc)
         if not self.nc.is_closed:
-            await self.nc.drain()
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                    await self.nc.close()
+            except Exception as exc:
+                log.warning("nats: close failed: %r", exc)
 
 
 def source_stream_config(source: str) -> StreamConfig:

@@ -25,7 +25,7 @@ from opentelemetry import propagate, trace
 
 from coursemesh.chassis.bus import STREAM_MAX_AGE_SECONDS
 from coursemesh.chassis.consistency import CatchUp, CatchUpFailed
-from coursemesh.chassis.db import Database, UnitOfWork
+from coursemesh.chassis.db import Database, UnitOfWork, is_connection_failure
 from coursemesh.contracts import (
     Envelope,
     Event,
@@ -157,7 +157,7 @@ class ConsumerRunner:
         js: JetStreamContext,
         subscription: Subscription,
         max_deliver: int = 5,
-        ack_wait: float = 30.0,
+        ack_wait: float = 5.0,
         batch: int = 64,
         backoff_base: float = 0.2,
         backoff_cap: float = 10.0,
@@ -357,6 +357,20 @@ class ConsumerRunner:
 
     async def _retry_or_park(self, msg: Msg, env: Envelope[Any], exc: Exception) -> None:
         deliveries = _deliveries(msg)
+        if is_connection_failure(exc):
+            # The database is away, not the event at fault: it waits for the database, however
+            # long that takes, and is never parked for it.
+            delay = min(self._backoff_cap, self._backoff_base * 2 ** min(deliveries - 1, 16))
+            log.warning(
+                "consumer %s: database unavailable, %s %s again in %.1fs: %s",
+                self.consumer,
+                env.type,
+                env.id,
+                delay,
+                exc,
+            )
+            await msg.nak(delay=delay)
+            return
         if deliveries >= self._max_deliver:
             log.error(
                 "consumer %s: %s %s failed %d times, dead-lettered: %s",

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import sqlalchemy as sa
 from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import (
@@ -113,8 +114,85 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     )
 
 
+#: Driver errors that say the server is out of reach rather than refusing a statement: class 08
+#: (connection exception), 57P01-57P03 (shutting down, crashed, starting up), 53300 (no slot).
+_UNREACHABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    # The protocol lost its footing: what a statement meets on a pooled connection that the
+    # server's "terminating connection" reached while idle, before the socket's close did
+    # (seen under load at a restart). The connection is unusable; no statement is at fault.
+    asyncpg.InternalClientError,
+    sa.exc.TimeoutError,  # no pooled connection came within the pool timeout
+)
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it wraps or arose from) means the database could not be
+    used at all: refused, unreachable, not answering within the connect timeout, shutting down
+    or starting up, a connection dropped mid-statement, or no pooled connection in time.
+
+    Such a request met the database's absence, not a bug: it is answered 503
+    ``DATABASE_UNAVAILABLE`` (:mod:`coursemesh.chassis.errors`). A statement the server refuses
+    (a missing column, a constraint) is not one of them.
+    """
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, _UNREACHABLE):
+            return True
+        if isinstance(error, sa.exc.DBAPIError):
+            if error.connection_invalidated:  # SQLAlchemy saw the connection die under it
+                return True
+            if error.orig is not None:
+                pending.append(error.orig)
+        # What asyncpg raises on a connection it already knows is gone (SQLAlchemy's own test).
+        if isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error):
+            return True
+        if isinstance(error, OSError) and _raised_in_driver(error):
+            return True
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+    return False
+
+
+def _raised_in_driver(error: BaseException) -> bool:
+    """An ``OSError`` (refused, reset, unreachable host, connect timeout) is the database's
+    only when it came up through the driver: the same error from a file or from a call to
+    another service is not. asyncpg lets these through unwrapped, and so does SQLAlchemy's
+    pool when it opens a connection."""
+    tb = error.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _replace_if_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection the server has closed (it restarted, or ended the session) is
+    replaced at checkout instead of failing the request that drew it. asyncpg notices a closed
+    socket by itself, so this costs no round trip, unlike ``pool_pre_ping``."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise sa.exc.DisconnectionError("the server closed this pooled connection")
+
+
 class Database:
-    """One engine for one service schema; the schema is the connection's ``search_path``."""
+    """One engine for one service schema; the schema is the connection's ``search_path``.
+
+    While the server is away, a checkout fails within ``connect_timeout`` (opening a
+    connection) or ``pool_timeout`` (waiting for a pooled one) with an error
+    :func:`is_connection_failure` recognises; once it is back, connections it closed are
+    replaced as they are drawn, so requests succeed again without anyone's help.
+    """
 
     def __init__(
         self,
@@ -123,10 +201,14 @@ class Database:
         *,
         application_name: str = "coursemesh",
         pool_size: int = 10,
+        connect_timeout: float = 3.0,
+        pool_timeout: float = 5.0,
         echo: bool = False,
     ) -> None:
         self.url = url
         self.schema = schema
+        self.connect_timeout = connect_timeout
+        self.pool_timeout = pool_timeout
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -134,16 +216,19 @@ class Database:
             # than the pool would open and close a connection per request (measured: half the
             # player's CPU went to connecting). Requests wait for a pooled connection instead.
             max_overflow=0,
+            pool_timeout=pool_timeout,
             pool_pre_ping=False,
             pool_recycle=1800,
             echo=echo,
             connect_args={
+                "timeout": connect_timeout,
                 "server_settings": {
                     "search_path": f"{schema},public",
                     "application_name": application_name,
-                }
+                },
             },
         )
+        sa.event.listen(self.engine.sync_engine.pool, "checkout", _replace_if_closed)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.spine: SpineTables = spine_tables(sa.MetaData(schema=schema))
         self.channel = outbox_channel(schema)
@@ -207,12 +292,22 @@ class Database:
         # The pool's connection without the Connection wrapper SQLAlchemy builds and closes
         # around it: that wrapper cost twice the checkout itself (measured: 54 -> 26 us).
         raw = await self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        lost = False
         try:
-            yield raw.driver_connection
+            yield driver
+        except BaseException as exc:
+            # A server going away says so before it closes the socket: until asyncpg sees
+            # the close, the connection looks open, stuck mid-statement, and would fail the
+            # next request that drew it (seen under load: "another operation is in progress").
+            lost = is_connection_failure(exc) and not isinstance(exc, sa.exc.TimeoutError)
+            raise
         finally:
             # Check-in resets (or, after a dispose, closes) the connection: the greenlet
-            # bridge lets that await the driver.
-            await greenlet_spawn(raw.close)
+            # bridge lets that await the driver. SQLAlchemy never saw the statements, so it
+            # cannot know a connection died under them: a lost one is discarded here.
+            lost = lost or driver.is_closed()
+            await greenlet_spawn(raw.invalidate if lost else raw.close)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -367,6 +462,9 @@ class DriverUnitOfWork(UnitOfWork):
         # Rolled back here, not by the pool's reset on check-in, which does not know of a
         # transaction begun on the driver; a connection that cannot even roll back is dropped.
         raw, self._raw = self._raw, None
+        if raw.driver_connection.is_closed():  # lost, its transaction with it: never pooled
+            await greenlet_spawn(raw.invalidate)
+            return
         try:
             if raw.driver_connection.is_in_transaction():
                 await self._transaction.rollback()

@@ -213,9 +213,41 @@ def _title(status: int) -> str:
         return "Error"
 
 
+#: What a ``503 DATABASE_UNAVAILABLE`` tells the client to wait before retrying.
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def _database_unavailable(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    # Expected while the database is away and gone once it is back: one line, no stack trace.
+    reason = (str(exc).splitlines() or [""])[0][:200]
+    log.warning(
+        "database unavailable on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        reason,
+    )
+    response = problem(
+        503,
+        "Service Unavailable",
+        "DATABASE_UNAVAILABLE",
+        "The database cannot be reached right now; retry later.",
+        request.url.path,
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def _unexpected_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
+    # Imported here: the domain layer imports this module and needs no database driver.
+    from coursemesh.chassis.db import is_connection_failure
+
+    if is_connection_failure(exc):
+        return _database_unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,
@@ -259,6 +291,7 @@ def exception_handlers() -> ExceptionHandlersMap:
 
 
 __all__ = [
+    "DATABASE_RETRY_AFTER_SECONDS",
     "PROBLEM_JSON",
     "BadRequest",
     "Conflict",

@@ -39,10 +39,16 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}"
     )
     db_pool_size: int = 10
+    # A request whose database is unreachable is answered 503 DATABASE_UNAVAILABLE once opening
+    # a connection took this long, or once it waited this long for a pooled one: well within
+    # the gateway's upstream timeout, instead of the driver's 60 s and the pool's 30 s.
+    db_connect_timeout_seconds: float = 3.0
+    db_pool_timeout_seconds: float = 5.0
     max_body_bytes: int = 1_048_576
     relay_batch_size: int = 500
     consumer_max_deliver: int = 5
-    consumer_ack_wait_seconds: float = 30.0
+    # How soon a delivery a killed process never acked comes again: catch-up waits on it.
+    consumer_ack_wait_seconds: float = 5.0
     run_workers: bool = True
     # Read-your-writes: negative answers wait until this service has caught up with its
     # streams, at most this long (then 503 CATCHING_UP), with at most this many waiting at once.
@@ -57,6 +63,8 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError("one of JWKS_URL or JWT_PUBLIC_KEY_FILE is required")
         if not 0.0 <= self.otel_sample_ratio <= 1.0:
             raise ValueError("OTEL_SAMPLE_RATIO must be between 0 and 1")
+        if self.db_connect_timeout_seconds <= 0 or self.db_pool_timeout_seconds <= 0:
+            raise ValueError("DB_CONNECT_TIMEOUT_SECONDS and DB_POOL_TIMEOUT_SECONDS must be > 0")
 
 
 S = TypeVar("S", bound=ServiceSettings)

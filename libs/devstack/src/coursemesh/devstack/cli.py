@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from coursemesh.devstack.keys import mint_token
@@ -72,6 +73,11 @@ class _Terminated(Exception):
     pass
 
 
+def _supervisor_line(message: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    console.print(f"[yellow]{stamp} supervisor:[/] {escape(message)}", highlight=False)
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise _Terminated(signal.Signals(signum).name)
 
@@ -99,10 +105,36 @@ def up(
     migrate: Annotated[
         str | None, typer.Option("--migrate-command", hidden=True, help="migration template")
     ] = None,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            min=0, help="give up on a child that needs more restarts than this within the window"
+        ),
+    ] = 5,
+    restart_window: Annotated[
+        float, typer.Option(min=0.1, help="crash-loop window in seconds")
+    ] = 60.0,
+    restart_delay: Annotated[
+        float, typer.Option(min=0.0, help="first restart delay in seconds (doubles each time)")
+    ] = 0.5,
+    restart_max_delay: Annotated[
+        float, typer.Option(min=0.0, help="longest restart delay in seconds")
+    ] = 10.0,
 ) -> None:
-    """Start PostgreSQL, NATS, S3, SMTP, migrations, the four services and the gateway."""
+    """Start PostgreSQL, NATS, S3, SMTP, migrations, the four services and the gateway, then
+    supervise them: a child that exits is restarted with backoff until it crash-loops."""
     from coursemesh.devstack.stack import Stack, StackConfig, StackError
+    from coursemesh.devstack.supervisor import RestartPolicy
 
+    try:
+        policy = RestartPolicy(
+            initial_delay=restart_delay,
+            max_delay=max(restart_delay, restart_max_delay),
+            max_restarts=max_restarts,
+            window=restart_window,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     config = StackConfig(
         data_dir=data_dir,
         gateway_port=port,
@@ -113,11 +145,12 @@ def up(
         trace_sample_ratio=trace_sample_ratio,
         service_command=_template_command(service_command) if service_command else uvicorn_command,
         migrate_command=_template_migrate(migrate) if migrate else migrate_command,
+        restart=policy,
     )
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     progress = _RichProgress(console)
-    stack = Stack(config, progress=progress)
+    stack = Stack(config, progress=progress, log=_supervisor_line)
     code = 0
     try:
         with progress.status:
@@ -129,7 +162,7 @@ def up(
         reason = str(exc) or "Ctrl-C"
         console.print(f"\n[yellow]stopping ({reason})[/]")
     except StackError as exc:
-        console.print(f"[red bold]stack failed:[/] {exc}")
+        console.print(f"[red bold]stack failed:[/] {escape(str(exc))}", highlight=False)
         code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan children

@@ -1,7 +1,9 @@
-"""The development identity: one RSA key pair under ``<data>/keys/`` and RS256 tokens.
+"""The development identity: one RSA key pair under ``<data>/keys/`` and RS256 tokens; and the
+sandbox payment provider's webhook key.
 
-``<data>/keys/private.pem`` holds the private key (PKCS#8, mode 0600) and
-``<data>/keys/jwks.json`` the public JWKS the gateway serves at ``/.well-known/jwks.json``.
+``<data>/keys/private.pem`` holds the private key (PKCS#8, mode 0600),
+``<data>/keys/jwks.json`` the public JWKS the gateway serves at ``/.well-known/jwks.json`` and
+``<data>/keys/sandbox-webhook.key`` commerce's ``SANDBOX_WEBHOOK_KEY`` (mode 0600).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import base64
 import functools
 import hashlib
 import json
+import os
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ from typing import Any
 from coursemesh.devstack.services import JWT_ISSUER
 
 ALGORITHM = "RS256"
+SANDBOX_WEBHOOK_KEY_FILE = "sandbox-webhook.key"
 
 
 def _kid(public_der: bytes) -> str:
@@ -144,6 +149,27 @@ def mint_token(
     return DevIdentity.for_data_dir(data_dir).mint_token(
         sub, email=email, name=name, ttl=ttl, issuer=issuer, extra_claims=extra_claims
     )
+
+
+def sandbox_webhook_key(data_dir: Path | str) -> str:
+    """The data dir's sandbox webhook key: random, made on first use and kept, so the webhook
+    secrets of a development stack stay the same across restarts and are known to nobody else."""
+    path = Path(data_dir) / "keys" / SANDBOX_WEBHOOK_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        # Created 0600 (never readable by others, not even for a moment), then linked into
+        # place: if another process made the key first, its key is kept and this one dropped.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
 
 
 def verify_token(token: str, jwks: dict[str, Any], issuer: str = JWT_ISSUER) -> dict[str, Any]:

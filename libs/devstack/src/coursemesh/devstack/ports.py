@@ -1,10 +1,14 @@
-"""Free TCP ports on 127.0.0.1 that never collide with system services or with each other."""
+"""Free TCP ports on 127.0.0.1 that never collide with system services or with each other,
+held until our child binds them, and checked to be bound by that child (not by someone else)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterable
+
+import psutil  # type: ignore[import-untyped]  # no stubs in the lock file
 
 #: Ports a machine's own services may use (PostgreSQL, NATS client/cluster/monitor): never
 #: handed out by :func:`free_port` nor accepted by :func:`claim_port`.
@@ -15,6 +19,7 @@ GRPC_OFFSET = 10_000
 
 _lock = threading.Lock()
 _handed_out: set[int] = set()
+_held: dict[int, socket.socket] = {}
 
 
 def is_port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -87,3 +92,85 @@ def release_ports(ports: Iterable[int]) -> None:
     """Forget ports handed out earlier so they may be handed out again."""
     with _lock:
         _handed_out.difference_update(ports)
+
+
+def hold_port(port: int, host: str = "127.0.0.1") -> bool:
+    """Keep ``host:port`` bound (without ``SO_REUSEADDR``, never listening) until
+    :func:`unhold_ports`, so no other process can bind it meanwhile: another stack's
+    :func:`is_port_free` says "busy" and a server started on it fails to bind. False when the
+    bind fails (someone listens there, or a connection of a previous run lingers in TIME_WAIT).
+    Our own child can bind the port only after :func:`unhold_ports`."""
+    with _lock:
+        if port in _held:
+            return True
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            return False
+        _held[port] = sock
+        return True
+
+
+def unhold_ports(ports: Iterable[int]) -> None:
+    """Let go of ports held by :func:`hold_port` (right before the child that binds them starts)."""
+    with _lock:
+        for port in ports:
+            sock = _held.pop(port, None)
+            if sock is not None:
+                sock.close()
+
+
+def is_held(port: int) -> bool:
+    with _lock:
+        return port in _held
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def listens(pid: int | None, port: int) -> bool:
+    """True when process ``pid`` (or one of its descendants) holds a listening TCP socket on
+    ``port``: proof that whoever answers on that port is our child, not another program."""
+    if pid is None:
+        return False
+    for process in _tree(pid):
+        try:
+            connections = process.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        for conn in connections:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return True
+    return False
+
+
+def port_holders(port: int) -> list[str]:
+    """``"PID 123 (name)"`` for every process listening on ``port`` that we may see (for error
+    messages; empty when none, or when the OS does not tell)."""
+    found: list[str] = []
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
+                continue
+            if conn.pid is None:
+                found.append("a process we cannot see")
+                continue
+            try:
+                name = psutil.Process(conn.pid).name()
+            except psutil.Error:
+                name = "?"
+            found.append(f"PID {conn.pid} ({name})")
+    return sorted(set(found))
+
+
+def describe_holders(port: int) -> str:
+    """`` (held by PID 123 (python3))`` or an empty string."""
+    holders = port_holders(port)
+    return f" (held by {', '.join(holders)})" if holders else ""

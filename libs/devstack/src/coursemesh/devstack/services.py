@@ -25,6 +25,8 @@ class StackEndpoints:
     smtp_host: str
     smtp_port: int
     telemetry_dir: Path
+    # Commerce's sandbox payment provider signs its webhooks with secrets derived from it.
+    sandbox_webhook_key: str = field(repr=False)
     s3_region: str = "us-east-1"
     log_level: str = "INFO"
     trace_sample_ratio: float = 1.0
@@ -106,6 +108,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             "SMTP_PORT": lambda e, _r: str(e.smtp_port),
             "MAIL_FROM": _const("coursemesh <no-reply@coursemesh.local>"),
             "PAYMENT_PROVIDER": _const("sandbox"),
+            "SANDBOX_WEBHOOK_KEY": lambda e, _r: e.sandbox_webhook_key,
         },
     ),
     ServiceSpec("learning", "coursemesh.learning", "LEARNING_"),

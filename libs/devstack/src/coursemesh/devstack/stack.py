@@ -38,8 +38,17 @@ from coursemesh.devstack.infra import (
 )
 from coursemesh.devstack.infra.nats import http_ok
 from coursemesh.devstack.infra.s3 import ROLES as S3_ROLES
-from coursemesh.devstack.keys import DevIdentity
-from coursemesh.devstack.ports import GRPC_OFFSET, claim_port, is_port_free, release_ports
+from coursemesh.devstack.keys import DevIdentity, sandbox_webhook_key
+from coursemesh.devstack.ports import (
+    GRPC_OFFSET,
+    claim_port,
+    describe_holders,
+    hold_port,
+    is_port_free,
+    listens,
+    release_ports,
+    unhold_ports,
+)
 from coursemesh.devstack.process import (
     DevstackError,
     ManagedProcess,
@@ -56,6 +65,13 @@ from coursemesh.devstack.services import (
     StackEndpoints,
     migrate_command,
     uvicorn_command,
+)
+from coursemesh.devstack.supervisor import (
+    CrashLoopError,
+    RestartPolicy,
+    Supervisor,
+    Unit,
+    describe_exit,
 )
 
 MARKER = ".coursemesh-devstack"
@@ -96,6 +112,10 @@ class _SilentProgress:
         pass
 
 
+def _stderr_log(message: str) -> None:
+    print(f"coursemesh: {message}", file=sys.stderr, flush=True)
+
+
 @dataclass
 class ReplicaProcess:
     """One running service replica."""
@@ -113,13 +133,41 @@ class ReplicaProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def name(self) -> str:
+        return self.replica.instance_id
+
+    @property
+    def claimed_ports(self) -> list[int]:
+        return [self.port]
+
+    def owns_port(self) -> bool:
+        """The replica's own process listens on its port (not another program)."""
+        return self.process.running and listens(self.process.pid, self.port)
+
+    def ready(self) -> bool:
+        """Live, and answered by this replica's process. Never raises."""
+        try:
+            return self.owns_port() and http_ok(f"{self.url}/health/live")
+        except Exception:
+            return False
+
+    def respawn(self) -> ManagedProcess:
+        """A new process for this replica: same command, port, environment and log."""
+        old = self.process
+        with contextlib.suppress(Exception):
+            old.wait_stopped(0)  # reaps it and closes its log file
+        self.process = ManagedProcess(old.name, old.argv, log_path=old.log_path, env=old.env)
+        return self.process.start()
+
 
 @dataclass
 class StackConfig:
     """How to run the stack. Every field has a ``make up`` default."""
 
     data_dir: Path = Path(".data")
-    gateway_port: int | None = None  # None: 8080 when free, else any free port
+    gateway_port: int | None = None  # None: preferred_gateway_port when free, else any free
+    preferred_gateway_port: int = DEFAULT_GATEWAY_PORT
     replicas: int = 1
     external: bool = False
     fresh: bool = False
@@ -134,6 +182,8 @@ class StackConfig:
     startup_timeout: float = 90.0
     migration_timeout: float = 120.0
     caddyfile: Path | None = None
+    # How crashed children are restarted while ``wait()`` supervises (max_restarts=0: never).
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 def external_endpoints(environ: Mapping[str, str]) -> dict[str, str]:
@@ -167,9 +217,15 @@ class Stack:
     """The development stack as child processes of this one.
 
     ``start()`` brings everything up and returns once every service answers
-    ``/health/<service>`` through the gateway; ``wait()`` blocks until a child exits
-    (raising :class:`StackError` with its last log lines); ``stop()`` stops every child in
-    reverse order, each by PID, waiting for each. Usable as a context manager.
+    ``/health/<service>`` through the gateway (every readiness check also verifies that the
+    answering socket belongs to the child we started); ``wait()`` supervises: a child that
+    exits is started again (same ports, same data) after an exponential backoff, and
+    :class:`StackError` (with its last log lines) is raised only when one crash-loops (see
+    :class:`RestartPolicy`); ``stop()`` stops every child in reverse order, each by PID,
+    waiting for each. Usable as a context manager.
+
+    ``log(message)`` receives the supervisor's lines (restarts, port choices); they are also
+    appended to ``logs/supervisor.log``. By default they go to stderr.
     """
 
     def __init__(
@@ -177,6 +233,7 @@ class Stack:
         config: StackConfig | None = None,
         *,
         progress: Progress | None = None,
+        log: Callable[[str], None] | None = None,
         **overrides: Any,
     ) -> None:
         self.config = config or StackConfig()
@@ -201,6 +258,11 @@ class Stack:
         self._previous: dict[str, Any] = {}
         self._claimed: list[int] = []
         self._migrations: list[ManagedProcess] = []
+        self._log = log or _stderr_log
+        self._started_at: str | None = None
+        self.supervisor = Supervisor(
+            self.config.restart, log=self._event, changed=self._children_changed
+        )
 
     # ----------------------------------------------------------------- paths
 
@@ -243,6 +305,12 @@ class Stack:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - began
+        self._started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        units: list[Unit] = [*self.infrastructure, *self.replicas]
+        if self.gateway is not None:
+            units.append(self.gateway)
+        for unit in units:
+            self.supervisor.add(unit)
         self._write_stack_json("running")
         return self
 
@@ -277,24 +345,46 @@ class Stack:
         self.progress.done(f"wiped {data}")
 
     def _claim(self, preferred: Any, partner_offset: int | None = None) -> int:
-        """``preferred`` (the port of the previous run) when free, else a free port."""
+        """``preferred`` (the port of the previous run) when free, else a free port; held
+        (bound by us, so no other program can take it) until its child is launched."""
         port = claim_port(
             preferred if isinstance(preferred, int) else None, partner_offset=partner_offset
         )
-        self._claimed.append(port)
-        if partner_offset is not None:
-            self._claimed.append(port + partner_offset)
+        ports = [port] if partner_offset is None else [port, port + partner_offset]
+        for claimed in ports:
+            hold_port(claimed)
+        self._claimed.extend(ports)
         return port
+
+    def _take(self, port: int) -> bool:
+        """Claim exactly ``port`` if nobody listens on it (checked by binding it, and held from
+        now on); False when it is taken."""
+        if not is_port_free(port):
+            return False
+        # Bindable: hold it. (Holding fails only while a connection of a previous run lingers
+        # in TIME_WAIT; a server can still bind then, so the port is usable all the same.)
+        hold_port(port)
+        self._claimed.append(port)
+        return True
 
     def _gateway_port(self) -> int:
         wanted = self.config.gateway_port
         if wanted:
-            if not is_port_free(wanted):
-                raise StackError(f"gateway port {wanted} is already in use")
+            if not self._take(wanted):
+                raise StackError(
+                    f"gateway port {wanted} is already in use{describe_holders(wanted)}: "
+                    "stop that process or choose another port"
+                )
             return wanted
-        if is_port_free(DEFAULT_GATEWAY_PORT):
-            return DEFAULT_GATEWAY_PORT
-        return self._claim(self._previous.get("gateway"))
+        preferred = self.config.preferred_gateway_port
+        if self._take(preferred):
+            return preferred
+        port = self._claim(self._previous.get("gateway"))
+        self._event(
+            f"port {preferred} is already in use{describe_holders(preferred)}: "
+            f"the gateway listens on port {port} instead"
+        )
+        return port
 
     def _start_infrastructure(self, gateway_url: str) -> StackEndpoints:
         telemetry = self.data_dir / "telemetry"
@@ -320,6 +410,7 @@ class Stack:
                 smtp_host=env["COURSEMESH_SMTP_HOST"],
                 smtp_port=int(env["COURSEMESH_SMTP_PORT"]),
                 telemetry_dir=telemetry,
+                sandbox_webhook_key=sandbox_webhook_key(self.data_dir),
                 log_level=self.config.log_level,
                 trace_sample_ratio=self.config.trace_sample_ratio,
             )
@@ -369,6 +460,7 @@ class Stack:
             smtp_host=self.smtp.host,
             smtp_port=self.smtp.port,
             telemetry_dir=telemetry,
+            sandbox_webhook_key=sandbox_webhook_key(self.data_dir),
             log_level=self.config.log_level,
             trace_sample_ratio=self.config.trace_sample_ratio,
         )
@@ -388,8 +480,8 @@ class Stack:
         return {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
-            **self.config.extra_env,
             **spec.environment(self.endpoints, replica),
+            **self.config.extra_env,  # an explicit value wins (e.g. a test's sandbox key)
         }
 
     def _run_migrations(self, endpoints: StackEndpoints) -> None:
@@ -444,21 +536,25 @@ class Stack:
                     env=self.service_env(spec, replica),
                 )
                 self.replicas.append(ReplicaProcess(spec, replica, port, process))
+                unhold_ports([port])
                 process.start()
         for rp in self.replicas:
             live = f"{rp.url}/health/live"
 
-            def _live(url: str = live) -> bool:
+            def _live(url: str = live, rp: ReplicaProcess = rp) -> bool:
                 self._check_children()
-                return http_ok(url)
+                return rp.owns_port() and http_ok(url)  # answered by our replica, nobody else
 
-            wait_until(
-                _live,
-                timeout=self.config.startup_timeout,
-                what=f"{rp.replica.instance_id} at {live}",
-                process=rp.process,
-                interval=0.1,
-            )
+            try:
+                wait_until(
+                    _live,
+                    timeout=self.config.startup_timeout,
+                    what=f"{rp.replica.instance_id} at {live}",
+                    process=rp.process,
+                    interval=0.1,
+                )
+            except DevstackError as exc:
+                raise StackError(f"{exc}{self._foreign(rp.port, rp.process)}") from exc
         self.progress.done(f"services live ({time.monotonic() - t:.1f}s)")
 
     def _start_gateway(self, port: int) -> None:
@@ -475,18 +571,24 @@ class Stack:
             log_path=self.logs_dir / "gateway.log",
         )
         self.gateway.launch()
-        self.gateway.wait_ready(self.config.startup_timeout)
+        try:
+            self.gateway.wait_ready(self.config.startup_timeout)
+        except DevstackError as exc:
+            raise StackError(f"the gateway could not start on port {port}: {exc}") from exc
         self.progress.done(f"gateway on {self.gateway.url}")
 
     def _wait_through_gateway(self) -> None:
         self.progress.step("waiting for /health/<service> through the gateway")
         t = time.monotonic()
+        gateway = self.gateway
+        assert gateway is not None
         for spec in self.config.services:
             url = f"{self.gateway_url}/health/{spec.name}"
 
             def _ready(url: str = url) -> bool:
                 self._check_children()
-                return http_ok(url)
+                # through our own gateway: its process holds the port we ask
+                return gateway.owns_ports() and http_ok(url)
 
             try:
                 wait_until(_ready, timeout=self.config.startup_timeout, what=url, interval=0.1)
@@ -500,21 +602,25 @@ class Stack:
     # ----------------------------------------------------------------- run / stop
 
     def stop_service(self, name: str) -> None:
-        """Stop every replica of service ``name``, by PID (as an operator's stop would)."""
-        for rp in self._replicas_of(name):
+        """Stop every replica of service ``name``, by PID (as an operator's stop would).
+        Stopped on purpose: the supervisor leaves them down until :meth:`start_service`."""
+        replicas = self._replicas_of(name)
+        self.supervisor.hold(rp.name for rp in replicas)
+        for rp in replicas:
             rp.process.stop()
 
     def start_service(self, name: str) -> None:
         """Start the stopped replicas of ``name`` again, on their ports, and wait until the
         gateway routes to them."""
         for rp in self._replicas_of(name):
-            old = rp.process
-            rp.process = ManagedProcess(old.name, old.argv, log_path=old.log_path, env=old.env)
-            rp.process.start()
+            with self.supervisor.lock:
+                old = rp.process
+                rp.process = ManagedProcess(old.name, old.argv, log_path=old.log_path, env=old.env)
+                rp.process.start()
             live = f"{rp.url}/health/live"
 
-            def _live(url: str = live) -> bool:
-                return http_ok(url)
+            def _live(url: str = live, rp: ReplicaProcess = rp) -> bool:
+                return rp.owns_port() and http_ok(url)
 
             wait_until(
                 _live,
@@ -523,6 +629,8 @@ class Stack:
                 process=rp.process,
                 interval=0.1,
             )
+            self.supervisor.release([rp.name])  # supervised again from now on
+            self._children_changed()
         wait_until(
             lambda: http_ok(f"{self.gateway_url}/health/{name}"),
             timeout=self.config.startup_timeout,
@@ -546,24 +654,39 @@ class Stack:
 
     def _check_children(self) -> None:
         for child in self.children():
+            if self.supervisor.is_held(child.name):
+                continue  # stopped on purpose (stop_service)
             if child.pid is not None and not child.running:
                 raise StackError(
-                    f"{child.name} (PID {child.pid}) exited with code {child.returncode}\n"
+                    f"{child.name} (PID {child.pid}) {describe_exit(child.returncode)}\n"
                     f"--- last lines of {child.log_path} ---\n{child.tail()}"
                 )
 
     def check(self) -> None:
-        """Raise :class:`StackError` (with its last log lines) if any child has exited."""
+        """Raise :class:`StackError` (with its last log lines) if a child is not running
+        (except replicas stopped on purpose by :meth:`stop_service`)."""
         self._check_children()
 
-    def wait(self, *, poll_interval: float = 0.2, until: Callable[[], bool] | None = None) -> None:
-        """Block until a child exits (raise :class:`StackError`) or ``until()`` is true."""
+    def heal(self) -> None:
+        """One supervision round: notice exited children, restart those whose backoff has
+        passed, log the ones ready again; :class:`StackError` when one crash-loops."""
+        try:
+            self.supervisor.poll()
+        except CrashLoopError as exc:
+            raise StackError(str(exc)) from exc
+
+    def wait(self, *, poll_interval: float = 0.1, until: Callable[[], bool] | None = None) -> None:
+        """Supervise (:meth:`heal`) until ``until()`` is true, forever without it. Raises
+        :class:`StackError` (naming the child, with its last log lines) on a crash loop.
+        Call it from the thread that started the stack (restarted children then keep their
+        parent-death signal)."""
         while until is None or not until():
-            self._check_children()
+            self.heal()
             time.sleep(poll_interval)
 
     def stop(self) -> None:
         """Stop every child in reverse start order, by PID, waiting for each. Idempotent."""
+        self.supervisor.close()
         tiers: list[list[ManagedProcess]] = [
             list(self._migrations),
             [self.gateway.process] if self.gateway and self.gateway.process else [],
@@ -577,6 +700,7 @@ class Stack:
             for child in tier:
                 with contextlib.suppress(Exception):
                     child.wait_stopped()
+        unhold_ports(self._claimed)
         release_ports(self._claimed)
         previous = read_stack_json(self.data_dir)
         if previous and previous.get("supervisor_pid") == os.getpid():
@@ -595,6 +719,28 @@ class Stack:
         self.stop()
 
     # ----------------------------------------------------------------- reporting
+
+    def _event(self, message: str) -> None:
+        """A supervisor line: to ``log`` and to ``logs/supervisor.log``."""
+        with contextlib.suppress(OSError):
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            with (self.logs_dir / "supervisor.log").open("a") as fh:
+                fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        self._log(message)
+
+    def _children_changed(self) -> None:
+        """A PID changed: keep ``stack.json`` current."""
+        if self._started_at is not None:
+            with contextlib.suppress(OSError):
+                self._write_stack_json("running")
+
+    @staticmethod
+    def _foreign(port: int, process: ManagedProcess | None) -> str:
+        """Why a child may never have become ready: another program listens on its port."""
+        if process is not None and listens(process.pid, port):
+            return ""
+        holders = describe_holders(port)
+        return f"\nport {port} is in use by another process{holders}" if holders else ""
 
     def _tails(self, replicas: Iterator[ReplicaProcess] | Sequence[ReplicaProcess]) -> str:
         return "\n".join(
@@ -626,7 +772,13 @@ class Stack:
         gateway = self.gateway.info() if self.gateway else {}
         return {
             "supervisor_pid": os.getpid(),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "started_at": self._started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "restarts": {
+                name: self.supervisor.restarts_of(name)
+                for name in self.supervisor.names()
+                if self.supervisor.restarts_of(name)
+            },
             "startup_seconds": round(self.startup_seconds or 0.0, 2),
             "data_dir": str(self.data_dir),
             "external": self.config.external,

@@ -15,8 +15,9 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     # Where the sandbox provider POSTs its webhooks; None means PUBLIC_BASE_URL (the gateway).
     webhook_target_base_url: str | None = None
     # The sandbox derives each organization's webhook secret from this key (HMAC), so the
-    # secret is per org without a table of secrets. Override it outside development.
-    sandbox_webhook_key: str = "coursemesh-sandbox-development-key"
+    # secret is per org without a table of secrets. No default: a key known from the code would
+    # let anyone sign a payment.completed for any organization.
+    sandbox_webhook_key: str | None = None
     checkout_ttl_seconds: float = 86_400.0
     sweep_interval_seconds: float = 60.0
     webhook_max_attempts: int = 8
@@ -38,4 +39,9 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
         ):
             raise ValueError(
                 "PAYMENT_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET"
+            )
+        if self.payment_provider == "sandbox" and not self.sandbox_webhook_key:
+            raise ValueError(
+                "PAYMENT_PROVIDER=sandbox needs SANDBOX_WEBHOOK_KEY, a random secret (the sandbox"
+                " provider is for development and tests only; `make up` generates one)"
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 from coursemesh.devstack.infra.base import Launcher
 from coursemesh.devstack.infra.nats import http_ok
-from coursemesh.devstack.process import DevstackError, ManagedProcess, find_binary, wait_until
+from coursemesh.devstack.process import DevstackError, ManagedProcess, find_binary
 from coursemesh.devstack.services import SERVICES
 
 #: Upstream given to Caddy for a service without replicas: nothing listens on the discard
@@ -101,13 +101,14 @@ class CaddyGateway(Launcher):
         env = {**os.environ, **self.environment()}
         return ManagedProcess(self.name, argv, log_path=self.log_path, env=env)
 
-    def _wait_ready(self, timeout: float) -> None:
-        wait_until(
-            lambda: http_ok(f"{self.url}/health/gateway"),
-            timeout=timeout,
-            what=f"the gateway at {self.url}",
-            process=self.process,
-        )
+    def _answers(self) -> bool:
+        return http_ok(f"{self.url}/health/gateway")
+
+    def listen_ports(self) -> list[int]:
+        return [self.port]
+
+    def describe(self) -> str:
+        return f"the gateway at {self.url}"
 
     def info(self) -> dict[str, Any]:
         return {

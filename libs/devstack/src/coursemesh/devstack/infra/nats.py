@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from coursemesh.devstack.infra.base import Launcher
-from coursemesh.devstack.process import ManagedProcess, find_binary, wait_until
+from coursemesh.devstack.process import ManagedProcess, find_binary
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
@@ -54,14 +54,14 @@ class EmbeddedNats(Launcher):
         ]  # fmt: skip
         return ManagedProcess(self.name, argv, log_path=self.log_path)
 
-    def _wait_ready(self, timeout: float) -> None:
-        health = f"{self.monitor_url}/healthz?js-enabled-only=true"
-        wait_until(
-            lambda: http_ok(health),
-            timeout=timeout,
-            what=f"NATS JetStream at {health}",
-            process=self.process,
-        )
+    def _answers(self) -> bool:
+        return http_ok(f"{self.monitor_url}/healthz?js-enabled-only=true")
+
+    def listen_ports(self) -> list[int]:
+        return [self.port, self.monitor_port]
+
+    def describe(self) -> str:
+        return f"NATS JetStream at {self.monitor_url}/healthz?js-enabled-only=true"
 
     def info(self) -> dict[str, Any]:
         return {

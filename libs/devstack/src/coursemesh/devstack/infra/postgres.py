@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from coursemesh.devstack.infra.base import Launcher
-from coursemesh.devstack.process import DevstackError, ManagedProcess, pid_alive, wait_until
+from coursemesh.devstack.process import DevstackError, ManagedProcess, pid_alive
 
 T = TypeVar("T")
 _SYSTEM_USER = "pgserver"
@@ -267,16 +267,16 @@ class EmbeddedPostgres(Launcher):
                 f"stop it (kill -INT {pid}) or use another data dir"
             )
 
-    def _wait_ready(self, timeout: float) -> None:
-        process = self.process
-        assert process is not None
-        pid_file = self.data_dir / "postmaster.pid"
+    def _answers(self) -> bool:
+        # The pid file of *this* postmaster (a killed one leaves its own behind, saying "ready").
+        lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        return len(lines) >= 8 and lines[0].strip() == str(self.pid) and lines[7].strip() == "ready"
 
-        def _ready() -> bool:
-            lines = pid_file.read_text().splitlines()
-            return len(lines) >= 8 and lines[7].strip() == "ready"
+    def listen_ports(self) -> list[int]:
+        return [self.port]
 
-        wait_until(_ready, timeout=timeout, what=f"PostgreSQL on port {self.port}", process=process)
+    def describe(self) -> str:
+        return f"PostgreSQL on port {self.port}"
 
     def info(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,7 @@ from typing import Any
 
 from coursemesh.devstack.infra.base import Launcher
 from coursemesh.devstack.ports import GRPC_OFFSET
-from coursemesh.devstack.process import ManagedProcess, find_binary, wait_until
+from coursemesh.devstack.process import ManagedProcess, find_binary
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class EmbeddedS3(Launcher):
         }
         self.identities_path = self.data_dir / "identities.json"
         self.access_key, self.secret_key = _load_or_create_keys(self.identities_path)
+        self._client: Any = None
 
     @property
     def port(self) -> int:
@@ -145,15 +146,21 @@ class EmbeddedS3(Launcher):
         ]
         return ManagedProcess(self.name, argv, log_path=self.log_path, stop_timeout=15.0)
 
-    def _wait_ready(self, timeout: float) -> None:
-        client = self.config.client()
-        wait_until(
-            lambda: client.list_buckets() is not None,
-            timeout=timeout,
-            what=f"S3 at {self.endpoint}",
-            interval=0.1,
-            process=self.process,
-        )
+    ready_interval = 0.1
+
+    def _answers(self) -> bool:
+        if self._client is None:
+            self._client = self.config.client()
+        return self._client.list_buckets() is not None
+
+    def listen_ports(self) -> list[int]:
+        # Every server weed mini runs for S3, with its gRPC partner (the admin server, without
+        # its UI, may not listen on HTTP at all).
+        core = [self.ports[role] for role in ("master", "volume", "filer", "s3")]
+        return core + [port + GRPC_OFFSET for port in core]
+
+    def describe(self) -> str:
+        return f"S3 at {self.endpoint}"
 
     def info(self) -> dict[str, Any]:
         return {

@@ -9,7 +9,7 @@ from typing import Any
 
 from coursemesh.devstack.infra.base import Launcher
 from coursemesh.devstack.mailbox import Mailbox
-from coursemesh.devstack.process import ManagedProcess, wait_until
+from coursemesh.devstack.process import ManagedProcess
 
 
 def smtp_answers(host: str, port: int) -> bool:
@@ -44,13 +44,14 @@ class EmbeddedSmtp(Launcher):
         ]  # fmt: skip
         return ManagedProcess(self.name, argv, log_path=self.log_path)
 
-    def _wait_ready(self, timeout: float) -> None:
-        wait_until(
-            lambda: smtp_answers(self.host, self.port),
-            timeout=timeout,
-            what=f"SMTP at {self.host}:{self.port}",
-            process=self.process,
-        )
+    def _answers(self) -> bool:
+        return smtp_answers(self.host, self.port)
+
+    def listen_ports(self) -> list[int]:
+        return [self.port]
+
+    def describe(self) -> str:
+        return f"SMTP at {self.host}:{self.port}"
 
     def info(self) -> dict[str, Any]:
         return {

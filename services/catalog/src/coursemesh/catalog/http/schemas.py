@@ -18,7 +18,8 @@ Slug = Annotated[str, Meta(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=2, 
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 Minutes = Annotated[int, Meta(ge=0, le=24 * 60)]
 DurationDays = Annotated[int, Meta(ge=1, le=3650)]
-DayOffset = Annotated[int, Meta(ge=0)]
+# A day of the longest course: the last offset of DurationDays.
+DayOffset = Annotated[int, Meta(ge=0, le=3649)]
 MediaUrls = Annotated[list[Url], Meta(max_length=50)]
 WorkoutIds = Annotated[list[uuid.UUID], Meta(max_length=100)]
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import sqlalchemy as sa
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -57,6 +58,22 @@ EVENT_OUTCOMES: dict[str, Outcome] = {
     "payment.refunded": "refunded",
     "checkout.expired": "expired",
 }
+
+
+class SandboxEventData(msgspec.Struct, frozen=True, rename="camel"):
+    session_id: str
+    amount_in_cents: int
+    currency: str
+    metadata: dict[str, str] | None = None
+    failure_reason: str | None = None
+
+
+class SandboxEvent(msgspec.Struct, frozen=True):
+    """The body of every sandbox webhook (``event_body``)."""
+
+    id: str
+    type: str
+    data: SandboxEventData
 
 
 def organization_webhook_secret(key: str, organization_id: uuid.UUID) -> str:
@@ -124,7 +141,8 @@ class SandboxProvider:
     ) -> PaymentEvent:
         secret = organization_webhook_secret(self.webhook_key, organization_id)
         try:
-            parsed = Webhook(secret).verify(body, dict(headers))
+            # Parsed below, apart: a signed body that is not an event is malformed, not forged.
+            Webhook(secret).verify(body, dict(headers), json_parse=False)
         except WebhookVerificationError as exc:
             stale = "too old" in str(exc) or "too new" in str(exc)
             raise WebhookRejected(
@@ -134,20 +152,39 @@ class SandboxProvider:
         except (ValueError, TypeError) as exc:
             raise WebhookRejected(f"Webhook rejected: {exc}") from None
         try:
-            data = parsed["data"]
-            metadata = {str(k): str(v) for k, v in (data.get("metadata") or {}).items()}
-            return PaymentEvent(
-                provider_event_id=str(parsed["id"]),
-                type=str(parsed["type"]),
-                outcome=EVENT_OUTCOMES.get(str(parsed["type"])),
-                provider_transaction_id=str(data["sessionId"]),
-                metadata=metadata,
-                failure_reason=data.get("failureReason"),
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
+            parsed = msgspec.json.decode(body, type=SandboxEvent)
+        except msgspec.DecodeError as exc:
             raise WebhookRejected(
                 f"Webhook body is not a sandbox event: {exc}", code="WEBHOOK_MALFORMED"
             ) from None
+        data = parsed.data
+        return PaymentEvent(
+            provider_event_id=parsed.id,
+            type=parsed.type,
+            outcome=EVENT_OUTCOMES.get(parsed.type),
+            provider_transaction_id=data.session_id,
+            metadata=data.metadata or {},
+            failure_reason=data.failure_reason,
+            amount_in_cents=data.amount_in_cents,
+            currency=data.currency.upper(),
+        )
+
+    async def confirm_event(self, session: AsyncSession, event: PaymentEvent) -> None:
+        """Refuse a completion of a session that this provider's page did not settle as paid:
+        the signature proves only the key, and a completion is the event that grants access."""
+        if event.outcome != "completed":
+            return
+        status = await session.scalar(
+            sa.select(sandbox_sessions.c.status).where(
+                sandbox_sessions.c.id == event.provider_transaction_id
+            )
+        )
+        if status != "paid":
+            raise Conflict(
+                f"The sandbox did not settle payment session {event.provider_transaction_id}"
+                f" (it is {status or 'unknown'})",
+                code="WEBHOOK_SESSION_NOT_SETTLED",
+            )
 
     def webhook_url(self, organization_id: uuid.UUID) -> str:
         return f"{self.webhook_base_url.rstrip('/')}/webhooks/payments/{organization_id}"

@@ -92,10 +92,13 @@ class StripeProvider:
         try:
             event = json.loads(body)
             return map_event(event)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise WebhookRejected(
                 f"Webhook body is not a Stripe event: {exc}", code="WEBHOOK_MALFORMED"
             ) from None
+
+    async def confirm_event(self, session: AsyncSession, event: PaymentEvent) -> None:
+        """Stripe's signed word stands: nothing of Stripe's is recorded here to contradict it."""
 
 
 def _reject_future_timestamp(header: str) -> None:
@@ -117,8 +120,14 @@ def map_event(event: Mapping[str, Any]) -> PaymentEvent:
     session_id: str | None = None
     payment_id: str | None = obj.get("payment_intent")
     failure: str | None = None
+    amount: int | None = None
+    currency: str | None = None
     if kind.startswith("checkout.session."):
         session_id = str(obj["id"])
+        # What the session charged; a charge's refund or a dispute may be for part of it, so
+        # only the session's events are compared with the checkout.
+        amount = _cents(obj.get("amount_total"))
+        currency = str(obj["currency"]).upper() if obj.get("currency") else None
         if kind == "checkout.session.completed":
             # An async method (e.g. a bank debit) completes the session before it is paid.
             outcome = "completed" if obj.get("payment_status") == "paid" else None
@@ -140,4 +149,14 @@ def map_event(event: Mapping[str, Any]) -> PaymentEvent:
         provider_payment_id=payment_id,
         metadata=metadata,
         failure_reason=failure,
+        amount_in_cents=amount,
+        currency=currency,
     )
+
+
+def _cents(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"amount_total is not an integer: {value!r}")
+    return value

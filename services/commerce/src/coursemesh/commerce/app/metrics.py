@@ -23,3 +23,8 @@ webhook_cross_org_mismatches = Counter(
     "commerce.webhook.cross_org_mismatches",
     "Payment webhooks whose entitlement/purchase belongs to another org than the URL's",
 )
+webhook_payment_mismatches = Counter(
+    "commerce.webhook.payment_mismatches",
+    "Verified payment webhooks refused because they disagree with the recorded payment"
+    " (another transaction, another amount or currency, a sandbox session not settled)",
+)

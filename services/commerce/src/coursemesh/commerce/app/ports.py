@@ -47,7 +47,8 @@ class PaymentEvent:
     """A verified provider webhook, translated to what commerce cares about.
 
     ``outcome`` is None for event types commerce ignores (they are still recorded, so a
-    replay is recognised)."""
+    replay is recognised). ``amount_in_cents`` and ``currency`` (ISO 4217, upper case) are what
+    the provider says was charged; None when the event type carries no amount of the checkout."""
 
     provider_event_id: str
     type: str
@@ -56,6 +57,8 @@ class PaymentEvent:
     provider_payment_id: str | None = None
     metadata: Mapping[str, str] | None = None
     failure_reason: str | None = None
+    amount_in_cents: int | None = None
+    currency: str | None = None
 
 
 class Publisher(Protocol):
@@ -68,7 +71,8 @@ class Publisher(Protocol):
 
 
 class WebhookRejected(BadRequest):
-    """The webhook's signature or timestamp did not verify."""
+    """The webhook's signature or timestamp did not verify, or its verified body is not an
+    event of the provider (``WEBHOOK_MALFORMED``)."""
 
     code = "WEBHOOK_SIGNATURE_INVALID"
 
@@ -87,4 +91,9 @@ class PaymentProvider(Protocol):
         self, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
     ) -> PaymentEvent:
         """Verify the signature over the raw body (+-5 min) and parse; raise WebhookRejected."""
+        ...
+
+    async def confirm_event(self, session: AsyncSession, event: PaymentEvent) -> None:
+        """Raise a DomainError when the provider's own records contradict a verified event
+        (``session`` is the webhook's transaction); return when they do not."""
         ...

@@ -37,6 +37,19 @@ async def require_staff(uow: UnitOfWork, organization_id: uuid.UUID, user_id: st
         raise NotFound("Not found", code="NOT_FOUND")
 
 
+async def _require_course(
+    uow: UnitOfWork, organization_id: uuid.UUID, course_id: uuid.UUID
+) -> None:
+    """The course is one of the org's (any status) in commerce's projection."""
+    course_org = (
+        await uow.session.execute(
+            sa.select(courses.c.organization_id).where(courses.c.id == course_id)
+        )
+    ).scalar_one_or_none()
+    if course_org != organization_id:
+        raise NotFound("No such course in this organization", code="COURSE_NOT_FOUND")
+
+
 async def set_price(
     db: Database,
     organization_id: uuid.UUID,
@@ -48,13 +61,7 @@ async def set_price(
     """Upsert the course's plan (type 'course', keyed on the course, currency from the org)."""
     async with db.unit_of_work() as uow:
         await require_staff(uow, organization_id, user_id)
-        course_org = (
-            await uow.session.execute(
-                sa.select(courses.c.organization_id).where(courses.c.id == course_id)
-            )
-        ).scalar_one_or_none()
-        if course_org != organization_id:
-            raise NotFound("No such course in this organization", code="COURSE_NOT_FOUND")
+        await _require_course(uow, organization_id, course_id)
         currency = (
             await uow.session.execute(
                 sa.select(organizations.c.currency).where(organizations.c.id == organization_id)
@@ -181,6 +188,7 @@ async def course_entitlements(
     )
     async with db.unit_of_work() as uow:
         await require_staff(uow, organization_id, user_id)
+        await _require_course(uow, organization_id, course_id)
         total = (
             await uow.session.execute(
                 sa.select(sa.func.count()).select_from(entitlements).where(*where)

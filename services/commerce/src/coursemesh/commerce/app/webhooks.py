@@ -14,7 +14,7 @@ from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from coursemesh.chassis.db import Database, UnitOfWork
-from coursemesh.chassis.errors import Forbidden, NotFound
+from coursemesh.chassis.errors import DomainError, Forbidden, NotFound, Unprocessable
 from coursemesh.commerce.adapters.tables import (
     courses,
     custom_course_offers,
@@ -26,13 +26,17 @@ from coursemesh.commerce.adapters.tables import (
 )
 from coursemesh.commerce.app import entitlement_store as store
 from coursemesh.commerce.app.checkout import publish_purchase
-from coursemesh.commerce.app.metrics import webhook_cross_org_mismatches
+from coursemesh.commerce.app.metrics import (
+    webhook_cross_org_mismatches,
+    webhook_payment_mismatches,
+)
 from coursemesh.commerce.app.ports import (
     META_ENTITLEMENT,
     META_PURCHASE,
     META_TRANSACTION,
     Outcome,
     PaymentEvent,
+    PaymentProvider,
 )
 from coursemesh.commerce.domain.entitlements import Cause, refresh_payment_link, transition
 from coursemesh.commerce.domain.pricing import format_amount
@@ -64,7 +68,7 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 async def handle_payment_event(
     db: Database,
     organization_id: uuid.UUID,
-    provider: str,
+    provider: PaymentProvider,
     event: PaymentEvent,
     nudge_receipts: Callable[[], None] = lambda: None,
 ) -> Handled:
@@ -77,7 +81,7 @@ async def handle_payment_event(
         recorded = await uow.session.execute(
             pg_insert(webhook_events)
             .values(
-                provider=provider,
+                provider=provider.name,
                 provider_event_id=event.provider_event_id,
                 organization_id=organization_id,
                 type=event.type,
@@ -96,9 +100,9 @@ async def handle_payment_event(
             txn["custom_course_purchase_id"] if txn else None
         )
         if ent_id is not None:
-            await _apply_to_entitlement(uow, organization_id, ent_id, txn, event, now)
+            await _apply_to_entitlement(uow, provider, organization_id, ent_id, txn, event, now)
         elif purchase_id is not None:
-            await _apply_to_purchase(uow, organization_id, purchase_id, txn, event, now)
+            await _apply_to_purchase(uow, provider, organization_id, purchase_id, txn, event, now)
         else:
             raise NotFound("The webhook names no known purchase", code="UNKNOWN_PAYMENT")
         return "applied"
@@ -135,8 +139,66 @@ def _cross_org(kind: str, path_org: uuid.UUID, owner_org: uuid.UUID, event: Paym
     raise Forbidden("The purchase does not belong to this organization", code="WEBHOOK_CROSS_ORG")
 
 
+async def _check_payment(
+    uow: UnitOfWork,
+    provider: PaymentProvider,
+    org_id: uuid.UUID,
+    txn: Mapping[Any, Any],
+    event: PaymentEvent,
+    *,
+    entitlement_id: uuid.UUID | None = None,
+    purchase_id: uuid.UUID | None = None,
+) -> None:
+    """A valid signature says who sent the event, not that it is about what we charged: the
+    event must name this purchase's own transaction, carry its amount and currency, and agree
+    with the provider's records. A refusal is logged with the trace, counted, and rolls back."""
+    try:
+        if (txn["entitlement_id"], txn["custom_course_purchase_id"]) != (
+            entitlement_id,
+            purchase_id,
+        ) or (
+            event.provider_transaction_id is not None
+            and event.provider_transaction_id != txn["provider_transaction_id"]
+        ):
+            raise Unprocessable(
+                "The webhook's payment is not the one of this purchase",
+                code="WEBHOOK_PAYMENT_MISMATCH",
+            )
+        if _amount_differs(txn, event):
+            raise Unprocessable(
+                f"The webhook's amount ({event.amount_in_cents} {event.currency}) is not what"
+                f" the checkout charged ({txn['amount_in_cents']} {txn['currency']})",
+                code="WEBHOOK_AMOUNT_MISMATCH",
+            )
+        await provider.confirm_event(uow.session, event)
+    except DomainError as exc:
+        span = trace.get_current_span().get_span_context()
+        log.warning(
+            "payment webhook refused (%s): org %s, transaction %s, event %s (trace %032x): %s",
+            exc.code,
+            org_id,
+            txn["id"],
+            event.provider_event_id,
+            span.trace_id,
+            exc.detail,
+        )
+        webhook_payment_mismatches.add(1, code=exc.code)
+        raise
+
+
+def _amount_differs(txn: Mapping[Any, Any], event: PaymentEvent) -> bool:
+    if event.amount_in_cents is None and event.currency is None:
+        # Only a completion has to say what was paid; e.g. a Stripe refund may be partial.
+        return event.outcome == "completed"
+    return (event.amount_in_cents, (event.currency or "").upper()) != (
+        txn["amount_in_cents"],
+        str(txn["currency"]).upper(),
+    )
+
+
 async def _apply_to_entitlement(
     uow: UnitOfWork,
+    provider: PaymentProvider,
     org_id: uuid.UUID,
     ent_id: uuid.UUID,
     txn: Mapping[Any, Any] | None,
@@ -156,6 +218,7 @@ async def _apply_to_entitlement(
         _cross_org("course-entitlement", org_id, course_org, event)
     if txn is None:
         raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
+    await _check_payment(uow, provider, org_id, txn, event, entitlement_id=ent.id)
     txn_id: uuid.UUID = txn["id"]
     if event.outcome == "completed":
         if await _complete_transaction(uow, txn, event, now, entitlement_id=ent.id):
@@ -188,6 +251,7 @@ async def _apply_to_entitlement(
 
 async def _apply_to_purchase(
     uow: UnitOfWork,
+    provider: PaymentProvider,
     org_id: uuid.UUID,
     purchase_id: uuid.UUID,
     txn: Mapping[Any, Any] | None,
@@ -208,6 +272,7 @@ async def _apply_to_purchase(
         _cross_org("custom-course-purchase", org_id, purchase["organization_id"], event)
     if txn is None:
         raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
+    await _check_payment(uow, provider, org_id, txn, event, purchase_id=purchase_id)
     offer = (
         (
             await uow.session.execute(

@@ -13,6 +13,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from coursemesh.chassis.auth import Principal, authenticated, principal_of
 from coursemesh.chassis.db import Database
+from coursemesh.chassis.paging import Offset
 from coursemesh.commerce.adapters import sandbox
 from coursemesh.commerce.app import checkout, staff
 from coursemesh.commerce.app.checkout import CheckoutResponse
@@ -35,7 +36,6 @@ IdempotencyKey = Annotated[
     str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255)
 ]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=100)]
-Offset = Annotated[int, QueryParameter(name="offset", ge=0)]
 ORG = "/organizations/{org_id:uuid}"
 
 
@@ -174,7 +174,7 @@ async def payment_webhook(
     body = await request.body()
     event = runtime.provider.verify_webhook(org_id, body, dict(request.headers))
     handled = await handle_payment_event(
-        db, org_id, runtime.provider.name, event, runtime.receipts_wake.set
+        db, org_id, runtime.provider, event, runtime.receipts_wake.set
     )
     return WebhookAck(status=handled)
 

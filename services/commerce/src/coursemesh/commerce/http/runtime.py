@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,11 +27,12 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        # The sandbox page and sender exist in every mode (the page 404s for unknown ids).
+        # The sandbox page and sender exist in every mode (the page 404s for unknown ids). With
+        # Stripe no sandbox webhook is accepted, so a key of this process only is enough there.
         sandbox = SandboxProvider(
             public_base_url=settings.public_base_url,
             webhook_base_url=settings.webhook_base_url,
-            webhook_key=settings.sandbox_webhook_key,
+            webhook_key=settings.sandbox_webhook_key or secrets.token_urlsafe(32),
         )
         provider: PaymentProvider = sandbox
         if settings.payment_provider == "stripe":

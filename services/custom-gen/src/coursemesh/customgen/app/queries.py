@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
@@ -16,6 +16,15 @@ from coursemesh.chassis.errors import NotFound
 from coursemesh.customgen.adapters.tables import custom_courses, generation_jobs, purchases
 from coursemesh.customgen.app.ports import AudioStore
 from coursemesh.customgen.domain.errors import PayloadTooLarge
+
+CourseData = Annotated[
+    msgspec.Raw,
+    msgspec.Meta(
+        description="The course data document (schema_version 1: metadata, scripts, workbooks, "
+        "audio_files), as stored: canonical JSON whose MD5 is `checksum` and whose length in "
+        "bytes is `fileSizeBytes`."
+    ),
+]
 
 
 class PurchaseView(msgspec.Struct, rename="camel", kw_only=True):
@@ -57,7 +66,7 @@ class CourseSummary(msgspec.Struct, rename="camel", kw_only=True):
 
 class CourseDetail(CourseSummary, kw_only=True):
     progress: Progress | None
-    data: msgspec.Raw
+    data: CourseData
     audio_urls: dict[str, str]
     """audio id -> a URL to fetch it now (public, or presigned with the configured TTL)."""
 
@@ -70,7 +79,7 @@ class SyncedCourse(msgspec.Struct, rename="camel", kw_only=True):
     checksum: str
     file_size_bytes: int
     updated_at: datetime
-    data: msgspec.Raw
+    data: CourseData
     """Passed through as stored: the canonical JSON the checksum was taken over."""
 
 

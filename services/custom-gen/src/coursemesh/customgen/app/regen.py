@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from coursemesh.chassis.db import Database
-from coursemesh.chassis.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from coursemesh.chassis.errors import Conflict, NotFound, TooManyRequests
 from coursemesh.chassis.memberships import is_staff
 from coursemesh.customgen.adapters.tables import (
     custom_courses,
@@ -134,10 +134,13 @@ async def list_my_regen_requests(
 
 
 async def require_staff(db: Database, organization_id: uuid.UUID, user_id: str) -> None:
+    """Anyone but staff of the organization (a plain member, staff of another organization, a
+    stranger) gets the 404 commerce gives on its staff routes: a refusal that differed from
+    "not found" would tell an outsider which organizations exist and which ids are theirs."""
     async with db.engine.connect() as conn:
         staff = await is_staff(conn, memberships, organization_id, user_id)
     if not staff:
-        raise Forbidden("Only staff of this organization may do this", code="NOT_STAFF")
+        raise NotFound("Not found", code="NOT_FOUND")
 
 
 async def list_org_regen_requests(

@@ -20,6 +20,7 @@ from coursemesh.chassis.body import decode_json_body
 from coursemesh.chassis.responses import EncodedJson
 from coursemesh.customgen.adapters.runtime import Runtime
 from coursemesh.customgen.app import queries
+from coursemesh.customgen.http.examples import handshake_examples
 
 CHECKSUM_PATTERN = r"^[0-9a-f]{32}$"
 Checksum = Annotated[str, msgspec.Meta(pattern=CHECKSUM_PATTERN)]
@@ -107,7 +108,15 @@ class HandshakeOperation(Operation):
     status_code=200,
     description="Compare the client's offline copies `{courses: [{id, checksum}]}` with the "
     "stored checksums: what changed, what is missing, what to remove.",
-    responses={200: ResponseSpec(queries.HandshakeResult, description="What the client must sync")},
+    responses={
+        200: ResponseSpec(
+            queries.HandshakeResult,
+            description="What the client must sync",
+            # Made-up examples would give ``data`` (msgspec.Raw) no value: not JSON at all.
+            generate_examples=False,
+            examples=handshake_examples(),
+        )
+    },
     operation_class=HandshakeOperation,
 )
 async def handshake(request: Request[Any, Any, Any]) -> EncodedJson:

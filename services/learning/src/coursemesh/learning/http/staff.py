@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import mark_negative
+from coursemesh.chassis.paging import Offset
 from coursemesh.learning.adapters.store import SqlStore
 from coursemesh.learning.app.player import Clock
 from coursemesh.learning.app.ports import EnrollmentRow, SortKey
@@ -93,7 +94,7 @@ class StaffController(Controller):
         org_id: FromPath[uuid.UUID],
         course_id: FromPath[uuid.UUID],
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
         sort: FromQuery[Sort] = "-lastActivityAt",
         output: Annotated[Literal["json", "csv"], QueryParameter(name="format")] = "json",
     ) -> Response[StaffEnrollmentPage] | Response[str]:
