@@ -120,6 +120,12 @@ def test_json_depth_matches_the_document(document: Any) -> None:
 def test_a_body_with_few_brackets_is_not_scanned() -> None:
     assert not exceeds_depth(b'{"a": [1, 2, 3]}', 2)
     assert exceeds_depth(nested(3), 2)
+    # deep without a run of openers: found by the full scan
+    staircase = b"[[]" * 40 + b"]" * 40
+    assert json_depth(staircase) == 41
+    assert b"[" * 3 not in staircase
+    assert exceeds_depth(staircase, 32)
+    assert not exceeds_depth(staircase, 41)
 
 
 def test_text_errors_name_the_field() -> None:
