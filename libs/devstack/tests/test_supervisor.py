@@ -166,12 +166,9 @@ def test_killed_nats_and_postgres_come_back_with_their_data(
     assert stack.postgres is not None
     nats_url, pg_url = stack.nats.url, stack.postgres.url
     asyncio.run(_make_stream(nats_url))
-    # The stack runs with synchronous_commit=off (a crash may lose the last instant of
-    # commits, never corrupt): these commits wait for their WAL flush to be sure to survive.
     asyncio.run(
         _sql(
             pg_url,
-            "SET synchronous_commit = on",
             "CREATE TABLE healing (x int)",
             "INSERT INTO healing VALUES (42)",
         )
