@@ -6,7 +6,7 @@ UV_VERSION ?= 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: up test lint fmt bench token sync bootstrap clean
+.PHONY: up test lint fmt bench chaos token sync bootstrap clean
 
 bootstrap: $(UV)
 
@@ -37,6 +37,10 @@ test: lint
 
 bench: sync
 	$(RUN) python -m bench $(ARGS)
+
+# The kill -9 drill at full size (docs/chaos.md): 3 runs single + 3 with two replicas, 60 s each.
+chaos: sync
+	$(RUN) python -m bench chaos --runs 3 --replicas 1,2 --duration 60 $(ARGS)
 
 clean:
 	rm -rf .tools .venv

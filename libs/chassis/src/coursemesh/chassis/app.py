@@ -155,7 +155,11 @@ def create_service_app(
             # Writes publish their events before they answer; the relay publishes what a
             # failed immediate publish left behind.
             ctx.publisher = ImmediatePublisher(
-                bus.js, db.schema, on_failure=ctx.wake_relay, connected=lambda: bus.connected
+                bus.js,
+                db.schema,
+                on_failure=ctx.wake_relay,
+                connected=lambda: bus.connected,
+                hold=settings.consistency_timeout_seconds,
             )
             db.publish_immediately(ctx.publisher)
             if subscriptions and settings.catch_up:

@@ -126,9 +126,13 @@ class ImmediatePublisher:
         timeout: float = 1.0,
         on_failure: Callable[[], None] | None = None,
         connected: Callable[[], bool] = lambda: True,
+        hold: float = 0.0,
+        retry_interval: float = 0.1,
     ) -> None:
         self._js = js
         self._connected = connected
+        self._hold = hold
+        self._retry_interval = retry_interval
         self._timeout = timeout
         self._on_failure = on_failure or (lambda: None)
         self._mark = _MARK.format(schema=schema)
@@ -140,33 +144,48 @@ class ImmediatePublisher:
         self.failed_total = 0
 
     async def publish(self, rows: Sequence[OutboxRow]) -> bool:
-        """Publish ``rows`` (one transaction's, in order); False if any failed, in which case
-        the relay publishes what is left.
+        """Publish ``rows`` (one transaction's, in order); False if that did not succeed within
+        ``hold`` seconds, in which case the relay publishes them.
+
+        While the bus is away the request waits for it, up to ``hold``: its response then
+        carries the events' stream positions, so another service does not answer "not found"
+        for a write its client saw succeed (the bus is usually back within a second or two).
+        Past ``hold`` the write still succeeds; other services show it once the relay has
+        published it.
 
         Requests that commit meanwhile are published together: one task sends every queued
         row pipelined, in queue order, then awaits the acks (a consumer then gets them in one
         fetch, as it got a relay's batch, instead of one event per transaction)."""
-        if not self._connected():  # no write waits out a timeout while the bus is away
-            self.failed_total += 1
-            self._on_failure()
-            return False
-        done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append((rows, done))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_queued(), name="immediate-publish")
-        try:
-            acks = await asyncio.shield(done)
-        except Exception as exc:  # the bus is unreachable or slow: the relay takes over
-            log.warning("immediate publish failed, the relay will publish: %s", exc)
-            self.failed_total += 1
-            self._on_failure()
-            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._hold
+        while True:
+            acks = await self._publish_once(rows) if self._connected() else None
+            if acks is not None:
+                break
+            if loop.time() >= deadline:
+                self.failed_total += 1
+                self._on_failure()
+                return False
+            # The relay's copy, if it publishes first, is deduplicated by Nats-Msg-Id and still
+            # acknowledged with its position.
+            await asyncio.sleep(min(self._retry_interval, max(0.0, deadline - loop.time())))
         written = _written.get()
         for ack in acks:
             if written is not None:
                 written.add(ack.stream, ack.seq)
         self.published_total += len(rows)
         return True
+
+    async def _publish_once(self, rows: Sequence[OutboxRow]) -> list[Any] | None:
+        done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append((rows, done))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_queued(), name="immediate-publish")
+        try:
+            return await asyncio.shield(done)
+        except Exception as exc:  # the bus is unreachable or slow
+            log.warning("immediate publish failed: %s", exc)
+            return None
 
     async def _send_queued(self) -> None:
         while self._queue:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 import sqlalchemy as sa
@@ -27,6 +29,8 @@ class ReceiptSender:
     wake: asyncio.Event
     max_attempts: int = 10
     idle_wait: float = 5.0
+    # How long a claimed receipt is left to its sender before another may take it.
+    lease: float = 60.0
 
     async def run(self) -> None:
         while True:
@@ -36,8 +40,13 @@ class ReceiptSender:
                     await asyncio.wait_for(self.wake.wait(), timeout=self.idle_wait)
 
     async def send_due(self, limit: int = 20) -> int:
-        """Send due receipts; the row is marked sent in the transaction that claimed it, so a
-        replica never sends the same receipt (SKIP LOCKED)."""
+        """Send due receipts, each at most once per lease.
+
+        The mail cannot be in the database's transaction, so a receipt is first claimed in a
+        committed transaction of its own (its next attempt pushed one lease ahead: no replica
+        takes it meanwhile), then sent, then marked sent. Only a crash between the SMTP server's
+        acceptance and that mark sends it again, a lease later; the copy carries the same
+        ``Message-ID``, by which mail systems recognise it."""
         async with self.db.unit_of_work() as uow:
             rows = (
                 (
@@ -55,31 +64,47 @@ class ReceiptSender:
                 .mappings()
                 .all()
             )
-            for row in rows:
-                message = EmailMessage()
-                message["From"] = self.sender
-                message["To"] = row["email"]
-                message["Subject"] = row["subject"]
-                message["X-Coursemesh-Transaction"] = str(row["transaction_id"])
-                message.set_content(row["body"])
-                now = datetime.now(UTC)
-                values: dict[str, object]
-                try:
-                    await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=10)
-                    values = {"sent_at": now, "attempts": row["attempts"] + 1}
-                except (aiosmtplib.SMTPException, OSError) as exc:
-                    attempts = row["attempts"] + 1
-                    log.warning(
-                        "receipt %s not sent (attempt %d): %s", row["transaction_id"], attempts, exc
-                    )
-                    values = {
-                        "attempts": attempts,
-                        "last_error": str(exc)[:500],
-                        "next_attempt_at": now + timedelta(seconds=min(300, 2**attempts)),
-                    }
+            if rows:
                 await uow.session.execute(
                     sa.update(receipts)
-                    .where(receipts.c.transaction_id == row["transaction_id"])
-                    .values(**values)
+                    .where(receipts.c.transaction_id.in_([r["transaction_id"] for r in rows]))
+                    .values(next_attempt_at=sa.func.now() + timedelta(seconds=self.lease))
                 )
-            return len(rows)
+        for row in rows:
+            await self._send(row)
+        return len(rows)
+
+    def message(self, row: Any) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = row["email"]
+        message["Subject"] = row["subject"]
+        message["Date"] = email.utils.format_datetime(datetime.now(UTC))
+        domain = self.sender.rpartition("@")[2] or "coursemesh.local"
+        message["Message-ID"] = f"<receipt-{row['transaction_id']}@{domain}>"
+        message["X-Coursemesh-Transaction"] = str(row["transaction_id"])
+        message.set_content(row["body"])
+        return message
+
+    async def _send(self, row: Any) -> None:
+        now = datetime.now(UTC)
+        values: dict[str, object]
+        try:
+            await aiosmtplib.send(self.message(row), hostname=self.host, port=self.port, timeout=10)
+            values = {"sent_at": now, "attempts": row["attempts"] + 1}
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            attempts = row["attempts"] + 1
+            log.warning(
+                "receipt %s not sent (attempt %d): %s", row["transaction_id"], attempts, exc
+            )
+            values = {
+                "attempts": attempts,
+                "last_error": str(exc)[:500],
+                "next_attempt_at": now + timedelta(seconds=min(300, 2**attempts)),
+            }
+        async with self.db.unit_of_work() as uow:
+            await uow.session.execute(
+                sa.update(receipts)
+                .where(receipts.c.transaction_id == row["transaction_id"])
+                .values(**values)
+            )
