@@ -87,7 +87,7 @@ async def bump_on_driver(
     counter_id: FromPath[str], db: NamedDependency[Database]
 ) -> dict[str, Any]:
     """A write in a unit of work that runs on the driver alone."""
-    async with db.unit_of_work(on_driver=True) as uow:
+    async with db.driver_unit_of_work() as uow:
         driver = await uow.driver()
         status = await driver.execute(
             "UPDATE demo_producer.counters SET value = value + 1 WHERE id = $1", counter_id

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from coursemesh.chassis.db import Database, StagedEvents, asyncpg_dsn, outbox_rows_sql
+from coursemesh.chassis.db import Database, asyncpg_dsn, statement_outbox
 from coursemesh.chassis.demo.service import PRODUCER
 from coursemesh.chassis.demo.tables import counter_view, counters
 from coursemesh.chassis.testing import outbox_events
@@ -78,40 +78,50 @@ async def test_one_statement_writes_its_state_and_outbox_rows_together_or_not_at
     producer_db: Database,
 ) -> None:
     # A row and the events about it in one statement, outside any transaction.
+    outbox = statement_outbox(PRODUCER.schema, first_param=3)
     save = f"""
         WITH counter AS (
             INSERT INTO counters (id, value, version) VALUES ($1, $2, 1) RETURNING 1
-        ), written AS ({outbox_rows_sql(PRODUCER.schema, first_param=3)})
-        SELECT (SELECT count(*) FROM counter), (SELECT count(*) FROM written),
-               pg_notify('{producer_db.channel}', '')
+        ), {outbox.cte}
+        SELECT (SELECT count(*) FROM counter), {outbox.tail}
     """
     woken: list[str] = []
     producer_db.on_outbox_commit(lambda: woken.append("relay"))
     listener, heard = await _listening(producer_db)
     try:
-        events = StagedEvents()
-        for n in (1, 2):
-            events.publish(
-                CounterSet(counter_id="s", value=n), aggregate_id="s", aggregate_version=n
-            )
-        async with producer_db.reading() as conn:
-            assert tuple(await conn.fetchrow(save, "s", 2, *events.outbox_params()))[:2] == (1, 2)
-            await producer_db.outbox_committed(events)
-            await asyncio.wait_for(heard.get(), timeout=10)  # NOTIFY went with the commit
-            assert woken == ["relay"]  # and this process's relay was told at once
+        async with producer_db.single_statement() as write:
+            staged = [
+                write.publish(
+                    CounterSet(counter_id="s", value=n), aggregate_id="s", aggregate_version=n
+                )
+                for n in (1, 2)
+            ]
+            row = await write.execute(save, "s", 2)
+            assert row is not None
+            assert tuple(row)[:2] == (1, 2)
+            assert woken == []  # published (the relays woken) only once the statement is done
+        await asyncio.wait_for(heard.get(), timeout=10)  # NOTIFY went with the statement
+        assert woken == ["relay"]  # and this process's relay was told at once
 
-            # The same row again: the unique violation undoes the statement, events included.
-            late = StagedEvents()
-            late.publish(CounterSet(counter_id="s", value=3), aggregate_id="s", aggregate_version=3)
-            with pytest.raises(asyncpg.UniqueViolationError):
-                await conn.execute(save, "s", 3, *late.outbox_params())
-            assert not conn.is_in_transaction()
+        # The same row again: the unique violation undoes the statement, events included,
+        # and nothing is published.
+        async def write_late() -> None:
+            async with producer_db.single_statement() as late:
+                late.publish(
+                    CounterSet(counter_id="s", value=3), aggregate_id="s", aggregate_version=3
+                )
+                await late.execute(save, "s", 3)
+
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await write_late()
+        assert woken == ["relay"]
+        assert await _pool_is_idle(producer_db)
         async with producer_db.engine.connect() as conn:
             rows = (await conn.execute(sa.select(counters.c.id, counters.c.value))).all()
         assert [tuple(r) for r in rows] == [("s", 2)]
         written = await outbox_events(producer_db)
         assert [(e.id, e.aggregate_version, e.payload.value) for e in written] == [
-            (env.id, env.aggregate_version, env.payload.value) for env in events.staged
+            (env.id, env.aggregate_version, env.payload.value) for env in staged
         ]
         assert heard.empty()
     finally:
@@ -130,15 +140,14 @@ async def test_a_driver_unit_of_work_commits_rows_outbox_and_notify_together(
     listener, heard = await _listening(producer_db)
     committed: list[str] = []
     try:
-        async with producer_db.unit_of_work(on_driver=True) as uow:
+        async with producer_db.driver_unit_of_work() as uow:
             driver = await uow.driver()
             await driver.execute(
                 "INSERT INTO demo_producer.counters (id, value, version) VALUES ($1, 1, 1)", "d"
             )
             uow.publish(CounterSet(counter_id="d", value=1), aggregate_id="d", aggregate_version=1)
             uow.after_commit(lambda: committed.append("after"))
-            with pytest.raises(RuntimeError, match="driver"):
-                _ = uow.session
+            assert not hasattr(uow, "session")  # a sibling of the session's, not a subclass
             assert committed == []
         await asyncio.wait_for(heard.get(), timeout=10)
     finally:
@@ -156,7 +165,7 @@ async def test_a_failing_driver_unit_of_work_leaves_nothing_and_an_idle_connecti
     producer_db: Database,
 ) -> None:
     async def write_then_fail() -> None:
-        async with producer_db.unit_of_work(on_driver=True) as uow:
+        async with producer_db.driver_unit_of_work() as uow:
             driver = await uow.driver()
             await driver.execute(
                 "INSERT INTO demo_producer.counters (id, value, version) VALUES ($1, 1, 1)", "f"

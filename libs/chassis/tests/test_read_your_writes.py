@@ -29,7 +29,7 @@ from coursemesh.chassis.consistency import (
     parse_tokens,
 )
 from coursemesh.chassis.consumer import ConsumerRunner, Subscription
-from coursemesh.chassis.db import Database
+from coursemesh.chassis.db import Database, statement_outbox
 from coursemesh.chassis.demo.service import on_counter_set, projector_subscriptions, set_counter
 from coursemesh.chassis.demo.tables import counter_view
 from coursemesh.chassis.errors import NotFound, exception_handlers, mark_negative
@@ -147,19 +147,17 @@ async def test_a_failed_immediate_publish_is_left_to_the_relay(
 
 async def test_a_single_statement_write_publishes_too(producer_db: Database, bus: Bus) -> None:
     immediate(producer_db, bus)
-    events = producer_db.staged_events()
-    assert events.notify is False  # no relay needs waking
-    events.publish(CounterSet(counter_id="s", value=1), aggregate_id="s", aggregate_version=1)
-    async with producer_db.reading() as conn:
-        sql = f"""WITH written AS (
-            INSERT INTO "{producer_db.schema}".outbox
-                (event_id, type, subject, aggregate_id, aggregate_version, body, headers)
-            SELECT e, t, s, a, v, b, h::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[],
-                $4::text[], $5::int[], $6::bytea[], $7::text[]) AS u(e, t, s, a, v, b, h)
-            RETURNING 1) SELECT count(*) FROM written"""
-        assert await conn.fetchval(sql, *events.outbox_params()) == 1
+    outbox = statement_outbox(producer_db.schema, first_param=1)
+    sql = f"WITH {outbox.cte} SELECT {outbox.tail}"
     with recording_writes() as written:
-        await producer_db.outbox_committed(events)
+        async with producer_db.single_statement() as write:
+            write.publish(
+                CounterSet(counter_id="s", value=1), aggregate_id="s", aggregate_version=1
+            )
+            row = await write.execute(sql)
+            assert row is not None
+            assert row[0] == 1
+            assert row[1] is None  # no NOTIFY: the commit publishes, no relay needs waking
     assert written.positions == {"DEMO": 1}
 
 

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
@@ -63,6 +63,7 @@ class ServiceContext(Generic[S]):
     publisher: ImmediatePublisher | None = None
     catch_up: CatchUp | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
+    runtime: object = None  # what the service's bootstrap built (see ``runtime_of``)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def wake_relay(self) -> None:
@@ -72,6 +73,25 @@ class ServiceContext(Generic[S]):
 
 Worker = Callable[[ServiceContext[Any]], Awaitable[None]]
 LifespanHook = Callable[[ServiceContext[Any]], AbstractAsyncContextManager[None]]
+#: A service's bootstrap: builds, from the running context, the one object its handlers,
+#: consumers and workers share (its adapters wired to its use cases), and closes it at the end.
+Bootstrap = Callable[[ServiceContext[Any]], AbstractAsyncContextManager[object]]
+R = TypeVar("R")
+
+
+def runtime_of(source: Request[Any, Any, Any] | Litestar | ServiceContext[Any], kind: type[R]) -> R:
+    """The runtime the service's bootstrap built, checked to be a ``kind``: each service wraps
+    this in one typed accessor (``bootstrap.runtime(request)``)."""
+    if isinstance(source, ServiceContext):
+        runtime = source.runtime
+    else:
+        app = source if isinstance(source, Litestar) else source.app
+        runtime = app.state.ctx.runtime
+    if not isinstance(runtime, kind):
+        raise RuntimeError(
+            f"the service's runtime is {type(runtime).__name__}, not {kind.__name__}"
+        )
+    return runtime
 
 
 async def supervise(
@@ -96,6 +116,7 @@ def create_service_app(
     subscriptions: Sequence[Subscription] = (),
     workers: Sequence[tuple[str, Worker]] = (),
     lifespan_hooks: Sequence[LifespanHook] = (),
+    bootstrap: Bootstrap | None = None,
     dependencies: dict[str, Provide] | None = None,
     settings: S | None = None,
 ) -> Litestar:
@@ -171,6 +192,8 @@ def create_service_app(
                     max_waiters=settings.consistency_max_waiters,
                 )
                 stack.push_async_callback(ctx.catch_up.close)
+            if bootstrap is not None:
+                ctx.runtime = await stack.enter_async_context(bootstrap(ctx))
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(ctx))
             tasks: list[asyncio.Task[None]] = [
@@ -241,7 +264,7 @@ def create_service_app(
             DefineMiddleware(ConsistencyMiddleware, slot=slot),
         ],
         request_max_body_size=settings.max_body_bytes,
-        signature_namespace={"Principal": Principal, "Database": Database},
+        signature_namespace={"Principal": Principal, "Database": Database, "Request": Request},
         debug=False,
     )
     app.state.verifier = verifier

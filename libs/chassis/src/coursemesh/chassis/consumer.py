@@ -25,7 +25,8 @@ from opentelemetry import propagate, trace
 
 from coursemesh.chassis.bus import STREAM_MAX_AGE_SECONDS
 from coursemesh.chassis.consistency import CatchUp, CatchUpFailed
-from coursemesh.chassis.db import Database, UnitOfWork, is_connection_failure
+from coursemesh.chassis.db import Database, DriverUnitOfWork, UnitOfWork, is_connection_failure
+from coursemesh.chassis.transaction import Transaction
 from coursemesh.contracts import (
     Envelope,
     Event,
@@ -47,10 +48,10 @@ class Batched:
     batch (in stream order, redeliveries already filtered out by the inbox): a projection can
     then write them with one set-based statement instead of one statement per event.
 
-    It writes through ``await uow.driver()``: a batch made only of batched runs is applied in a
-    :class:`~coursemesh.chassis.db.DriverUnitOfWork`, which has no ``uow.session``."""
+    It writes through ``await tx.driver()`` of the :class:`Transaction` it is given: a batch made
+    only of batched runs is applied in a :class:`~coursemesh.chassis.db.DriverUnitOfWork`."""
 
-    apply: Callable[[UnitOfWork, Sequence[Envelope[Any]]], Awaitable[None]]
+    apply: Callable[[Transaction, Sequence[Envelope[Any]]], Awaitable[None]]
 
 
 AnyHandler = Handler | Batched
@@ -297,7 +298,7 @@ class ConsumerRunner:
         order, in one transaction; all or nothing. Returns the error that rolled it back."""
         on_driver = all(isinstance(handler, Batched) for _, _, handler in work)
         try:
-            async with self._db.unit_of_work(on_driver=on_driver) as uow:
+            async with self._transaction(on_driver) as uow:
                 fresh = await self._record(uow, [env for _, env, _ in work])
                 todo: list[Work] = []
                 for item in work:
@@ -310,6 +311,8 @@ class ConsumerRunner:
                     if isinstance(handler, Batched):
                         await self._apply_run(uow, handler, items)
                         continue
+                    # A run of plain handlers means the batch is on a session (see on_driver).
+                    assert isinstance(uow, UnitOfWork)
                     for msg, env in items:
                         with self._span(msg, env):
                             await handler(uow, env)
@@ -318,7 +321,7 @@ class ConsumerRunner:
         return None
 
     async def _apply_run(
-        self, uow: UnitOfWork, handler: Batched, run: list[tuple[Msg, Envelope[Any]]]
+        self, uow: Transaction, handler: Batched, run: list[tuple[Msg, Envelope[Any]]]
     ) -> None:
         """One call for a run of events: each still gets its consumer span (under its
         producer's trace), all spanning the one call."""
@@ -330,7 +333,10 @@ class ConsumerRunner:
             for span in spans:
                 span.end()
 
-    async def _record(self, uow: UnitOfWork, envs: list[Envelope[Any]]) -> set[Any]:
+    def _transaction(self, on_driver: bool) -> UnitOfWork | DriverUnitOfWork:
+        return self._db.driver_unit_of_work() if on_driver else self._db.unit_of_work()
+
+    async def _record(self, uow: Transaction, envs: list[Envelope[Any]]) -> set[Any]:
         """Write the inbox rows with one statement; returns the ids it newly recorded."""
         driver = await uow.driver()
         rows = await driver.fetch(
@@ -396,12 +402,14 @@ class ConsumerRunner:
 
     async def apply(self, env: Envelope[Any], handler: AnyHandler) -> None:
         """Record the event in the inbox and run its handler in one transaction."""
-        async with self._db.unit_of_work(on_driver=isinstance(handler, Batched)) as uow:
+        if isinstance(handler, Batched):
+            async with self._db.driver_unit_of_work() as tx:
+                if await self._record(tx, [env]):
+                    await handler.apply(tx, [env])
+            return
+        async with self._db.unit_of_work() as uow:
             if await self._record(uow, [env]):
-                if isinstance(handler, Batched):
-                    await handler.apply(uow, [env])
-                else:
-                    await handler(uow, env)
+                await handler(uow, env)
 
     async def _dead_letter(self, msg: Msg, reason: str, deliveries: int) -> None:
         seq = msg.metadata.sequence.stream

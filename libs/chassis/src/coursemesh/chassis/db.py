@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -32,6 +34,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from coursemesh.chassis.publisher import ImmediatePublisher, OutboxRow
 from coursemesh.chassis.tables import SpineTables, spine_tables
+from coursemesh.chassis.transaction import Driver, Record
 from coursemesh.contracts import Envelope, Event, encode, envelope, subject_for
 
 _OUTBOX_COLUMNS = (
@@ -243,19 +246,22 @@ class Database:
         self.publisher = publisher
         self.outbox_insert_sql = outbox_insert_sql(self.schema, None)
 
-    def staged_events(self) -> StagedEvents:
-        """A :class:`StagedEvents` for a single-statement write on this database."""
-        return StagedEvents(notify=self.publisher is None)
-
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
         """Called in-process after a commit that wrote outbox rows (the relay's fast wake-up)."""
         self._commit_listeners.append(listener)
 
-    async def outbox_committed(self, events: StagedEvents) -> None:
-        """``events``' rows committed outside a unit of work (a statement that wrote them
-        itself): publish them, or wake the relays."""
-        self._committed()
-        await self._outbox_written(events.rows)
+    @asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[SingleStatement]:
+        """A write that is one statement carrying its outbox rows (:class:`SingleStatement`)."""
+        write: SingleStatement | None = None
+        try:
+            async with self.reading() as driver:
+                write = SingleStatement(driver, notify=self.publisher is None)
+                yield write
+        finally:
+            if write is not None and write.written:  # committed: the statement ran
+                self._committed()
+                await self._outbox_written(write.written)
 
     async def _outbox_written(self, rows: list[tuple[Any, ...]]) -> None:
         if self.publisher is not None:
@@ -269,17 +275,20 @@ class Database:
         so a process always reads its own writes)."""
         self._any_commit_listeners.append(listener)
 
-    def unit_of_work(self, *, on_driver: bool = False) -> UnitOfWork:
-        """A transaction; ``on_driver`` for one that only writes through ``uow.driver()``
-        (:class:`DriverUnitOfWork`)."""
-        return DriverUnitOfWork(self) if on_driver else UnitOfWork(self)
+    def unit_of_work(self) -> UnitOfWork:
+        """A transaction on a SQLAlchemy session (:class:`UnitOfWork`)."""
+        return UnitOfWork(self)
+
+    def driver_unit_of_work(self) -> DriverUnitOfWork:
+        """A transaction on the driver alone (:class:`DriverUnitOfWork`)."""
+        return DriverUnitOfWork(self)
 
     def _committed(self) -> None:
         for listener in self._any_commit_listeners:
             listener()
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Any]:
+    async def reading(self) -> AsyncIterator[Driver]:
         """A pooled asyncpg connection for hot read paths, outside any transaction.
 
         The same pool as the engine, but statements go straight to the driver: no autobegin,
@@ -292,7 +301,7 @@ class Database:
         # The pool's connection without the Connection wrapper SQLAlchemy builds and closes
         # around it: that wrapper cost twice the checkout itself (measured: 54 -> 26 us).
         raw = await self.engine.raw_connection()
-        driver: Any = raw.driver_connection
+        driver = cast(Driver, raw.driver_connection)
         lost = False
         try:
             yield driver
@@ -317,28 +326,18 @@ class Database:
         await self.engine.dispose()
 
 
-class UnitOfWork:
-    """A transaction plus the events it publishes. Commits on a clean exit, rolls back otherwise;
-    once committed and closed, publishes its events (or wakes the relays)."""
+class _OutboxTransaction(ABC):
+    """What both transactions share: staged events written to the outbox at commit (with the
+    NOTIFY where relays publish), after-commit callbacks, the commit listeners, and the publish
+    of the events once the connection is back in the pool. Commits on a clean exit, rolls back
+    otherwise."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._events = StagedEvents()
+        self._staged: list[Envelope[Event]] = []
         self._written: list[tuple[Any, ...]] = []
-        self._session: AsyncSession | None = None
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
         self.committed = False
-
-    @property
-    def session(self) -> AsyncSession:
-        if self._session is None:
-            raise RuntimeError("the unit of work is not open")
-        return self._session
-
-    async def __aenter__(self) -> UnitOfWork:
-        self._session = self._db.sessions()
-        await self._session.begin()
-        return self
 
     async def __aexit__(
         self,
@@ -356,11 +355,6 @@ class UnitOfWork:
             written, self._written = self._written, []
             await self._db._outbox_written(written)
 
-    async def _close(self) -> None:
-        """End the transaction (rolled back unless committed) and hand the connection back."""
-        await self.session.close()
-        self._session = None
-
     def publish(
         self,
         payload: Event,
@@ -369,50 +363,23 @@ class UnitOfWork:
         aggregate_version: int,
     ) -> Envelope[Event]:
         """Stage an event; it is written to the outbox in this transaction's commit."""
-        return self._events.publish(
+        env = _staged_envelope(
             payload, aggregate_id=aggregate_id, aggregate_version=aggregate_version
         )
-
-    async def driver(self) -> Any:
-        """The asyncpg connection under this unit of work, its transaction begun: for set-based
-        statements run straight on the driver (no SQL compilation per call)."""
-        driver = await self._driver_connection()
-        if not driver.is_in_transaction():
-            # SQLAlchemy begins its transaction lazily, at its first statement.
-            await self.session.execute(sa.text("SELECT 1"))
-        return driver
-
-    async def _driver_connection(self) -> Any:
-        connection = await self.session.connection()
-        return (await connection.get_raw_connection()).driver_connection
+        self._staged.append(env)
+        return env
 
     def after_commit(self, callback: Callable[[], Awaitable[None] | None]) -> None:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
         self._after_commit.append(callback)
 
     async def flush_outbox(self) -> None:
-        if not self._events.staged:
+        """Write the staged events' outbox rows now (the commit does it otherwise)."""
+        if not self._staged:
             return
-        rows = _outbox_rows(self._events.staged)
-        driver = await self._driver_connection()
-        if driver is not None and driver.is_in_transaction():
-            # The common case, in one round trip: every row plus the NOTIFY (delivered at
-            # commit, so relays in other processes wake only for real rows). Compiling the
-            # same INSERT through SQLAlchemy cost a tenth of a checkout's CPU.
-            await driver.execute(self._db.outbox_insert_sql, *map(list, zip(*rows, strict=True)))
-        else:
-            # Nothing has begun the transaction yet (a unit of work that only publishes):
-            # SQLAlchemy's statements begin it.
-            await self.session.execute(
-                sa.insert(self._db.spine.outbox),
-                [
-                    dict(zip(_OUTBOX_COLUMNS, (*row[:6], json.loads(row[6])), strict=True))
-                    for row in rows
-                ],
-            )
-            if self._db.publisher is None:
-                await self.session.execute(sa.select(sa.func.pg_notify(self._db.channel, "")))
-        self._events.staged.clear()  # written: a second flush (or the commit's) adds nothing
+        rows = _outbox_rows(self._staged)
+        await self._write_outbox(rows)
+        self._staged.clear()  # written: a second flush (or the commit's) adds nothing
         self._written.extend(rows)
 
     async def commit(self) -> None:
@@ -425,27 +392,73 @@ class UnitOfWork:
             if asyncio.iscoroutine(result):
                 await result
 
+    async def _write_outbox(self, rows: list[tuple[Any, ...]]) -> None:
+        # Every row plus the NOTIFY (delivered at commit, so relays in other processes wake
+        # only for real rows) in one round trip on the driver, without SQL compilation.
+        driver = await self.driver()
+        await driver.execute(self._db.outbox_insert_sql, *map(list, zip(*rows, strict=True)))
+
+    @abstractmethod
+    async def driver(self) -> Driver:
+        """The driver connection under this transaction, its transaction begun: for set-based
+        statements run straight on the driver (no SQL compilation per call)."""
+
+    @abstractmethod
+    async def _commit_transaction(self) -> None: ...
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """End the transaction (rolled back unless committed) and hand the connection back."""
+
+
+class UnitOfWork(_OutboxTransaction):
+    """A transaction on a SQLAlchemy session (``uow.session``, for Core statements on the
+    service's tables) plus the events it publishes; ``await uow.driver()`` reaches the same
+    transaction on the driver."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._db.sessions()
+        await self._session.begin()
+        return self
+
+    async def _close(self) -> None:
+        await self.session.close()
+        self._session = None
+
+    async def driver(self) -> Driver:
+        connection = await self.session.connection()
+        driver = cast(Driver, (await connection.get_raw_connection()).driver_connection)
+        if not driver.is_in_transaction():
+            # SQLAlchemy begins its transaction lazily, at its first statement.
+            await self.session.execute(sa.text("SELECT 1"))
+        return driver
+
     async def _commit_transaction(self) -> None:
         await self.session.commit()
 
 
-class DriverUnitOfWork(UnitOfWork):
-    """A unit of work on the asyncpg driver alone: BEGIN, the caller's statements through
+class DriverUnitOfWork(_OutboxTransaction):
+    """A transaction on the asyncpg driver alone: BEGIN, the caller's statements through
     ``await uow.driver()``, the outbox rows with their NOTIFY, COMMIT; no SQLAlchemy session.
 
     For set-based writers on hot paths (the consumer's batched runs, where the session's
-    begin, statement and commit machinery was half of a small batch's CPU). ``uow.session`` is
-    not available; everything else (publish, after_commit, commit listeners) is the same.
+    begin, statement and commit machinery was half of a small batch's CPU).
     """
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self._raw: Any = None
         self._transaction: Any = None
-
-    @property
-    def session(self) -> AsyncSession:
-        raise RuntimeError("this unit of work runs on the driver: use `await uow.driver()`")
 
     async def __aenter__(self) -> DriverUnitOfWork:
         # The pool's connection without SQLAlchemy's Connection wrapper, as Database.reading().
@@ -473,34 +486,55 @@ class DriverUnitOfWork(UnitOfWork):
             raise
         await greenlet_spawn(raw.close)
 
-    async def driver(self) -> Any:
-        return self._raw.driver_connection
-
-    async def _driver_connection(self) -> Any:
-        return self._raw.driver_connection
+    async def driver(self) -> Driver:
+        driver: Driver = self._raw.driver_connection
+        return driver
 
     async def _commit_transaction(self) -> None:
         await self._transaction.commit()
 
 
-class StagedEvents:
-    """Events for a write that is one driver statement, run outside any transaction (atomic by
-    itself, so no BEGIN and COMMIT round trips), which writes its outbox rows itself:
+@dataclass(frozen=True)
+class StatementOutbox:
+    """The SQL a single statement embeds to write its own outbox rows: ``cte`` (a ``written``
+    CTE) among its CTEs and ``tail`` among the columns of its final SELECT. Its parameters
+    come after the statement's own: :meth:`SingleStatement.execute` passes them."""
 
-        events = db.staged_events()
-        events.publish(Changed(...), aggregate_id=..., aggregate_version=...)
-        await conn.execute(SQL, *args, *events.outbox_params())  # SQL embeds outbox_rows_sql()
-        await db.outbox_committed(events)      # and pg_notify(...) when ``events.notify``
+    cte: str
+    tail: str
 
-    For the busiest writes only (every round trip costs CPU on both sides: commerce's free
-    checkout writes in one round trip this way, against four for BEGIN, its statement, the
-    outbox rows and COMMIT); everything else uses :class:`UnitOfWork`.
+
+def statement_outbox(schema: str, first_param: int) -> StatementOutbox:
+    """The outbox part of a single statement whose own parameters are ``$1…$first_param-1``."""
+    notify = first_param + len(_OUTBOX_COLUMNS)
+    return StatementOutbox(
+        cte=f"written AS ({outbox_rows_sql(schema, first_param=first_param)}\n)",
+        tail=(
+            "(SELECT count(*) FROM written), "
+            f"CASE WHEN ${notify}::bool THEN pg_notify('{outbox_channel(schema)}', '') END"
+        ),
+    )
+
+
+class SingleStatement:
+    """A write that is one driver statement, run outside any transaction (atomic by itself, so
+    no BEGIN and COMMIT round trips), which writes its own outbox rows
+    (:func:`statement_outbox`):
+
+        async with db.single_statement() as write:
+            facts = await write.driver.fetchrow(READ, ...)   # reads, if any, first
+            write.publish(Changed(...), aggregate_id=..., aggregate_version=...)
+            await write.execute(WRITE, *args)               # appends the outbox parameters
+
+    Once the block ends the events of a statement that ran are published (or the relays woken),
+    and the process's commit listeners called; a statement that raised wrote nothing.
     """
 
-    def __init__(self, *, notify: bool = True) -> None:
-        self.staged: list[Envelope[Event]] = []
-        self.notify = notify  # whether the statement should NOTIFY the relays
-        self.rows: list[tuple[Any, ...]] = []
+    def __init__(self, driver: Driver, *, notify: bool) -> None:
+        self.driver = driver
+        self._notify = notify
+        self._staged: list[Envelope[Event]] = []
+        self.written: list[tuple[Any, ...]] = []
 
     def publish(
         self,
@@ -509,14 +543,22 @@ class StagedEvents:
         aggregate_id: str | UUID,
         aggregate_version: int,
     ) -> Envelope[Event]:
-        """Stage an event, with the current trace context, as ``UnitOfWork.publish`` does."""
+        """Stage an event, with the current trace context, as a transaction does."""
         env = _staged_envelope(
             payload, aggregate_id=aggregate_id, aggregate_version=aggregate_version
         )
-        self.staged.append(env)
+        self._staged.append(env)
         return env
 
-    def outbox_params(self) -> list[list[Any]]:
-        """The column arrays of the staged events, for :func:`outbox_rows_sql`."""
-        self.rows = _outbox_rows(self.staged)
-        return [list(column) for column in zip(*self.rows, strict=True)]
+    async def execute(self, sql: str, /, *args: object) -> Record | None:
+        """Run the statement with ``args``, then the staged events' outbox columns and the
+        notify flag; returns its row."""
+        if self.written:
+            raise RuntimeError("a single-statement write runs one statement")
+        rows = _outbox_rows(self._staged)
+        columns = [list(column) for column in zip(*rows, strict=True)] or [
+            [] for _ in _OUTBOX_COLUMNS
+        ]
+        row = await self.driver.fetchrow(sql, *args, *columns, self._notify)
+        self.written = rows
+        return row

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from coursemesh.chassis.consumer import Handler
 from coursemesh.chassis.db import UnitOfWork
 from coursemesh.chassis.projection import upsert_if_newer
+from coursemesh.chassis.transaction import Driver
 from coursemesh.contracts import Envelope
 from coursemesh.contracts.catalog import MembershipChanged
 
@@ -53,3 +54,16 @@ async def is_staff(
         )
     )
     return bool(staff)
+
+
+class DriverStaffDirectory:
+    """A :class:`~coursemesh.chassis.staff.StaffDirectory` over the service's ``memberships``
+    projection (found through the connection's ``search_path``), on a driver connection."""
+
+    _SQL = "SELECT is_staff FROM memberships WHERE organization_id = $1 AND user_id = $2"
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+
+    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        return bool(await self._driver.fetchval(self._SQL, organization_id, user_id))

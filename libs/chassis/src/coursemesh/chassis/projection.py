@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coursemesh.chassis.db import UnitOfWork
+from coursemesh.chassis.transaction import Transaction
 
 
 @functools.lru_cache(maxsize=256)
@@ -89,7 +89,7 @@ def newest_per_key(
 
 
 async def upsert_many_if_newer(
-    uow: UnitOfWork,
+    uow: Transaction,
     table: sa.Table,
     rows: Sequence[Mapping[str, Any]],
     *,

@@ -24,6 +24,7 @@ from coursemesh.chassis.demo.tables import (
 from coursemesh.chassis.projection import upsert_if_newer, upsert_many_if_newer
 from coursemesh.chassis.service import ServiceDefinition
 from coursemesh.chassis.settings import ServiceSettings
+from coursemesh.chassis.transaction import Transaction
 from coursemesh.contracts import Envelope
 from coursemesh.contracts.demo import CounterSet
 
@@ -94,7 +95,7 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bool[])
 """
 
 
-async def on_counter_sets(uow: UnitOfWork, envs: Sequence[Envelope[Any]]) -> None:
+async def on_counter_sets(uow: Transaction, envs: Sequence[Envelope[Any]]) -> None:
     """:func:`on_counter_set` for a run of events, in two statements whatever their number.
 
     Of several events for one counter in the run, the newest is the one applied (the others

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from coursemesh.chassis.db import StagedEvents, outbox_channel, outbox_rows_sql
+from coursemesh.chassis.db import SingleStatement, statement_outbox
 from coursemesh.commerce.adapters.tables import SCHEMA
 from coursemesh.commerce.app.entitlement_store import from_row
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
@@ -46,6 +46,7 @@ WHERE c.id = $1
 # checkout of the same buyer wrote since the read is a unique violation, which undoes the whole
 # statement. The final SELECT reads the parts in the general path's lock order (lead, link,
 # entitlement), so two checkouts of one buyer wait for each other instead of deadlocking.
+_OUTBOX = statement_outbox(SCHEMA, first_param=21)
 _SAVE_FREE = f"""
 WITH lead AS (
     INSERT INTO leads (id, user_id, email, source)
@@ -67,11 +68,9 @@ WITH lead AS (
         (entitlement_id, from_status, to_status, cause, actor, reason, at)
     VALUES ($8, $17, $10, $18, $19, $20, $16)
     RETURNING 1
-), written AS ({outbox_rows_sql(SCHEMA, first_param=21)}
-)
+), {_OUTBOX.cte}
 SELECT (SELECT count(*) FROM lead), (SELECT count(*) FROM link), (SELECT count(*) FROM saved),
-       (SELECT count(*) FROM audit), (SELECT count(*) FROM written),
-       CASE WHEN $28::bool THEN pg_notify('{outbox_channel(SCHEMA)}', '') END
+       (SELECT count(*) FROM audit), {_OUTBOX.tail}
 """
 
 
@@ -112,14 +111,14 @@ async def read_facts(conn: Any, course_id: uuid.UUID, user_id: str) -> CheckoutF
 
 
 async def save_new_free_checkout(
-    conn: Any, t: Transition, lead: LeadWrite | None, events: StagedEvents
+    write: SingleStatement, t: Transition, lead: LeadWrite | None
 ) -> bool:
     """Write a new entitlement's transition (and the lead rows) with ``events``; False, and
     nothing written, when a concurrent checkout of the same buyer wrote one of them first (the
     only unique violation this statement can meet: its other keys are fresh ids)."""
     ent = t.entitlement
     try:
-        await conn.execute(
+        await write.execute(
             _SAVE_FREE,
             lead.lead_id if lead else None,
             ent.user_id,
@@ -141,8 +140,6 @@ async def save_new_free_checkout(
             t.cause,
             t.actor,
             t.reason,
-            *events.outbox_params(),
-            events.notify,
         )
     except asyncpg.UniqueViolationError:
         return False

@@ -48,8 +48,8 @@ async def checkout_free_course(
     course, a pending or revoked row to reopen, a race). Raises what the general path raises:
     404, 400, 409 already owned."""
     now = datetime.now(UTC)
-    async with db.reading() as conn:
-        facts, price = _available(await checkout_sql.read_facts(conn, course_id, buyer.sub))
+    async with db.single_statement() as write:
+        facts, price = _available(await checkout_sql.read_facts(write.driver, course_id, buyer.sub))
         if not is_free(price):
             return None
         t = open_for_checkout(  # COURSE_ALREADY_OWNED for an active row
@@ -66,15 +66,13 @@ async def checkout_free_course(
         if facts.entitlement is not None:
             return None  # reopening a row: rare, and the general path locks it first
         lead = _lead_write(facts, buyer)
-        events = db.staged_events()
         if lead is not None:
             publish_lead_created(
-                events, lead.lead_id, facts.organization_id, buyer, lead.source, now
+                write, lead.lead_id, facts.organization_id, buyer, lead.source, now
             )
         store.publish_state(
-            events, t.entitlement, previous_status=None, cause=t.cause, reason=t.reason
+            write, t.entitlement, previous_status=None, cause=t.cause, reason=t.reason
         )
-        if not await checkout_sql.save_new_free_checkout(conn, t, lead, events):
+        if not await checkout_sql.save_new_free_checkout(write, t, lead):
             return None  # nothing written; the general path locks and decides again
-    await db.outbox_committed(events)
     return t.entitlement.id

@@ -234,7 +234,9 @@ async def handshake(
     client = {c.id.int: c for c in held}
     # Hot path (every app start of every client): plain driver statements, no transaction.
     async with db.reading() as conn:
-        ids, checksums = await conn.fetchrow(_HANDSHAKE_CHECKSUMS_SQL, user_id)
+        row = await conn.fetchrow(_HANDSHAKE_CHECKSUMS_SQL, user_id)
+        assert row is not None  # an aggregate without GROUP BY always answers one row
+        ids, checksums = row
         stored = {i.int: s for i, s in zip(ids, checksums, strict=True)}
         changed_ids: list[uuid.UUID] = []
         removed: list[uuid.UUID] = []

@@ -17,6 +17,7 @@ from coursemesh.chassis.consumer import Batched, Subscription
 from coursemesh.chassis.db import UnitOfWork
 from coursemesh.chassis.memberships import membership_projector
 from coursemesh.chassis.projection import upsert_if_newer, upsert_many_if_newer
+from coursemesh.chassis.transaction import Transaction
 from coursemesh.contracts import Envelope
 from coursemesh.contracts.catalog import (
     CourseArchived,
@@ -203,7 +204,7 @@ async def on_workout_deleted(uow: UnitOfWork, env: Envelope[Any]) -> None:
     )
 
 
-async def on_entitlements_changed(uow: UnitOfWork, envs: Sequence[Envelope[Any]]) -> None:
+async def on_entitlements_changed(uow: Transaction, envs: Sequence[Envelope[Any]]) -> None:
     """Every checkout publishes one: a run of them is projected with one statement."""
     await upsert_many_if_newer(
         uow,
