@@ -5,8 +5,9 @@ PYTHON ?= python3
 UV_VERSION ?= 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
+UNIT_TESTS = $(wildcard libs/*/tests/unit services/*/tests/unit)
 
-.PHONY: up test lint fmt bench chaos token sync bootstrap clean
+.PHONY: up test test-unit lint fmt bench chaos token sync bootstrap clean
 
 bootstrap: $(UV)
 
@@ -27,6 +28,7 @@ lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) lint-imports
 
 fmt: sync
 	$(RUN) ruff check --fix .
@@ -34,6 +36,11 @@ fmt: sync
 
 test: lint
 	$(RUN) pytest $(PYTEST_ARGS)
+
+# The use cases and the domain against in-memory fakes of their ports: no database, no bus,
+# no network; seconds, for the edit-test loop. `make test` runs them too.
+test-unit: sync
+	$(RUN) pytest $(UNIT_TESTS) $(PYTEST_ARGS)
 
 bench: sync
 	$(RUN) python -m bench $(ARGS)
