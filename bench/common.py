@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from coursemesh.devstack.infra import EmbeddedNats, EmbeddedPostgres
 from coursemesh.devstack.ports import free_port
 from coursemesh.devstack.stack import Stack
@@ -151,3 +153,45 @@ def record(name: str, result: dict[str, Any]) -> None:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"-> {path.relative_to(ROOT)}", file=sys.stderr)
+
+
+def stack_processes(stack: Stack) -> dict[str, int]:
+    """The PID of every process of the stack that serves a request: the service replicas, the
+    gateway, PostgreSQL and NATS."""
+    pids = {f"{rp.spec.name}-{i}": rp.process.pid for i, rp in enumerate(stack.replicas)}
+    parts = (("caddy", stack.gateway), ("postgres", stack.postgres), ("nats", stack.nats))
+    for name, part in parts:
+        if part is not None and part.pid is not None:
+            pids[name] = part.pid
+    return {name: pid for name, pid in pids.items() if pid is not None}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live descendants (PostgreSQL's backends)."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in tree:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def load_with_cpu(stack: Stack, url: str, **kw: Any) -> dict[str, Any]:
+    """:func:`load`, plus the CPU each process of the stack spent per request in the meantime
+    (``cpu_ms_per_request``; the load generator's own process not counted)."""
+    pids = stack_processes(stack)
+    before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    result = load(url, **kw)
+    after = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    served = max(result["requests"], 1)
+    result["cpu_ms_per_request"] = {
+        name: round((after[name] - before[name]) * 1000 / served, 3) for name in pids
+    }
+    return result

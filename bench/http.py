@@ -26,7 +26,14 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import add_trace_option, bench_stack, hello_world_ceiling, load, record
+from bench.common import (
+    add_trace_option,
+    bench_stack,
+    hello_world_ceiling,
+    load,
+    load_with_cpu,
+    record,
+)
 from coursemesh.devstack.stack import Stack
 
 
@@ -166,7 +173,7 @@ def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
         results["hello_world"] = hello_world_ceiling(duration)
         ceiling = results["hello_world"]
         direct = load(f"{catalog.url}/public/courses/{course}", duration=duration)
-        via = load(f"{gw}/public/courses/{course}", duration=duration)
+        via = load_with_cpu(stack, f"{gw}/public/courses/{course}", duration=duration)
         results["gateway_overhead"] = {
             "storefront_direct_rps": round(direct["rps"]),
             "storefront_via_gateway_rps": round(via["rps"]),
@@ -175,12 +182,15 @@ def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
         results["storefront"] = _ratio(via, ceiling)
         player_headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
         results["player_90_days"] = _ratio(
-            load(f"{gw}/me/courses/{course}", duration=duration, headers=player_headers),
+            load_with_cpu(
+                stack, f"{gw}/me/courses/{course}", duration=duration, headers=player_headers
+            ),
             ceiling,
         )
         body = json.dumps({"courses": held})
         results["handshake_50"] = _ratio(
-            load(
+            load_with_cpu(
+                stack,
                 f"{gw}/me/custom-courses/handshake",
                 duration=duration,
                 method="POST",
@@ -195,7 +205,8 @@ def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
             + "\n"
         )
         results["free_checkout"] = _ratio(
-            load(
+            load_with_cpu(
+                stack,
                 f"{gw}/courses/{course}/checkout",
                 duration=duration,
                 method="POST",

@@ -1,12 +1,15 @@
-"""Async SQLAlchemy engine per service schema, and the unit of work that writes the outbox.
+"""The database of one service schema, and the transactions that write the outbox.
 
-A use case changes state and records the events it publishes in one transaction:
+An adapter changes state and records the events it publishes in one transaction:
 
-    async with db.unit_of_work() as uow:
-        await repo.save(uow.session, course)
+    async with db.unit_of_work() as uow:          # or db.driver_unit_of_work()
+        await uow.session.execute(sa.update(courses)...)
         uow.publish(CoursePublished(...), aggregate_id=course.id, aggregate_version=course.version)
 
-The outbox rows commit with the state change (or not at all); the relay publishes them later.
+The outbox rows commit with the state change (or not at all), and are published as the
+transaction ends (the relay publishes what that could not). Both transactions implement
+:class:`coursemesh.chassis.transaction.Transaction`; a write that is one statement uses
+:meth:`Database.single_statement`. Use cases see none of this: they speak to their ports.
 """
 
 from __future__ import annotations
@@ -216,8 +219,8 @@ class Database:
             url,
             pool_size=pool_size,
             # No overflow: overflow connections are closed when handed back, so a burst wider
-            # than the pool would open and close a connection per request (measured: half the
-            # player's CPU went to connecting). Requests wait for a pooled connection instead.
+            # than the pool would open and close a connection per request, and connecting costs
+            # more than a hot request's own work. Requests wait for a pooled connection instead.
             max_overflow=0,
             pool_timeout=pool_timeout,
             pool_pre_ping=False,
@@ -292,14 +295,13 @@ class Database:
         """A pooled asyncpg connection for hot read paths, outside any transaction.
 
         The same pool as the engine, but statements go straight to the driver: no autobegin,
-        no BEGIN/ROLLBACK round trips, no SQL compilation (measured: one small SELECT costs
-        ~0.8 ms through ``AsyncConnection.execute`` and ~0.3 ms this way). Use it for single
-        read statements whose consistency does not need a transaction, and for a write that is
-        one statement carrying its outbox rows (:class:`StagedEvents`); otherwise write in a
-        unit of work.
+        no BEGIN/ROLLBACK round trips, no SQL compilation: a small SELECT costs a fraction of
+        what it costs through ``AsyncConnection.execute``. Use it for single read statements
+        whose consistency does not need a transaction; a write that is one statement carrying
+        its outbox rows uses :meth:`single_statement`, anything else a unit of work.
         """
         # The pool's connection without the Connection wrapper SQLAlchemy builds and closes
-        # around it: that wrapper cost twice the checkout itself (measured: 54 -> 26 us).
+        # around it: that wrapper costs more than the checkout itself.
         raw = await self.engine.raw_connection()
         driver = cast(Driver, raw.driver_connection)
         lost = False
