@@ -10,6 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from coursemesh.catalog.bootstrap import runtime
 from coursemesh.catalog.main import create_app
 from coursemesh.catalog.service import SERVICE
 from coursemesh.catalog.testing import Api
@@ -55,8 +56,7 @@ def app_db(client: AsyncTestClient[Litestar]) -> Database:
     """The running app's own Database: writes through it are this process's writes (its commit
     listeners run), whereas the ``db`` fixture stands for another process. Use it through
     ``in_app``: it belongs to the app's event loop."""
-    database: Database = client.app.state.db
-    return database
+    return runtime(client.app).database
 
 
 InApp = Callable[..., Any]

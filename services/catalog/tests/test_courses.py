@@ -1,5 +1,5 @@
-"""Courses: the seed's lifecycle table, trainer-side flows table, curriculum versioning, the
-events with their payloads and versions, and the bad-input list."""
+"""Courses: the lifecycle (draft, published, archived), the trainer's flows, curriculum
+versioning, the events with their payloads and versions, and the bad-input list."""
 
 from __future__ import annotations
 

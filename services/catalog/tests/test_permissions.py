@@ -1,4 +1,4 @@
-"""The seed's permissions table: staff of the course's org for course CRUD, curriculum,
+"""Who may do what: staff of the course's org for course CRUD, curriculum,
 publish and archive; members 403; outsiders and other orgs' ids 404; storefront anonymous."""
 
 from __future__ import annotations

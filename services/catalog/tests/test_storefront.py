@@ -1,5 +1,6 @@
-"""The public storefront: every branch of the seed's table, previews, caching, and the plan
-projection fed by commerce.plan.priced.v1 (through the inbox, and over real NATS)."""
+"""The public storefront: every branch (missing, not published, not purchasable, on sale),
+previews, caching, and the plan projection fed by commerce.plan.priced.v1 (through the inbox,
+and over real NATS)."""
 
 from __future__ import annotations
 

@@ -6,26 +6,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, cast
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
-import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from coursemesh.catalog.app import storefront_cache as cache_module
-from coursemesh.catalog.app.storefront import STOREFRONT_SQL
-from coursemesh.catalog.app.storefront_cache import (
-    STOREFRONT_CHANNEL,
-    StorefrontCache,
-    StorefrontPage,
-    render,
-    storefront_page,
-)
-from coursemesh.catalog.app.views import PriceView, SellerView, StorefrontCourseView
-from coursemesh.catalog.http.storefront import CACHE_KEY
+from coursemesh.catalog.adapters.storefront import STOREFRONT_SQL
+from coursemesh.catalog.adapters.storefront_cache import STOREFRONT_CHANNEL, StorefrontCache
+from coursemesh.catalog.app.ports import StorefrontListing
+from coursemesh.catalog.app.views import StorefrontPage
+from coursemesh.catalog.bootstrap import runtime
 from coursemesh.catalog.main import SUBSCRIPTIONS, create_app
 from coursemesh.catalog.service import SERVICE
 from coursemesh.catalog.testing import Api, problem
@@ -69,7 +62,7 @@ async def admin(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 async def cache(api: Api) -> StorefrontCache:
     """The app's cache, once its LISTEN connection is up (it answers nothing before)."""
-    storefront: StorefrontCache = api.client.app.state.ctx.extras[CACHE_KEY]
+    storefront = runtime(api.client.app).storefront_cache
 
     async def listening() -> bool:
         return storefront.enabled
@@ -79,17 +72,21 @@ async def cache(api: Api) -> StorefrontCache:
 
 
 @pytest.fixture
-def storefront_queries(app_db: Database) -> Iterator[list[str]]:
-    """Every storefront query the app sends to PostgreSQL."""
-    seen: list[str] = []
+def storefront_queries(
+    client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> list[uuid.UUID]:
+    """Every storefront query the app sends to PostgreSQL (one per read of its store), by the
+    course id it asks for."""
+    store = runtime(client.app).storefront_store
+    query = store.listing
+    seen: list[uuid.UUID] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "json_agg" in statement:
-            seen.append(statement)
+    async def record(course_id: uuid.UUID) -> StorefrontListing | None:
+        seen.append(course_id)
+        return await query(course_id)
 
-    sa.event.listen(app_db.engine.sync_engine, "before_cursor_execute", record)
-    yield seen
-    sa.event.remove(app_db.engine.sync_engine, "before_cursor_execute", record)
+    monkeypatch.setattr(store, "listing", record)
+    return seen
 
 
 async def settled(cache: StorefrontCache, admin: asyncpg.Connection) -> None:
@@ -120,7 +117,7 @@ async def test_a_repeated_get_is_answered_from_memory(
     db: Database,
     cache: StorefrontCache,
     admin: asyncpg.Connection,
-    storefront_queries: list[str],
+    storefront_queries: list[uuid.UUID],
 ) -> None:
     _, course = await on_sale(api, db, cache, admin)
     first = await get(api, course)
@@ -245,7 +242,7 @@ async def test_without_its_listen_connection_the_cache_is_emptied_and_bypassed(
     db: Database,
     cache: StorefrontCache,
     admin: asyncpg.Connection,
-    storefront_queries: list[str],
+    storefront_queries: list[uuid.UUID],
     postgres_url: str,
 ) -> None:
     _, course = await on_sale(api, db, cache, admin)
@@ -285,118 +282,3 @@ async def test_without_its_listen_connection_the_cache_is_emptied_and_bypassed(
     await get(api, course)
     assert len(storefront_queries) == 4
     assert len(cache) == 1
-
-
-# --- the cache on its own -------------------------------------------------------------------
-
-
-def view(course_id: uuid.UUID, name: str = "Course") -> StorefrontCourseView:
-    return StorefrontCourseView(
-        id=course_id,
-        name=name,
-        description=None,
-        image_url=None,
-        duration_days=1,
-        workout_count=0,
-        price=PriceView(cents=100, currency="EUR"),
-        preview_type="none",
-        preview_workouts=[],
-        seller=SellerView(name="Seller", slug="seller", logo_url=None),
-    )
-
-
-def listening_cache(max_entries: int = 10) -> StorefrontCache:
-    cache = StorefrontCache(max_entries)
-    cache.connected()
-    return cache
-
-
-NO_DB = cast(Database, None)
-
-
-def count_queries(monkeypatch: pytest.MonkeyPatch) -> list[uuid.UUID]:
-    """Stand in for the storefront query (these are unit tests of the cache's rules); returns
-    the course ids it was asked for."""
-    calls: list[uuid.UUID] = []
-
-    async def query(_db: Database, cid: uuid.UUID) -> StorefrontCourseView:
-        calls.append(cid)
-        return view(cid)
-
-    monkeypatch.setattr(cache_module, "storefront_course", query)
-    return calls
-
-
-async def test_a_clear_during_the_query_keeps_its_result_out_of_the_cache(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    cache = listening_cache()
-    course_id = uuid.uuid4()
-    names = iter(["before the write", "after the write"])
-
-    async def query(_db: Database, cid: uuid.UUID) -> StorefrontCourseView:
-        result = view(cid, next(names))
-        cache.clear()  # a commit lands while the (old) result is on its way back
-        return result
-
-    monkeypatch.setattr(cache_module, "storefront_course", query)
-    page = await storefront_page(NO_DB, cache, course_id)
-    assert page == render(view(course_id, "before the write"))  # served to this request...
-    assert cache.get(course_id) is None  # ...but never to the next one
-    assert cache.put(course_id, page, cache.generation - 1) is False
-
-
-async def test_a_quiet_query_fills_the_cache_and_the_next_read_skips_the_query(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    cache = listening_cache()
-    course_id = uuid.uuid4()
-    calls = count_queries(monkeypatch)
-    first = await storefront_page(NO_DB, cache, course_id)
-    assert await storefront_page(NO_DB, cache, course_id) is first
-    assert calls == [course_id]
-
-
-async def test_not_listening_means_every_read_goes_to_the_database(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    cache = StorefrontCache(10)  # not connected yet
-    course_id = uuid.uuid4()
-    calls = count_queries(monkeypatch)
-    await storefront_page(NO_DB, cache, course_id)
-    await storefront_page(NO_DB, cache, course_id)
-    assert calls == [course_id, course_id]
-    cache.connected()
-    await storefront_page(NO_DB, cache, course_id)
-    assert len(cache) == 1
-    cache.lost()
-    assert len(cache) == 0
-    assert not cache.enabled
-    await storefront_page(NO_DB, cache, course_id)
-    assert len(calls) == 4
-    assert len(cache) == 0
-
-
-def test_connecting_and_notifications_empty_the_cache() -> None:
-    cache = listening_cache()
-    course_id = uuid.uuid4()
-    page = render(view(course_id))
-    assert cache.put(course_id, page, cache.generation)
-    cache.on_notify("")
-    assert cache.get(course_id) is None
-    assert cache.put(course_id, page, cache.generation)
-    cache.connected()  # a reconnect: what happened while deaf is unknown
-    assert cache.get(course_id) is None
-
-
-def test_the_least_recently_used_page_goes_first_and_zero_entries_keeps_nothing() -> None:
-    cache = listening_cache(max_entries=2)
-    a, b, c = (uuid.uuid4() for _ in range(3))
-    for course_id in (a, b):
-        cache.put(course_id, render(view(course_id)), cache.generation)
-    assert cache.get(a) is not None  # a is now more recent than b
-    cache.put(c, render(view(c)), cache.generation)
-    assert (cache.get(a) is not None, cache.get(b), cache.get(c) is not None) == (True, None, True)
-    off = listening_cache(max_entries=0)
-    assert off.put(a, render(view(a)), off.generation) is False
-    assert len(off) == 0

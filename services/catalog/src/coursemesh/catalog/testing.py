@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -124,14 +123,17 @@ async def table_state(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every catalog table except the inbox, and the outbox's event types: what
     "nothing changed" compares. (The relay may mark outbox rows sent, so only types count.)"""
     state: dict[str, list[tuple[Any, ...]]] = {}
-    async with db.engine.connect() as conn:
+    async with db.reading() as conn:
         for table in metadata.sorted_tables:
             if table.name in {"inbox", "outbox"}:
                 continue
-            rows = (await conn.execute(sa.select(table))).all()
+            columns = ", ".join(f'"{c.name}"' for c in table.columns)
+            rows = await conn.fetch(f'SELECT {columns} FROM "{table.name}"')
             state[table.name] = sorted((tuple(r) for r in rows), key=repr)
         outbox = db.spine.outbox
-        types = (await conn.execute(sa.select(outbox.c.type).order_by(outbox.c.seq))).all()
+        types = await conn.fetch(
+            f'SELECT "{outbox.c.type.name}" FROM "{outbox.name}" ORDER BY "{outbox.c.seq.name}"'
+        )
         state["outbox"] = [tuple(t) for t in types]
     return state
 

@@ -1,10 +1,11 @@
-"""Course reads shared by the course use cases: the locked aggregate and the staff views."""
+"""Course reads and writes on the catalog tables: the aggregate, its curriculum, the staff
+views."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,8 +18,17 @@ from coursemesh.catalog.adapters.tables import (
     workouts,
 )
 from coursemesh.catalog.app.views import CourseView, DayView, ItemView
-from coursemesh.catalog.domain.course import SetDay, SetItem, dense_curriculum
-from coursemesh.chassis.errors import NotFound
+from coursemesh.catalog.domain.course import (
+    DELIVERY_MODE,
+    PROGRAM_TYPE,
+    Course,
+    Curriculum,
+    SetDay,
+    SetItem,
+    dense_curriculum,
+)
+
+Row = sa.Row[*tuple[Any, ...]]
 
 _COURSE_COLUMNS = (
     programs.c.id,
@@ -26,6 +36,8 @@ _COURSE_COLUMNS = (
     programs.c.name,
     programs.c.description,
     programs.c.image_url,
+    programs.c.created_at,
+    programs.c.updated_at,
     course_configs.c.status,
     course_configs.c.duration_days,
     course_configs.c.preview_type,
@@ -36,15 +48,30 @@ _COURSE_COLUMNS = (
 )
 
 
-def course_not_found() -> NotFound:
-    return NotFound("Course not found", code="COURSE_NOT_FOUND")
+def _course(row: Row) -> Course:
+    return Course(
+        id=row.id,
+        organization_id=row.organization_id,
+        name=row.name,
+        description=row.description,
+        image_url=row.image_url,
+        status=row.status,
+        duration_days=row.duration_days,
+        preview_type=row.preview_type,
+        published_at=row.published_at,
+        archived_at=row.archived_at,
+        curriculum_version=row.curriculum_version,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 async def lock_course(
     session: AsyncSession, organization_id: uuid.UUID, course_id: uuid.UUID
-) -> Any:
-    """The course row, locked for this transaction: commands on one course run one at a time,
-    so versions never skip or repeat. Another organization's course is "not found"."""
+) -> Course | None:
+    """The course, its config row locked for this transaction (every course command takes that
+    lock first, so commands on one course run one at a time)."""
     row = (
         await session.execute(
             sa.select(*_COURSE_COLUMNS)
@@ -53,14 +80,111 @@ async def lock_course(
             .with_for_update(of=course_configs)
         )
     ).one_or_none()
-    if row is None:
-        raise course_not_found()
-    return row
+    return None if row is None else _course(row)
 
 
-async def curriculum_rows(
+async def add_course(session: AsyncSession, course: Course) -> None:
+    await session.execute(
+        sa.insert(programs).values(
+            id=course.id,
+            organization_id=course.organization_id,
+            name=course.name,
+            description=course.description,
+            image_url=course.image_url,
+            delivery_mode=DELIVERY_MODE,
+            type=PROGRAM_TYPE,
+            created_at=course.created_at,
+            updated_at=course.updated_at,
+        )
+    )
+    await session.execute(sa.insert(course_configs).values(program_id=course.id, **_config(course)))
+
+
+def _config(course: Course) -> dict[str, Any]:
+    return {
+        "status": course.status,
+        "duration_days": course.duration_days,
+        "preview_type": course.preview_type,
+        "published_at": course.published_at,
+        "archived_at": course.archived_at,
+        "curriculum_version": course.curriculum_version,
+        "version": course.version,
+    }
+
+
+async def save_course(session: AsyncSession, course: Course) -> None:
+    await session.execute(
+        sa.update(programs)
+        .where(programs.c.id == course.id)
+        .values(
+            name=course.name,
+            description=course.description,
+            image_url=course.image_url,
+            updated_at=course.updated_at,
+        )
+    )
+    await session.execute(
+        sa.update(course_configs)
+        .where(course_configs.c.program_id == course.id)
+        .values(**_config(course))
+    )
+
+
+async def curriculum(session: AsyncSession, course_id: uuid.UUID) -> Curriculum:
+    days, items = await _curriculum_rows(session, [course_id])
+    return Curriculum(
+        days=tuple(_set_day(d) for d in days), items=tuple(_set_item(i) for i in items)
+    )
+
+
+async def replace_day(
+    session: AsyncSession,
+    course_id: uuid.UUID,
+    day_offset: int,
+    day: SetDay | None,
+    items: Sequence[SetItem],
+) -> None:
+    # Its items go with it (ON DELETE CASCADE).
+    await session.execute(
+        sa.delete(course_days).where(
+            course_days.c.program_id == course_id, course_days.c.day_offset == day_offset
+        )
+    )
+    if day is not None:
+        await session.execute(
+            sa.insert(course_days).values(
+                program_id=course_id, day_offset=day.day_offset, is_rest=day.is_rest
+            )
+        )
+    if items:
+        await session.execute(
+            sa.insert(course_items),
+            [
+                {
+                    "id": item.item_id,
+                    "program_id": course_id,
+                    "day_offset": item.day_offset,
+                    "workout_id": item.workout_id,
+                    "position": item.position,
+                }
+                for item in items
+            ],
+        )
+
+
+def _set_day(row: Row) -> SetDay:
+    return SetDay(day_offset=row.day_offset, is_rest=row.is_rest)
+
+
+def _set_item(row: Row) -> SetItem:
+    return SetItem(
+        item_id=row.id, day_offset=row.day_offset, workout_id=row.workout_id, position=row.position
+    )
+
+
+async def _curriculum_rows(
     session: AsyncSession, course_ids: Sequence[uuid.UUID]
-) -> tuple[Sequence[Any], Sequence[Any]]:
+) -> tuple[Sequence[Row], Sequence[Row]]:
     days = (
         await session.execute(
             sa.select(course_days).where(course_days.c.program_id.in_(course_ids))
@@ -75,22 +199,6 @@ async def curriculum_rows(
         )
     ).all()
     return days, items
-
-
-def curriculum_of(
-    duration_days: int, days: Sequence[sa.Row[Any]], items: Sequence[sa.Row[Any]]
-) -> list[Any]:
-    """The contract's dense curriculum from the rows of one course."""
-    return dense_curriculum(
-        duration_days,
-        [SetDay(day_offset=d.day_offset, is_rest=d.is_rest) for d in days],
-        [
-            SetItem(
-                item_id=i.id, day_offset=i.day_offset, workout_id=i.workout_id, position=i.position
-            )
-            for i in items
-        ],
-    )
 
 
 async def course_views(
@@ -109,14 +217,14 @@ async def course_views(
     courses = (await session.execute(query)).all()
     if not courses:
         return []
-    days, items = await curriculum_rows(session, [c.id for c in courses])
-    titles = {i.id: i.title for i in items}
+    days, items = await _curriculum_rows(session, [c.id for c in courses])
+    titles = {i.id: cast(str, i.title) for i in items}
     views = []
     for c in courses:
-        dense = curriculum_of(
+        dense = dense_curriculum(
             c.duration_days,
-            [d for d in days if d.program_id == c.id],
-            [i for i in items if i.program_id == c.id],
+            [_set_day(d) for d in days if d.program_id == c.id],
+            [_set_item(i) for i in items if i.program_id == c.id],
         )
         curriculum = [
             DayView(

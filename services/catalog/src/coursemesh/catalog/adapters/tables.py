@@ -1,8 +1,8 @@
 """The catalog service's tables, all in the ``catalog`` schema.
 
-A course is the seed's ``programs`` row (the course id is the program id) plus its
-``course_configs`` row; the curriculum is ``course_days`` (days that were set) and
-``course_items`` (the seed's ``course_workouts`` link rows, one per (day, workout) occurrence).
+A course is a ``programs`` row (the course id is the program id) plus its ``course_configs``
+row; the curriculum is ``course_days`` (days that were set) and ``course_items`` (one row per
+(day, workout) occurrence: the item id, its day and its position).
 Every aggregate keeps ``version``: the ``aggregate_version`` of the last event it published.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
@@ -99,3 +100,11 @@ class StorefrontCourseView(View, frozen=True, kw_only=True):
     preview_type: PreviewType
     preview_workouts: list[PreviewWorkoutView]
     seller: SellerView
+
+
+@dataclass(frozen=True, slots=True)
+class StorefrontPage:
+    """A storefront 200 as it is sent: its ETag and its encoded body."""
+
+    etag: str
+    body: bytes

@@ -1,73 +1,32 @@
-"""Use cases for the workout library.
-
-Deleting is a soft delete: the workout disappears from the library and can no longer be put on
-a day, but curricula that use it keep it, so buyers of a live course never lose a day's content.
-"""
+"""Use cases for the workout library (staff only; deleting is a soft delete)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
-import msgspec
-import sqlalchemy as sa
-
-from coursemesh.catalog.adapters.access import caller_role
-from coursemesh.catalog.adapters.tables import workouts
+from coursemesh.catalog.app.ports import CatalogStore
+from coursemesh.catalog.app.publishing import publish
 from coursemesh.catalog.app.views import WorkoutView
+from coursemesh.catalog.domain import workout as rules
 from coursemesh.catalog.domain.roles import require_staff
-from coursemesh.chassis.db import Database, UnitOfWork
-from coursemesh.chassis.errors import NotFound
-from coursemesh.contracts.catalog import WorkoutDeleted, WorkoutUpserted
-
-UNSET = msgspec.UNSET
-Unset = msgspec.UnsetType
+from coursemesh.catalog.domain.workout import Workout, WorkoutEdit
 
 
-def workout_not_found() -> NotFound:
-    return NotFound("Workout not found", code="WORKOUT_NOT_FOUND")
-
-
-def _view(row: sa.Row[Any]) -> WorkoutView:
+def _view(workout: Workout) -> WorkoutView:
     return WorkoutView(
-        id=row.id,
-        organization_id=row.organization_id,
-        title=row.title,
-        description=row.description,
-        duration_minutes=row.duration_minutes,
-        instructions=row.instructions,
-        media_urls=list(row.media_urls),
-    )
-
-
-def _publish_upserted(uow: UnitOfWork, row: sa.Row[Any]) -> None:
-    uow.publish(
-        WorkoutUpserted(
-            workout_id=row.id,
-            organization_id=row.organization_id,
-            title=row.title,
-            description=row.description,
-            duration_minutes=row.duration_minutes,
-            instructions=row.instructions,
-            media_urls=list(row.media_urls),
-        ),
-        aggregate_id=row.id,
-        aggregate_version=row.version,
-    )
-
-
-def _live_in_org(organization_id: uuid.UUID, workout_id: uuid.UUID) -> sa.ColumnElement[bool]:
-    # The org is part of every lookup: another org's workout id is simply "not found".
-    return sa.and_(
-        workouts.c.id == workout_id,
-        workouts.c.organization_id == organization_id,
-        workouts.c.deleted_at.is_(None),
+        id=workout.id,
+        organization_id=workout.organization_id,
+        title=workout.title,
+        description=workout.description,
+        duration_minutes=workout.duration_minutes,
+        instructions=workout.instructions,
+        media_urls=list(workout.media_urls),
     )
 
 
 async def create_workout(
-    db: Database,
+    store: CatalogStore,
     *,
     actor: str,
     organization_id: uuid.UUID,
@@ -77,118 +36,64 @@ async def create_workout(
     instructions: str | None,
     media_urls: list[str],
 ) -> WorkoutView:
-    async with db.unit_of_work() as uow:
-        require_staff(await caller_role(uow.session, organization_id, actor))
-        now = datetime.now(UTC)
-        row = (
-            await uow.session.execute(
-                sa.insert(workouts)
-                .values(
-                    id=uuid.uuid4(),
-                    organization_id=organization_id,
-                    title=title,
-                    description=description,
-                    duration_minutes=duration_minutes,
-                    instructions=instructions,
-                    media_urls=media_urls,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(*workouts.c)
-            )
-        ).one()
-        _publish_upserted(uow, row)
-    return _view(row)
+    async with store.transaction() as tx:
+        require_staff(await tx.role(organization_id, actor))
+        outcome = rules.create_workout(
+            workout_id=uuid.uuid4(),
+            organization_id=organization_id,
+            title=title,
+            description=description,
+            duration_minutes=duration_minutes,
+            instructions=instructions,
+            media_urls=tuple(media_urls),
+            now=datetime.now(UTC),
+        )
+        await tx.add_workout(outcome.workout)
+        publish(tx, outcome.events)
+    return _view(outcome.workout)
 
 
 async def list_workouts(
-    db: Database, *, actor: str, organization_id: uuid.UUID
+    store: CatalogStore, *, actor: str, organization_id: uuid.UUID
 ) -> list[WorkoutView]:
-    async with db.sessions() as session:
-        require_staff(await caller_role(session, organization_id, actor))
-        rows = (
-            await session.execute(
-                sa.select(workouts)
-                .where(
-                    workouts.c.organization_id == organization_id,
-                    workouts.c.deleted_at.is_(None),
-                )
-                .order_by(workouts.c.created_at, workouts.c.id)
-            )
-        ).all()
-    return [_view(r) for r in rows]
+    async with store.reading() as reader:
+        require_staff(await reader.role(organization_id, actor))
+        workouts = await reader.workouts(organization_id)
+    return [_view(w) for w in workouts]
 
 
 async def get_workout(
-    db: Database, *, actor: str, organization_id: uuid.UUID, workout_id: uuid.UUID
+    store: CatalogStore, *, actor: str, organization_id: uuid.UUID, workout_id: uuid.UUID
 ) -> WorkoutView:
-    async with db.sessions() as session:
-        require_staff(await caller_role(session, organization_id, actor))
-        query = sa.select(workouts).where(_live_in_org(organization_id, workout_id))
-        row = (await session.execute(query)).one_or_none()
-    if row is None:
-        raise workout_not_found()
-    return _view(row)
+    async with store.reading() as reader:
+        require_staff(await reader.role(organization_id, actor))
+        workout = await reader.workout(organization_id, workout_id)
+    return _view(rules.live(workout))
 
 
 async def update_workout(
-    db: Database,
+    store: CatalogStore,
     *,
     actor: str,
     organization_id: uuid.UUID,
     workout_id: uuid.UUID,
-    title: str | Unset = UNSET,
-    description: str | Unset | None = UNSET,
-    duration_minutes: int | Unset | None = UNSET,
-    instructions: str | Unset | None = UNSET,
-    media_urls: list[str] | Unset = UNSET,
+    edit: WorkoutEdit,
 ) -> WorkoutView:
-    changes = {
-        key: value
-        for key, value in {
-            "title": title,
-            "description": description,
-            "duration_minutes": duration_minutes,
-            "instructions": instructions,
-            "media_urls": media_urls,
-        }.items()
-        if not isinstance(value, Unset)
-    }
-    async with db.unit_of_work() as uow:
-        require_staff(await caller_role(uow.session, organization_id, actor))
-        row = (
-            await uow.session.execute(
-                sa.update(workouts)
-                .where(_live_in_org(organization_id, workout_id))
-                .values(**changes, version=workouts.c.version + 1, updated_at=datetime.now(UTC))
-                .returning(*workouts.c)
-            )
-        ).one_or_none()
-        if row is None:
-            raise workout_not_found()
-        _publish_upserted(uow, row)
-    return _view(row)
+    async with store.transaction() as tx:
+        require_staff(await tx.role(organization_id, actor))
+        workout = await tx.lock_workout(organization_id, workout_id)
+        outcome = rules.edit_workout(workout, edit, datetime.now(UTC))
+        await tx.save_workout(outcome.workout)
+        publish(tx, outcome.events)
+    return _view(outcome.workout)
 
 
 async def delete_workout(
-    db: Database, *, actor: str, organization_id: uuid.UUID, workout_id: uuid.UUID
+    store: CatalogStore, *, actor: str, organization_id: uuid.UUID, workout_id: uuid.UUID
 ) -> None:
-    async with db.unit_of_work() as uow:
-        require_staff(await caller_role(uow.session, organization_id, actor))
-        now = datetime.now(UTC)
-        row = (
-            await uow.session.execute(
-                sa.update(workouts)
-                .where(_live_in_org(organization_id, workout_id))
-                .values(deleted_at=now, version=workouts.c.version + 1, updated_at=now)
-                .returning(workouts.c.id, workouts.c.organization_id, workouts.c.version)
-            )
-        ).one_or_none()
-        if row is None:
-            raise workout_not_found()
-        uow.publish(
-            WorkoutDeleted(workout_id=row.id, organization_id=row.organization_id, deleted_at=now),
-            aggregate_id=row.id,
-            aggregate_version=row.version,
-        )
+    async with store.transaction() as tx:
+        require_staff(await tx.role(organization_id, actor))
+        workout = await tx.lock_workout(organization_id, workout_id)
+        outcome = rules.delete_workout(workout, datetime.now(UTC))
+        await tx.save_workout(outcome.workout)
+        publish(tx, outcome.events)

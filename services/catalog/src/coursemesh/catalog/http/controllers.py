@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
+from msgspec import UnsetType
 
 from coursemesh.catalog.app import courses, organizations, workouts
+from coursemesh.catalog.app.ports import CatalogStore
 from coursemesh.catalog.app.views import CourseView, MemberView, OrganizationView, WorkoutView
+from coursemesh.catalog.bootstrap import runtime
+from coursemesh.catalog.domain.course import CourseEdit
+from coursemesh.catalog.domain.organization import OrganizationEdit
+from coursemesh.catalog.domain.workout import WorkoutEdit
 from coursemesh.catalog.http import schemas
 from coursemesh.chassis.auth import Principal, authenticated
-from coursemesh.chassis.db import Database
+
+
+def _catalog(request: Request[Any, Any, Any]) -> CatalogStore:
+    return runtime(request).catalog
 
 
 class OrganizationController(Controller):
@@ -22,12 +32,12 @@ class OrganizationController(Controller):
     @post("/")
     async def create(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         data: JSONBody[schemas.CreateOrganization],
     ) -> OrganizationView:
         return await organizations.create_organization(
-            db,
+            _catalog(request),
             actor=principal.sub,
             name=data.name,
             slug=data.slug,
@@ -38,74 +48,89 @@ class OrganizationController(Controller):
     @get("/{org_id:uuid}")
     async def read(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
     ) -> OrganizationView:
-        return await organizations.get_organization(db, actor=principal.sub, organization_id=org_id)
+        return await organizations.get_organization(
+            _catalog(request), actor=principal.sub, organization_id=org_id
+        )
 
     @patch("/{org_id:uuid}")
     async def update(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.UpdateOrganization],
     ) -> OrganizationView:
         return await organizations.update_organization(
-            db,
+            _catalog(request),
             actor=principal.sub,
             organization_id=org_id,
-            name=data.name,
-            slug=data.slug,
-            logo_url=data.logo_url,
-            currency=data.currency,
+            edit=OrganizationEdit(
+                name=data.name, slug=data.slug, logo_url=data.logo_url, currency=data.currency
+            ),
         )
 
     @get("/{org_id:uuid}/members")
     async def members(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
     ) -> list[MemberView]:
-        return await organizations.list_members(db, actor=principal.sub, organization_id=org_id)
+        return await organizations.list_members(
+            _catalog(request), actor=principal.sub, organization_id=org_id
+        )
 
     @post("/{org_id:uuid}/members")
     async def add_member(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.AddMember],
     ) -> MemberView:
         return await organizations.add_member(
-            db, actor=principal.sub, organization_id=org_id, user_id=data.user_id, role=data.role
+            _catalog(request),
+            actor=principal.sub,
+            organization_id=org_id,
+            user_id=data.user_id,
+            role=data.role,
         )
 
     @patch("/{org_id:uuid}/members/{user_id:str}")
     async def change_member(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         user_id: FromPath[str],
         data: JSONBody[schemas.ChangeMember],
     ) -> MemberView | None:
         return await organizations.change_member(
-            db, actor=principal.sub, organization_id=org_id, user_id=user_id, role=data.role
+            _catalog(request),
+            actor=principal.sub,
+            organization_id=org_id,
+            user_id=user_id,
+            role=data.role,
         )
 
     @delete("/{org_id:uuid}/members/{user_id:str}")
     async def remove_member(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         user_id: FromPath[str],
     ) -> None:
         await organizations.change_member(
-            db, actor=principal.sub, organization_id=org_id, user_id=user_id, role=None
+            _catalog(request),
+            actor=principal.sub,
+            organization_id=org_id,
+            user_id=user_id,
+            role=None,
         )
 
 
@@ -116,13 +141,13 @@ class WorkoutController(Controller):
     @post("/")
     async def create(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.CreateWorkout],
     ) -> WorkoutView:
         return await workouts.create_workout(
-            db,
+            _catalog(request),
             actor=principal.sub,
             organization_id=org_id,
             title=data.title,
@@ -135,55 +160,63 @@ class WorkoutController(Controller):
     @get("/")
     async def list_all(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
     ) -> list[WorkoutView]:
-        return await workouts.list_workouts(db, actor=principal.sub, organization_id=org_id)
+        return await workouts.list_workouts(
+            _catalog(request), actor=principal.sub, organization_id=org_id
+        )
 
     @get("/{workout_id:uuid}")
     async def read(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         workout_id: FromPath[uuid.UUID],
     ) -> WorkoutView:
         return await workouts.get_workout(
-            db, actor=principal.sub, organization_id=org_id, workout_id=workout_id
+            _catalog(request), actor=principal.sub, organization_id=org_id, workout_id=workout_id
         )
 
     @patch("/{workout_id:uuid}")
     async def update(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         workout_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.UpdateWorkout],
     ) -> WorkoutView:
         return await workouts.update_workout(
-            db,
+            _catalog(request),
             actor=principal.sub,
             organization_id=org_id,
             workout_id=workout_id,
-            title=data.title,
-            description=data.description,
-            duration_minutes=data.duration_minutes,
-            instructions=data.instructions,
-            media_urls=data.media_urls,
+            edit=WorkoutEdit(
+                title=data.title,
+                description=data.description,
+                duration_minutes=data.duration_minutes,
+                instructions=data.instructions,
+                media_urls=(
+                    data.media_urls
+                    if isinstance(data.media_urls, UnsetType)
+                    else tuple(data.media_urls)
+                ),
+            ),
         )
 
     @delete("/{workout_id:uuid}")
     async def remove(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         workout_id: FromPath[uuid.UUID],
     ) -> None:
         await workouts.delete_workout(
-            db, actor=principal.sub, organization_id=org_id, workout_id=workout_id
+            _catalog(request), actor=principal.sub, organization_id=org_id, workout_id=workout_id
         )
 
 
@@ -194,13 +227,13 @@ class CourseController(Controller):
     @post("/")
     async def create(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.CreateCourse],
     ) -> CourseView:
         return await courses.create_course(
-            db,
+            _catalog(request),
             actor=principal.sub,
             organization_id=org_id,
             name=data.name,
@@ -213,56 +246,60 @@ class CourseController(Controller):
     @get("/")
     async def list_all(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
     ) -> list[CourseView]:
-        return await courses.list_courses(db, actor=principal.sub, organization_id=org_id)
+        return await courses.list_courses(
+            _catalog(request), actor=principal.sub, organization_id=org_id
+        )
 
     @get("/{course_id:uuid}")
     async def read(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         course_id: FromPath[uuid.UUID],
     ) -> CourseView:
         return await courses.get_course(
-            db, actor=principal.sub, organization_id=org_id, course_id=course_id
+            _catalog(request), actor=principal.sub, organization_id=org_id, course_id=course_id
         )
 
     @patch("/{course_id:uuid}")
     async def update(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         course_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.UpdateCourse],
     ) -> CourseView:
         return await courses.update_course(
-            db,
+            _catalog(request),
             actor=principal.sub,
             organization_id=org_id,
             course_id=course_id,
-            name=data.name,
-            description=data.description,
-            image_url=data.image_url,
-            duration_days=data.duration_days,
-            preview_type=data.preview_type,
+            edit=CourseEdit(
+                name=data.name,
+                description=data.description,
+                image_url=data.image_url,
+                duration_days=data.duration_days,
+                preview_type=data.preview_type,
+            ),
         )
 
     @post("/{course_id:uuid}/days", status_code=200)
     async def set_day(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         course_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.SetDay],
     ) -> CourseView:
         return await courses.set_day(
-            db,
+            _catalog(request),
             actor=principal.sub,
             organization_id=org_id,
             course_id=course_id,
@@ -274,23 +311,23 @@ class CourseController(Controller):
     @post("/{course_id:uuid}/publish", status_code=200)
     async def publish(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         course_id: FromPath[uuid.UUID],
     ) -> CourseView:
         return await courses.publish_course(
-            db, actor=principal.sub, organization_id=org_id, course_id=course_id
+            _catalog(request), actor=principal.sub, organization_id=org_id, course_id=course_id
         )
 
     @delete("/{course_id:uuid}", status_code=200)
     async def archive(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         org_id: FromPath[uuid.UUID],
         course_id: FromPath[uuid.UUID],
     ) -> CourseView:
         return await courses.archive_course(
-            db, actor=principal.sub, organization_id=org_id, course_id=course_id
+            _catalog(request), actor=principal.sub, organization_id=org_id, course_id=course_id
         )

@@ -12,11 +12,12 @@ branch_labels = None
 depends_on = None
 
 SCHEMA = "catalog"
-# Same value as coursemesh.catalog.app.storefront_cache.STOREFRONT_CHANNEL. Written out rather
-# than imported: this migration must keep creating what it created when it first ran, and a
-# rename of the channel needs a new migration anyway (the old function stays in the database).
+# Same value as coursemesh.catalog.adapters.storefront_cache.STOREFRONT_CHANNEL. Written out
+# rather than imported: this migration must keep creating what it created when it first ran, and
+# a rename of the channel needs a new migration anyway (the old function stays in the database).
 CHANNEL = "catalog_storefront"
-# Every table STOREFRONT_SQL reads (test_storefront_cache checks the two lists agree).
+# Every table STOREFRONT_SQL reads (adapters/storefront.py; test_storefront_cache checks that
+# the two lists agree).
 TABLES = (
     "programs",
     "course_configs",

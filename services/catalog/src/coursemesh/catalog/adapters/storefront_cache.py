@@ -1,4 +1,6 @@
-"""The storefront's in-process read cache: course id -> its exact 200 answer (ETag and bytes).
+"""The storefront's in-process read cache: course id -> its exact 200 page (ETag and bytes), in
+front of the storefront use case and behind the same port
+(:class:`~coursemesh.catalog.app.ports.StorefrontPages`).
 
 Exact rather than time-based, because every way the answer can change clears it:
 - any commit of a unit of work in this process clears it before the writer's request returns,
@@ -14,15 +16,12 @@ Errors (404s) are not cached: they are cheap, and a course may open at any momen
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from dataclasses import dataclass
 
-import msgspec
 from cachetools import LRUCache
 
-from coursemesh.catalog.app.storefront import storefront_course
-from coursemesh.catalog.app.views import StorefrontCourseView
+from coursemesh.catalog.app.ports import StorefrontPages
+from coursemesh.catalog.app.views import StorefrontPage
 from coursemesh.chassis.db import Database, asyncpg_dsn
 from coursemesh.chassis.notify import listen_forever
 
@@ -31,26 +30,13 @@ STOREFRONT_CHANNEL = "catalog_storefront"  # also written out in migration catal
 # long the cache can stay stale in that case.
 HEALTH_CHECK_SECONDS = 5.0
 
-_encoder = msgspec.json.Encoder()
-
-
-@dataclass(frozen=True, slots=True)
-class StorefrontPage:
-    etag: str
-    body: bytes
-
-
-def render(view: StorefrontCourseView) -> StorefrontPage:
-    body = _encoder.encode(view)
-    # The tag is a digest of the exact bytes: it changes whenever anything shown changes
-    # (course, curriculum, workout titles, price, branding) without tracking each version.
-    return StorefrontPage('"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"', body)
-
 
 class StorefrontCache:
-    """An LRU of rendered pages that holds nothing while it cannot hear about changes."""
+    """An LRU of pages in front of ``source``, holding nothing while it cannot hear about
+    changes."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, source: StorefrontPages, max_entries: int) -> None:
+        self.source = source
         self.max_entries = max_entries
         # maxsize 0 would refuse every put: put() checks max_entries first.
         self._pages: LRUCache[uuid.UUID, StorefrontPage] = LRUCache(maxsize=max(1, max_entries))
@@ -61,13 +47,22 @@ class StorefrontCache:
         # earlier commit has been seen too (tests use it as a barrier).
         self.last_notification: str | None = None
 
+    async def page(self, course_id: uuid.UUID) -> StorefrontPage:
+        page = self._pages.get(course_id)
+        if page is not None:
+            return page
+        generation = self._generation
+        page = await self.source.page(course_id)
+        self.put(course_id, page, generation)
+        return page
+
     @property
     def enabled(self) -> bool:
         return self._enabled
 
     @property
     def generation(self) -> int:
-        """Take it before reading the database; hand it to :meth:`put`."""
+        """Take it before reading the source; hand it to :meth:`put`."""
         return self._generation
 
     def __len__(self) -> int:
@@ -105,18 +100,6 @@ class StorefrontCache:
     def lost(self) -> None:
         self._enabled = False
         self.clear()
-
-
-async def storefront_page(
-    db: Database, cache: StorefrontCache, course_id: uuid.UUID
-) -> StorefrontPage:
-    page = cache.get(course_id)
-    if page is not None:
-        return page
-    generation = cache.generation
-    page = render(await storefront_course(db, course_id))
-    cache.put(course_id, page, generation)
-    return page
 
 
 async def keep_fresh(cache: StorefrontCache, db: Database, *, application_name: str) -> None:
