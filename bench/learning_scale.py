@@ -1,7 +1,7 @@
 """Player ``GET /me/courses/:id`` (90-day curriculum, through the gateway) as learning's tables
 grow: is the player's latency independent of how many entitlements and completions there are?
 
-Issue 5's goal: >= 0.20x the bare hello-world's req/s and p99 <= 15 ms at 32 connections, and
+The goal: >= 0.20x the bare hello-world's req/s and p99 <= 15 ms at 32 connections, and
 p99 flat (within 20 %) from 10k to 1M entitlements with 10M completions in the tables.
 
 The stack is started exactly as ``make up`` does, on a fresh data dir; ONE real 90-day course and

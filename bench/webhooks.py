@@ -1,4 +1,4 @@
-"""Webhook processing rate (issue 4): signed ``payment.completed`` webhooks through the gateway.
+"""Webhook processing rate: signed ``payment.completed`` webhooks through the gateway.
 
 The stack is started exactly as ``make up`` does (``coursemesh.devstack.stack.Stack``) with a
 known ``COMMERCE_SANDBOX_WEBHOOK_KEY``, seeded through the gateway (``bench.http.Seeder``): one

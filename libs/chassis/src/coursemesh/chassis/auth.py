@@ -176,7 +176,7 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The caller verified by the :func:`authenticated` guard, read without a dependency.
 
     For the hottest handlers: Litestar resolves two or more dependencies of one handler through
-    an anyio task group, which measured at a quarter of a cached storefront request's cost.
+    an anyio task group, a noticeable part of a cached request's cost.
     """
     cached = connection.scope.get("state", {}).get("principal")
     if not isinstance(cached, Principal):

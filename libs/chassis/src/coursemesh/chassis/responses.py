@@ -1,8 +1,8 @@
 """Answers already encoded, sent as they are: the busiest routes' responses.
 
 A handler annotated ``-> EncodedResponse`` (or ``-> EncodedJson``) returns an ASGI app, which
-Litestar sends without a ``Response`` object, header negotiation or re-encoding (measured at a
-tenth of a player request whose body was rendered from cache). For answers whose body and extra
+Litestar sends without a ``Response`` object, header negotiation or re-encoding (a noticeable
+part of a request whose body was rendered from cache). For answers whose body and extra
 headers (an ETag, Cache-Control) are known as bytes; anything with cookies or a body still to
 encode uses ``Response``.
 """

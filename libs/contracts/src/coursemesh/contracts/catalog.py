@@ -70,14 +70,15 @@ class MembershipChanged(Event, frozen=True, kw_only=True):
 
     Full state of the (organization, user) pair: ``role`` is ``None`` (and ``is_staff`` false)
     once the membership is removed. Emitted by the members endpoints and when an organization's
-    creator becomes its owner. Commerce uses it for branch A/B of checkout (``membership_id``),
-    learning and commerce for staff checks (``is_staff`` is the seed's ``isStaffRole``).
+    creator becomes its owner. Commerce uses it at checkout to tell a buyer who is a member of the
+    seller's organization from one who is not (``membership_id``), learning and commerce for staff
+    checks (``is_staff``: the role is owner, admin or trainer).
     """
 
     organization_id: uuid.UUID
     user_id: UserId
     membership_id: uuid.UUID
-    """The catalog membership row (the seed's ``membershipId``), also after removal."""
+    """The id of the catalog membership row, also after removal."""
     role: Role | None
     is_staff: bool
 
@@ -122,7 +123,7 @@ class CourseDetailsChanged(Event, frozen=True, kw_only=True):
     """
 
     course_id: uuid.UUID
-    """The program id (the seed's ``:id`` of a course)."""
+    """The course id (the ``:id`` of the ``/courses/:id`` routes)."""
     organization_id: uuid.UUID
     name: NonEmptyStr
     description: str | None
@@ -138,8 +139,8 @@ class CurriculumChanged(Event, frozen=True, kw_only=True):
 
     Emitted by ``POST …/courses/:id/days`` and whenever ``duration_days`` changes (the dense
     curriculum gains or loses days). ``days`` holds every day ``0 .. duration_days - 1`` in order.
-    ``curriculum_version`` increases by one with every change (the seed's versioning gap);
-    learning keeps the newest and reports it to the player.
+    ``curriculum_version`` increases by one with every change, so a consumer can tell a newer
+    curriculum from an older one; learning keeps the newest and reports it to the player.
     """
 
     course_id: uuid.UUID

@@ -53,8 +53,9 @@ class PlanPriced(Event, frozen=True, kw_only=True):
 class EntitlementChanged(Event, frozen=True, kw_only=True):
     """An entitlement (a buyer's access to a course) was created or changed; carries its full state.
 
-    Emitted on every transition of the seed's state machine (checkout, webhook outcome, refund,
-    expiry sweep, staff revoke) and when a replayed completion refreshes the transaction link.
+    Emitted on every transition between ``pending``, ``active`` and ``revoked`` (checkout, webhook
+    outcome, refund, expiry sweep, staff revoke) and when a replayed completion refreshes the
+    transaction link.
     Learning projects it: only ``active`` without ``access_revoked_at`` opens the player.
     """
 
@@ -67,7 +68,8 @@ class EntitlementChanged(Event, frozen=True, kw_only=True):
     source_payment_transaction_id: uuid.UUID | None
     """The payment transaction that activated it; ``None`` for a free checkout."""
     membership_id: uuid.UUID | None
-    """Branch A: the buyer's membership of the seller org; ``None`` for branch B (a lead)."""
+    """The buyer's membership of the seller org when the buyer is a member; ``None`` for a buyer
+    who is not (a lead)."""
     previous_status: EntitlementStatus | None
     """``None`` when the row was just created."""
     cause: EntitlementCause
@@ -139,7 +141,7 @@ class PaymentRefunded(Event, frozen=True, kw_only=True):
 
 @event("commerce.lead.created.v1")
 class LeadCreated(Event, frozen=True, kw_only=True):
-    """A buyer without membership (checkout branch B) became a lead of the seller's organization.
+    """A buyer who is not a member of the seller's organization became a lead of it at checkout.
 
     Emitted when the lead is linked to an organization (``organization_leads`` row), whether the
     lead itself was new or reused from another organization.

@@ -73,18 +73,19 @@ STAFF_ROLES: frozenset[str] = frozenset({"owner", "admin", "trainer"})
 
 
 def is_staff_role(role: Role | None) -> bool:
-    """The seed's ``isStaffRole``: owner, admin and trainer are staff; member is not."""
+    """Staff roles: owner, admin and trainer are staff; member is not."""
     return role in STAFF_ROLES
 
 
 CourseStatus = Literal["draft", "published", "archived", "cancelled"]
-"""The seed's ``publish_status`` enum (``cancelled`` exists but courses do not use it)."""
+"""A course's publication status (``cancelled`` exists but courses do not use it)."""
 
 PreviewType = Literal["none", "first_day", "all_titles"]
 """What the public storefront previews: nothing, the first day's workouts, or every title."""
 
 EntitlementStatus = Literal["pending", "active", "revoked"]
-"""The seed's ``course_entitlement_status`` enum."""
+"""An entitlement's status: ``pending`` (a paid checkout awaiting payment), ``active`` or
+``revoked``."""
 
 EntitlementCause = Literal[
     "free_checkout",  # new or reactivated row -> active (price 0)

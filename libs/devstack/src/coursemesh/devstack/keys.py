@@ -33,7 +33,7 @@ def _kid(public_der: bytes) -> str:
 @functools.lru_cache(maxsize=8)
 def _signing_key(private_key_path: Path, modified_ns: int) -> Any:
     """The parsed private key, parsed once per file version: loading and checking an RSA key
-    costs tens of milliseconds, signing with a loaded one well under one."""
+    costs many times what signing with a loaded one does."""
     from cryptography.hazmat.primitives import serialization
 
     return serialization.load_pem_private_key(private_key_path.read_bytes(), password=None)

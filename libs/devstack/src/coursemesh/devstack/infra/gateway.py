@@ -19,8 +19,8 @@ NO_UPSTREAM = "127.0.0.1:9"
 
 def gateway_gomaxprocs(cpu_count: int | None = None) -> int:
     """Half the cores for Caddy (at least one): on a machine it shares with every service,
-    PostgreSQL and NATS, Go's idle threads otherwise spin looking for work (measured on 2 cores:
-    GOMAXPROCS=1 cut Caddy's CPU per proxied request by 15-20 %)."""
+    PostgreSQL and NATS, Go's idle threads otherwise spin looking for work, and Caddy spends
+    more CPU per proxied request."""
     return max(1, (cpu_count or os.cpu_count() or 1) // 2)
 
 

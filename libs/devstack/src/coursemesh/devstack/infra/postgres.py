@@ -174,10 +174,9 @@ class EmbeddedPostgres(Launcher):
 
     ``durable=True`` (every stack: ``make up``, the e2e suite, the chaos drill) keeps
     PostgreSQL's defaults, ``fsync`` and ``synchronous_commit`` on: a commit that answered
-    survives a ``kill -9`` of the server (a WAL flush costs a fraction of a millisecond on the
-    disks we run on, and group commit shares it). ``durable=False`` (the throwaway server of
-    the services' tests) turns both off, which makes the many ``CREATE DATABASE`` of a test run
-    cheap.
+    survives a ``kill -9`` of the server (group commit shares one WAL flush among the commits
+    waiting for it). ``durable=False`` (the throwaway server of the services' tests) turns both
+    off, which makes the many ``CREATE DATABASE`` of a test run cheap.
     """
 
     name = "postgres"
