@@ -1,4 +1,4 @@
-"""The seed's purchase flow, entitlement table (checkout rows), idempotency and edge cases."""
+"""The purchase flow, entitlement table (checkout rows), idempotency and edge cases."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from coursemesh.commerce.adapters.tables import (
 )
 
 
-async def test_purchase_flow_free_branch_a_member_gets_active_entitlement(harness: Harness) -> None:
+async def test_purchase_flow_free_member_of_the_seller_gets_active_entitlement(
+    harness: Harness,
+) -> None:
     org, course = await harness.shop(price=0)
     membership = await harness.catalog.member(org, BUYER, role="member")
     r = await harness.checkout(course)
@@ -39,10 +41,10 @@ async def test_purchase_flow_free_branch_a_member_gets_active_entitlement(harnes
         1,
         membership,
     )
-    assert await harness.count(leads) == 0  # branch A: no lead
+    assert await harness.count(leads) == 0  # a member of the seller: no lead
 
 
-async def test_purchase_flow_branch_b_lead_created_once_and_linked_with_null_membership(
+async def test_purchase_flow_non_member_lead_created_once_and_linked_with_null_membership(
     harness: Harness,
 ) -> None:
     org, course = await harness.shop(price=0)

@@ -1,5 +1,5 @@
-"""The free checkout's driver path (one read, one write statement with its outbox rows): the
-rows and events it writes, the rows it reopens through the general path, and the checkout that
+"""The free checkout's fast store (one read, one write statement with its outbox rows): the
+rows and events it writes, the rows the transactional store reopens, and the checkout that
 loses a race between its read and its write."""
 
 from __future__ import annotations
@@ -10,19 +10,19 @@ from typing import Any
 import pytest
 from commerce_support import BUYER, TRAINER, Harness
 
-from coursemesh.chassis.auth import Principal
 from coursemesh.chassis.testing import outbox_events
 from coursemesh.commerce.adapters import checkout_sql
+from coursemesh.commerce.adapters.checkout_sql import FastCheckoutWrite
 from coursemesh.commerce.adapters.tables import (
     entitlement_transitions,
     entitlements,
     leads,
     organization_leads,
 )
-from coursemesh.commerce.app import checkout
-from coursemesh.commerce.app.free_checkout import checkout_free_course
+from coursemesh.commerce.app.ports import Saved
+from coursemesh.commerce.bootstrap import build_runtime
+from coursemesh.commerce.domain.checkout import Buyer, Opening
 from coursemesh.commerce.domain.entitlements import CourseAlreadyOwned
-from coursemesh.commerce.http.runtime import Runtime
 
 LEAD_CREATED = "commerce.lead.created.v1"
 ENTITLEMENT_CHANGED = "commerce.entitlement.changed.v1"
@@ -46,7 +46,9 @@ async def _free_course(harness: Harness, org: uuid.UUID, name: str) -> uuid.UUID
     return course
 
 
-async def test_branch_b_new_buyer_gets_every_row_and_both_events(harness: Harness) -> None:
+async def test_a_new_buyer_outside_the_seller_gets_every_row_and_both_events(
+    harness: Harness,
+) -> None:
     org, course = await harness.shop(price=0)
     r = await harness.checkout(course)
     assert r.status_code == 201, r.text
@@ -80,7 +82,7 @@ async def test_branch_b_new_buyer_gets_every_row_and_both_events(harness: Harnes
         "course_purchase",
     )
 
-    # The outbox: lead.created, then entitlement.changed, as the general path writes them.
+    # The outbox: lead.created, then entitlement.changed, as the transactional store writes them.
     assert await _checkout_events(harness) == [LEAD_CREATED, ENTITLEMENT_CHANGED]
     [created] = await outbox_events(harness.db, LEAD_CREATED)
     assert (created.aggregate_id, created.aggregate_version) == (str(lead["id"]), 1)
@@ -110,7 +112,7 @@ async def test_branch_b_new_buyer_gets_every_row_and_both_events(harness: Harnes
     assert q.changed_at == ent["status_changed_at"]
 
 
-async def test_branch_b_known_lead_is_linked_to_a_second_seller_with_its_own_id(
+async def test_a_known_lead_is_linked_to_a_second_seller_with_its_own_id(
     harness: Harness,
 ) -> None:
     _, first = await harness.shop(price=0)
@@ -131,7 +133,7 @@ async def test_branch_b_known_lead_is_linked_to_a_second_seller_with_its_own_id(
     assert await harness.count(entitlements) == 2
 
 
-async def test_branch_a_member_entitlement_carries_the_membership_and_no_lead(
+async def test_a_member_of_the_seller_gets_an_entitlement_that_carries_the_membership_and_no_lead(
     harness: Harness,
 ) -> None:
     org, course = await harness.shop(price=0)
@@ -147,7 +149,7 @@ async def test_branch_a_member_entitlement_carries_the_membership_and_no_lead(
 
 
 @pytest.mark.parametrize("ended", ["pending", "revoked"])
-async def test_a_pending_or_revoked_row_is_reopened_active_by_the_general_path(
+async def test_a_pending_or_revoked_row_is_reopened_active_by_the_transactional_store(
     harness: Harness, ended: str
 ) -> None:
     org, course = await harness.shop(price=4900)
@@ -202,24 +204,35 @@ async def test_a_checkout_that_loses_a_race_after_its_read_writes_nothing(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, member: bool
 ) -> None:
     """Between this checkout's read and its write, another checkout of the same buyer writes
-    the rows it read as missing: its statement is undone whole, and the general path answers
-    (here: already owned)."""
+    the rows it read as missing: its statement is undone whole, and the transactional store
+    answers through the same decision (here: already owned)."""
     org, course = await harness.shop(price=0)
     if member:
         await harness.catalog.member(org, BUYER, role="member")
-    buyer = Principal(sub=BUYER, email=EMAIL)
+    buyer = Buyer(BUYER, EMAIL)
+    checkout = build_runtime(harness.settings, harness.db).checkout
     read = checkout_sql.read_facts
+    save = FastCheckoutWrite.save
     winners: list[uuid.UUID | None] = []
+    fast_saves: list[Saved] = []
 
     async def read_then_lose(conn: Any, course_id: uuid.UUID, user_id: str) -> Any:
         facts = await read(conn, course_id, user_id)
         if not winners:
             winners.append(None)  # the concurrent checkout reads for itself
-            winners[0] = await checkout_free_course(harness.db, course_id, buyer)
+            winners[0] = (await checkout.course(course_id, buyer, None)).entitlement_id
         return facts
 
+    async def recorded_save(self: FastCheckoutWrite, opening: Opening, now: Any) -> Saved:
+        saved = await save(self, opening, now)
+        fast_saves.append(saved)
+        return saved
+
     monkeypatch.setattr(checkout_sql, "read_facts", read_then_lose)
-    assert await checkout_free_course(harness.db, course, buyer) is None  # lost: nothing written
+    monkeypatch.setattr(FastCheckoutWrite, "save", recorded_save)
+    with pytest.raises(CourseAlreadyOwned):
+        await checkout.course(course, buyer, None)
+    assert fast_saves == ["saved", "lost"]  # the winner's, then this one's: nothing written
     [ent] = await harness.rows(entitlements)
     assert ent["id"] == winners[0]
     assert await harness.count(entitlement_transitions) == 1
@@ -228,7 +241,3 @@ async def test_a_checkout_that_loses_a_race_after_its_read_writes_nothing(
         str(ent["id"])
     ]
     assert len(await outbox_events(harness.db, LEAD_CREATED)) == int(not member)
-
-    ctx = Runtime.from_settings(harness.settings).checkout(harness.db)
-    with pytest.raises(CourseAlreadyOwned):
-        await checkout.checkout_course(ctx, course, buyer, None)

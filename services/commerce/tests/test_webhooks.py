@@ -1,4 +1,4 @@
-"""Webhook activation, side effects, refunds, staff revoke and the sweeper (seed tables)."""
+"""Webhook activation, side effects, refunds, staff revoke and the sweeper ."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from commerce_support import BUYER, TRAINER, Harness
 
 from coursemesh.chassis.testing import outbox_events
 from coursemesh.commerce.adapters.sandbox import organization_webhook_secret, sign
+from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.adapters.tables import (
     entitlement_transitions,
     entitlements,
@@ -274,9 +275,10 @@ async def test_edge_abandoned_checkout_swept_to_revoked_then_buyer_retries(
 ) -> None:
     await paid_checkout(harness)
     ttl = timedelta(hours=24)
-    assert await expire_abandoned_checkouts(harness.db, ttl=ttl) == 0
+    sweeper = DriverSweeperStore(harness.db)
+    assert await expire_abandoned_checkouts(sweeper, ttl=ttl) == 0
     later = datetime.now(UTC) + ttl + timedelta(seconds=1)
-    assert await expire_abandoned_checkouts(harness.db, ttl=ttl, now=later) == 1
+    assert await expire_abandoned_checkouts(sweeper, ttl=ttl, now=later) == 1
     [ent] = await harness.rows(entitlements)
     assert ent["status"] == "revoked"
     [audit] = await harness.rows(

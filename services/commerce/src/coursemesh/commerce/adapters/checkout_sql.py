@@ -1,51 +1,75 @@
-"""A free course checkout's statements on the asyncpg driver (issue 4: it is the busiest
-write). Through SQLAlchemy its ~10 statements cost ~0.5 ms of CPU each; here the read is one
-statement and the whole write another, with no compilation and no transaction round trips."""
+"""The checkout stores behind ``app.ports``: one decision, two ways to write it.
+
+- :class:`FastCheckoutStore`, the busiest write: a new free entitlement (with the buyer's lead
+  link when they are not a member of the seller's organization) on the driver, one read
+  statement and one write statement that carries its outbox rows, outside any transaction (no
+  SQL compilation, no BEGIN/COMMIT round trips).
+- :class:`DriverCheckoutStore`: every case in one driver transaction (paid checkouts, reopened
+  rows, idempotency keys, offers, the checkout that lost a race to the fast write).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from coursemesh.chassis.db import SingleStatement, statement_outbox
+from coursemesh.chassis.db import Database, DriverUnitOfWork, SingleStatement, statement_outbox
+from coursemesh.chassis.transaction import Driver, EventSink, Record, Transaction
+from coursemesh.commerce.adapters import entitlements_sql
+from coursemesh.commerce.adapters.entitlements_sql import COLUMNS, entitlement_of
 from coursemesh.commerce.adapters.tables import SCHEMA
-from coursemesh.commerce.app.entitlement_store import from_row
-from coursemesh.commerce.domain.entitlements import Entitlement, Transition
-from coursemesh.contracts.types import LeadSource
+from coursemesh.commerce.app.ports import (
+    BuyerStanding,
+    PaymentDraft,
+    Saved,
+    StoredAnswer,
+)
+from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
+from coursemesh.commerce.domain.entitlements import Entitlement
+from coursemesh.commerce.domain.events import lead_created, transition_changed
+from coursemesh.commerce.domain.payments import PurchaseStatus, Seller
 
-# Everything a free checkout decides on, in one statement outside any transaction: the
-# course, its active plan's price, the buyer's membership of the seller, their lead and its
-# link to the seller, and their entitlement to the course. The write re-checks what it relies
-# on.
-_FACTS = """
-SELECT c.status, c.organization_id, p.price_in_cents, m.membership_id,
-       l.id AS lead_id, ol.lead_id IS NOT NULL AS linked,
-       e.id AS e_id, e.user_id AS e_user_id, e.course_id AS e_course_id,
-       e.organization_id AS e_organization_id, e.status AS e_status,
-       e.access_revoked_at AS e_access_revoked_at,
-       e.source_payment_transaction_id AS e_source_payment_transaction_id,
-       e.membership_id AS e_membership_id, e.buyer_email AS e_buyer_email,
-       e.version AS e_version, e.status_changed_at AS e_status_changed_at
+# The course, its active plan, the buyer's membership of the seller, their lead and its link
+# to the seller ($1 course, $2 buyer).
+_COURSE = """
+SELECT c.status, c.organization_id, c.name, p.price_in_cents, p.currency, m.membership_id,
+       l.id AS lead_id, ol.lead_id IS NOT NULL AS linked{entitlement_columns}
 FROM courses c
 LEFT JOIN plans p ON p.course_id = c.id AND p.type = 'course' AND p.is_active
 LEFT JOIN memberships m
        ON m.organization_id = c.organization_id AND m.user_id = $2 AND m.role IS NOT NULL
 LEFT JOIN leads l ON l.user_id = $2
 LEFT JOIN organization_leads ol ON ol.organization_id = c.organization_id AND ol.lead_id = l.id
-LEFT JOIN course_entitlements e ON e.user_id = $2 AND e.course_id = c.id
+{entitlement_join}
 WHERE c.id = $1
 """
+# ... and the buyer's entitlement to the course, in the same statement (the fast store).
+_FACTS = _COURSE.format(
+    entitlement_columns=",\n       "
+    + ", ".join(f"e.{c} AS e_{c}" for c in COLUMNS.replace(" ", "").split(",")),
+    entitlement_join="LEFT JOIN course_entitlements e ON e.user_id = $2 AND e.course_id = c.id",
+)
+# ... or locked apart (the transactional store: a lock cannot reach into an outer join).
+_FACTS_WITHOUT_ENTITLEMENT = _COURSE.format(entitlement_columns="", entitlement_join="")
+_LOCK_ENTITLEMENT = (
+    f"SELECT {COLUMNS} FROM course_entitlements WHERE user_id = $1 AND course_id = $2 FOR UPDATE"
+)
 
-# A free checkout's rows, outbox rows and NOTIFY (where relays publish) in one statement,
-# outside any transaction (atomic by itself: no BEGIN/COMMIT round trips): the lead (if new) and
-# its link to the seller (branch B), the new entitlement, its audit row. Each lead part is
-# switched on by a flag, so there is one prepared statement. Plain INSERTs: a row a concurrent
-# checkout of the same buyer wrote since the read is a unique violation, which undoes the whole
-# statement. The final SELECT reads the parts in the general path's lock order (lead, link,
-# entitlement), so two checkouts of one buyer wait for each other instead of deadlocking.
+# A new free entitlement's rows, outbox rows and NOTIFY (where relays publish) in one statement,
+# outside any transaction (atomic by itself): the lead (if new) and its link to the seller (for
+# a buyer who is not a member of the seller's organization), the new entitlement, its audit row.
+# Each lead part is switched on by a flag, so there is one prepared statement. Plain INSERTs: a
+# row a concurrent checkout of the same buyer wrote since the read is a unique violation, which
+# undoes the whole statement. The final SELECT reads the parts in the order the transactional
+# store writes them (lead, link, entitlement), so two checkouts of one buyer wait for each
+# other instead of deadlocking.
 _OUTBOX = statement_outbox(SCHEMA, first_param=21)
 _SAVE_FREE = f"""
 WITH lead AS (
@@ -74,73 +98,314 @@ SELECT (SELECT count(*) FROM lead), (SELECT count(*) FROM link), (SELECT count(*
 """
 
 
-@dataclass(frozen=True, slots=True)
-class CheckoutFacts:
-    status: str
-    organization_id: uuid.UUID
-    price_in_cents: int | None  # None: no active plan
-    membership_id: uuid.UUID | None
-    lead_id: uuid.UUID | None
-    linked: bool  # the buyer's lead is linked to the seller
-    entitlement: Entitlement | None
-
-
-@dataclass(frozen=True, slots=True)
-class LeadWrite:
-    """Branch B's rows: the buyer's link to the seller, and their lead too when ``new``."""
-
-    lead_id: uuid.UUID
-    email: str | None
-    source: LeadSource
-    new: bool
-
-
-async def read_facts(conn: Any, course_id: uuid.UUID, user_id: str) -> CheckoutFacts | None:
-    row = await conn.fetchrow(_FACTS, course_id, user_id)
-    if row is None:
-        return None
-    return CheckoutFacts(
+def _facts(row: Record, entitlement: Entitlement | None) -> CourseFacts:
+    return CourseFacts(
         status=row["status"],
         organization_id=row["organization_id"],
+        name=row["name"],
         price_in_cents=row["price_in_cents"],
+        currency=row["currency"],
         membership_id=row["membership_id"],
         lead_id=row["lead_id"],
         linked=row["linked"],
-        entitlement=None if row["e_id"] is None else from_row(row, prefix="e_"),
+        entitlement=entitlement,
     )
 
 
-async def save_new_free_checkout(
-    write: SingleStatement, t: Transition, lead: LeadWrite | None
-) -> bool:
-    """Write a new entitlement's transition (and the lead rows) with ``events``; False, and
-    nothing written, when a concurrent checkout of the same buyer wrote one of them first (the
-    only unique violation this statement can meet: its other keys are fresh ids)."""
-    ent = t.entitlement
-    try:
-        await write.execute(
-            _SAVE_FREE,
-            lead.lead_id if lead else None,
-            ent.user_id,
-            lead.email if lead else None,
-            lead.source if lead else None,
-            lead is not None and lead.new,
-            ent.organization_id,
-            lead is not None,
-            ent.id,
-            ent.course_id,
-            ent.status,
-            ent.access_revoked_at,
-            ent.source_payment_transaction_id,
-            ent.membership_id,
-            ent.buyer_email,
-            ent.version,
-            ent.status_changed_at,
-            t.previous_status,
-            t.cause,
-            t.actor,
-            t.reason,
+async def read_facts(driver: Driver, course_id: uuid.UUID, user_id: str) -> CourseFacts | None:
+    """The facts of a course checkout in one statement, outside any transaction."""
+    row = await driver.fetchrow(_FACTS, course_id, user_id)
+    if row is None:
+        return None
+    return _facts(row, None if row["e_id"] is None else entitlement_of(row, prefix="e_"))
+
+
+def _publish_entitlement(events: EventSink, opening: Opening) -> None:
+    ent = opening.entitlement
+    events.publish(
+        transition_changed(opening.transition), aggregate_id=ent.id, aggregate_version=ent.version
+    )
+
+
+# --- the fast store ----------------------------------------------------------------------------
+
+
+class FastCheckoutWrite:
+    """A new free entitlement in one statement (``Database.single_statement``)."""
+
+    def __init__(self, write: SingleStatement) -> None:
+        self._write = write
+
+    async def course_facts(self, course_id: uuid.UUID, user_id: str) -> CourseFacts | None:
+        return await read_facts(self._write.driver, course_id, user_id)
+
+    def accepts(self, opening: Opening) -> bool:
+        return opening.kind == "free_new"
+
+    async def save(self, opening: Opening, now: datetime) -> Saved:
+        """``lost``, and nothing written, when a concurrent checkout of the same buyer wrote one
+        of its rows first (the only unique violation this statement can meet: its other keys
+        are fresh ids)."""
+        t, lead = opening.transition, opening.lead
+        ent = t.entitlement
+        # Staged in the order the transactional store writes them: the lead's, then the
+        # entitlement's.
+        if lead is not None:
+            self._write.publish(
+                lead_created(lead, lead.lead_id, now),
+                aggregate_id=lead.lead_id,
+                aggregate_version=1,
+            )
+        _publish_entitlement(self._write, opening)
+        try:
+            await self._write.execute(
+                _SAVE_FREE,
+                lead.lead_id if lead else None,
+                ent.user_id,
+                lead.email if lead else None,
+                lead.source if lead else None,
+                lead is not None and lead.new,
+                ent.organization_id,
+                lead is not None,
+                ent.id,
+                ent.course_id,
+                ent.status,
+                ent.access_revoked_at,
+                ent.source_payment_transaction_id,
+                ent.membership_id,
+                ent.buyer_email,
+                ent.version,
+                ent.status_changed_at,
+                t.previous_status,
+                t.cause,
+                t.actor,
+                t.reason,
+            )
+        except asyncpg.UniqueViolationError:
+            return "lost"
+        return "saved"
+
+
+class FastCheckoutStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[FastCheckoutWrite]:
+        async with self._db.single_statement() as write:
+            yield FastCheckoutWrite(write)
+
+
+# --- the transactional store -----------------------------------------------------------------
+
+_INSERT_ENTITLEMENT = f"""
+INSERT INTO course_entitlements ({COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (user_id, course_id) DO NOTHING
+RETURNING id
+"""
+_STANDING = """
+SELECT m.membership_id, l.id AS lead_id, ol.lead_id IS NOT NULL AS linked
+FROM (SELECT 1) AS one
+LEFT JOIN memberships m ON m.organization_id = $1 AND m.user_id = $2 AND m.role IS NOT NULL
+LEFT JOIN leads l ON l.user_id = $2
+LEFT JOIN organization_leads ol ON ol.organization_id = $1 AND ol.lead_id = l.id
+"""
+_INSERT_LEAD = """
+INSERT INTO leads (id, user_id, email, source) VALUES ($1, $2, $3, $4)
+ON CONFLICT (user_id) DO NOTHING
+"""
+_LINK_LEAD = """
+INSERT INTO organization_leads (organization_id, lead_id, membership_id, source)
+VALUES ($1, $2, NULL, $3)
+ON CONFLICT DO NOTHING
+RETURNING lead_id
+"""
+_INSERT_PAYMENT = """
+INSERT INTO payment_transactions (
+    id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,
+    currency, provider, status, metadata, buyer_email, description, version
+)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1)
+"""
+
+
+def _key_lock(user_id: str, key: str) -> int:
+    return int.from_bytes(
+        hashlib.sha256(f"{user_id}\0{key}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+class DriverCheckoutTransaction:
+    """Every checkout case in one driver transaction (``Database.driver_unit_of_work``)."""
+
+    def __init__(self, tx: DriverUnitOfWork, driver: Driver) -> None:
+        self._tx = tx
+        self._driver = driver
+
+    @property
+    def transaction(self) -> Transaction:
+        return self._tx
+
+    async def course_facts(self, course_id: uuid.UUID, user_id: str) -> CourseFacts | None:
+        row = await self._driver.fetchrow(_FACTS_WITHOUT_ENTITLEMENT, course_id, user_id)
+        if row is None:
+            return None
+        locked = await self._driver.fetchrow(_LOCK_ENTITLEMENT, user_id, course_id)
+        return _facts(row, None if locked is None else entitlement_of(locked))
+
+    def accepts(self, opening: Opening) -> bool:
+        return True
+
+    async def save(self, opening: Opening, now: datetime) -> Saved:
+        """``lost`` when a concurrent checkout inserted the buyer's entitlement first (the lead
+        link, if any, is written: the next decision finds it)."""
+        if opening.lead is not None:
+            await self.save_lead(opening.lead, now)
+        t = opening.transition
+        ent = t.entitlement
+        if t.previous_status is None:
+            inserted = await self._driver.fetchval(
+                _INSERT_ENTITLEMENT,
+                ent.id,
+                ent.user_id,
+                ent.course_id,
+                ent.organization_id,
+                ent.status,
+                ent.access_revoked_at,
+                ent.source_payment_transaction_id,
+                ent.membership_id,
+                ent.buyer_email,
+                ent.version,
+                ent.status_changed_at,
+            )
+            if inserted is None:
+                return "lost"
+        else:
+            await entitlements_sql.update(self._driver, ent)
+        await entitlements_sql.audit(self._driver, t)
+        _publish_entitlement(self._tx, opening)
+        return "saved"
+
+    async def stored_answer(self, user_id: str, key: str) -> StoredAnswer | None:
+        await self._driver.execute("SELECT pg_advisory_xact_lock($1)", _key_lock(user_id, key))
+        row = await self._driver.fetchrow(
+            "SELECT request_fingerprint, response::text AS response FROM idempotency_keys"
+            " WHERE user_id = $1 AND key = $2",
+            user_id,
+            key,
         )
-    except asyncpg.UniqueViolationError:
-        return False
-    return True
+        if row is None:
+            return None
+        return StoredAnswer(row["request_fingerprint"], json.loads(row["response"]))
+
+    async def store_answer(
+        self, user_id: str, key: str, fingerprint: str, response: Mapping[str, Any]
+    ) -> None:
+        await self._driver.execute(
+            "INSERT INTO idempotency_keys (user_id, key, request_fingerprint, status_code,"
+            " response) VALUES ($1, $2, $3, 201, $4::text::jsonb)",
+            user_id,
+            key,
+            fingerprint,
+            json.dumps(response),
+        )
+
+    async def offer(self, code: str) -> Offer | None:
+        row = await self._driver.fetchrow(
+            "SELECT id, organization_id, code, title, price_in_cents, currency"
+            " FROM custom_course_offers WHERE code = $1",
+            code,
+        )
+        return None if row is None else offer_of(row)
+
+    async def buyer_standing(self, organization_id: uuid.UUID, user_id: str) -> BuyerStanding:
+        row = await self._driver.fetchrow(_STANDING, organization_id, user_id)
+        assert row is not None
+        return BuyerStanding(row["membership_id"], row["lead_id"], row["linked"])
+
+    async def save_lead(self, lead: LeadLink, now: datetime) -> None:
+        # Two statements, not one insert-or-read CTE: a statement's snapshot predates a
+        # concurrent checkout's row that its ON CONFLICT waited for, so a CTE could read
+        # nothing.
+        await self._driver.execute(
+            _INSERT_LEAD, lead.lead_id, lead.user_id, lead.email, lead.source
+        )
+        lead_id = await self._driver.fetchval(
+            "SELECT id FROM leads WHERE user_id = $1", lead.user_id
+        )
+        linked = await self._driver.fetchval(_LINK_LEAD, lead.organization_id, lead_id, lead.source)
+        if linked is not None:
+            self._tx.publish(
+                lead_created(lead, lead_id, now), aggregate_id=lead_id, aggregate_version=1
+            )
+
+    async def add_purchase(
+        self, purchase_id: uuid.UUID, offer: Offer, user_id: str, status: PurchaseStatus
+    ) -> None:
+        await self._driver.execute(
+            "INSERT INTO custom_course_purchases"
+            " (id, offer_id, organization_id, user_id, status, version)"
+            " VALUES ($1, $2, $3, $4, $5, 1)",
+            purchase_id,
+            offer.id,
+            offer.organization_id,
+            user_id,
+            status,
+        )
+
+    async def add_payment(self, draft: PaymentDraft) -> None:
+        await self._driver.execute(
+            _INSERT_PAYMENT,
+            draft.id,
+            draft.organization_id,
+            draft.user_id,
+            draft.entitlement_id,
+            draft.custom_course_purchase_id,
+            draft.amount_in_cents,
+            draft.currency,
+            draft.provider,
+            json.dumps(draft.metadata),
+            draft.buyer_email,
+            draft.description,
+        )
+
+    async def seller(self, organization_id: uuid.UUID) -> Seller | None:
+        return await seller(self._driver, organization_id)
+
+    async def set_provider_transaction(
+        self, transaction_id: uuid.UUID, provider_transaction_id: str
+    ) -> None:
+        await self._driver.execute(
+            "UPDATE payment_transactions SET provider_transaction_id = $2 WHERE id = $1",
+            transaction_id,
+            provider_transaction_id,
+        )
+
+
+class DriverCheckoutStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[DriverCheckoutTransaction]:
+        async with self._db.driver_unit_of_work() as tx:
+            yield DriverCheckoutTransaction(tx, await tx.driver())
+
+
+def offer_of(row: Record) -> Offer:
+    return Offer(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        code=row["code"],
+        title=row["title"],
+        price_in_cents=row["price_in_cents"],
+        currency=row["currency"],
+    )
+
+
+async def seller(driver: Driver, organization_id: uuid.UUID) -> Seller | None:
+    row = await driver.fetchrow(
+        "SELECT name, logo_url FROM organizations WHERE id = $1", organization_id
+    )
+    return None if row is None else Seller(row["name"], row["logo_url"])

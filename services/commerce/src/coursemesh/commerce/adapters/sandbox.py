@@ -37,15 +37,15 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import Conflict, NotFound
+from coursemesh.chassis.transaction import Transaction
 from coursemesh.commerce.adapters.tables import sandbox_deliveries, sandbox_sessions
 from coursemesh.commerce.app.ports import (
     HostedPayment,
     HostedPaymentRequest,
-    Outcome,
-    PaymentEvent,
     ProviderName,
     WebhookRejected,
 )
+from coursemesh.commerce.domain.payments import Outcome, PaymentEvent
 from coursemesh.commerce.domain.pricing import format_amount
 
 log = logging.getLogger("coursemesh.commerce.sandbox")
@@ -109,6 +109,13 @@ def event_body(
     return event_id, json.dumps(body, separators=(",", ":"))
 
 
+_OPEN_SESSION = """
+INSERT INTO sandbox_sessions (id, organization_id, seller_name, seller_logo_url, description,
+                              amount_in_cents, currency, metadata, status, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, 'open', $9)
+"""
+
+
 @dataclass
 class SandboxProvider:
     public_base_url: str
@@ -117,22 +124,21 @@ class SandboxProvider:
     name: ProviderName = "sandbox"
 
     async def create_hosted_payment(
-        self, session: AsyncSession, request: HostedPaymentRequest
+        self, tx: Transaction, request: HostedPaymentRequest
     ) -> HostedPayment:
         session_id = f"sbx_{uuid.uuid4().hex}"
-        await session.execute(
-            sa.insert(sandbox_sessions).values(
-                id=session_id,
-                organization_id=request.organization_id,
-                seller_name=request.seller_name,
-                seller_logo_url=request.seller_logo_url,
-                description=request.description,
-                amount_in_cents=request.amount_in_cents,
-                currency=request.currency,
-                metadata=request.metadata,
-                status="open",
-                expires_at=request.expires_at,
-            )
+        driver = await tx.driver()
+        await driver.execute(
+            _OPEN_SESSION,
+            session_id,
+            request.organization_id,
+            request.seller_name,
+            request.seller_logo_url,
+            request.description,
+            request.amount_in_cents,
+            request.currency,
+            json.dumps(request.metadata),
+            request.expires_at,
         )
         return HostedPayment(session_id, f"{self.public_base_url.rstrip('/')}/pay/{session_id}")
 
@@ -169,15 +175,14 @@ class SandboxProvider:
             currency=data.currency.upper(),
         )
 
-    async def confirm_event(self, session: AsyncSession, event: PaymentEvent) -> None:
+    async def confirm_event(self, tx: Transaction, event: PaymentEvent) -> None:
         """Refuse a completion of a session that this provider's page did not settle as paid:
         the signature proves only the key, and a completion is the event that grants access."""
         if event.outcome != "completed":
             return
-        status = await session.scalar(
-            sa.select(sandbox_sessions.c.status).where(
-                sandbox_sessions.c.id == event.provider_transaction_id
-            )
+        driver = await tx.driver()
+        status = await driver.fetchval(
+            "SELECT status FROM sandbox_sessions WHERE id = $1", event.provider_transaction_id
         )
         if status != "paid":
             raise Conflict(
@@ -297,6 +302,25 @@ async def enqueue_webhook(
         )
     )
     return event_id
+
+
+@dataclass
+class SandboxPages:
+    """The hosted page's two requests: show a session, settle it (then wake the sender)."""
+
+    db: Database
+    provider: SandboxProvider
+    webhooks_wake: asyncio.Event
+
+    async def show(self, session_id: str) -> str:
+        return render_page(await load_session(self.db, session_id), datetime.now(UTC))
+
+    async def settle(self, session_id: str, *, paid: bool) -> str:
+        row = await settle_session(
+            self.db, self.provider, session_id, paid=paid, now=datetime.now(UTC)
+        )
+        self.webhooks_wake.set()
+        return render_page(row, datetime.now(UTC))
 
 
 # --- the delivery worker -----------------------------------------------------------------

@@ -12,16 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from coursemesh.chassis.transaction import Transaction
 from coursemesh.commerce.app.ports import (
     HostedPayment,
     HostedPaymentRequest,
-    Outcome,
-    PaymentEvent,
     ProviderName,
     WebhookRejected,
 )
+from coursemesh.commerce.domain.payments import Outcome, PaymentEvent
 
 TOLERANCE_SECONDS = 300
 # Stripe accepts expires_at between 30 minutes and 24 hours from now.
@@ -44,7 +43,7 @@ class StripeProvider:
         )
 
     async def create_hosted_payment(
-        self, session: AsyncSession, request: HostedPaymentRequest
+        self, tx: Transaction, request: HostedPaymentRequest
     ) -> HostedPayment:
         now = datetime.now(UTC)
         expires = min(max(request.expires_at - now, _MIN_EXPIRY), _MAX_EXPIRY)
@@ -97,7 +96,7 @@ class StripeProvider:
                 f"Webhook body is not a Stripe event: {exc}", code="WEBHOOK_MALFORMED"
             ) from None
 
-    async def confirm_event(self, session: AsyncSession, event: PaymentEvent) -> None:
+    async def confirm_event(self, tx: Transaction, event: PaymentEvent) -> None:
         """Stripe's signed word stands: nothing of Stripe's is recorded here to contradict it."""
 
 

@@ -1,25 +1,70 @@
-"""Ports of the commerce use cases: the payment provider and what it tells us."""
+"""The ports of commerce's use cases: the payment provider, and the stores each use case loads
+its facts from and saves its outcome to (SQL implementations in ``adapters/``, in-memory fakes
+in the unit tests)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, Literal, Protocol
 
 from coursemesh.chassis.errors import BadRequest
-from coursemesh.contracts import Envelope, Event
+from coursemesh.chassis.staff import StaffDirectory
+from coursemesh.chassis.transaction import Transaction
+from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
+from coursemesh.commerce.domain.entitlements import Entitlement, Transition
+from coursemesh.commerce.domain.payments import (
+    Outcome,
+    Payment,
+    PaymentEvent,
+    Purchase,
+    PurchaseStatus,
+    Receipt,
+    Seller,
+)
+from coursemesh.contracts.types import PaymentProvider as ProviderName
 
-ProviderName = Literal["sandbox", "stripe"]
-Outcome = Literal["completed", "failed", "refunded", "disputed", "expired"]
+__all__ = [
+    "META_ENTITLEMENT",
+    "META_PURCHASE",
+    "META_TRANSACTION",
+    "BuyerStanding",
+    "CheckoutStore",
+    "CheckoutTransaction",
+    "CheckoutWrite",
+    "EntitlementRepository",
+    "HostedPayment",
+    "HostedPaymentRequest",
+    "LeadEntry",
+    "Outcome",
+    "PaymentDraft",
+    "PaymentEvent",
+    "PaymentLedger",
+    "PaymentProvider",
+    "Plan",
+    "PlanDraft",
+    "ProviderName",
+    "Saved",
+    "StaffStore",
+    "StaffTransaction",
+    "StoredAnswer",
+    "SweeperBatch",
+    "SweeperStore",
+    "TransactionalCheckoutStore",
+    "WebhookRejected",
+    "WebhookStore",
+]
 
 # The metadata keys every hosted payment carries back to us in its webhooks.
 META_ENTITLEMENT = "courseEntitlementId"
 META_PURCHASE = "customCoursePurchaseId"
 META_TRANSACTION = "paymentTransactionId"
+
+
+# --- the payment provider ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -42,34 +87,6 @@ class HostedPayment:
     payment_page_url: str
 
 
-@dataclass(frozen=True)
-class PaymentEvent:
-    """A verified provider webhook, translated to what commerce cares about.
-
-    ``outcome`` is None for event types commerce ignores (they are still recorded, so a
-    replay is recognised). ``amount_in_cents`` and ``currency`` (ISO 4217, upper case) are what
-    the provider says was charged; None when the event type carries no amount of the checkout."""
-
-    provider_event_id: str
-    type: str
-    outcome: Outcome | None
-    provider_transaction_id: str | None = None
-    provider_payment_id: str | None = None
-    metadata: Mapping[str, str] | None = None
-    failure_reason: str | None = None
-    amount_in_cents: int | None = None
-    currency: str | None = None
-
-
-class Publisher(Protocol):
-    """What stages events for a write: a ``UnitOfWork``, or ``StagedEvents`` for a write that is
-    one driver statement."""
-
-    def publish(
-        self, payload: Event, *, aggregate_id: str | uuid.UUID, aggregate_version: int
-    ) -> Envelope[Event]: ...
-
-
 class WebhookRejected(BadRequest):
     """The webhook's signature or timestamp did not verify, or its verified body is not an
     event of the provider (``WEBHOOK_MALFORMED``)."""
@@ -81,10 +98,10 @@ class PaymentProvider(Protocol):
     name: ProviderName
 
     async def create_hosted_payment(
-        self, session: AsyncSession, request: HostedPaymentRequest
+        self, tx: Transaction, request: HostedPaymentRequest
     ) -> HostedPayment:
-        """Open a hosted payment; ``session`` is the checkout's transaction (the sandbox
-        stores its session there, an external provider ignores it)."""
+        """Open a hosted payment; ``tx`` is the checkout's transaction (the sandbox stores its
+        session there through ``await tx.driver()``, an external provider ignores it)."""
         ...
 
     def verify_webhook(
@@ -93,7 +110,287 @@ class PaymentProvider(Protocol):
         """Verify the signature over the raw body (+-5 min) and parse; raise WebhookRejected."""
         ...
 
-    async def confirm_event(self, session: AsyncSession, event: PaymentEvent) -> None:
+    async def confirm_event(self, tx: Transaction, event: PaymentEvent) -> None:
         """Raise a DomainError when the provider's own records contradict a verified event
-        (``session`` is the webhook's transaction); return when they do not."""
+        (``tx`` is the webhook's transaction); return when they do not."""
         ...
+
+
+# --- entitlements ----------------------------------------------------------------------------
+
+
+class EntitlementRepository(Protocol):
+    """Entitlements in a transaction; every saved transition gets its audit row and its
+    ``entitlement.changed``."""
+
+    async def lock(
+        self, entitlement_id: uuid.UUID, organization_id: uuid.UUID | None = None
+    ) -> Entitlement | None:
+        """The entitlement (of ``organization_id``, when given), locked until the end of the
+        transaction; None when there is none."""
+        ...
+
+    async def save(self, t: Transition) -> None:
+        """Write a transition of an existing entitlement: its row, its audit row, its event."""
+        ...
+
+    async def refresh(self, ent: Entitlement) -> None:
+        """Write an active entitlement whose payment link changed (no transition, no audit
+        row) and publish its state."""
+        ...
+
+
+# --- checkout --------------------------------------------------------------------------------
+
+Saved = Literal["saved", "lost"]
+
+
+class CheckoutWrite(Protocol):
+    """One attempt at a course checkout: its reads, then its writes."""
+
+    async def course_facts(self, course_id: uuid.UUID, user_id: str) -> CourseFacts | None:
+        """The facts of the decision (None: no such course); a transactional store locks the
+        buyer's entitlement."""
+        ...
+
+    def accepts(self, opening: Opening) -> bool:
+        """Whether this store writes ``opening`` (the fast store writes only new free ones)."""
+        ...
+
+    async def save(self, opening: Opening, now: datetime) -> Saved:
+        """Write the opening, its lead link and its events. ``lost``: a concurrent checkout of
+        the same buyer wrote first, and whatever this store writes in one go was not written
+        (read the facts again and decide again)."""
+        ...
+
+
+class CheckoutStore(Protocol):
+    def write(self) -> AbstractAsyncContextManager[CheckoutWrite]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """The answer kept under an ``Idempotency-Key``, with the request it answered."""
+
+    fingerprint: str
+    response: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDraft:
+    """A new ``payment_transactions`` row (pending, version 1)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: str
+    entitlement_id: uuid.UUID | None
+    custom_course_purchase_id: uuid.UUID | None
+    amount_in_cents: int
+    currency: str
+    provider: ProviderName
+    metadata: dict[str, str]
+    buyer_email: str | None
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerStanding:
+    """A buyer's relation to a seller: their membership, their lead and its link."""
+
+    membership_id: uuid.UUID | None
+    lead_id: uuid.UUID | None
+    linked: bool
+
+
+class CheckoutTransaction(CheckoutWrite, Protocol):
+    """A checkout in one transaction: every case of a course checkout, offers, idempotency and
+    the payment it opens."""
+
+    @property
+    def transaction(self) -> Transaction: ...
+
+    async def stored_answer(self, user_id: str, key: str) -> StoredAnswer | None:
+        """The answer stored under the key, after taking the key's lock until the end of the
+        transaction (a concurrent retry waits for this one)."""
+        ...
+
+    async def store_answer(
+        self, user_id: str, key: str, fingerprint: str, response: Mapping[str, Any]
+    ) -> None: ...
+
+    async def offer(self, code: str) -> Offer | None: ...
+
+    async def buyer_standing(self, organization_id: uuid.UUID, user_id: str) -> BuyerStanding: ...
+
+    async def save_lead(self, lead: LeadLink, now: datetime) -> None:
+        """Create or reuse the buyer's lead, link it to the seller (membership null) and
+        publish ``lead.created`` when the link is new."""
+        ...
+
+    async def add_purchase(
+        self, purchase_id: uuid.UUID, offer: Offer, user_id: str, status: PurchaseStatus
+    ) -> None: ...
+
+    async def add_payment(self, draft: PaymentDraft) -> None: ...
+
+    async def seller(self, organization_id: uuid.UUID) -> Seller | None: ...
+
+    async def set_provider_transaction(
+        self, transaction_id: uuid.UUID, provider_transaction_id: str
+    ) -> None: ...
+
+
+class TransactionalCheckoutStore(Protocol):
+    def write(self) -> AbstractAsyncContextManager[CheckoutTransaction]: ...
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDraft:
+    """The course's plan as staff sets it (upserted on the course)."""
+
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    price_in_cents: int
+    currency: str
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    price_in_cents: int
+    currency: str
+    is_active: bool
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeadEntry:
+    """A lead linked to an organization, as its staff lists them."""
+
+    lead_id: uuid.UUID
+    user_id: str
+    email: str | None
+    source: str
+    membership_id: uuid.UUID | None
+    linked_at: datetime
+
+
+class StaffTransaction(Protocol):
+    @property
+    def directory(self) -> StaffDirectory: ...
+
+    @property
+    def entitlements(self) -> EntitlementRepository: ...
+
+    @property
+    def transaction(self) -> Transaction: ...
+
+    async def course_organization(self, course_id: uuid.UUID) -> uuid.UUID | None:
+        """The organization of the course in the projection (any status); None: unknown."""
+        ...
+
+    async def organization_currency(self, organization_id: uuid.UUID) -> str | None:
+        """None: the organization has not reached commerce yet."""
+        ...
+
+    async def upsert_plan(self, plan: PlanDraft) -> Plan:
+        """Insert the plan or update the course's one (its version bumped)."""
+        ...
+
+    async def add_offer(self, offer: Offer) -> bool:
+        """False: the code is taken."""
+        ...
+
+    async def course_entitlements(
+        self, organization_id: uuid.UUID, course_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[Sequence[Entitlement], int]: ...
+
+    async def organization_leads(
+        self, organization_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[Sequence[LeadEntry], int]: ...
+
+
+class StaffStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[StaffTransaction]: ...
+
+
+# --- payment webhooks ------------------------------------------------------------------------
+
+
+class PaymentLedger(Protocol):
+    """One webhook's transaction: the payments, purchases and receipts it changes."""
+
+    @property
+    def transaction(self) -> Transaction: ...
+
+    @property
+    def entitlements(self) -> EntitlementRepository: ...
+
+    async def record_event(
+        self, provider: ProviderName, event: PaymentEvent, organization_id: uuid.UUID
+    ) -> bool:
+        """Record the provider event id; False when it was recorded before (a replay)."""
+        ...
+
+    async def lock_payment(
+        self,
+        own_id: uuid.UUID | None,
+        provider_transaction_id: str | None,
+        provider_payment_id: str | None,
+    ) -> Payment | None:
+        """The payment any of the ids names, locked; None when none is given or known."""
+        ...
+
+    async def course_organization(self, course_id: uuid.UUID) -> uuid.UUID | None: ...
+
+    async def lock_purchase(self, purchase_id: uuid.UUID) -> Purchase | None: ...
+
+    async def offer_of(self, purchase: Purchase) -> Offer: ...
+
+    async def set_payment_status(
+        self,
+        payment: Payment,
+        status: str,
+        *,
+        completed_at: datetime | None = None,
+        provider_payment_id: str | None = None,
+    ) -> int:
+        """Write the payment's new status (and completion); returns its new version."""
+        ...
+
+    async def set_purchase_status(
+        self, purchase: Purchase, status: PurchaseStatus, transaction_id: uuid.UUID | None
+    ) -> None: ...
+
+    async def seller(self, organization_id: uuid.UUID) -> Seller | None: ...
+
+    async def queue_receipt(self, receipt: Receipt) -> None:
+        """Queue the receipt (once per payment: a second one is ignored)."""
+        ...
+
+
+class WebhookStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[PaymentLedger]: ...
+
+
+# --- abandoned checkouts ---------------------------------------------------------------------
+
+
+class SweeperBatch(Protocol):
+    @property
+    def entitlements(self) -> EntitlementRepository: ...
+
+    async def claim_pending(self, changed_before: datetime, limit: int) -> Sequence[Entitlement]:
+        """Pending entitlements unchanged since before ``changed_before``, oldest first, locked
+        (rows another transaction holds are skipped)."""
+        ...
+
+
+class SweeperStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[SweeperBatch]: ...

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
-import sqlalchemy as sa
 from opentelemetry import trace
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from coursemesh.chassis.db import Database, UnitOfWork
-from coursemesh.chassis.errors import DomainError, Forbidden, NotFound, Unprocessable
-from coursemesh.commerce.adapters.tables import (
-    courses,
-    custom_course_offers,
-    custom_course_purchases,
-    organizations,
-    payment_transactions,
-    receipts,
-    webhook_events,
-)
-from coursemesh.commerce.app import entitlement_store as store
-from coursemesh.commerce.app.checkout import publish_purchase
+from coursemesh.chassis.errors import DomainError, Forbidden, NotFound
 from coursemesh.commerce.app.metrics import (
     webhook_cross_org_mismatches,
     webhook_payment_mismatches,
@@ -34,28 +19,25 @@ from coursemesh.commerce.app.ports import (
     META_ENTITLEMENT,
     META_PURCHASE,
     META_TRANSACTION,
-    Outcome,
-    PaymentEvent,
+    PaymentLedger,
     PaymentProvider,
+    WebhookStore,
 )
-from coursemesh.commerce.domain.entitlements import Cause, refresh_payment_link, transition
-from coursemesh.commerce.domain.pricing import format_amount
-from coursemesh.contracts.commerce import PaymentCompleted, PaymentFailed, PaymentRefunded
+from coursemesh.commerce.domain.events import custom_course_purchased, payment_changed
+from coursemesh.commerce.domain.payments import (
+    Payment,
+    PaymentEvent,
+    Refresh,
+    entitlement_after_payment,
+    payment_mismatch,
+    payment_status_after,
+    purchase_status_after,
+    receipt,
+)
 
 log = logging.getLogger("coursemesh.commerce.webhooks")
 
 Handled = Literal["applied", "duplicate", "ignored"]
-# The receipt sender's wake-up of the current webhook (set per call; contextvars keep
-# concurrent requests apart).
-_receipt_nudge: ContextVar[Callable[[], None]] = ContextVar("receipt_nudge")
-ACTOR = "provider-webhook"
-_OUTCOME_CAUSES: dict[Outcome, Cause] = {
-    "completed": "payment_completed",
-    "failed": "payment_failed",
-    "expired": "checkout_expired",
-    "refunded": "payment_refunded",
-    "disputed": "payment_disputed",
-}
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
@@ -65,67 +47,203 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
-async def handle_payment_event(
-    db: Database,
-    organization_id: uuid.UUID,
-    provider: PaymentProvider,
-    event: PaymentEvent,
-    nudge_receipts: Callable[[], None] = lambda: None,
-) -> Handled:
-    """Apply one verified webhook. The provider event id is recorded in the same transaction,
-    so a replay changes nothing; any rejection rolls back, recording nothing.
-    ``nudge_receipts`` wakes the receipt sender after a commit that queued one."""
-    _receipt_nudge.set(nudge_receipts)
-    now = datetime.now(UTC)
-    async with db.unit_of_work() as uow:
-        recorded = await uow.session.execute(
-            pg_insert(webhook_events)
-            .values(
-                provider=provider.name,
-                provider_event_id=event.provider_event_id,
-                organization_id=organization_id,
-                type=event.type,
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PaymentWebhooks:
+    """Apply verified provider events. ``nudge_receipts`` wakes the receipt sender after a
+    commit that queued a receipt."""
+
+    def __init__(
+        self,
+        store: WebhookStore,
+        provider: PaymentProvider,
+        *,
+        nudge_receipts: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._store = store
+        self._provider = provider
+        self._nudge_receipts = nudge_receipts
+        self._clock = clock
+
+    async def handle(self, organization_id: uuid.UUID, event: PaymentEvent) -> Handled:
+        """Apply one verified webhook. The provider event id is recorded in the same
+        transaction, so a replay changes nothing; any rejection rolls back, recording
+        nothing."""
+        now = self._clock()
+        async with self._store.transaction() as ledger:
+            if not await ledger.record_event(self._provider.name, event, organization_id):
+                return "duplicate"
+            if event.outcome is None:
+                return "ignored"
+            metadata = event.metadata or {}
+            payment = await ledger.lock_payment(
+                _uuid(metadata.get(META_TRANSACTION)),
+                event.provider_transaction_id,
+                event.provider_payment_id,
             )
-            .on_conflict_do_nothing()
-            .returning(webhook_events.c.provider_event_id)
-        )
-        if recorded.first() is None:
-            return "duplicate"
-        if event.outcome is None:
-            return "ignored"
-        txn = await _transaction(uow, event)
-        metadata = event.metadata or {}
-        ent_id = _uuid(metadata.get(META_ENTITLEMENT)) or (txn["entitlement_id"] if txn else None)
-        purchase_id = _uuid(metadata.get(META_PURCHASE)) or (
-            txn["custom_course_purchase_id"] if txn else None
-        )
-        if ent_id is not None:
-            await _apply_to_entitlement(uow, provider, organization_id, ent_id, txn, event, now)
-        elif purchase_id is not None:
-            await _apply_to_purchase(uow, provider, organization_id, purchase_id, txn, event, now)
-        else:
-            raise NotFound("The webhook names no known purchase", code="UNKNOWN_PAYMENT")
-        return "applied"
+            ent_id = _uuid(metadata.get(META_ENTITLEMENT)) or (
+                payment.entitlement_id if payment else None
+            )
+            purchase_id = _uuid(metadata.get(META_PURCHASE)) or (
+                payment.custom_course_purchase_id if payment else None
+            )
+            if ent_id is not None:
+                await self._apply_to_entitlement(
+                    ledger, organization_id, ent_id, payment, event, now
+                )
+            elif purchase_id is not None:
+                await self._apply_to_purchase(
+                    ledger, organization_id, purchase_id, payment, event, now
+                )
+            else:
+                raise NotFound("The webhook names no known purchase", code="UNKNOWN_PAYMENT")
+            return "applied"
 
+    async def _apply_to_entitlement(
+        self,
+        ledger: PaymentLedger,
+        org_id: uuid.UUID,
+        ent_id: uuid.UUID,
+        payment: Payment | None,
+        event: PaymentEvent,
+        now: datetime,
+    ) -> None:
+        ent = await ledger.entitlements.lock(ent_id)
+        if ent is None:
+            raise NotFound("The webhook names an unknown entitlement", code="UNKNOWN_ENTITLEMENT")
+        # The owner is the course's organization (the course projection is authoritative).
+        course_org = await ledger.course_organization(ent.course_id) or ent.organization_id
+        if course_org != org_id or (payment is not None and payment.organization_id != org_id):
+            _cross_org("course-entitlement", org_id, course_org, event)
+        if payment is None:
+            raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
+        await self._check_payment(ledger, org_id, payment, event, entitlement_id=ent.id)
+        await self._settle_payment(ledger, payment, event, now, entitlement_id=ent.id)
+        effect = entitlement_after_payment(ent, payment.id, event, now)
+        if isinstance(effect, Refresh):
+            await ledger.entitlements.refresh(effect.entitlement)
+        elif effect is not None:
+            await ledger.entitlements.save(effect)
 
-async def _transaction(uow: UnitOfWork, event: PaymentEvent) -> Mapping[Any, Any] | None:
-    t = payment_transactions
-    conditions = []
-    own_id = _uuid((event.metadata or {}).get(META_TRANSACTION))
-    if own_id is not None:
-        conditions.append(t.c.id == own_id)
-    if event.provider_transaction_id:
-        conditions.append(t.c.provider_transaction_id == event.provider_transaction_id)
-    if event.provider_payment_id:
-        conditions.append(t.c.provider_payment_id == event.provider_payment_id)
-    if not conditions:
-        return None
-    query = sa.select(t).where(sa.or_(*conditions)).with_for_update()
-    return (await uow.session.execute(query)).mappings().first()
+    async def _apply_to_purchase(
+        self,
+        ledger: PaymentLedger,
+        org_id: uuid.UUID,
+        purchase_id: uuid.UUID,
+        payment: Payment | None,
+        event: PaymentEvent,
+        now: datetime,
+    ) -> None:
+        purchase = await ledger.lock_purchase(purchase_id)
+        if purchase is None:
+            raise NotFound("The webhook names an unknown purchase", code="UNKNOWN_PURCHASE")
+        if purchase.organization_id != org_id or (
+            payment is not None and payment.organization_id != org_id
+        ):
+            _cross_org("custom-course-purchase", org_id, purchase.organization_id, event)
+        if payment is None:
+            raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
+        await self._check_payment(ledger, org_id, payment, event, purchase_id=purchase_id)
+        offer = await ledger.offer_of(purchase)
+        await self._settle_payment(ledger, payment, event, now, purchase_id=purchase_id)
+        status = purchase_status_after(purchase, event.outcome or "failed")
+        if status is None:
+            return
+        paid = status == "paid"
+        await ledger.set_purchase_status(purchase, status, payment.id if paid else None)
+        if paid:
+            ledger.transaction.publish(
+                custom_course_purchased(offer, purchase_id, purchase.user_id, payment.id, now),
+                aggregate_id=purchase_id,
+                aggregate_version=1,
+            )
+
+    async def _check_payment(
+        self,
+        ledger: PaymentLedger,
+        org_id: uuid.UUID,
+        payment: Payment,
+        event: PaymentEvent,
+        *,
+        entitlement_id: uuid.UUID | None = None,
+        purchase_id: uuid.UUID | None = None,
+    ) -> None:
+        """The event must name this purchase's own payment, carry its amount and currency,
+        and agree with the provider's records. A refusal is logged with the trace, counted,
+        and rolls back."""
+        try:
+            mismatch = payment_mismatch(
+                payment, event, entitlement_id=entitlement_id, purchase_id=purchase_id
+            )
+            if mismatch is not None:
+                raise mismatch
+            await self._provider.confirm_event(ledger.transaction, event)
+        except DomainError as exc:
+            span = trace.get_current_span().get_span_context()
+            log.warning(
+                "payment webhook refused (%s): org %s, transaction %s, event %s (trace %032x): %s",
+                exc.code,
+                org_id,
+                payment.id,
+                event.provider_event_id,
+                span.trace_id,
+                exc.detail,
+            )
+            webhook_payment_mismatches.add(1, code=exc.code)
+            raise
+
+    async def _settle_payment(
+        self,
+        ledger: PaymentLedger,
+        payment: Payment,
+        event: PaymentEvent,
+        now: datetime,
+        *,
+        entitlement_id: uuid.UUID | None = None,
+        purchase_id: uuid.UUID | None = None,
+    ) -> None:
+        """The payment's new status and its event; a first completion queues the receipt."""
+        status = payment_status_after(payment.status, event.outcome or "failed")
+        if status is None:
+            return
+        completed = status == "completed"
+        version = await ledger.set_payment_status(
+            payment,
+            status,
+            completed_at=now if completed else None,
+            provider_payment_id=(event.provider_payment_id or payment.provider_payment_id)
+            if completed
+            else None,
+        )
+        changed = payment_changed(
+            payment,
+            status,
+            entitlement_id=entitlement_id,
+            purchase_id=purchase_id,
+            failure_reason=event.failure_reason,
+            now=now,
+        )
+        if changed is not None:
+            ledger.transaction.publish(changed, aggregate_id=payment.id, aggregate_version=version)
+        if completed:
+            await self._queue_receipt(ledger, payment)
+
+    async def _queue_receipt(self, ledger: PaymentLedger, payment: Payment) -> None:
+        """One receipt per completed paid purchase (member or not)."""
+        if not payment.buyer_email:
+            log.warning("payment %s completed without a buyer email: no receipt", payment.id)
+            return
+        mail = receipt(payment, await ledger.seller(payment.organization_id))
+        assert mail is not None
+        await ledger.queue_receipt(mail)
+        ledger.transaction.after_commit(self._nudge_receipts)
 
 
 def _cross_org(kind: str, path_org: uuid.UUID, owner_org: uuid.UUID, event: PaymentEvent) -> None:
-    """The seed's guard: log with the trace, count, refuse. Nothing is mutated (rollback)."""
+    """Log with the trace, count, refuse: nothing is changed (the transaction rolls back)."""
     span = trace.get_current_span().get_span_context()
     log.error(
         "%s webhook cross-org mismatch: url org %s, owner org %s, event %s (trace %032x)",
@@ -137,291 +255,3 @@ def _cross_org(kind: str, path_org: uuid.UUID, owner_org: uuid.UUID, event: Paym
     )
     webhook_cross_org_mismatches.add(1, kind=kind)
     raise Forbidden("The purchase does not belong to this organization", code="WEBHOOK_CROSS_ORG")
-
-
-async def _check_payment(
-    uow: UnitOfWork,
-    provider: PaymentProvider,
-    org_id: uuid.UUID,
-    txn: Mapping[Any, Any],
-    event: PaymentEvent,
-    *,
-    entitlement_id: uuid.UUID | None = None,
-    purchase_id: uuid.UUID | None = None,
-) -> None:
-    """A valid signature says who sent the event, not that it is about what we charged: the
-    event must name this purchase's own transaction, carry its amount and currency, and agree
-    with the provider's records. A refusal is logged with the trace, counted, and rolls back."""
-    try:
-        if (txn["entitlement_id"], txn["custom_course_purchase_id"]) != (
-            entitlement_id,
-            purchase_id,
-        ) or (
-            event.provider_transaction_id is not None
-            and event.provider_transaction_id != txn["provider_transaction_id"]
-        ):
-            raise Unprocessable(
-                "The webhook's payment is not the one of this purchase",
-                code="WEBHOOK_PAYMENT_MISMATCH",
-            )
-        if _amount_differs(txn, event):
-            raise Unprocessable(
-                f"The webhook's amount ({event.amount_in_cents} {event.currency}) is not what"
-                f" the checkout charged ({txn['amount_in_cents']} {txn['currency']})",
-                code="WEBHOOK_AMOUNT_MISMATCH",
-            )
-        await provider.confirm_event(uow.session, event)
-    except DomainError as exc:
-        span = trace.get_current_span().get_span_context()
-        log.warning(
-            "payment webhook refused (%s): org %s, transaction %s, event %s (trace %032x): %s",
-            exc.code,
-            org_id,
-            txn["id"],
-            event.provider_event_id,
-            span.trace_id,
-            exc.detail,
-        )
-        webhook_payment_mismatches.add(1, code=exc.code)
-        raise
-
-
-def _amount_differs(txn: Mapping[Any, Any], event: PaymentEvent) -> bool:
-    if event.amount_in_cents is None and event.currency is None:
-        # Only a completion has to say what was paid; e.g. a Stripe refund may be partial.
-        return event.outcome == "completed"
-    return (event.amount_in_cents, (event.currency or "").upper()) != (
-        txn["amount_in_cents"],
-        str(txn["currency"]).upper(),
-    )
-
-
-async def _apply_to_entitlement(
-    uow: UnitOfWork,
-    provider: PaymentProvider,
-    org_id: uuid.UUID,
-    ent_id: uuid.UUID,
-    txn: Mapping[Any, Any] | None,
-    event: PaymentEvent,
-    now: datetime,
-) -> None:
-    ent = await store.lock(uow, id=ent_id)
-    if ent is None:
-        raise NotFound("The webhook names an unknown entitlement", code="UNKNOWN_ENTITLEMENT")
-    # entitlement -> program -> org, as in the seed (the course projection is authoritative).
-    course_org = (
-        await uow.session.execute(
-            sa.select(courses.c.organization_id).where(courses.c.id == ent.course_id)
-        )
-    ).scalar_one_or_none() or ent.organization_id
-    if course_org != org_id or (txn is not None and txn["organization_id"] != org_id):
-        _cross_org("course-entitlement", org_id, course_org, event)
-    if txn is None:
-        raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
-    await _check_payment(uow, provider, org_id, txn, event, entitlement_id=ent.id)
-    txn_id: uuid.UUID = txn["id"]
-    if event.outcome == "completed":
-        if await _complete_transaction(uow, txn, event, now, entitlement_id=ent.id):
-            await _queue_receipt(uow, txn)
-        refreshed = refresh_payment_link(ent, txn_id)
-        if ent.status == "active":
-            if refreshed is not None:
-                await store.update(uow, refreshed)
-                store.publish_state(
-                    uow, refreshed, previous_status="active", cause="payment_completed", reason=None
-                )
-            return
-        t = transition(ent, "payment_completed", actor=ACTOR, now=now, transaction_id=txn_id)
-    else:
-        await _close_transaction(uow, txn, event, now, entitlement_id=ent.id)
-        cause = _OUTCOME_CAUSES[event.outcome or "failed"]
-        # Only the payment that activated the row can take it back; a failed or expired
-        # attempt only ends a pending checkout.
-        still_relevant = (
-            ent.status == "pending"
-            if event.outcome in ("failed", "expired")
-            else ent.status == "active" and ent.source_payment_transaction_id == txn_id
-        )
-        if not still_relevant:
-            return
-        t = transition(ent, cause, actor=ACTOR, now=now, reason=event.failure_reason)
-    await store.update(uow, t.entitlement)
-    await store.record(uow, t)
-
-
-async def _apply_to_purchase(
-    uow: UnitOfWork,
-    provider: PaymentProvider,
-    org_id: uuid.UUID,
-    purchase_id: uuid.UUID,
-    txn: Mapping[Any, Any] | None,
-    event: PaymentEvent,
-    now: datetime,
-) -> None:
-    p = custom_course_purchases
-    purchase = (
-        (await uow.session.execute(sa.select(p).where(p.c.id == purchase_id).with_for_update()))
-        .mappings()
-        .first()
-    )
-    if purchase is None:
-        raise NotFound("The webhook names an unknown purchase", code="UNKNOWN_PURCHASE")
-    if purchase["organization_id"] != org_id or (
-        txn is not None and txn["organization_id"] != org_id
-    ):
-        _cross_org("custom-course-purchase", org_id, purchase["organization_id"], event)
-    if txn is None:
-        raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
-    await _check_payment(uow, provider, org_id, txn, event, purchase_id=purchase_id)
-    offer = (
-        (
-            await uow.session.execute(
-                sa.select(custom_course_offers).where(
-                    custom_course_offers.c.id == purchase["offer_id"]
-                )
-            )
-        )
-        .mappings()
-        .one()
-    )
-    if event.outcome == "completed":
-        if await _complete_transaction(uow, txn, event, now, purchase_id=purchase_id):
-            await _queue_receipt(uow, txn)
-        if purchase["status"] != "paid":
-            await uow.session.execute(
-                sa.update(p)
-                .where(p.c.id == purchase_id)
-                .values(status="paid", transaction_id=txn["id"], version=p.c.version + 1)
-            )
-            publish_purchase(uow, offer, purchase_id, purchase["user_id"], txn["id"], now)
-        return
-    await _close_transaction(uow, txn, event, now, purchase_id=purchase_id)
-    new_status = {"refunded": "refunded", "disputed": "refunded"}.get(event.outcome or "", "failed")
-    if (new_status == "failed") == (purchase["status"] == "pending"):
-        await uow.session.execute(
-            sa.update(p)
-            .where(p.c.id == purchase_id)
-            .values(status=new_status, version=p.c.version + 1)
-        )
-
-
-def _payment_fields(
-    txn: Mapping[Any, Any], entitlement_id: uuid.UUID | None, purchase_id: uuid.UUID | None
-) -> dict[str, Any]:
-    return {
-        "transaction_id": txn["id"],
-        "entitlement_id": entitlement_id,
-        "custom_course_purchase_id": purchase_id,
-        "organization_id": txn["organization_id"],
-        "user_id": txn["user_id"],
-        "amount_in_cents": txn["amount_in_cents"],
-        "currency": txn["currency"],
-        "provider": txn["provider"],
-        "provider_transaction_id": txn["provider_transaction_id"],
-    }
-
-
-async def _set_status(uow: UnitOfWork, txn: Mapping[Any, Any], **values: Any) -> int:
-    version = int(txn["version"]) + 1
-    await uow.session.execute(
-        sa.update(payment_transactions)
-        .where(payment_transactions.c.id == txn["id"])
-        .values(version=version, **values)
-    )
-    return version
-
-
-async def _complete_transaction(
-    uow: UnitOfWork,
-    txn: Mapping[Any, Any],
-    event: PaymentEvent,
-    now: datetime,
-    *,
-    entitlement_id: uuid.UUID | None = None,
-    purchase_id: uuid.UUID | None = None,
-) -> bool:
-    """Mark the transaction completed; True the first time (not on a replayed completion)."""
-    if txn["status"] == "completed":
-        return False
-    version = await _set_status(
-        uow,
-        txn,
-        status="completed",
-        completed_at=now,
-        provider_payment_id=event.provider_payment_id or txn["provider_payment_id"],
-    )
-    uow.publish(
-        PaymentCompleted(**_payment_fields(txn, entitlement_id, purchase_id), completed_at=now),
-        aggregate_id=txn["id"],
-        aggregate_version=version,
-    )
-    return True
-
-
-async def _close_transaction(
-    uow: UnitOfWork,
-    txn: Mapping[Any, Any],
-    event: PaymentEvent,
-    now: datetime,
-    *,
-    entitlement_id: uuid.UUID | None = None,
-    purchase_id: uuid.UUID | None = None,
-) -> None:
-    outcome = event.outcome
-    fields = _payment_fields(txn, entitlement_id, purchase_id)
-    if outcome in ("failed", "expired") and txn["status"] == "pending":
-        version = await _set_status(uow, txn, status=outcome)
-        if outcome == "failed":
-            uow.publish(
-                PaymentFailed(**fields, failure_reason=event.failure_reason, failed_at=now),
-                aggregate_id=txn["id"],
-                aggregate_version=version,
-            )
-    elif outcome in ("refunded", "disputed") and txn["status"] == "completed":
-        version = await _set_status(uow, txn, status=outcome)
-        uow.publish(
-            PaymentRefunded(**fields, refunded_at=now),
-            aggregate_id=txn["id"],
-            aggregate_version=version,
-        )
-
-
-async def _queue_receipt(uow: UnitOfWork, txn: Mapping[Any, Any]) -> None:
-    """One receipt per completed paid purchase (primary key = transaction), member or not."""
-    email = txn["buyer_email"]
-    if not email:
-        log.warning("payment %s completed without a buyer email: no receipt", txn["id"])
-        return
-    seller = (
-        (
-            await uow.session.execute(
-                sa.select(organizations).where(organizations.c.id == txn["organization_id"])
-            )
-        )
-        .mappings()
-        .first()
-    )
-    seller_name = seller["name"] if seller else "coursemesh"
-    amount = format_amount(txn["amount_in_cents"], txn["currency"])
-    lines = [
-        f"Thank you for your purchase from {seller_name}.",
-        "",
-        f"Item: {txn['description']}",
-        f"Amount: {amount}",
-        f"Currency: {txn['currency']}",
-        f"Seller: {seller_name}",
-    ]
-    if seller and seller["logo_url"]:
-        lines.append(f"Logo: {seller['logo_url']}")
-    lines += ["", f"Reference: {txn['id']}"]
-    await uow.session.execute(
-        pg_insert(receipts)
-        .values(
-            transaction_id=txn["id"],
-            email=email,
-            subject=f"Your receipt from {seller_name}: {txn['description']}",
-            body="\n".join(lines),
-        )
-        .on_conflict_do_nothing()
-    )
-    uow.after_commit(_receipt_nudge.get())

@@ -1,5 +1,5 @@
-"""The entitlement state machine of the seed (``course_entitlements.status``), plus the gaps
-coursemesh closes (refund, dispute, checkout expiry and staff revoke all end in ``revoked``).
+"""The entitlement state machine (``course_entitlements.status``): checkout, payment outcomes,
+refund, dispute, checkout expiry and staff revoke (the last four all end in ``revoked``).
 
 Pure: no I/O. An illegal transition raises ``IllegalTransition`` (409 if it reaches a client).
 """
@@ -29,7 +29,7 @@ Cause = Literal[
 TRANSITIONS: dict[tuple[Status | None, Cause], Status] = {
     (None, "free_checkout"): "active",
     (None, "paid_checkout"): "pending",
-    # ensureEntitlementForCheckout: a pending or revoked row is reactivated with the new status.
+    # A checkout of a pending or revoked row reopens it with the checkout's initial status.
     ("pending", "free_checkout"): "active",
     ("pending", "paid_checkout"): "pending",
     ("revoked", "free_checkout"): "active",
@@ -102,7 +102,7 @@ def open_for_checkout(
     free: bool,
     now: datetime,
 ) -> Transition:
-    """The seed's ``ensureEntitlementForCheckout``: active -> COURSE_ALREADY_OWNED; pending or
+    """A checkout's transition: active -> COURSE_ALREADY_OWNED; pending or
     revoked -> the same row with the new initial status; none -> a new row."""
     cause: Cause = "free_checkout" if free else "paid_checkout"
     if existing is not None and existing.status == "active":

@@ -1,5 +1,6 @@
 """Projections of catalog's events: organizations (branding, currency), memberships (staff,
-branch A/B), courses (name, status). Newest aggregate version wins; stale events are ignored."""
+and whether a buyer is a member of the seller), courses (name, status). Newest aggregate
+version wins; stale events are ignored."""
 
 from __future__ import annotations
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
+
+from coursemesh.commerce.domain.entitlements import Entitlement
 
 Cents = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
 
@@ -57,17 +58,17 @@ class EntitlementView(msgspec.Struct, rename="camel"):
     version: int
 
     @classmethod
-    def of(cls, row: Mapping[str, Any]) -> EntitlementView:
+    def of(cls, ent: Entitlement) -> EntitlementView:
         return cls(
-            entitlement_id=row["id"],
-            user_id=row["user_id"],
-            course_id=row["course_id"],
-            organization_id=row["organization_id"],
-            status=row["status"],
-            access_revoked_at=row["access_revoked_at"],
-            source_payment_transaction_id=row["source_payment_transaction_id"],
-            membership_id=row["membership_id"],
-            version=row["version"],
+            entitlement_id=ent.id,
+            user_id=ent.user_id,
+            course_id=ent.course_id,
+            organization_id=ent.organization_id,
+            status=ent.status,
+            access_revoked_at=ent.access_revoked_at,
+            source_payment_transaction_id=ent.source_payment_transaction_id,
+            membership_id=ent.membership_id,
+            version=ent.version,
         )
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of the pure entitlement state machine: every row of the seed's table."""
+"""Unit tests of the pure entitlement state machine: every row of its table."""
 
 from __future__ import annotations
 

@@ -1,0 +1,103 @@
+"""Commerce's runtime: the adapters wired to the use cases, built once per process, and
+``runtime(source)``, its one typed accessor for handlers and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar, Request
+
+from coursemesh.chassis.app import ServiceContext, runtime_of
+from coursemesh.chassis.db import Database
+from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
+from coursemesh.commerce.adapters.payments_sql import DriverWebhookStore
+from coursemesh.commerce.adapters.sandbox import SandboxPages, SandboxProvider
+from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
+from coursemesh.commerce.adapters.stripe_provider import StripeProvider
+from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
+from coursemesh.commerce.app.checkout import Checkout
+from coursemesh.commerce.app.ports import PaymentProvider, SweeperStore
+from coursemesh.commerce.app.staff import Staff
+from coursemesh.commerce.app.webhooks import PaymentWebhooks
+from coursemesh.commerce.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    #: the provider checkouts pay with (``PAYMENT_PROVIDER``)
+    provider: PaymentProvider
+    #: the sandbox provider: its page and its webhook sender exist in every mode
+    sandbox: SandboxProvider
+    sandbox_pages: SandboxPages
+    checkout: Checkout
+    staff: Staff
+    webhooks: PaymentWebhooks
+    sweeper: SweeperStore
+    receipts_wake: asyncio.Event
+    webhooks_wake: asyncio.Event
+
+
+def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
+    """The payment provider of the settings, and the sandbox. With Stripe no sandbox webhook
+    is accepted, so a key of this process only is enough for the sandbox there (its page
+    answers 404 for unknown sessions)."""
+    sandbox = SandboxProvider(
+        public_base_url=settings.public_base_url,
+        webhook_base_url=settings.webhook_base_url,
+        webhook_key=settings.sandbox_webhook_key or secrets.token_urlsafe(32),
+    )
+    if settings.payment_provider != "stripe":
+        return sandbox, sandbox
+    assert settings.stripe_api_key is not None
+    assert settings.stripe_webhook_secret is not None
+    stripe = StripeProvider(
+        api_key=settings.stripe_api_key,
+        webhook_secret=settings.stripe_webhook_secret,
+        public_base_url=settings.public_base_url,
+        api_base=settings.stripe_api_base,
+    )
+    return stripe, sandbox
+
+
+def build_runtime(settings: Settings, db: Database) -> Runtime:
+    provider, sandbox = providers(settings)
+    receipts_wake, webhooks_wake = asyncio.Event(), asyncio.Event()
+    return Runtime(
+        settings=settings,
+        db=db,
+        provider=provider,
+        sandbox=sandbox,
+        sandbox_pages=SandboxPages(db, sandbox, webhooks_wake),
+        checkout=Checkout(
+            fast=FastCheckoutStore(db),
+            store=DriverCheckoutStore(db),
+            provider=provider,
+            checkout_ttl=timedelta(seconds=settings.checkout_ttl_seconds),
+        ),
+        staff=Staff(DriverStaffStore(db)),
+        webhooks=PaymentWebhooks(
+            DriverWebhookStore(db), provider, nudge_receipts=receipts_wake.set
+        ),
+        sweeper=DriverSweeperStore(db),
+        receipts_wake=receipts_wake,
+        webhooks_wake=webhooks_wake,
+    )
+
+
+@asynccontextmanager
+async def bootstrap(ctx: ServiceContext[Any]) -> AsyncIterator[Runtime]:
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    yield build_runtime(settings, ctx.db)
+
+
+def runtime(source: Request[Any, Any, Any] | Litestar | ServiceContext[Any]) -> Runtime:
+    return runtime_of(source, Runtime)

@@ -1,0 +1,228 @@
+"""Payments: what a verified provider event says, the payment it must match, and what it does
+to the payment, the entitlement or the custom course purchase it names. Pure: no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from coursemesh.chassis.errors import DomainError, Unprocessable
+from coursemesh.commerce.domain.entitlements import (
+    Cause,
+    Entitlement,
+    Transition,
+    refresh_payment_link,
+    transition,
+)
+from coursemesh.commerce.domain.pricing import format_amount
+from coursemesh.contracts.types import PaymentProvider as ProviderName
+
+Outcome = Literal["completed", "failed", "refunded", "disputed", "expired"]
+PaymentStatus = Literal["pending", "completed", "failed", "expired", "refunded", "disputed"]
+PurchaseStatus = Literal["pending", "paid", "failed", "refunded"]
+
+#: The actor of the transitions a provider's webhook causes.
+WEBHOOK_ACTOR = "provider-webhook"
+
+OUTCOME_CAUSES: dict[Outcome, Cause] = {
+    "completed": "payment_completed",
+    "failed": "payment_failed",
+    "expired": "checkout_expired",
+    "refunded": "payment_refunded",
+    "disputed": "payment_disputed",
+}
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A verified provider webhook, translated to what commerce cares about.
+
+    ``outcome`` is None for event types commerce ignores (they are still recorded, so a
+    replay is recognised). ``amount_in_cents`` and ``currency`` (ISO 4217, upper case) are what
+    the provider says was charged; None when the event type carries no amount of the checkout."""
+
+    provider_event_id: str
+    type: str
+    outcome: Outcome | None
+    provider_transaction_id: str | None = None
+    provider_payment_id: str | None = None
+    metadata: Mapping[str, str] | None = None
+    failure_reason: str | None = None
+    amount_in_cents: int | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A ``payment_transactions`` row: one hosted payment of a checkout."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: str
+    entitlement_id: uuid.UUID | None
+    custom_course_purchase_id: uuid.UUID | None
+    amount_in_cents: int
+    currency: str
+    provider: ProviderName
+    provider_transaction_id: str | None
+    provider_payment_id: str | None
+    status: str
+    buyer_email: str | None
+    description: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A ``custom_course_purchases`` row."""
+
+    id: uuid.UUID
+    offer_id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: str
+    status: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Seller:
+    name: str
+    logo_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    transaction_id: uuid.UUID
+    email: str
+    subject: str
+    body: str
+
+
+def payment_mismatch(
+    payment: Payment,
+    event: PaymentEvent,
+    *,
+    entitlement_id: uuid.UUID | None = None,
+    purchase_id: uuid.UUID | None = None,
+) -> DomainError | None:
+    """A valid signature says who sent the event, not that it is about what was charged: the
+    event must name this purchase's own payment and carry its amount and currency. The refusal,
+    or None when the event matches."""
+    if (payment.entitlement_id, payment.custom_course_purchase_id) != (
+        entitlement_id,
+        purchase_id,
+    ) or (
+        event.provider_transaction_id is not None
+        and event.provider_transaction_id != payment.provider_transaction_id
+    ):
+        return Unprocessable(
+            "The webhook's payment is not the one of this purchase",
+            code="WEBHOOK_PAYMENT_MISMATCH",
+        )
+    if amount_differs(payment, event):
+        return Unprocessable(
+            f"The webhook's amount ({event.amount_in_cents} {event.currency}) is not what"
+            f" the checkout charged ({payment.amount_in_cents} {payment.currency})",
+            code="WEBHOOK_AMOUNT_MISMATCH",
+        )
+    return None
+
+
+def amount_differs(payment: Payment, event: PaymentEvent) -> bool:
+    if event.amount_in_cents is None and event.currency is None:
+        # Only a completion has to say what was paid; e.g. a Stripe refund may be partial.
+        return event.outcome == "completed"
+    return (event.amount_in_cents, (event.currency or "").upper()) != (
+        payment.amount_in_cents,
+        payment.currency.upper(),
+    )
+
+
+def payment_status_after(status: str, outcome: Outcome) -> PaymentStatus | None:
+    """The payment's next status for ``outcome``; None when it does not change it (a replayed
+    completion, a failure after completion, a refund of a payment never completed)."""
+    if outcome == "completed":
+        return None if status == "completed" else "completed"
+    if outcome in ("failed", "expired"):
+        return outcome if status == "pending" else None
+    return outcome if status == "completed" else None
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """An active entitlement's completion replayed: only its payment link changes."""
+
+    entitlement: Entitlement
+
+
+EntitlementEffect = Transition | Refresh | None
+
+
+def entitlement_after_payment(
+    ent: Entitlement,
+    payment_id: uuid.UUID,
+    event: PaymentEvent,
+    now: datetime,
+) -> EntitlementEffect:
+    """What a payment outcome does to the entitlement it names: a completion activates it
+    (on an active row it only refreshes the payment link, if that changed); a failed or
+    expired payment only ends a pending checkout; a refund or dispute only revokes the row its
+    own payment activated. None: the entitlement stays as it is."""
+    outcome = event.outcome or "failed"
+    if outcome == "completed":
+        if ent.status == "active":
+            refreshed = refresh_payment_link(ent, payment_id)
+            return None if refreshed is None else Refresh(refreshed)
+        return transition(
+            ent, "payment_completed", actor=WEBHOOK_ACTOR, now=now, transaction_id=payment_id
+        )
+    still_relevant = (
+        ent.status == "pending"
+        if outcome in ("failed", "expired")
+        else ent.status == "active" and ent.source_payment_transaction_id == payment_id
+    )
+    if not still_relevant:
+        return None
+    return transition(
+        ent, OUTCOME_CAUSES[outcome], actor=WEBHOOK_ACTOR, now=now, reason=event.failure_reason
+    )
+
+
+def purchase_status_after(purchase: Purchase, outcome: Outcome) -> PurchaseStatus | None:
+    """A completion pays a purchase not yet paid; a failure or expiry fails a pending one; a
+    refund or dispute refunds one no longer pending. None: unchanged."""
+    if outcome == "completed":
+        return None if purchase.status == "paid" else "paid"
+    new_status: PurchaseStatus = "refunded" if outcome in ("refunded", "disputed") else "failed"
+    if (new_status == "failed") == (purchase.status == "pending"):
+        return new_status
+    return None
+
+
+def receipt(payment: Payment, seller: Seller | None) -> Receipt | None:
+    """The receipt of a completed paid purchase, to the email captured at checkout (None
+    without one)."""
+    if not payment.buyer_email:
+        return None
+    seller_name = seller.name if seller else "coursemesh"
+    amount = format_amount(payment.amount_in_cents, payment.currency)
+    lines = [
+        f"Thank you for your purchase from {seller_name}.",
+        "",
+        f"Item: {payment.description}",
+        f"Amount: {amount}",
+        f"Currency: {payment.currency}",
+        f"Seller: {seller_name}",
+    ]
+    if seller and seller.logo_url:
+        lines.append(f"Logo: {seller.logo_url}")
+    lines += ["", f"Reference: {payment.id}"]
+    return Receipt(
+        transaction_id=payment.id,
+        email=payment.buyer_email,
+        subject=f"Your receipt from {seller_name}: {payment.description}",
+        body="\n".join(lines),
+    )
