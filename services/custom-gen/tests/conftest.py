@@ -164,8 +164,9 @@ async def generate_now(
     db: Database, settings: Settings, user_id: str = BUYER, **intake: Any
 ) -> Any:
     """A ready course, generated in-process with the real adapters (no HTTP, no worker)."""
-    from coursemesh.customgen.adapters.runtime import build_adapters, build_runner
+    from coursemesh.customgen.adapters.courses_sql import SqlCourseStore
     from coursemesh.customgen.app.submit import submit_custom_course
+    from coursemesh.customgen.bootstrap import build_adapters, build_runner
     from coursemesh.customgen.domain.intake import Intake
 
     purchase_id = await purchase(db, user_id)
@@ -177,7 +178,7 @@ async def generate_now(
         **intake,
     }
     course_id = await submit_custom_course(
-        db,
+        SqlCourseStore(db),
         user_id=user_id,
         purchase_id=purchase_id,
         intake=Intake(**fields),

@@ -14,11 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import wait_for
-from coursemesh.customgen.adapters.runtime import Adapters, build_adapters, build_runner
+from coursemesh.customgen.adapters.courses_sql import SqlCourseStore
+from coursemesh.customgen.adapters.jobs_sql import SqlCourseData
 from coursemesh.customgen.adapters.tables import custom_courses, generation_jobs
 from coursemesh.customgen.app.course_data import update_json
 from coursemesh.customgen.app.ports import Pcm, SpeechError
 from coursemesh.customgen.app.submit import submit_custom_course
+from coursemesh.customgen.bootstrap import Adapters, build_adapters, build_runner
 from coursemesh.customgen.domain.course import AudioEntry, calculate_checksum
 from coursemesh.customgen.domain.intake import Intake, Voice
 from coursemesh.customgen.settings import Settings
@@ -74,7 +76,11 @@ class FlakySpeech:
 async def submit(db: Database) -> uuid.UUID:
     purchase_id = await purchase(db)
     return await submit_custom_course(
-        db, user_id=BUYER, purchase_id=purchase_id, intake=INTAKE, script_writer="template"
+        SqlCourseStore(db),
+        user_id=BUYER,
+        purchase_id=purchase_id,
+        intake=INTAKE,
+        script_writer="template",
     )
 
 
@@ -214,7 +220,7 @@ async def test_two_concurrent_appends_are_both_kept(db: Database, settings: Sett
 
     async def append(entry: AudioEntry, first_in: bool) -> None:
         async with db.unit_of_work() as uow:
-            await update_json(uow.session, course_id, entry)
+            await update_json(SqlCourseData(uow.session), course_id, entry)
             if first_in:
                 locked.set()
                 await hold.wait()  # keep the row locked while the other append queues

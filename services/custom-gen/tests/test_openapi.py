@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from coursemesh.chassis.testing import TestIdentity
 from coursemesh.customgen.app.course_data import validate_data
-from coursemesh.customgen.app.queries import HandshakeResult, SyncedCourse
+from coursemesh.customgen.app.views import HandshakeResult, SyncedCourse
 from coursemesh.customgen.domain.course import calculate_checksum
 from coursemesh.customgen.main import create_app
 from coursemesh.customgen.settings import Settings

@@ -1,22 +1,20 @@
-"""The course data document: validation against its JSON Schema, and the two writes the seed
-names, ``update_json`` (append an audio entry under a row lock) and ``calculate_checksum``
-(checksum + size + updated_at), which always happen in the same transaction.
+"""The course data document: validation against its JSON Schema, and its two writes,
+``update_json`` (append an audio entry under the row lock) and ``calculate_checksum`` (data,
+checksum, size and updated_at written together), which always happen in one transaction.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the workspace
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from coursemesh.customgen.adapters.tables import custom_courses
+from coursemesh.customgen.app.ports import CourseDataWriter
 from coursemesh.customgen.domain.course import AudioEntry, Checksummed, append_audio
 from coursemesh.customgen.domain.course import calculate_checksum as checksum_of
 
@@ -52,61 +50,24 @@ def checked(data: Mapping[str, Any]) -> Checksummed:
     return checksum_of(data)
 
 
-async def lock_course_data(session: AsyncSession, course_id: uuid.UUID) -> dict[str, Any] | None:
-    """The course's data, with its row locked until the transaction ends."""
-    row = (
-        await session.execute(
-            sa.select(custom_courses.c.data)
-            .where(custom_courses.c.id == course_id)
-            .with_for_update()
-        )
-    ).first()
-    if row is None:
-        return None
-    data: dict[str, Any] = json.loads(row.data)
-    return data
-
-
 async def store_data(
-    session: AsyncSession,
-    course_id: uuid.UUID,
-    data: Mapping[str, Any],
-    **columns: Any,
+    tx: CourseDataWriter, course_id: uuid.UUID, data: Mapping[str, Any]
 ) -> Checksummed:
-    """``calculate_checksum``: write data, checksum, size and updated_at in one statement."""
+    """``calculate_checksum``: the validated document with its checksum and size, stored."""
     stored = checked(data)
-    await session.execute(
-        sa.update(custom_courses)
-        .where(custom_courses.c.id == course_id)
-        .values(
-            data=stored.text,
-            checksum=stored.checksum,
-            file_size_bytes=stored.size_bytes,
-            updated_at=sa.func.now(),
-            **columns,
-        )
-    )
+    await tx.store_data(course_id, stored)
     return stored
 
 
-async def update_data(
-    session: AsyncSession,
-    course_id: uuid.UUID,
-    change: Callable[[dict[str, Any]], dict[str, Any] | None],
-) -> Checksummed | None:
-    """Read-modify-write under the row lock; ``change`` returns None for "nothing to do"."""
-    current = await lock_course_data(session, course_id)
-    if current is None:
-        return None
-    updated = change(current)
-    if updated is None:
-        return None
-    return await store_data(session, course_id, updated)
-
-
 async def update_json(
-    session: AsyncSession, course_id: uuid.UUID, entry: AudioEntry
+    tx: CourseDataWriter, course_id: uuid.UUID, entry: AudioEntry
 ) -> Checksummed | None:
     """Append ``entry`` to ``data.audio_files`` (once: a repeat is a no-op). Concurrent calls
     queue on the row lock, so each sees the other's entry and none is lost."""
-    return await update_data(session, course_id, lambda data: append_audio(data, entry))
+    current = await tx.lock_course_data(course_id)
+    if current is None:
+        return None
+    updated = append_audio(current, entry)
+    if updated is None:
+        return None
+    return await store_data(tx, course_id, updated)

@@ -1,12 +1,12 @@
 """The durable generation job runner.
 
-A job row has a ``step`` and ``attempts``. A worker claims one due job with
-``FOR UPDATE SKIP LOCKED`` and keeps that transaction open while it performs one step: the
-outside effects first (script writer, TTS, S3), then the step's database writes and the move to
-the next step, committed together. A crash at any point rolls the transaction back and unlocks
-the job; the next claim repeats the step. Every step is idempotent: audio ids and object keys
-are deterministic per (course, audio id, generation), so a repeated upload overwrites the same
-object, and an entry already appended is not appended again.
+A job has a ``step`` and ``attempts``. A worker claims one due job (other workers skip it) and
+keeps that transaction open while it performs one step: the outside effects first (script
+writer, TTS, S3), then the step's writes and the move to the next step, committed together. A
+crash at any point rolls the transaction back and releases the job; the next claim repeats the
+step. Every step is idempotent: audio ids and object keys are deterministic per (course, audio
+id, generation), so a repeated upload overwrites the same object, and an entry already appended
+is not appended again.
 
 A step that raises is retried with exponential backoff; after ``max_attempts`` the job is
 ``failed`` with ``failed_step`` set (the course, or the regen request, shows it).
@@ -17,68 +17,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+import msgspec
 
-from coursemesh.chassis.db import Database, UnitOfWork
 from coursemesh.contracts.customgen import AudioRegenerated, CustomCourseReady, CustomCourseUpdated
-from coursemesh.customgen.adapters.tables import custom_courses, generation_jobs, regen_requests
-from coursemesh.customgen.app.course_data import lock_course_data, store_data, update_json
+from coursemesh.customgen.app.course_data import store_data, update_json
 from coursemesh.customgen.app.ports import (
     AudioEncoder,
     AudioStore,
+    JobStore,
+    JobWriter,
     ScriptRequest,
     ScriptWriter,
     SpeechSynthesizer,
 )
 from coursemesh.customgen.domain.course import (
     AudioEntry,
+    GiveUp,
     RetryPolicy,
+    StoredCourse,
     audio_id_for,
     audio_object_key,
     find_audio,
+    intake_of,
     next_session_without_audio,
     replace_audio,
     session_scripts,
     with_scripts,
 )
-from coursemesh.customgen.domain.intake import Intake
+from coursemesh.customgen.domain.jobs import failure_text
 
 log = logging.getLogger("coursemesh.customgen.jobs")
-
-
-async def enqueue_job(
-    session: AsyncSession,
-    *,
-    course_id: uuid.UUID,
-    kind: str,
-    step: str,
-    regen_request_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    job_id = uuid.uuid4()
-    await session.execute(
-        sa.insert(generation_jobs).values(
-            id=job_id,
-            custom_course_id=course_id,
-            kind=kind,
-            regen_request_id=regen_request_id,
-            step=step,
-            status="pending",
-        )
-    )
-    return job_id
 
 
 class GenerationRunner:
     def __init__(
         self,
-        db: Database,
+        jobs: JobStore,
         *,
         writer: ScriptWriter,
         speech: SpeechSynthesizer,
@@ -87,7 +65,7 @@ class GenerationRunner:
         retry: RetryPolicy,
         poll_seconds: float = 5.0,
     ) -> None:
-        self.db = db
+        self.jobs = jobs
         self.writer = writer
         self.speech = speech
         self.encoder = encoder
@@ -112,88 +90,62 @@ class GenerationRunner:
 
     async def _idle_seconds(self) -> float:
         """Sleep until the earliest retry is due, at most ``poll_seconds``."""
-        async with self.db.engine.connect() as conn:
-            due = (
-                await conn.execute(
-                    sa.select(
-                        sa.func.extract(
-                            "epoch", sa.func.min(generation_jobs.c.next_attempt_at) - sa.func.now()
-                        )
-                    ).where(generation_jobs.c.status == "pending")
-                )
-            ).scalar()
+        due = await self.jobs.seconds_until_due()
         if due is None:
             return self.poll_seconds
-        return float(min(self.poll_seconds, max(0.01, float(due))))
+        return float(min(self.poll_seconds, max(0.01, due)))
 
     async def run_once(self) -> bool:
         """Claim one due job and perform one step of it. False when nothing is due."""
-        async with self.db.unit_of_work() as uow:
-            job = (
-                await uow.session.execute(
-                    sa.select(generation_jobs)
-                    .where(
-                        generation_jobs.c.status == "pending",
-                        generation_jobs.c.next_attempt_at <= sa.func.now(),
-                    )
-                    .order_by(generation_jobs.c.next_attempt_at)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-            ).first()
-            if job is None:
+        async with self.jobs.claim() as tx:
+            if tx is None:
                 return False
             try:
-                async with uow.session.begin_nested():
-                    await self._perform(uow, job)
+                async with tx.attempt():
+                    await self._perform(tx)
             except Exception as exc:
-                await self._record_failure(uow, job, exc)
+                await self._record_failure(tx, exc)
         return True
 
-    async def _perform(self, uow: UnitOfWork, job: Any) -> None:
-        if job.kind == "generate":
-            await self._generate_step(uow, job)
+    async def _perform(self, tx: JobWriter) -> None:
+        if tx.job.kind == "generate":
+            await self._generate_step(tx)
         else:
-            await self._regenerate_step(uow, job)
+            await self._regenerate_step(tx)
 
     # --- generation --------------------------------------------------------------------------
 
-    async def _generate_step(self, uow: UnitOfWork, job: Any) -> None:
-        session = uow.session
-        course = await _course(session, job.custom_course_id)
-        data: dict[str, Any] = json.loads(course.data)
+    async def _generate_step(self, tx: JobWriter) -> None:
+        job = tx.job
+        course = await tx.course(job.custom_course_id)
+        data = course.data
         if job.step == "write_scripts":
-            intake = _intake_of(data)
             scripts = await self.writer.write(
                 ScriptRequest(
                     custom_course_id=str(course.id),
                     course_code=course.course_code,
-                    intake=intake,
+                    intake=intake_of(data),
                 )
             )
             data["metadata"]["script_writer"] = self.writer.name
-            await store_data(session, course.id, with_scripts(data, scripts))
-            await _advance(session, job, "synthesize")
+            await store_data(tx, course.id, with_scripts(data, scripts))
+            await tx.advance("synthesize")
         elif job.step == "synthesize":
             number = next_session_without_audio(data)
             if number is not None:
                 script = session_scripts(data)[number - 1]
                 audio_id = str(audio_id_for(course.id, number))
                 entry = await self._produce_audio(
-                    course.id, audio_id, number, script.title, script.spoken_text, data, 1
+                    course, audio_id, number, script.title, script.spoken_text, 1
                 )
-                await update_json(session, course.id, entry)
-            await _advance(session, job, "synthesize" if number is not None else "finalize")
+                await update_json(tx, course.id, entry)
+            await tx.advance("synthesize" if number is not None else "finalize")
         elif job.step == "finalize":
             version = course.version + 1
-            await session.execute(
-                sa.update(custom_courses)
-                .where(custom_courses.c.id == course.id)
-                .values(status="ready", version=version, updated_at=sa.func.now())
-            )
-            await _finish(session, job)
+            await tx.mark_course_ready(course.id, version)
+            await tx.finish()
             # Events are staged last: a failing statement above must not leave one behind.
-            uow.publish(
+            tx.publish(
                 CustomCourseReady(
                     custom_course_id=course.id,
                     user_id=course.user_id,
@@ -206,20 +158,18 @@ class GenerationRunner:
 
     async def _produce_audio(
         self,
-        course_id: uuid.UUID,
+        course: StoredCourse,
         audio_id: str,
         session_number: int,
         title: str,
         text: str,
-        data: dict[str, Any],
         generation: int,
     ) -> AudioEntry:
         """TTS -> MP3 -> upload. The key depends only on (course, audio, generation)."""
-        voice = _intake_of(data).voice
-        pcm = await self.speech.synthesize(text, voice)
+        pcm = await self.speech.synthesize(text, intake_of(course.data).voice)
         audio = await self.encoder.encode(pcm)
         md5 = hashlib.md5(audio.body).hexdigest()
-        key = audio_object_key(course_id, audio_id, generation)
+        key = audio_object_key(course.id, audio_id, generation)
         await self.store.put(key, audio.body, audio.content_type, md5)
         return AudioEntry(
             id=audio_id,
@@ -237,61 +187,44 @@ class GenerationRunner:
 
     # --- regeneration ------------------------------------------------------------------------
 
-    async def _regenerate_step(self, uow: UnitOfWork, job: Any) -> None:
-        session = uow.session
-        request = (
-            await session.execute(
-                sa.select(regen_requests).where(regen_requests.c.id == job.regen_request_id)
-            )
-        ).one()
+    async def _regenerate_step(self, tx: JobWriter) -> None:
+        job = tx.job
+        if job.regen_request_id is None:
+            raise LookupError(f"regeneration job {job.id} names no regen request")
+        request = await tx.regen_request(job.regen_request_id)
         audio_id = str(request.audio_id)
         if job.step == "synthesize":
             # Upload the new generation first; the JSON still points at the old object.
-            course = await _course(session, job.custom_course_id)
-            data: dict[str, Any] = json.loads(course.data)
-            current = find_audio(data, audio_id)
+            course = await tx.course(job.custom_course_id)
+            current = find_audio(course.data, audio_id)
             if current is None:
                 raise LookupError(f"audio {audio_id} vanished from course {course.id}")
-            script = session_scripts(data)[current.session - 1]
+            script = session_scripts(course.data)[current.session - 1]
             generation = int(job.state.get("generation", current.generation + 1))
             entry = await self._produce_audio(
-                course.id,
-                audio_id,
-                current.session,
-                current.title,
-                script.spoken_text,
-                data,
-                generation,
+                course, audio_id, current.session, current.title, script.spoken_text, generation
             )
             state = {
                 "generation": generation,
                 "old_key": current.object_key,
-                "new": _jsonable(entry),
+                "new": msgspec.to_builtins(entry),
             }
-            await _advance(session, job, "swap", state=state)
+            await tx.advance("swap", state=state)
         elif job.step == "swap":
             # Repoint the JSON at the new object, re-checksum, publish: one transaction.
             entry = AudioEntry(**job.state["new"])
-            locked = await lock_course_data(session, job.custom_course_id)
+            locked = await tx.lock_course_data(job.custom_course_id)
             if locked is None:
                 raise LookupError(f"course {job.custom_course_id} vanished")
             updated = replace_audio(locked, entry)
-            await session.execute(
-                sa.update(regen_requests)
-                .where(regen_requests.c.id == request.id)
-                .values(status="completed", completed_at=sa.func.now())
-            )
-            await _advance(session, job, "delete_old")
+            await tx.complete_regen_request(request.id)
+            await tx.advance("delete_old")
             if updated is not None:
-                stored = await store_data(session, job.custom_course_id, updated)
-                course = await _course(session, job.custom_course_id)
+                stored = await store_data(tx, job.custom_course_id, updated)
+                course = await tx.course(job.custom_course_id)
                 version = course.version + 2
-                await session.execute(
-                    sa.update(custom_courses)
-                    .where(custom_courses.c.id == course.id)
-                    .values(version=version)
-                )
-                uow.publish(
+                await tx.set_course_version(course.id, version)
+                tx.publish(
                     CustomCourseUpdated(
                         custom_course_id=course.id,
                         user_id=course.user_id,
@@ -302,7 +235,7 @@ class GenerationRunner:
                     aggregate_id=course.id,
                     aggregate_version=version - 1,
                 )
-                uow.publish(
+                tx.publish(
                     AudioRegenerated(
                         custom_course_id=course.id,
                         user_id=course.user_id,
@@ -320,107 +253,34 @@ class GenerationRunner:
             old_key = job.state.get("old_key")
             if old_key and old_key != job.state["new"]["object_key"]:
                 await self.store.delete(old_key)
-            await _finish(session, job)
+            await tx.finish()
 
     # --- failures ----------------------------------------------------------------------------
 
-    async def _record_failure(self, uow: UnitOfWork, job: Any, exc: Exception) -> None:
-        attempts = job.attempts + 1
-        error = f"{type(exc).__name__}: {exc}"[:1000]
-        session = uow.session
-        if self.retry.exhausted(attempts):
+    async def _record_failure(self, tx: JobWriter, exc: Exception) -> None:
+        job = tx.job
+        error = failure_text(exc)
+        outcome = self.retry.after_failure(job.attempts + 1)
+        if isinstance(outcome, GiveUp):
             log.error(
-                "job %s failed at step %s after %d attempts: %s", job.id, job.step, attempts, error
+                "job %s failed at step %s after %d attempts: %s",
+                job.id,
+                job.step,
+                outcome.attempts,
+                error,
             )
-            await session.execute(
-                sa.update(generation_jobs)
-                .where(generation_jobs.c.id == job.id)
-                .values(
-                    status="failed",
-                    attempts=attempts,
-                    failed_step=job.step,
-                    last_error=error,
-                    updated_at=sa.func.now(),
-                )
-            )
+            await tx.fail(outcome.attempts, error)
             if job.kind == "generate":
-                await session.execute(
-                    sa.update(custom_courses)
-                    .where(custom_courses.c.id == job.custom_course_id)
-                    .values(status="failed", updated_at=sa.func.now())
-                )
-            else:
-                await session.execute(
-                    sa.update(regen_requests)
-                    .where(regen_requests.c.id == job.regen_request_id)
-                    .values(status="failed", completed_at=sa.func.now())
-                )
+                await tx.mark_course_failed(job.custom_course_id)
+            elif job.regen_request_id is not None:
+                await tx.mark_regen_request_failed(job.regen_request_id)
             return
-        delay = self.retry.delay_after(attempts)
         log.warning(
             "job %s step %s failed (attempt %d), retry in %.2fs: %s",
             job.id,
             job.step,
-            attempts,
-            delay,
+            outcome.attempts,
+            outcome.delay_seconds,
             error,
         )
-        await session.execute(
-            sa.update(generation_jobs)
-            .where(generation_jobs.c.id == job.id)
-            .values(
-                attempts=attempts,
-                last_error=error,
-                next_attempt_at=sa.func.now() + timedelta(seconds=delay),
-                updated_at=sa.func.now(),
-            )
-        )
-
-
-async def _course(session: AsyncSession, course_id: uuid.UUID) -> Any:
-    return (
-        await session.execute(sa.select(custom_courses).where(custom_courses.c.id == course_id))
-    ).one()
-
-
-def _intake_of(data: dict[str, Any]) -> Intake:
-    raw = data["metadata"]["intake"]
-    return Intake(
-        goal=raw["goal"],
-        preferred_name=raw["preferred_name"],
-        focus_areas=list(raw["focus_areas"]),
-        voice=raw["voice"],
-        session_count=raw["session_count"],
-        session_length=raw["session_length"],
-    )
-
-
-def _jsonable(entry: AudioEntry) -> dict[str, Any]:
-    import msgspec
-
-    result: dict[str, Any] = msgspec.to_builtins(entry)
-    return result
-
-
-async def _advance(
-    session: AsyncSession, job: Any, step: str, *, state: dict[str, Any] | None = None
-) -> None:
-    values: dict[str, Any] = {
-        "step": step,
-        "attempts": 0,
-        "last_error": None,
-        "updated_at": sa.func.now(),
-    }
-    if state is not None:
-        values["state"] = state
-    await session.execute(
-        sa.update(generation_jobs).where(generation_jobs.c.id == job.id).values(**values)
-    )
-
-
-async def _finish(session: AsyncSession, job: Any) -> None:
-    await session.execute(
-        sa.update(generation_jobs)
-        .where(generation_jobs.c.id == job.id)
-        .values(status="done", last_error=None, updated_at=sa.func.now())
-    )
+        await tx.retry_later(outcome.attempts, error, outcome.delay_seconds)

@@ -1,13 +1,252 @@
-"""Ports: what the use cases need from the outside world."""
+"""Ports: what the use cases need from the outside world, as Protocols.
+
+The adapters (``coursemesh.customgen.adapters``) implement them on PostgreSQL, S3 and the speech
+and script providers; the unit tests implement them in memory.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import msgspec
 
-from coursemesh.customgen.domain.course import SessionScript
+from coursemesh.chassis.staff import StaffDirectory
+from coursemesh.chassis.transaction import EventSink
+from coursemesh.customgen.app.views import (
+    CourseSummary,
+    PurchaseView,
+    RegenRequestView,
+    SyncedCourse,
+)
+from coursemesh.customgen.domain.course import Checksummed, JobKind, SessionScript, StoredCourse
 from coursemesh.customgen.domain.intake import Intake, Voice
+from coursemesh.customgen.domain.jobs import Job
+from coursemesh.customgen.domain.purchase import Purchase
+from coursemesh.customgen.domain.regen import RegenStatus
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+class RegenRequestTaken(Exception):
+    """An open or approved request already holds the audio file (``add_regen_request``); the
+    transaction goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewCourse:
+    id: uuid.UUID
+    user_id: str
+    organization_id: uuid.UUID
+    purchase_id: uuid.UUID
+    course_code: str
+    title: str
+    description: str
+    data: Checksummed
+
+
+@dataclass(frozen=True, slots=True)
+class NewRegenRequest:
+    id: uuid.UUID
+    custom_course_id: uuid.UUID
+    user_id: str
+    organization_id: uuid.UUID
+    audio_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """The course's ``generate`` job as it stands."""
+
+    step: str
+    status: str
+    attempts: int
+    failed_step: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CourseDocument:
+    """A buyer's course with its stored document (text, as stored) and its generation job."""
+
+    summary: CourseSummary
+    data: str
+    job: JobProgress | None
+
+
+class CourseReader(StaffDirectory, Protocol):
+    """Reads outside any transaction, statement by statement."""
+
+    async def purchases(self, user_id: str) -> list[PurchaseView]:
+        """The buyer's purchases, newest first."""
+        ...
+
+    async def courses_of_buyer(self, user_id: str) -> list[CourseSummary]:
+        """Newest first."""
+        ...
+
+    async def courses_of_organization(self, organization_id: uuid.UUID) -> list[CourseSummary]:
+        """Newest first."""
+        ...
+
+    async def course_document(self, user_id: str, course_id: uuid.UUID) -> CourseDocument | None:
+        """The buyer's course; ``None`` when it does not exist or is someone else's."""
+        ...
+
+    async def owns_course(self, user_id: str, course_id: uuid.UUID) -> bool: ...
+
+    async def regen_requests_of_course(self, course_id: uuid.UUID) -> list[RegenRequestView]:
+        """Newest first."""
+        ...
+
+    async def regen_requests_of_organization(
+        self, organization_id: uuid.UUID, status: RegenStatus | None
+    ) -> list[RegenRequestView]:
+        """Oldest first; only those in ``status`` when given."""
+        ...
+
+
+class CourseWriter(StaffDirectory, EventSink, Protocol):
+    """One transaction: its reads, its writes and the events it publishes commit together.
+    ``lock_*`` reads keep the row locked until the transaction ends."""
+
+    def after_commit(self, callback: Callable[[], Awaitable[None] | None]) -> None: ...
+
+    async def lock_purchase(self, purchase_id: uuid.UUID) -> Purchase | None: ...
+
+    async def add_course(self, course: NewCourse) -> None:
+        """A ``generating`` course at version 1."""
+        ...
+
+    async def mark_purchase_submitted(
+        self, purchase_id: uuid.UUID, course_id: uuid.UUID
+    ) -> None: ...
+
+    async def add_job(
+        self,
+        course_id: uuid.UUID,
+        kind: JobKind,
+        step: str,
+        regen_request_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """A ``pending`` job, due now."""
+        ...
+
+    async def lock_buyer(self, user_id: str) -> None:
+        """Serialise one buyer's regen requests until the transaction ends."""
+        ...
+
+    async def course_of_buyer(self, user_id: str, course_id: uuid.UUID) -> StoredCourse | None: ...
+
+    async def regen_requests_last_24h(self, user_id: str) -> int: ...
+
+    async def add_regen_request(self, request: NewRegenRequest) -> RegenRequestView:
+        """An ``open`` request; raises :class:`RegenRequestTaken` (the transaction goes on)."""
+        ...
+
+    async def lock_regen_request(
+        self, organization_id: uuid.UUID, request_id: uuid.UUID
+    ) -> RegenRequestView | None:
+        """The organization's request; ``None`` for another organization's."""
+        ...
+
+    async def record_decision(
+        self, request_id: uuid.UUID, status: RegenStatus, decided_by: str, note: str | None
+    ) -> RegenRequestView: ...
+
+
+class CourseStore(Protocol):
+    """Where the courses, purchases and regen requests live."""
+
+    def transaction(self) -> AbstractAsyncContextManager[CourseWriter]:
+        """Committed (with its events) when the block ends normally, rolled back otherwise."""
+        ...
+
+    def reading(self) -> AbstractAsyncContextManager[CourseReader]:
+        """Reads only: nothing is committed, nothing published."""
+        ...
+
+
+class HandshakeReader(Protocol):
+    async def ready_checksums(self, user_id: str) -> tuple[Sequence[uuid.UUID], Sequence[str]]:
+        """Ids and checksums of the buyer's ready courses, in the same order."""
+        ...
+
+    async def synced_courses(self, course_ids: Sequence[uuid.UUID]) -> list[SyncedCourse]:
+        """Those courses with their data passed through as stored, in any order."""
+        ...
+
+
+class HandshakeStore(Protocol):
+    def reading(self) -> AbstractAsyncContextManager[HandshakeReader]:
+        """Reads on one connection, outside any transaction."""
+        ...
+
+
+class CourseDataWriter(Protocol):
+    """The course data document inside a transaction."""
+
+    async def lock_course_data(self, course_id: uuid.UUID) -> dict[str, Any] | None:
+        """The document, its row locked until the transaction ends; ``None``: no such course."""
+        ...
+
+    async def store_data(self, course_id: uuid.UUID, stored: Checksummed) -> None:
+        """Write data, checksum, size and ``updated_at`` in one statement."""
+        ...
+
+
+class JobWriter(CourseDataWriter, EventSink, Protocol):
+    """The transaction holding one claimed job, for one step of it."""
+
+    job: Job
+
+    def attempt(self) -> AbstractAsyncContextManager[None]:
+        """A step's writes: undone alone (the claim stays) when the block raises."""
+        ...
+
+    async def course(self, course_id: uuid.UUID) -> StoredCourse: ...
+
+    async def mark_course_ready(self, course_id: uuid.UUID, version: int) -> None: ...
+
+    async def set_course_version(self, course_id: uuid.UUID, version: int) -> None: ...
+
+    async def regen_request(self, request_id: uuid.UUID) -> RegenRequestView: ...
+
+    async def complete_regen_request(self, request_id: uuid.UUID) -> None: ...
+
+    async def advance(self, step: str, *, state: dict[str, Any] | None = None) -> None:
+        """The job moves to ``step`` with its attempts reset."""
+        ...
+
+    async def finish(self) -> None: ...
+
+    async def retry_later(self, attempts: int, error: str, delay_seconds: float) -> None: ...
+
+    async def fail(self, attempts: int, error: str) -> None:
+        """The job is ``failed`` at its current step."""
+        ...
+
+    async def mark_course_failed(self, course_id: uuid.UUID) -> None: ...
+
+    async def mark_regen_request_failed(self, request_id: uuid.UUID) -> None: ...
+
+
+class JobStore(Protocol):
+    def claim(self) -> AbstractAsyncContextManager[JobWriter | None]:
+        """A transaction holding one due job (skipping those other workers hold); ``None``
+        when nothing is due. Committed when the block ends normally."""
+        ...
+
+    async def seconds_until_due(self) -> float | None:
+        """How long until the earliest pending job is due (negative: overdue); ``None``: none."""
+        ...
+
+
+# --- providers -------------------------------------------------------------------------------
 
 
 class ScriptWriterError(Exception):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import msgspec
@@ -43,6 +44,21 @@ class SessionScript(msgspec.Struct, frozen=True):
     @property
     def spoken_text(self) -> str:
         return "\n\n".join(section.text for section in self.sections)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCourse:
+    """A custom course as stored; ``data`` is its document, decoded."""
+
+    id: uuid.UUID
+    user_id: str
+    organization_id: uuid.UUID
+    course_code: str
+    status: CourseStatus
+    data: dict[str, Any]
+    checksum: str
+    file_size_bytes: int
+    version: int
 
 
 class AudioEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +116,18 @@ def audio_object_key(course_id: uuid.UUID, audio_id: str, generation: int) -> st
 # --- the data document -----------------------------------------------------------------------
 
 
+def course_title(offer_title: str, intake: Intake) -> str:
+    return f"{offer_title} for {intake.preferred_name}"
+
+
+def course_description(intake: Intake) -> str:
+    sessions = "session" if intake.session_count == 1 else "sessions"
+    return (
+        f"A personalised hypnotherapy course of {intake.session_count} {sessions} "
+        f"for {intake.preferred_name}. Goal: {intake.goal}"
+    )
+
+
 def initial_data(
     *, course_code: str, title: str, description: str, intake: Intake, script_writer: str
 ) -> dict[str, Any]:
@@ -154,6 +182,19 @@ def session_scripts(data: Mapping[str, Any]) -> list[SessionScript]:
         )
         for script in sorted(data.get("scripts", []), key=lambda s: int(s["session"]))
     ]
+
+
+def intake_of(data: Mapping[str, Any]) -> Intake:
+    """The intake the document was made from (``metadata.intake``)."""
+    raw = data["metadata"]["intake"]
+    return Intake(
+        goal=raw["goal"],
+        preferred_name=raw["preferred_name"],
+        focus_areas=list(raw["focus_areas"]),
+        voice=raw["voice"],
+        session_count=raw["session_count"],
+        session_length=raw["session_length"],
+    )
 
 
 def audio_entries(data: Mapping[str, Any]) -> list[AudioEntry]:
@@ -216,3 +257,22 @@ class RetryPolicy(msgspec.Struct, frozen=True):
 
     def exhausted(self, attempts: int) -> bool:
         return attempts >= self.max_attempts
+
+    def after_failure(self, attempts: int) -> RetryLater | GiveUp:
+        """What a step that failed for the ``attempts``-th time in a row leads to."""
+        if self.exhausted(attempts):
+            return GiveUp(attempts)
+        return RetryLater(attempts, self.delay_after(attempts))
+
+
+class RetryLater(msgspec.Struct, frozen=True):
+    """Try the step again after ``delay_seconds``."""
+
+    attempts: int
+    delay_seconds: float
+
+
+class GiveUp(msgspec.Struct, frozen=True):
+    """The step has used its attempts: the job fails at that step."""
+
+    attempts: int

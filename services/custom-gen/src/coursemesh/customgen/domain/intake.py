@@ -26,8 +26,8 @@ class Intake(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     voice: Voice = DEFAULT_VOICE
     session_count: Annotated[int, msgspec.Meta(ge=1, le=7)] = DEFAULT_SESSION_COUNT
     session_length: SessionLength = DEFAULT_SESSION_LENGTH
-    """How much of each section is spoken: ``brief`` one sentence per section (≈ 20 s of audio
-    with the local engine), ``standard`` four (≈ 1.8 min), ``extended`` all (≈ 2 min)."""
+    """How much of each section is spoken: ``brief`` one sentence per section, ``standard``
+    four, ``extended`` all of them."""
 
     def normalised(self) -> Intake:
         """Whitespace-trimmed copy; a goal or name that is only blanks is refused by the caller."""
@@ -37,3 +37,8 @@ class Intake(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
             preferred_name=" ".join(self.preferred_name.split()),
             focus_areas=[" ".join(a.split()) for a in self.focus_areas if a.strip()],
         )
+
+    @property
+    def is_blank(self) -> bool:
+        """A goal or name that is only blanks (checked on the :meth:`normalised` copy)."""
+        return len(self.goal) < 3 or not self.preferred_name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -13,11 +13,17 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.consistency import CONSISTENT_READ
-from coursemesh.chassis.db import Database
-from coursemesh.customgen.adapters.runtime import Runtime
 from coursemesh.customgen.app import queries, regen
 from coursemesh.customgen.app.submit import submit_custom_course
+from coursemesh.customgen.app.views import (
+    CourseDetail,
+    CourseSummary,
+    PurchaseView,
+    RegenRequestView,
+)
+from coursemesh.customgen.bootstrap import runtime
 from coursemesh.customgen.domain.intake import Intake
+from coursemesh.customgen.domain.regen import RegenStatus
 
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
 
@@ -41,14 +47,6 @@ class Decision(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="
     note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
-RegenStatus = Literal["open", "approved", "rejected", "completed", "failed"]
-
-
-def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
-    runtime: Runtime = request.app.state.ctx.extras["runtime"]
-    return runtime
-
-
 class MyCustomCourses(Controller):
     path = "/me"
     guards = [authenticated]
@@ -56,72 +54,72 @@ class MyCustomCourses(Controller):
     # Purchases are made in commerce and announced by events: always current.
     @get("/custom-course-purchases", opt={CONSISTENT_READ: True})
     async def my_purchases(
-        self, db: NamedDependency[Database], principal: NamedDependency[Principal]
-    ) -> list[queries.PurchaseView]:
-        return await queries.list_purchases(db, principal.sub)
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+    ) -> list[PurchaseView]:
+        return await queries.list_purchases(runtime(request).courses, principal.sub)
 
     @post("/custom-courses", status_code=HTTP_202_ACCEPTED)
     async def submit(
         self,
         request: Request[Any, Any, Any],
-        db: NamedDependency[Database],
         principal: NamedDependency[Principal],
         data: JSONBody[SubmitCourse],
     ) -> Submitted:
-        runtime = runtime_of(request)
+        rt = runtime(request)
         course_id = await submit_custom_course(
-            db,
+            rt.courses,
             user_id=principal.sub,
             purchase_id=data.purchase_id,
             intake=data.intake,
-            script_writer=runtime.adapters.writer.name,
-            wake_worker=runtime.runner.wake,
+            script_writer=rt.adapters.writer.name,
+            wake_worker=rt.runner.wake,
         )
         return Submitted(id=course_id, status="generating")
 
     @get("/custom-courses")
     async def my_courses(
-        self, db: NamedDependency[Database], principal: NamedDependency[Principal]
-    ) -> list[queries.CourseSummary]:
-        return await queries.list_courses(db, principal.sub)
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+    ) -> list[CourseSummary]:
+        return await queries.list_courses(runtime(request).courses, principal.sub)
 
     @get("/custom-courses/{course_id:uuid}")
     async def my_course(
         self,
         request: Request[Any, Any, Any],
-        db: NamedDependency[Database],
         principal: NamedDependency[Principal],
         course_id: FromPath[uuid.UUID],
-    ) -> queries.CourseDetail:
-        store = runtime_of(request).adapters.store
-        return await queries.get_course(db, store, principal.sub, course_id)
+    ) -> CourseDetail:
+        rt = runtime(request)
+        return await queries.get_course(rt.courses, rt.adapters.store, principal.sub, course_id)
 
     @post("/custom-courses/{course_id:uuid}/regen-requests", status_code=HTTP_201_CREATED)
     async def request_regen(
         self,
         request: Request[Any, Any, Any],
-        db: NamedDependency[Database],
         principal: NamedDependency[Principal],
         course_id: FromPath[uuid.UUID],
         data: JSONBody[NewRegenRequest],
-    ) -> regen.RegenRequestView:
+    ) -> RegenRequestView:
+        rt = runtime(request)
         return await regen.create_regen_request(
-            db,
+            rt.courses,
             user_id=principal.sub,
             course_id=course_id,
             audio_id=data.audio_id,
             reason=data.reason,
-            daily_limit=runtime_of(request).settings.regen_daily_limit,
+            daily_limit=rt.settings.regen_daily_limit,
         )
 
     @get("/custom-courses/{course_id:uuid}/regen-requests")
     async def my_regen_requests(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         course_id: FromPath[uuid.UUID],
-    ) -> list[regen.RegenRequestView]:
-        return await regen.list_my_regen_requests(db, principal.sub, course_id)
+    ) -> list[RegenRequestView]:
+        return await regen.list_my_regen_requests(
+            runtime(request).courses, principal.sub, course_id
+        )
 
 
 class OrganizationCustomCourses(Controller):
@@ -133,57 +131,60 @@ class OrganizationCustomCourses(Controller):
     @get("/custom-courses")
     async def org_courses(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         organization_id: FromPath[uuid.UUID],
-    ) -> list[queries.CourseSummary]:
-        await regen.require_staff(db, organization_id, principal.sub)
-        return await queries.list_org_courses(db, organization_id)
+    ) -> list[CourseSummary]:
+        return await queries.list_org_courses(
+            runtime(request).courses, staff_user_id=principal.sub, organization_id=organization_id
+        )
 
     @get("/regen-requests")
     async def org_regen_requests(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         organization_id: FromPath[uuid.UUID],
         status: FromQuery[RegenStatus | None] = None,
-    ) -> list[regen.RegenRequestView]:
-        await regen.require_staff(db, organization_id, principal.sub)
-        return await regen.list_org_regen_requests(db, organization_id, status)
+    ) -> list[RegenRequestView]:
+        return await regen.list_org_regen_requests(
+            runtime(request).courses,
+            staff_user_id=principal.sub,
+            organization_id=organization_id,
+            status=status,
+        )
 
     @post("/regen-requests/{request_id:uuid}/approve", status_code=200)
     async def approve(
         self,
         request: Request[Any, Any, Any],
-        db: NamedDependency[Database],
         principal: NamedDependency[Principal],
         organization_id: FromPath[uuid.UUID],
         request_id: FromPath[uuid.UUID],
         data: JSONBody[Decision | None] = None,
-    ) -> regen.RegenRequestView:
-        await regen.require_staff(db, organization_id, principal.sub)
-        return await regen.decide_regen_request(
-            db,
+    ) -> RegenRequestView:
+        rt = runtime(request)
+        return await regen.decide_on_regen_request(
+            rt.courses,
             organization_id=organization_id,
             request_id=request_id,
             staff_user_id=principal.sub,
             approve=True,
             note=data.note if data else None,
-            wake_worker=runtime_of(request).runner.wake,
+            wake_worker=rt.runner.wake,
         )
 
     @post("/regen-requests/{request_id:uuid}/reject", status_code=200)
     async def reject(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         organization_id: FromPath[uuid.UUID],
         request_id: FromPath[uuid.UUID],
         data: JSONBody[Decision | None] = None,
-    ) -> regen.RegenRequestView:
-        await regen.require_staff(db, organization_id, principal.sub)
-        return await regen.decide_regen_request(
-            db,
+    ) -> RegenRequestView:
+        return await regen.decide_on_regen_request(
+            runtime(request).courses,
             organization_id=organization_id,
             request_id=request_id,
             staff_user_id=principal.sub,

@@ -13,21 +13,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, Reference
 
-from coursemesh.customgen.app.queries import HandshakeResult, SyncedCourse
-from coursemesh.customgen.app.submit import course_description, course_title
+from coursemesh.customgen.app.views import HandshakeResult, SyncedCourse
 from coursemesh.customgen.domain.course import (
     AudioEntry,
     append_audio,
     audio_id_for,
     audio_object_key,
     calculate_checksum,
+    course_description,
+    course_title,
     initial_data,
     with_scripts,
 )
 from coursemesh.customgen.domain.intake import Intake
 from coursemesh.customgen.domain.template_scripts import write_template_scripts
+from coursemesh.customgen.http.handshake_body import Handshake, HeldCourse
 
 _UPDATED_AT = datetime(2025, 3, 1, 9, 30, 5, tzinfo=UTC)
 # A bucket with public URLs (``S3_PUBLIC_BASE_URL``), not a private one's ``"url": null``:
@@ -88,9 +90,35 @@ def _wire(value: msgspec.Struct) -> Any:
     return msgspec.json.decode(msgspec.json.encode(value))
 
 
+# The client of the examples holds three courses: an older copy of the first (``changed``), one
+# up to date, and one it may no longer keep (``removed``); the second course of the answer
+# (``missing``) has never been on this device.
+_CHANGED_ID = uuid.UUID("0195f0a0-0000-7000-8000-0000000000c1")
+_MISSING_ID = uuid.UUID("0195f0a0-0000-7000-8000-0000000000c2")
+_UNCHANGED_ID = uuid.UUID("0195f0a0-0000-7000-8000-0000000000c3")
+_REMOVED_ID = uuid.UUID("0195f0a0-0000-7000-8000-0000000000c9")
+
+
+def handshake_request_example() -> dict[str, Example | Reference]:
+    """The request that :func:`handshake_examples` answers."""
+    body = Handshake(
+        courses=[
+            HeldCourse(id=_CHANGED_ID, checksum="9e107d9d372bb6826bd81d3542a419d6"),
+            HeldCourse(id=_UNCHANGED_ID, checksum="e4d909c290d0fb1ca068ffaddf22cbd0"),
+            HeldCourse(id=_REMOVED_ID, checksum="d41d8cd98f00b204e9800998ecf8427e"),
+        ]
+    )
+    return {
+        "three-copies": Example(
+            summary="Three offline copies and their checksums",
+            value=_wire(body),
+        )
+    }
+
+
 def handshake_examples() -> list[Example]:
     changed = _synced_course(
-        uuid.UUID("0195f0a0-0000-7000-8000-0000000000c1"),
+        _CHANGED_ID,
         "X99ENB",
         "Restful Sleep",
         Intake(
@@ -103,7 +131,7 @@ def handshake_examples() -> list[Example]:
         "5d41402abc4b2a76b9719d911017c592",
     )
     missing = _synced_course(
-        uuid.UUID("0195f0a0-0000-7000-8000-0000000000c2"),
+        _MISSING_ID,
         "X42CLM",
         "Calm Focus",
         Intake(
@@ -119,7 +147,7 @@ def handshake_examples() -> list[Example]:
     result = HandshakeResult(
         changed=[changed],
         missing=[missing],
-        removed=[uuid.UUID("0195f0a0-0000-7000-8000-0000000000c9")],
+        removed=[_REMOVED_ID],
         unchanged_count=1,
     )
     return [

@@ -1,12 +1,22 @@
-"""Builds the adapters named by the settings, and the job runner that uses them."""
+"""The runtime of custom-gen: the adapters the settings name, wired to the use cases, built once
+per process; ``runtime(source)`` is its one typed accessor."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
+from litestar import Litestar, Request
+
+from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
+from coursemesh.customgen.adapters.courses_sql import SqlCourseStore
 from coursemesh.customgen.adapters.espeak import EspeakSynthesizer
+from coursemesh.customgen.adapters.handshake_sql import DriverHandshakeStore
 from coursemesh.customgen.adapters.http_tts import HttpSpeechSynthesizer
+from coursemesh.customgen.adapters.jobs_sql import SqlJobStore
 from coursemesh.customgen.adapters.mp3 import Mp3Encoder
 from coursemesh.customgen.adapters.s3 import S3AudioStore
 from coursemesh.customgen.adapters.script_writers import N8nScriptWriter, TemplateScriptWriter
@@ -14,6 +24,8 @@ from coursemesh.customgen.app.generation import GenerationRunner
 from coursemesh.customgen.app.ports import (
     AudioEncoder,
     AudioStore,
+    CourseStore,
+    HandshakeStore,
     ScriptWriter,
     SpeechSynthesizer,
 )
@@ -23,6 +35,8 @@ from coursemesh.customgen.settings import Settings
 
 @dataclass
 class Adapters:
+    """The providers of generation: script writer, speech, encoder, object storage."""
+
     writer: ScriptWriter
     speech: SpeechSynthesizer
     encoder: AudioEncoder
@@ -32,8 +46,12 @@ class Adapters:
 @dataclass
 class Runtime:
     settings: Settings
+    db: Database
+    courses: CourseStore
+    handshakes: HandshakeStore
     adapters: Adapters
     runner: GenerationRunner
+    """The generation job worker; ``runner.wake`` after a commit that created a job."""
 
 
 def build_store(settings: Settings) -> S3AudioStore:
@@ -73,7 +91,7 @@ def build_adapters(settings: Settings, store: AudioStore | None = None) -> Adapt
 
 def build_runner(db: Database, settings: Settings, adapters: Adapters) -> GenerationRunner:
     return GenerationRunner(
-        db,
+        SqlJobStore(db),
         writer=adapters.writer,
         speech=adapters.speech,
         encoder=adapters.encoder,
@@ -85,3 +103,27 @@ def build_runner(db: Database, settings: Settings, adapters: Adapters) -> Genera
         ),
         poll_seconds=settings.job_poll_seconds,
     )
+
+
+def build_runtime(db: Database, settings: Settings, adapters: Adapters) -> Runtime:
+    return Runtime(
+        settings=settings,
+        db=db,
+        courses=SqlCourseStore(db),
+        handshakes=DriverHandshakeStore(db),
+        adapters=adapters,
+        runner=build_runner(db, settings, adapters),
+    )
+
+
+@asynccontextmanager
+async def bootstrap(ctx: ServiceContext[Any]) -> AsyncIterator[Runtime]:
+    settings: Settings = ctx.settings
+    adapters = build_adapters(settings)
+    if isinstance(adapters.store, S3AudioStore):
+        await adapters.store.ensure_bucket()
+    yield build_runtime(ctx.db, settings, adapters)
+
+
+def runtime(source: Request[Any, Any, Any] | Litestar | ServiceContext[Any]) -> Runtime:
+    return runtime_of(source, Runtime)
