@@ -1,4 +1,4 @@
-"""The seed's player flow (004, "Player flow" and its edge cases) over HTTP, on real Postgres."""
+"""The player flow and its edge cases over HTTP, on real Postgres."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from litestar import Litestar, get
 from litestar.serialization import encode_json
+from litestar.testing import AsyncTestClient
 
 from coursemesh.chassis.db import Database
+from coursemesh.chassis.errors import exception_handlers
 from coursemesh.chassis.testing import TestIdentity, outbox_events
 from coursemesh.contracts import examples
 from coursemesh.contracts.types import CurriculumDay, CurriculumItem
-from coursemesh.learning.adapters.reader import CurriculumCache, SqlPlayerReader
+from coursemesh.learning.adapters.storage import SqlPlayerStorage
 from coursemesh.learning.adapters.tables import completion_history, completions, enrollments
 from coursemesh.learning.app import player
-from coursemesh.learning.app.player import Clock
+from coursemesh.learning.app.courses import CourseReadModel
+from coursemesh.learning.domain.model import Clock
 from coursemesh.learning.domain.player import UTC_ZONE
+from coursemesh.learning.http.clock import TimeZoneHeader, TimeZoneQuery
 from coursemesh.learning.http.player_body import player_course
 
 COURSE = str(examples.COURSE)
@@ -109,7 +114,8 @@ async def test_open_course_returns_dense_curriculum_and_completion_ids(
         (WORKOUT_B, False),
     ]
     assert day0[0]["workout"]["title"] == "Mobility flow"
-    # library workout ids, as the seed says, plus the item ids for the several-days case
+    # library workout ids (a client flips cards by workout), plus the item ids for a workout
+    # on several days
     assert body["completedCourseWorkoutIds"] == [WORKOUT_A]
     assert body["completedItemIds"] == [ITEM_A0]
     assert body["days"][2]["items"][0]["completed"] is False
@@ -210,13 +216,12 @@ async def test_the_answer_is_the_plain_rendering_of_a_fresh_read(
 
     response = await client.get(PLAYER, headers=identity.headers(BUYER))
 
-    async with db.reading() as conn:
-        view = await player.open_course(
-            SqlPlayerReader(conn, CurriculumCache()),
-            BUYER,
-            examples.COURSE,
-            Clock(now=clock.now, zone=UTC_ZONE),
-        )
+    view = await player.open_course(
+        SqlPlayerStorage(db, CourseReadModel()),
+        BUYER,
+        examples.COURSE,
+        Clock(now=clock.now, zone=UTC_ZONE),
+    )
     assert response.content == encode_json(player_course(view))
     assert response.headers["content-type"] == "application/json"
     assert response.json()["completedItemIds"] == sorted([ITEM_A2, ITEM_B0])
@@ -493,7 +498,7 @@ async def test_completion_bad_input_is_refused_and_changes_nothing(
 async def test_workout_on_several_days_completes_each_occurrence(
     client: Any, world: Any, identity: TestIdentity
 ) -> None:
-    """The seed's gap: findFirst could mark only one of the days; here every item counts."""
+    """A workout on several days is one completion per day: each occurrence counts."""
     await world.course()
     await world.entitle()
     on_day_2 = await complete(client, identity, WORKOUT_A, dayOffset=2)
@@ -671,3 +676,47 @@ async def test_archived_course_keeps_existing_buyers_access(
     response = await client.get(PLAYER, headers=identity.headers(BUYER))
     assert response.status_code == 200
     assert response.json()["courseStatus"] == "archived"
+
+
+# --- the fast route's inputs ---------------------------------------------------------------------
+
+
+@get("/me/courses/{course_id:uuid}")
+async def ordinary_player(tz: TimeZoneQuery = None, x_timezone: TimeZoneHeader = None) -> None:
+    """The player's time zone parameters declared the ordinary way."""
+
+
+async def test_the_player_refuses_bad_time_zones_as_ordinary_parameters_would(
+    client: Any, world: Any, identity: TestIdentity
+) -> None:
+    """The player route takes only ``request``; a twin declaring the same time zone parameters
+    as handler arguments answers the same bad input with the same problem."""
+    await world.course()
+    await world.entitle()
+    long_name = "America/" + "x" * 60
+    cases: list[dict[str, Any]] = [
+        {"params": {"tz": long_name}},
+        {"headers": {"X-Timezone": long_name}},
+        {"params": {"tz": long_name}, "headers": {"X-Timezone": long_name}},
+        {"params": [("tz", "UTC"), ("tz", long_name)]},
+    ]
+    app = Litestar([ordinary_player], exception_handlers=exception_handlers())
+    async with AsyncTestClient(app) as ordinary:
+        for case in cases:
+            headers = {**identity.headers(BUYER), **case.get("headers", {})}
+            fast = await client.get(PLAYER, params=case.get("params"), headers=headers)
+            plain = await ordinary.get(PLAYER, params=case.get("params"), headers=headers)
+            assert fast.status_code == plain.status_code == 400, case
+            assert fast.json() == plain.json(), case
+            assert fast.json()["code"] == "VALIDATION_FAILED"
+
+
+async def test_the_player_documents_the_parameters_it_reads(client: Any) -> None:
+    schema = client.app.openapi_schema.to_schema()
+    operation = schema["paths"]["/me/courses/{course_id}"]["get"]
+    named = {(p["name"], p["in"]): p for p in operation["parameters"]}
+    assert set(named) == {("course_id", "path"), ("tz", "query"), ("X-Timezone", "header")}
+    for key in (("tz", "query"), ("X-Timezone", "header")):
+        assert named[key]["schema"]["maxLength"] == 64
+        assert named[key]["required"] is False
+    assert "200" in operation["responses"]

@@ -1,4 +1,4 @@
-"""Per-buyer drill-down (seed: "Per-buyer enrollments | Staff"), JSON pages and CSV export."""
+"""The staff's per-buyer drill-down of a course: JSON pages and the CSV export."""
 
 from __future__ import annotations
 

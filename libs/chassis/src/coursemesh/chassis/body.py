@@ -11,7 +11,6 @@ UTF-8 is ``MALFORMED_JSON`` too (Litestar let it through as a 500).
 
 from __future__ import annotations
 
-import re
 from typing import NoReturn, TypeVar
 
 import msgspec
@@ -19,8 +18,10 @@ from litestar.exceptions import ClientException, SerializationException, Validat
 
 T = TypeVar("T")
 
-# msgspec ends a message with "- at `$.courses[0].checksum`" unless the error is at the root.
-_AT = re.compile(r"`(\$\..+)`$")
+#: What msgspec puts between a validation error's message and the JSON path of the value it is
+#: about (``Expected `int`, got `str` - at `$.courses[0].size```); an error about the whole
+#: value has no path.
+_AT = " - at `"
 
 
 def decode_json_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
@@ -31,16 +32,25 @@ def decode_json_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         # msgspec validates while it parses, so a body that is not JSON at all may first break
         # a type rule: it is malformed, not invalid.
         _refuse_unless_json(body or b"null")
-        text = str(exc)
-        at = _AT.search(text)
-        error = {
-            "message": text.split(" - ", maxsplit=1)[0],
-            "key": at.group(1) if at else "$",
-            "source": "body",
-        }
+        message, path = validation_error_path(exc)
+        error = {"message": message, "key": path, "source": "body"}
         raise ValidationException("The request body is invalid", extra=[error]) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # not JSON, or not UTF-8
         _malformed(exc)
+
+
+def validation_error_path(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """The message of a msgspec validation error and the JSON path of the member it names, as
+    a declared ``data`` reports them: ``$`` for the whole value and for an element of a
+    top-level array (Litestar names only members, ``$.…``). The path is the text after the
+    last " - at `" (a message may hold backquotes and dashes of its own, never that marker
+    followed by a path that ends the text)."""
+    text = str(exc)
+    message, marker, at = text.rpartition(_AT)
+    if not (marker and at.endswith("`")):
+        return text, "$"
+    path = at[:-1]
+    return message, path if path.startswith("$.") else "$"
 
 
 def _refuse_unless_json(body: bytes) -> None:

@@ -4,27 +4,27 @@ Opening a course is the most frequent request of the suite, so it skips the ORM 
 transaction: one driver round trip (``Database.reading``) instead of a unit of work with five
 statements. The statement sends what is per buyer (entitlement, enrollment, completed ids) every
 time, and the per-course part (the curriculum and the workouts it shows) only when the process
-does not hold it already: the process says which copy it holds, PostgreSQL says whether that copy
-is still current.
+does not hold it already: the read model (``app/courses.py``) says which copy the process holds,
+PostgreSQL says whether that copy is still current.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import msgspec
-from cachetools import LRUCache
 
-from coursemesh.learning.app.ports import (
+from coursemesh.chassis.transaction import Driver, Record
+from coursemesh.learning.app.courses import CourseReadModel, CurriculumCopy
+from coursemesh.learning.domain.model import (
     CourseDetails,
     Curriculum,
+    Day,
     Enrollment,
     Entitlement,
     PlayerSnapshot,
     Workout,
 )
-from coursemesh.learning.domain.player import Day
 
 # $3..$6 describe the copy the process holds: the version of the curriculum event it was decoded
 # from, the distinct workouts its items use, and how many of those workout rows there were and
@@ -75,50 +75,20 @@ _days = msgspec.json.Decoder(list[Day])
 _workouts = msgspec.json.Decoder(list[Workout])
 
 
-class HeldCurriculum(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """A course's curriculum as a process holds it, with what says whether it is current."""
-
-    event_version: int  # of the curriculum event the days came from
-    workout_ids: list[uuid.UUID]  # distinct workouts of the days
-    workout_rows: int
-    workout_stamp: int  # sum of those workout rows' versions
-    curriculum: Curriculum
-
-
-class CurriculumCache:
-    """Curricula by course, each with what the snapshot query checks it against.
-
-    A curriculum event version never changes, and the workouts' (rows, sum of versions) pair
-    changes with any of them, so an entry is valid for as long as the query says both match;
-    it then sends neither the days nor the workouts. Decoding a 90-day curriculum per request
-    was the player's largest cost, and rendering it the next one (see ``http/player_body``).
-    """
-
-    def __init__(self, max_courses: int = 1_000) -> None:
-        self._entries: LRUCache[uuid.UUID, HeldCurriculum] = LRUCache(maxsize=max_courses)
-
-    def get(self, course_id: uuid.UUID) -> HeldCurriculum | None:
-        """The copy held for the course; the caller keeps it for its request, so an eviction
-        meanwhile cannot take it from under it."""
-        return self._entries.get(course_id)
-
-    def put(self, course_id: uuid.UUID, entry: HeldCurriculum) -> None:
-        self._entries[course_id] = entry
-
-
 # Matches no curriculum event version: the query sends everything.
 _NOTHING_HELD: tuple[int, list[uuid.UUID], int, int] = (-1, [], -1, -1)
 
 
 class SqlPlayerReader:
-    """:class:`PlayerReader` on a driver connection from ``Database.reading()``."""
+    """:class:`~coursemesh.learning.app.ports.PlayerReader` on a driver connection from
+    ``Database.reading()``, keeping the course read model current."""
 
-    def __init__(self, conn: Any, curricula: CurriculumCache) -> None:
+    def __init__(self, conn: Driver, courses: CourseReadModel) -> None:
         self._conn = conn
-        self._curricula = curricula
+        self._courses = courses
 
     async def snapshot(self, user_id: str, course_id: uuid.UUID) -> PlayerSnapshot | None:
-        held = self._curricula.get(course_id)
+        held = self._courses.copy(course_id)
         copy = (
             _NOTHING_HELD
             if held is None
@@ -147,7 +117,7 @@ class SqlPlayerReader:
         )
 
     def _curriculum(
-        self, course_id: uuid.UUID, row: Any, held: HeldCurriculum | None
+        self, course_id: uuid.UUID, row: Record, held: CurriculumCopy | None
     ) -> Curriculum:
         workouts = row["workouts"]
         if workouts is None:  # the held copy is current: the query sent neither part
@@ -163,14 +133,14 @@ class SqlPlayerReader:
                 curriculum=Curriculum(days=held.curriculum.days, workouts=_by_id(workouts)),
             )
         else:
-            entry = HeldCurriculum(
+            entry = CurriculumCopy(
                 event_version=row["curriculum_event_version"],
                 workout_ids=row["workout_ids"],
                 workout_rows=row["workout_rows"],
                 workout_stamp=row["workout_stamp"],
                 curriculum=Curriculum(days=_days.decode(days), workouts=_by_id(workouts)),
             )
-        self._curricula.put(course_id, entry)
+        self._courses.keep(course_id, entry)
         return entry.curriculum
 
 
@@ -178,7 +148,7 @@ def _by_id(text: str) -> dict[uuid.UUID, Workout]:
     return {w.workout_id: w for w in _workouts.decode(text)}
 
 
-def _course(row: Any) -> CourseDetails:
+def _course(row: Record) -> CourseDetails:
     return CourseDetails(
         course_id=row["known_course_id"],
         organization_id=row["course_organization_id"],
@@ -190,7 +160,7 @@ def _course(row: Any) -> CourseDetails:
     )
 
 
-def _enrollment(row: Any) -> Enrollment:
+def _enrollment(row: Record) -> Enrollment:
     return Enrollment(
         entitlement_id=row["enrolled_id"],
         start_date=row["start_date"],

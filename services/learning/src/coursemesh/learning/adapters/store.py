@@ -1,4 +1,5 @@
-"""SQL implementation of the learning ports (SQLAlchemy Core on the service's own tables)."""
+"""SQL implementation of the learning stores (SQLAlchemy Core on the service's own tables, in
+the caller's transaction)."""
 
 from __future__ import annotations
 
@@ -11,27 +12,27 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coursemesh.chassis.memberships import is_staff
 from coursemesh.learning.adapters.tables import (
     completion_history,
     completions,
     courses,
     enrollments,
     entitlements,
-    memberships,
     workouts,
 )
-from coursemesh.learning.app.ports import (
+from coursemesh.learning.app.ports import EnrollmentRow, LibraryEntry, SortKey
+from coursemesh.learning.domain.model import (
     Completion,
     Course,
+    CourseDetails,
+    Day,
     Enrollment,
-    EnrollmentRow,
     Entitlement,
-    LibraryEntry,
-    SortKey,
     Workout,
 )
-from coursemesh.learning.domain.player import Day
+
+#: A row of a Core statement, read by column name.
+_Row = sa.Row[*tuple[Any, ...]]
 
 _ENROLLMENT_COLUMNS = (
     enrollments.c.entitlement_id,
@@ -43,7 +44,7 @@ _ENROLLMENT_COLUMNS = (
 )
 
 
-def _entitlement(row: Any) -> Entitlement:
+def _entitlement(row: _Row) -> Entitlement:
     return Entitlement(
         entitlement_id=row.entitlement_id,
         user_id=row.user_id,
@@ -54,7 +55,7 @@ def _entitlement(row: Any) -> Entitlement:
     )
 
 
-def _enrollment(row: Any) -> Enrollment:
+def _enrollment(row: _Row) -> Enrollment:
     return Enrollment(
         entitlement_id=row.entitlement_id,
         start_date=row.start_date,
@@ -75,7 +76,8 @@ def _completed_count(entitlement_id: Any) -> sa.ScalarSelect[Any]:
 
 
 class SqlStore:
-    """Both ports on one session: the use case's unit of work decides the transaction."""
+    """The player's and the staff's store on one session: the caller's unit of work decides
+    the transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -99,25 +101,17 @@ class SqlStore:
         if row is None:
             return None
         return Course(
-            course_id=row.course_id,
-            organization_id=row.organization_id,
-            name=row.name,
-            image_url=row.image_url,
-            duration_days=row.duration_days,
-            status=row.status,
-            curriculum_version=row.curriculum_version,
+            details=CourseDetails(
+                course_id=row.course_id,
+                organization_id=row.organization_id,
+                name=row.name,
+                image_url=row.image_url,
+                duration_days=row.duration_days,
+                status=row.status,
+                curriculum_version=row.curriculum_version,
+            ),
             days=msgspec.convert(row.curriculum, type=list[Day]),
         )
-
-    async def enrollment(self, entitlement_id: uuid.UUID) -> Enrollment | None:
-        row = (
-            await self._session.execute(
-                sa.select(*_ENROLLMENT_COLUMNS).where(
-                    enrollments.c.entitlement_id == entitlement_id
-                )
-            )
-        ).first()
-        return None if row is None else _enrollment(row)
 
     async def lock_enrollment(self, entitlement: Entitlement) -> Enrollment:
         await self._session.execute(
@@ -289,8 +283,11 @@ class SqlStore:
 
     # --- staff -------------------------------------------------------------------------------
 
-    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
-        return await is_staff(self._session, memberships, organization_id, user_id)
+    async def course_organization(self, course_id: uuid.UUID) -> uuid.UUID | None:
+        organization: uuid.UUID | None = await self._session.scalar(
+            sa.select(courses.c.organization_id).where(courses.c.course_id == course_id)
+        )
+        return organization
 
     async def enrollment_rows(
         self,

@@ -72,7 +72,7 @@ entitlements = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("access_revoked_at", _TZ),
     sa.Column("version", sa.Integer, nullable=False),
-    # The seed's "one entitlement per user per course": a re-purchase reactivates the same row.
+    # One entitlement per user per course: a re-purchase reactivates the same row.
     sa.UniqueConstraint("user_id", "course_id", name="uq_entitlements_user_course"),
     sa.Index("ix_entitlements_course_status", "course_id", "status"),
 )

@@ -7,7 +7,8 @@ import uuid
 import msgspec
 
 from coursemesh.chassis.errors import NotFound
-from coursemesh.learning.app.ports import EnrollmentRow, SortKey, StaffStore
+from coursemesh.chassis.staff import require_staff
+from coursemesh.learning.app.ports import EnrollmentRow, SortKey, StaffStorage
 
 
 class EnrollmentPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -15,8 +16,13 @@ class EnrollmentPage(msgspec.Struct, frozen=True, kw_only=True):
     total: int
 
 
+def _not_found() -> NotFound:
+    # Non-staff and other organizations' courses get the same 404: nothing to learn by probing.
+    return NotFound("No such course in this organization", code="COURSE_NOT_FOUND")
+
+
 async def course_enrollments(
-    store: StaffStore,
+    storage: StaffStorage,
     staff_user_id: str,
     organization_id: uuid.UUID,
     course_id: uuid.UUID,
@@ -26,15 +32,11 @@ async def course_enrollments(
     limit: int | None,
     offset: int,
 ) -> EnrollmentPage:
-    # Non-staff and other organizations' courses get the same 404: nothing to learn by probing.
-    course = await store.course(course_id)
-    if (
-        course is None
-        or course.organization_id != organization_id
-        or not await store.is_staff(organization_id, staff_user_id)
-    ):
-        raise NotFound("No such course in this organization", code="COURSE_NOT_FOUND")
-    rows, total = await store.enrollment_rows(
-        course_id, sort=sort, descending=descending, limit=limit, offset=offset
-    )
+    async with storage.transaction() as tx:
+        if await tx.store.course_organization(course_id) != organization_id:
+            raise _not_found()
+        await require_staff(tx.directory, organization_id, staff_user_id, refusal=_not_found())
+        rows, total = await tx.store.enrollment_rows(
+            course_id, sort=sort, descending=descending, limit=limit, offset=offset
+        )
     return EnrollmentPage(rows=rows, total=total)

@@ -1,6 +1,8 @@
-"""Pure rules of the player: access, the current day, which occurrence a completion is about.
+"""Pure rules of the player: access, the current day, which occurrence a completion is about,
+and what each player action decides.
 
-No I/O here: the use cases load the state, ask these functions, and store the answer.
+No I/O here: a use case loads the state through its ports, asks these functions, and stores
+what they decide.
 """
 
 from __future__ import annotations
@@ -13,26 +15,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from coursemesh.chassis.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from coursemesh.learning.domain.model import (
+    EMPTY_CURRICULUM,
+    Access,
+    Course,
+    CourseDetails,
+    Curriculum,
+    Day,
+    Enrollment,
+    Entitlement,
+    PlayerSnapshot,
+    Workout,
+)
 
 UTC_ZONE = ZoneInfo("UTC")
 
 # A start date further than this from the buyer's today is a typo, not a plan.
 START_DATE_WINDOW = timedelta(days=366)
-
-
-# Curricula are decoded into these and cached (no cycles possible): untracked by the collector.
-class Item(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """One workout on one day: the unit a completion is recorded for."""
-
-    item_id: uuid.UUID
-    workout_id: uuid.UUID
-    position: int
-
-
-class Day(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    day_offset: int
-    is_rest: bool
-    items: list[Item]
 
 
 class Occurrence(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,13 +40,6 @@ class Occurrence(msgspec.Struct, frozen=True, kw_only=True):
     item_id: uuid.UUID
     workout_id: uuid.UUID
     day_offset: int
-
-
-class Access(msgspec.Struct, frozen=True, kw_only=True):
-    """What the projection says of the caller's entitlement to a course."""
-
-    status: str
-    access_revoked: bool
 
 
 # --- time ------------------------------------------------------------------------------------
@@ -133,8 +125,8 @@ def workout_item_ids(days: Iterable[Day]) -> set[uuid.UUID]:
 
 
 def require_in_course(days: Iterable[Day], workout_id: uuid.UUID) -> list[Occurrence]:
-    """The workout's occurrences; 404 when it is not in the curriculum (the seed's probe case:
-    a workout of the same organization's library that this course does not use)."""
+    """The workout's occurrences; 404 when it is not in the curriculum (also for a workout of
+    the same organization's library that this course does not use)."""
     found = occurrences(days, workout_id)
     if not found:
         raise NotFound("This workout is not part of the course", code="WORKOUT_NOT_IN_COURSE")
@@ -184,3 +176,208 @@ def is_course_complete(days: Iterable[Day], completed: set[uuid.UUID]) -> bool:
     """Complete when every workout item is; a curriculum without workouts never is."""
     items = workout_item_ids(days)
     return bool(items) and items <= completed
+
+
+# --- what each action decides ------------------------------------------------------------------
+
+
+def course_or_unknown(course: CourseDetails | None, entitlement: Entitlement) -> CourseDetails:
+    """The course an owner sees. Owned but catalog's events have not arrived yet: an empty
+    course (no name, no days), not an error."""
+    if course is not None:
+        return course
+    return CourseDetails(
+        course_id=entitlement.course_id,
+        organization_id=entitlement.organization_id,
+        name=None,
+        image_url=None,
+        duration_days=None,
+        status=None,
+        curriculum_version=None,
+    )
+
+
+def owned(entitlement: Entitlement | None) -> Entitlement:
+    """The caller's entitlement, when it opens the player (see :func:`require_access`)."""
+    require_access(None if entitlement is None else entitlement.access)
+    assert entitlement is not None  # require_access raised otherwise
+    return entitlement
+
+
+class CourseView(msgspec.Struct, frozen=True, kw_only=True):
+    """What the player shows of one course to one buyer (see ``PlayerSnapshot`` for the ids)."""
+
+    entitlement: Entitlement
+    course: CourseDetails
+    curriculum: Curriculum  # shared by every buyer; the days as the projection holds them
+    length: int  # days of the dense curriculum (days 0..length-1)
+    enrollment: Enrollment | None
+    completed_item_ids: list[str]
+    completed_workout_ids: list[str]
+    today: date
+
+
+def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
+    """What the player shows: refused unless the entitlement opens the player; a course whose
+    content has not arrived is empty."""
+    require_access(None if snapshot is None else snapshot.entitlement.access)
+    assert snapshot is not None  # require_access raised otherwise
+    course = course_or_unknown(snapshot.course, snapshot.entitlement)
+    curriculum = snapshot.curriculum or EMPTY_CURRICULUM
+    return CourseView(
+        entitlement=snapshot.entitlement,
+        course=course,
+        curriculum=curriculum,
+        length=curriculum_length(curriculum.days, course.duration_days),
+        enrollment=snapshot.enrollment,
+        completed_item_ids=snapshot.completed_item_ids,
+        completed_workout_ids=snapshot.completed_workout_ids,
+        today=today,
+    )
+
+
+class WorkoutView(msgspec.Struct, frozen=True, kw_only=True):
+    workout_id: uuid.UUID
+    workout: Workout | None
+    occurrences: list[Occurrence]
+    completed_item_ids: set[uuid.UUID]
+    curriculum_version: int | None
+
+
+def workout_view(
+    course: Course, workout_id: uuid.UUID, workout: Workout | None, completed: set[uuid.UUID]
+) -> WorkoutView:
+    """One workout of the course with its occurrences; 404 when the course does not use it."""
+    found = require_in_course(course.days, workout_id)
+    return WorkoutView(
+        workout_id=workout_id,
+        workout=workout,
+        occurrences=found,
+        completed_item_ids=completed & {o.item_id for o in found},
+        curriculum_version=course.details.curriculum_version,
+    )
+
+
+def first_day(start_date: date | None, today: date) -> date:
+    """The day a start starts the course: the given one or today, within a year of today
+    either way (422 ``START_DATE_OUT_OF_RANGE`` otherwise)."""
+    day0 = start_date or today
+    check_start_date(day0, today)
+    return day0
+
+
+def start_run(current: Enrollment, day0: date, now: datetime) -> Enrollment:
+    """Start (or start again) on ``day0``: the course is no longer complete. One event, so one
+    version."""
+    return msgspec.structs.replace(
+        current,
+        start_date=day0,
+        completed_at=None,
+        last_activity_at=now,
+        version=current.version + 1,
+    )
+
+
+class Restart(msgspec.Struct, frozen=True, kw_only=True):
+    archived_run: int  # the run whose completions move to history
+    enrollment: Enrollment
+
+
+def restart_run(current: Enrollment, today: date, now: datetime) -> Restart:
+    """A new run starting today; the finished run's completions go to history (restarting a
+    course never started is starting it, as run 1). One event, so one version."""
+    return Restart(
+        archived_run=current.restart_count,
+        enrollment=msgspec.structs.replace(
+            current,
+            start_date=today,
+            completed_at=None,
+            restart_count=current.restart_count + 1,
+            last_activity_at=now,
+            version=current.version + 1,
+        ),
+    )
+
+
+class CompletionOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What a mark or an unmark decided: the occurrence it was about (None: nothing to unmark),
+    the enrollment after it, and the versions of the events it publishes (None: no event)."""
+
+    occurrence: Occurrence | None
+    completed: bool  # a mark (True) or an unmark (False)
+    changed: bool
+    enrollment: Enrollment
+    completed_item_ids: set[uuid.UUID]
+    total_items: int
+    curriculum_version: int | None
+    workout_completed_version: int | None = None
+    course_completed_version: int | None = None
+
+
+def after_mark(
+    current: Enrollment,
+    course: Course,
+    completed: set[uuid.UUID],
+    occurrence: Occurrence,
+    recorded: bool,
+    now: datetime,
+) -> CompletionOutcome:
+    """After ``occurrence`` was marked (``recorded``: the completion was new): one
+    ``workout.completed`` event for a new completion, and ``course.completed`` when that made
+    every workout item complete (once: a course already complete stays as it is)."""
+    done = completed | {occurrence.item_id} if recorded else set(completed)
+    version = current.version
+    workout_completed = None
+    if recorded:
+        version += 1
+        workout_completed = version
+    completed_at = current.completed_at
+    course_completed = None
+    if completed_at is None and is_course_complete(course.days, done):
+        completed_at = now
+        version += 1
+        course_completed = version
+    return CompletionOutcome(
+        occurrence=occurrence,
+        completed=True,
+        changed=recorded,
+        enrollment=msgspec.structs.replace(
+            current, completed_at=completed_at, last_activity_at=now, version=version
+        ),
+        completed_item_ids=done,
+        total_items=_total_items(course.days),
+        curriculum_version=course.details.curriculum_version,
+        workout_completed_version=workout_completed,
+        course_completed_version=course_completed,
+    )
+
+
+def after_unmark(
+    current: Enrollment,
+    course: Course,
+    completed: set[uuid.UUID],
+    occurrence: Occurrence | None,
+    removed: bool,
+    now: datetime,
+) -> CompletionOutcome:
+    """After ``occurrence`` was unmarked (``removed``: it was complete): ``completedAt`` is
+    re-derived, so an unmark that leaves an item open clears it. No event."""
+    done = set(completed)
+    if occurrence is not None:
+        done.discard(occurrence.item_id)
+    completed_at = current.completed_at if is_course_complete(course.days, done) else None
+    return CompletionOutcome(
+        occurrence=occurrence,
+        completed=False,
+        changed=removed,
+        enrollment=msgspec.structs.replace(
+            current, completed_at=completed_at, last_activity_at=now
+        ),
+        completed_item_ids=done,
+        total_items=_total_items(course.days),
+        curriculum_version=course.details.curriculum_version,
+    )
+
+
+def _total_items(days: Iterable[Day]) -> int:
+    return sum(len(d.items) for d in days)

@@ -12,15 +12,13 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coursemesh.chassis.auth import Principal, authenticate, authenticated
 from coursemesh.chassis.consistency import CONSISTENT_READ
-from coursemesh.chassis.db import Database
+from coursemesh.chassis.fastroute import FastRoute
 from coursemesh.chassis.responses import EncodedJson
-from coursemesh.learning.adapters.reader import SqlPlayerReader
-from coursemesh.learning.adapters.store import SqlStore
 from coursemesh.learning.app import player
-from coursemesh.learning.app.player import Clock, CompletionResult
-from coursemesh.learning.app.ports import Enrollment
-from coursemesh.learning.domain.player import current_day_offset
-from coursemesh.learning.http.clock import TimeZoneOperation, clock_of_request
+from coursemesh.learning.bootstrap import runtime
+from coursemesh.learning.domain.model import Clock, Enrollment
+from coursemesh.learning.domain.player import CompletionOutcome, current_day_offset
+from coursemesh.learning.http.clock import TimeZone, clock_for
 from coursemesh.learning.http.player_body import render_player_course
 from coursemesh.learning.http.schemas import (
     CompleteRequest,
@@ -47,7 +45,7 @@ def _enrollment_out(enrollment: Enrollment) -> EnrollmentOut:
     )
 
 
-def _completion_out(workout_id: uuid.UUID, result: CompletionResult) -> CompletionOut:
+def _completion_out(workout_id: uuid.UUID, result: CompletionOutcome) -> CompletionOut:
     occurrence = result.occurrence
     return CompletionOut(
         workout_id=workout_id,
@@ -70,12 +68,11 @@ class PlayerController(Controller):
     @get("/", opt={CONSISTENT_READ: True})
     async def list_courses(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         clock: NamedDependency[Clock],
     ) -> Library:
-        async with db.unit_of_work() as uow:
-            entries = await player.library(SqlStore(uow.session), principal.sub)
+        entries = await player.library(runtime(request).player, principal.sub)
         return Library(
             courses=[
                 LibraryCourse(
@@ -97,45 +94,40 @@ class PlayerController(Controller):
     @post("/{course_id:uuid}/start", status_code=200)
     async def start(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         clock: NamedDependency[Clock],
         course_id: FromPath[uuid.UUID],
         data: JSONBody[StartRequest | None] = None,
     ) -> EnrollmentOut:
         start_date = None if data is None else data.start_date
-        async with db.unit_of_work() as uow:
-            enrollment = await player.start(
-                uow, SqlStore(uow.session), principal.sub, course_id, start_date, clock
-            )
+        enrollment = await player.start(
+            runtime(request).player, principal.sub, course_id, start_date, clock
+        )
         return _enrollment_out(enrollment)
 
     @post("/{course_id:uuid}/restart", status_code=200)
     async def restart(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         clock: NamedDependency[Clock],
         course_id: FromPath[uuid.UUID],
     ) -> EnrollmentOut:
-        async with db.unit_of_work() as uow:
-            enrollment = await player.restart(
-                uow, SqlStore(uow.session), principal.sub, course_id, clock
-            )
+        enrollment = await player.restart(runtime(request).player, principal.sub, course_id, clock)
         return _enrollment_out(enrollment)
 
     @get("/{course_id:uuid}/workouts/{workout_id:uuid}")
     async def read_workout(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         course_id: FromPath[uuid.UUID],
         workout_id: FromPath[uuid.UUID],
     ) -> PlayerWorkout:
-        async with db.unit_of_work() as uow:
-            view = await player.read_workout(
-                SqlStore(uow.session), principal.sub, course_id, workout_id
-            )
+        view = await player.read_workout(
+            runtime(request).player, principal.sub, course_id, workout_id
+        )
         workout = view.workout
         return PlayerWorkout(
             workout_id=view.workout_id,
@@ -158,7 +150,7 @@ class PlayerController(Controller):
     @post("/{course_id:uuid}/workouts/{workout_id:uuid}/complete", status_code=200)
     async def mark_complete(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         clock: NamedDependency[Clock],
         course_id: FromPath[uuid.UUID],
@@ -166,51 +158,49 @@ class PlayerController(Controller):
         data: JSONBody[CompleteRequest | None] = None,
     ) -> CompletionOut:
         day_offset = None if data is None else data.day_offset
-        async with db.unit_of_work() as uow:
-            result = await player.mark_complete(
-                uow, SqlStore(uow.session), principal.sub, course_id, workout_id, day_offset, clock
-            )
+        result = await player.mark_complete(
+            runtime(request).player, principal.sub, course_id, workout_id, day_offset, clock
+        )
         return _completion_out(workout_id, result)
 
     @delete("/{course_id:uuid}/workouts/{workout_id:uuid}/complete", status_code=200)
     async def unmark_complete(
         self,
-        db: NamedDependency[Database],
+        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         clock: NamedDependency[Clock],
         course_id: FromPath[uuid.UUID],
         workout_id: FromPath[uuid.UUID],
         day_offset: Annotated[DayOffset | None, QueryParameter(name="dayOffset")] = None,
     ) -> CompletionOut:
-        async with db.unit_of_work() as uow:
-            result = await player.unmark_complete(
-                uow, SqlStore(uow.session), principal.sub, course_id, workout_id, day_offset, clock
-            )
+        result = await player.unmark_complete(
+            runtime(request).player, principal.sub, course_id, workout_id, day_offset, clock
+        )
         return _completion_out(workout_id, result)
 
 
 # The most frequent request of the suite, so it gives Litestar nothing to resolve: no guard (a
 # guard runs on a copy of the route handler, made per request), no dependencies (two or more go
-# through an anyio task group), no declared parameters (``clock_of_request`` reads them with the
-# same checks and errors; ``TimeZoneOperation`` documents them). The caller is verified first,
-# as the ``authenticated`` guard of the other routes does. The body is rendered around the
-# curriculum's pre-rendered days (``player_body``), not built as Structs.
+# through an anyio task group), no declared parameters (the time zone is declared once, as
+# ``TimeZone``, and ``OPEN_COURSE`` checks it and documents it as Litestar would). The caller is
+# verified first, as the ``authenticated`` guard of the other routes does. The body is rendered
+# around the curriculum's pre-rendered days (``player_body``), not built as Structs.
+OPEN_COURSE = FastRoute(params=TimeZone)
+
+
 @get(
     "/me/courses/{course_id:uuid}",
     media_type=MediaType.JSON,
     description="The course as its buyer sees it: entitlement, dense curriculum, completions "
     "and the current day in the buyer's time zone.",
     responses={200: ResponseSpec(PlayerCourse, description="The course as the buyer sees it")},
-    operation_class=TimeZoneOperation,
+    **OPEN_COURSE.route_options(),
 )
 async def open_course(request: Request[Any, Any, Any]) -> EncodedJson:
     principal = await authenticate(request)
-    clock = clock_of_request(request)
+    zone = OPEN_COURSE.params(request)
+    clock = clock_for(request, zone.tz, zone.x_timezone)
     course_id: uuid.UUID = request.path_params["course_id"]
-    state = request.app.state
-    db: Database = state.db
-    async with db.reading() as conn:
-        view = await player.open_course(
-            SqlPlayerReader(conn, state.curricula), principal.sub, course_id, clock
-        )
-    return EncodedJson(render_player_course(view, state.rendered_curricula))
+    found = runtime(request)
+    view = await player.open_course(found.player, principal.sub, course_id, clock)
+    return EncodedJson(render_player_course(view, found.courses))

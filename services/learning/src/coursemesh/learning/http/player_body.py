@@ -1,12 +1,12 @@
 """The body of ``GET /me/courses/:id``, two ways that give the same bytes.
 
 - :func:`player_course` builds the documented response Struct field by field: the reference.
-- :func:`render_player_course` is what the route sends. The days (about 36 KB for 90 days: items
-  with their workout summaries) are the same for every buyer of a curriculum, so they are
-  rendered once per curriculum copy with no item completed, remembering where each item's
-  ``false`` is; a request then turns the completed items' ``false`` into ``true`` and encodes
-  the few per-buyer fields around the days. Building ~500 Structs and encoding them on every
-  request was most of the player's CPU.
+- :func:`render_player_course` is what the route sends. The days (every item with its workout
+  summary: the bulk of the answer) are the same for every buyer of a curriculum, so they are
+  rendered once per curriculum copy with no item completed (kept by the course read model,
+  ``app/courses.py``), remembering where each item's ``false`` is; a request then turns the
+  completed items' ``false`` into ``true`` and encodes the few per-buyer fields around the
+  days, instead of building and encoding a Struct per item.
 
 ``tests/test_player_body.py`` holds the two to equal bytes.
 """
@@ -18,11 +18,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
-from cachetools import LRUCache
 
-from coursemesh.learning.app.player import CourseView
-from coursemesh.learning.app.ports import Curriculum, Workout
-from coursemesh.learning.domain.player import current_day_offset, dense_days
+from coursemesh.learning.app.courses import CourseReadModel
+from coursemesh.learning.domain.model import Curriculum, Workout
+from coursemesh.learning.domain.player import CourseView, current_day_offset, dense_days
 from coursemesh.learning.http.schemas import (
     EntitlementOut,
     PlayerCourse,
@@ -170,33 +169,11 @@ def _days_with(days: RenderedDays, completed_item_ids: Sequence[str]) -> list[by
     return parts
 
 
-class RenderedCurricula:
-    """Rendered days by course, each for the curriculum copy (that very instance) and length it
-    was rendered from. A reader hands out a new instance whenever the curriculum or one of its
-    workouts changes, so an entry for another instance is stale and is replaced.
-
-    An entry of a 90-day curriculum holds ~75 KB (the body and the item offsets); a course
-    that fell out is rendered again on its next request (~0.15 ms, what every request cost).
-    """
-
-    def __init__(self, max_courses: int = 500) -> None:
-        self._entries: LRUCache[uuid.UUID, tuple[Curriculum, int, RenderedDays]] = LRUCache(
-            maxsize=max_courses
-        )
-
-    def days(self, course_id: uuid.UUID, curriculum: Curriculum, length: int) -> RenderedDays:
-        entry = self._entries.get(course_id)
-        if entry is not None and entry[0] is curriculum and entry[1] == length:
-            return entry[2]
-        rendered = render_days(curriculum, length)
-        self._entries[course_id] = (curriculum, length, rendered)
-        return rendered
-
-
-def render_player_course(view: CourseView, rendered: RenderedCurricula) -> bytes:
-    """The answer's JSON: the same bytes as ``player_course(view)`` encoded."""
+def render_player_course(view: CourseView, courses: CourseReadModel) -> bytes:
+    """The answer's JSON: the same bytes as ``player_course(view)`` encoded; the days rendered
+    once per curriculum copy and length (``courses`` keeps them)."""
     course = view.course
-    days = rendered.days(course.course_id, view.curriculum, view.length)
+    days = courses.rendered(course.course_id, view.curriculum, view.length, render_days)
     head = PlayerCourseHead(
         course_id=course.course_id,
         organization_id=course.organization_id,

@@ -21,7 +21,7 @@ class CompleteRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"
 
 class _Out(msgspec.Struct, rename="camel", kw_only=True, frozen=True, gc=False):
     """Response bodies: built, encoded, dropped; never in a reference cycle, so the cyclic
-    collector need not track them (a 90-day player answer is ~500 of them)."""
+    collector need not track them (a player answer is one per curriculum item)."""
 
 
 class Progress(_Out, frozen=True):

@@ -12,13 +12,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from coursemesh.chassis.auth import Principal, authenticated
-from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import mark_negative
 from coursemesh.chassis.paging import Offset
-from coursemesh.learning.adapters.store import SqlStore
-from coursemesh.learning.app.player import Clock
 from coursemesh.learning.app.ports import EnrollmentRow, SortKey
 from coursemesh.learning.app.staff import course_enrollments
+from coursemesh.learning.bootstrap import runtime
+from coursemesh.learning.domain.model import Clock
 from coursemesh.learning.domain.player import current_day_offset
 from coursemesh.learning.http.schemas import StaffEnrollment, StaffEnrollmentPage
 
@@ -88,7 +87,6 @@ class StaffController(Controller):
     async def list_enrollments(
         self,
         request: Request[Any, Any, Any],
-        db: NamedDependency[Database],
         principal: NamedDependency[Principal],
         clock: NamedDependency[Clock],
         org_id: FromPath[uuid.UUID],
@@ -100,18 +98,17 @@ class StaffController(Controller):
     ) -> Response[StaffEnrollmentPage] | Response[str]:
         export = output == "csv"
         key: SortKey = sort.removeprefix("-")  # type: ignore[assignment]
-        async with db.unit_of_work() as uow:
-            page = await course_enrollments(
-                SqlStore(uow.session),
-                principal.sub,
-                org_id,
-                course_id,
-                sort=key,
-                descending=sort.startswith("-"),
-                # The export holds every buyer; the JSON view pages.
-                limit=None if export else limit,
-                offset=0 if export else offset,
-            )
+        page = await course_enrollments(
+            runtime(request).staff,
+            principal.sub,
+            org_id,
+            course_id,
+            sort=key,
+            descending=sort.startswith("-"),
+            # The export holds every buyer; the JSON view pages.
+            limit=None if export else limit,
+            offset=0 if export else offset,
+        )
         rows = [_row(r, clock) for r in page.rows]
         if not page.total:  # buyers arrive by commerce's events: "none" only once caught up
             mark_negative(request.scope)

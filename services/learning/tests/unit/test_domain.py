@@ -8,10 +8,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from coursemesh.chassis.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from coursemesh.learning.domain.model import Access, Day, Item
 from coursemesh.learning.domain.player import (
-    Access,
-    Day,
-    Item,
     check_start_date,
     current_day_offset,
     dense_days,

@@ -9,18 +9,21 @@ from datetime import UTC, date, datetime
 import msgspec
 from litestar.serialization import encode_json
 
-from coursemesh.learning.app.player import CourseView
-from coursemesh.learning.app.ports import (
+from coursemesh.learning.app.courses import CourseReadModel
+from coursemesh.learning.domain.model import (
     CourseDetails,
     Curriculum,
+    Day,
     Enrollment,
     Entitlement,
+    Item,
     Workout,
 )
-from coursemesh.learning.domain.player import Day, Item, curriculum_length
+from coursemesh.learning.domain.player import CourseView, curriculum_length
 from coursemesh.learning.http.player_body import (
-    RenderedCurricula,
+    RenderedDays,
     player_course,
+    render_days,
     render_player_course,
 )
 from coursemesh.learning.http.schemas import PlayerCourse, PlayerCourseHead, PlayerCourseTail
@@ -102,7 +105,7 @@ def _view(
     )
 
 
-def _same(view: CourseView, rendered: RenderedCurricula) -> bytes:
+def _same(view: CourseView, rendered: CourseReadModel) -> bytes:
     plain = encode_json(player_course(view))  # what Litestar sent for the returned Struct
     fast = render_player_course(view, rendered)
     assert fast == plain
@@ -128,7 +131,7 @@ def test_the_split_answer_has_the_documented_fields_in_order() -> None:
 
 
 def test_fast_and_plain_answers_are_the_same_bytes() -> None:
-    rendered = RenderedCurricula()
+    rendered = CourseReadModel()
     items = [i.item_id for d in DAYS for i in d.items]
     _same(_view([]), rendered)  # nothing completed, not started
     # The repeated workout's second occurrence, the last item, and one that left the curriculum
@@ -149,33 +152,39 @@ def test_fast_and_plain_answers_are_the_same_bytes() -> None:
 
 
 def test_a_course_without_a_curriculum_renders_empty_days() -> None:
-    rendered = RenderedCurricula()
+    rendered = CourseReadModel()
     empty = Curriculum(days=[], workouts={})
     body = _same(_view([], curriculum=empty, duration_days=3), rendered)
     assert [d["items"] for d in msgspec.json.decode(body)["days"]] == [[], [], []]
     _same(_view([], curriculum=empty, duration_days=None), rendered)
 
 
+def _days(
+    model: CourseReadModel, course: uuid.UUID, curriculum: Curriculum, length: int
+) -> RenderedDays:
+    return model.rendered(course, curriculum, length, render_days)
+
+
 def test_days_are_rendered_once_per_curriculum_copy_and_length() -> None:
-    rendered = RenderedCurricula()
-    first = rendered.days(COURSE, CURRICULUM, 5)
-    assert rendered.days(COURSE, CURRICULUM, 5) is first
+    rendered = CourseReadModel()
+    first = _days(rendered, COURSE, CURRICULUM, 5)
+    assert _days(rendered, COURSE, CURRICULUM, 5) is first
     # A new copy (the reader makes one when the curriculum or a workout changes) is rendered
     # anew, even when equal; so is another length.
     copy = Curriculum(days=list(DAYS), workouts=dict(CURRICULUM.workouts))
-    second = rendered.days(COURSE, copy, 5)
+    second = _days(rendered, COURSE, copy, 5)
     assert second is not first
     assert second == first
-    assert rendered.days(COURSE, copy, 6) is not second
+    assert _days(rendered, COURSE, copy, 6) is not second
     retitled = Curriculum(days=DAYS, workouts={**CURRICULUM.workouts, B: _workout(B, "Core 2")})
-    assert b"Core 2" in rendered.days(COURSE, retitled, 5).body
+    assert b"Core 2" in _days(rendered, COURSE, retitled, 5).body
 
 
 def test_only_the_most_recently_used_courses_stay_rendered() -> None:
-    rendered = RenderedCurricula(max_courses=2)
+    rendered = CourseReadModel(max_courses=2)
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    kept = {x: rendered.days(x, CURRICULUM, 5) for x in (a, b)}
-    rendered.days(a, CURRICULUM, 5)  # a is now the most recent
-    rendered.days(c, CURRICULUM, 5)
-    assert rendered.days(a, CURRICULUM, 5) is kept[a]
-    assert rendered.days(b, CURRICULUM, 5) is not kept[b]  # evicted, rendered again
+    kept = {x: _days(rendered, x, CURRICULUM, 5) for x in (a, b)}
+    _days(rendered, a, CURRICULUM, 5)  # a is now the most recent
+    _days(rendered, c, CURRICULUM, 5)
+    assert _days(rendered, a, CURRICULUM, 5) is kept[a]
+    assert _days(rendered, b, CURRICULUM, 5) is not kept[b]  # evicted, rendered again

@@ -1,0 +1,53 @@
+"""What the learning service's handlers and consumers share, built once at start-up: the
+settings, the database, the clock, the course read model and the storage the use cases run
+on. Handlers reach it with :func:`runtime`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Litestar, Request
+
+from coursemesh.chassis.app import ServiceContext, runtime_of
+from coursemesh.chassis.db import Database
+from coursemesh.learning.adapters.storage import SqlPlayerStorage, SqlStaffStorage
+from coursemesh.learning.app.courses import CourseReadModel
+from coursemesh.learning.app.ports import Now
+from coursemesh.learning.settings import Settings
+
+
+def system_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    database: Database
+    clock: Now
+    courses: CourseReadModel  # the player's read model: curricula and their rendered days
+    player: SqlPlayerStorage
+    staff: SqlStaffStorage
+
+
+@asynccontextmanager
+async def bootstrap(ctx: ServiceContext[Any], *, now: Now = system_now) -> AsyncIterator[Runtime]:
+    """The runtime on the running service's database; ``now`` is the clock (a test passes a
+    fixed one through ``create_app(now=...)``)."""
+    courses = CourseReadModel()
+    yield Runtime(
+        settings=ctx.settings,
+        database=ctx.db,
+        clock=now,
+        courses=courses,
+        player=SqlPlayerStorage(ctx.db, courses),
+        staff=SqlStaffStorage(ctx.db),
+    )
+
+
+def runtime(source: Request[Any, Any, Any] | Litestar | ServiceContext[Any]) -> Runtime:
+    return runtime_of(source, Runtime)
