@@ -167,6 +167,8 @@ async def test_fast_parameters_answer_as_declared_ones(
         assert body["code"] == "VALIDATION_FAILED"
         assert [e["path"] for e in body["errors"]] == paths
         assert {e["message"] for e in body["errors"]} == {"Expected `str` of length <= 8"}
+        sources = {"$.tz": "query", "$.x_timezone": "header"}
+        assert [e["source"] for e in body["errors"]] == [sources[path] for path in paths]
 
 
 LISTING_CASES: list[tuple[dict[str, Any], int]] = [

@@ -14,6 +14,7 @@ from coursemesh.chassis.testing import TestIdentity
 from coursemesh.customgen.app.course_data import validate_data
 from coursemesh.customgen.app.views import HandshakeResult, SyncedCourse
 from coursemesh.customgen.domain.course import calculate_checksum
+from coursemesh.customgen.http.handshake_body import Handshake
 from coursemesh.customgen.main import create_app
 from coursemesh.customgen.settings import Settings
 
@@ -84,3 +85,21 @@ async def test_the_handshake_examples_carry_course_data_whose_checksum_holds(
             )
             assert data["scripts"]
             assert data["audio_files"]
+
+
+async def test_the_handshake_request_body_is_documented_from_its_declaration(
+    client: Any,
+) -> None:
+    document = await openapi_document(client)
+    body = document["paths"][HANDSHAKE]["post"]["requestBody"]
+    assert body["required"] is True
+    content = body["content"]["application/json"]
+    schema = content["schema"]
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rpartition("/")[2]]
+    assert schema["required"] == ["courses"]
+    assert set(schema["properties"]) == {"courses"}
+    for example in content["examples"].values():
+        # The example is a body the route accepts.
+        held = msgspec.json.decode(json.dumps(example["value"]), type=Handshake)
+        assert held.courses

@@ -64,7 +64,6 @@ class ServiceContext(Generic[S]):
     catch_up: CatchUp | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
     runtime: object = None  # what the service's bootstrap built (see ``runtime_of``)
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def wake_relay(self) -> None:
         if self.relay is not None:
@@ -72,7 +71,6 @@ class ServiceContext(Generic[S]):
 
 
 Worker = Callable[[ServiceContext[Any]], Awaitable[None]]
-LifespanHook = Callable[[ServiceContext[Any]], AbstractAsyncContextManager[None]]
 #: A service's bootstrap: builds, from the running context, the one object its handlers,
 #: consumers and workers share (its adapters wired to its use cases), and closes it at the end.
 Bootstrap = Callable[[ServiceContext[Any]], AbstractAsyncContextManager[object]]
@@ -115,7 +113,6 @@ def create_service_app(
     route_handlers: Sequence[ControllerRouterHandler] = (),
     subscriptions: Sequence[Subscription] = (),
     workers: Sequence[tuple[str, Worker]] = (),
-    lifespan_hooks: Sequence[LifespanHook] = (),
     bootstrap: Bootstrap | None = None,
     dependencies: dict[str, Provide] | None = None,
     settings: S | None = None,
@@ -194,8 +191,6 @@ def create_service_app(
                 stack.push_async_callback(ctx.catch_up.close)
             if bootstrap is not None:
                 ctx.runtime = await stack.enter_async_context(bootstrap(ctx))
-            for hook in lifespan_hooks:
-                await stack.enter_async_context(hook(ctx))
             tasks: list[asyncio.Task[None]] = [
                 _spawn("outbox-marker", functools.partial(ctx.publisher.run, db.reading))
             ]

@@ -117,12 +117,18 @@ def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
             {
                 "path": _error_path(message, key),
                 "message": _PATH.sub("", message).rstrip(" -"),
-                "source": str(item.get("source", "body")),
+                "source": _source(item.get("source", "body")),
             }
         )
     if not errors and exc.detail:
         errors.append({"path": _error_path(exc.detail, ""), "message": exc.detail})
     return errors
+
+
+def _source(source: object) -> str:
+    """Where the value came from: ``body``, ``query``, ``header``, ``path``, ``cookie`` (Litestar
+    gives a ``ParamType``, whose ``str()`` would be ``ParamType.QUERY``)."""
+    return str(getattr(source, "value", source))
 
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")

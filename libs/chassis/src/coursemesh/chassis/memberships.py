@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from coursemesh.chassis.consumer import Handler
 from coursemesh.chassis.db import UnitOfWork
@@ -39,21 +38,6 @@ def membership_projector(table: sa.Table) -> Handler:
         await upsert_if_newer(uow.session, table, values, key=["organization_id", "user_id"])
 
     return on_membership_changed
-
-
-async def is_staff(
-    executor: AsyncSession | AsyncConnection,
-    table: sa.Table,
-    organization_id: uuid.UUID,
-    user_id: str,
-) -> bool:
-    """Whether the projection holds ``user_id`` as staff (owner, admin, trainer) of the org."""
-    staff = await executor.scalar(
-        sa.select(table.c.is_staff).where(
-            table.c.organization_id == organization_id, table.c.user_id == user_id
-        )
-    )
-    return bool(staff)
 
 
 class DriverStaffDirectory:

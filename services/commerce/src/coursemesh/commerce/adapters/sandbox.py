@@ -37,7 +37,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import Conflict, NotFound
-from coursemesh.chassis.transaction import Transaction
+from coursemesh.chassis.transaction import Record, Transaction
 from coursemesh.commerce.adapters.tables import sandbox_deliveries, sandbox_sessions
 from coursemesh.commerce.app.ports import (
     HostedPayment,
@@ -198,23 +198,15 @@ class SandboxProvider:
 # --- the hosted page ----------------------------------------------------------------------
 
 
-async def load_session(db: Database, session_id: str) -> Mapping[Any, Any]:
-    async with db.engine.connect() as conn:
-        row = (
-            (
-                await conn.execute(
-                    sa.select(sandbox_sessions).where(sandbox_sessions.c.id == session_id)
-                )
-            )
-            .mappings()
-            .first()
-        )
+async def load_session(db: Database, session_id: str) -> Record:
+    async with db.reading() as conn:
+        row = await conn.fetchrow("SELECT * FROM sandbox_sessions WHERE id = $1", session_id)
     if row is None:
         raise NotFound("No such payment session", code="PAYMENT_SESSION_NOT_FOUND")
     return row
 
 
-def render_page(row: Mapping[Any, Any], now: datetime) -> str:
+def render_page(row: Mapping[Any, Any] | Record, now: datetime) -> str:
     e = html.escape
     amount = format_amount(row["amount_in_cents"], row["currency"])
     logo = (
@@ -346,12 +338,10 @@ class WebhookSender:
                         await asyncio.wait_for(self.wake.wait(), timeout=await self._next_wait())
 
     async def _next_wait(self) -> float:
-        async with self.db.engine.connect() as conn:
-            due = await conn.scalar(
-                sa.select(sa.func.min(sandbox_deliveries.c.next_attempt_at)).where(
-                    sandbox_deliveries.c.delivered_at.is_(None),
-                    sandbox_deliveries.c.gave_up_at.is_(None),
-                )
+        async with self.db.reading() as conn:
+            due = await conn.fetchval(
+                "SELECT min(next_attempt_at) FROM sandbox_deliveries"
+                " WHERE delivered_at IS NULL AND gave_up_at IS NULL"
             )
         if due is None:
             return self.idle_wait

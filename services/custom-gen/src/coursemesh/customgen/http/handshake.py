@@ -1,9 +1,9 @@
 """``POST /me/custom-courses/handshake``: the offline copy's sync, at every app start of every
 client, hence a route that gives Litestar nothing to resolve.
 
-Its body is declared once, as ``http.handshake_body.Handshake``: the decoding
-(``decode_handshake``), the OpenAPI request body (``HandshakeOperation``) and its example are
-all derived from it.
+Its body is declared once, as ``http.handshake_body.Handshake``, and given to a
+``chassis.fastroute.FastRoute``: the route's OpenAPI request body and its refusals come from
+that declaration; ``decode_handshake`` only adds a quicker way to accept a valid body.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import Annotated, Any, get_args, get_origin
 import msgspec
 from litestar import MediaType, Request, post
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Operation, RequestBody, Schema
-from litestar.openapi.spec import OpenAPIMediaType as Content
+from litestar.openapi.spec import Operation, RequestBody
 
 from coursemesh.chassis.auth import authenticate
-from coursemesh.chassis.body import decode_json_body
+from coursemesh.chassis.fastroute import FastRoute
 from coursemesh.chassis.responses import EncodedJson
 from coursemesh.customgen.app import queries
 from coursemesh.customgen.app.views import HandshakeResult
@@ -35,6 +34,8 @@ from coursemesh.customgen.http.handshake_body import (
 )
 
 __all__ = ["CHECKSUM_PATTERN", "HANDSHAKE_CEILING", "Handshake", "HeldCourse", "handshake"]
+
+HANDSHAKE = FastRoute(body=Handshake)
 
 
 def _without_patterns(kind: Any) -> Any:
@@ -75,7 +76,6 @@ def _without_patterns(kind: Any) -> Any:
 # ``Handshake`` without the checksum pattern, which msgspec checks with one Python regex call
 # per checksum, the larger part of decoding a typical body: the checksums are checked
 # together after it.
-_strict = msgspec.json.Decoder(Handshake)
 _lax = msgspec.json.Decoder(_without_patterns(Handshake))
 _HEX = re.compile(r"[0-9a-f]*")
 _encoder = msgspec.json.Encoder()
@@ -85,8 +85,8 @@ def decode_handshake(body: bytes) -> Sequence[HeldCopy]:
     """The held courses of a :class:`Handshake` body, refused exactly as ``Handshake`` refuses.
 
     A body the lax decoding accepts and whose checksums are all 32 lowercase hex digits is
-    what ``Handshake`` accepts, with the same values. Anything else is decoded again as
-    ``Handshake``, so a refusal is the one it gives (message, and the first error's path).
+    what ``Handshake`` accepts, with the same values. Anything else is decoded again by the
+    route's declaration, so a refusal is the one it gives (message, and the first error's path).
     """
     try:
         courses: Sequence[HeldCopy] = _lax.decode(body or b"null").courses
@@ -96,53 +96,22 @@ def decode_handshake(body: bytes) -> Sequence[HeldCopy]:
         checksums = [c.checksum for c in courses]
         if set(map(len, checksums)) <= {32} and _HEX.fullmatch("".join(checksums)):
             return courses
-    return decode_json_body(body, _strict).courses
-
-
-def _schema(node: dict[str, Any], defs: dict[str, Any]) -> Schema:
-    """A JSON Schema node of msgspec's as an OpenAPI schema (references inlined)."""
-    ref = node.get("$ref")
-    if ref is not None:
-        return _schema(defs[ref.rpartition("/")[2]], defs)
-    properties = node.get("properties")
-    items = node.get("items")
-    return Schema(
-        type=OpenAPIType(node["type"]) if "type" in node else None,
-        format=OpenAPIFormat(node["format"]) if "format" in node else None,
-        pattern=node.get("pattern"),
-        properties={k: _schema(v, defs) for k, v in properties.items()} if properties else None,
-        required=node.get("required"),
-        additional_properties=node.get("additionalProperties"),
-        items=_schema(items, defs) if items is not None else None,
-        min_items=node.get("minItems"),
-        max_items=node.get("maxItems"),
-    )
-
-
-def request_body_schema() -> Schema:
-    (root,), components = msgspec.json.schema_components([Handshake])
-    return _schema(root, components)
+    return HANDSHAKE.decode(body).courses
 
 
 @dataclass
 class HandshakeOperation(Operation):
-    """Documents the request body the handler decodes itself (it declares no ``data``)."""
+    """The route's operation, with an example of the request body its declaration documents."""
 
     def __post_init__(self) -> None:
-        self.request_body = RequestBody(
-            content={
-                MediaType.JSON: Content(
-                    schema=request_body_schema(), examples=handshake_request_example()
-                )
-            },
-            required=True,
-        )
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.content[MediaType.JSON].examples = handshake_request_example()
 
 
-# No guard (a guard runs on a copy of the route handler, made per request), no dependencies,
-# no declared ``data`` (decoded once, straight into Structs, by ``decode_handshake``, with the
-# same refusals; ``HandshakeOperation`` documents it). The caller is verified first, as the
-# ``authenticated`` guard would, then the body.
+# No guard (a guard runs on a copy of the route handler, made per request), no dependency that
+# runs, no declared ``data`` (decoded once, straight into Structs, by ``decode_handshake``, with
+# the refusals of the declaration). The caller is verified first, as the ``authenticated``
+# guard would, then the body.
 @post(
     "/me/custom-courses/handshake",
     status_code=200,
@@ -157,7 +126,7 @@ class HandshakeOperation(Operation):
             examples=handshake_examples(),
         )
     },
-    operation_class=HandshakeOperation,
+    **HANDSHAKE.route_options(HandshakeOperation),
 )
 async def handshake(request: Request[Any, Any, Any]) -> EncodedJson:
     principal = await authenticate(request)
