@@ -328,3 +328,13 @@ def test_a_declaration_refuses_what_it_cannot_read() -> None:
         FastRoute(params=Loose)
     with pytest.raises(TypeError, match="cannot be"):
         FastRoute(params=Listed)
+
+
+def test_the_hostile_tests_know_a_fast_body_s_fields() -> None:
+    """Property-based bodies (``chassis.hostile``) use the declared fields of a fast route's
+    body as they do a declared ``data``'s."""
+    from coursemesh.chassis.hostile import targets
+
+    found = {str(t): t.fields for t in targets(_app(edge=False), {"course_id": COURSE})}
+    assert found["POST /fast/handshake"] == found["POST /twin/handshake"]
+    assert found["POST /fast/handshake"]  # the Struct's wire names

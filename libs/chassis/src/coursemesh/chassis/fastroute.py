@@ -220,6 +220,18 @@ def _openapi_parameter(param: _Param) -> Parameter:
     )
 
 
+#: The dependency through which a fast route documents its body.
+BODY_DEPENDENCY = "fast_route_body"
+
+
+def declared_body(dependencies: Mapping[str, Any] | None) -> Any:
+    """The body type a fast route declared among a handler's ``dependencies`` (None if none)."""
+    provide = (dependencies or {}).get(BODY_DEPENDENCY)
+    if not isinstance(provide, Provide):
+        return None
+    return get_args(provide.dependency.__annotations__["data"])[0]
+
+
 class FastRoute(Generic[P, B]):
     """The inputs of a handler that takes only ``request``: parameters (``params``, a Struct
     declared as above) and/or a JSON body (``body``, a Struct type), validated as Litestar
@@ -388,7 +400,7 @@ class FastRoute(Generic[P, B]):
             "data": typing.Annotated[body_type, Body(media_type=RequestEncodingType.JSON)],
             "return": None,
         }
-        return {"fast_route_body": Provide(fast_route_body)}
+        return {BODY_DEPENDENCY: Provide(fast_route_body)}
 
     def route_options(self, operation_class: type[Operation] = Operation) -> dict[str, Any]:
         """``operation_class`` and ``dependencies`` for the route decorator."""

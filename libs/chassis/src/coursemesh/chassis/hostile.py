@@ -24,6 +24,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from coursemesh.chassis.db import Database
+from coursemesh.chassis.fastroute import declared_body
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -91,10 +92,14 @@ def _field_names(handler: Any) -> tuple[str, ...]:
     if not isinstance(handler, HTTPRouteHandler):
         return ()
     data = handler.parsed_fn_signature.parameters.get("data")
-    if data is None:
-        return ()
+    if data is not None:
+        annotation = data.annotation
+    else:
+        annotation = declared_body(handler.dependencies)
+        if annotation is None:
+            return ()
     names: list[str] = []
-    for kind in (data.annotation, *getattr(data.annotation, "__args__", ())):
+    for kind in (annotation, *getattr(annotation, "__args__", ())):
         if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
             names.extend(f.encode_name for f in msgspec.structs.fields(kind))
     return tuple(names)

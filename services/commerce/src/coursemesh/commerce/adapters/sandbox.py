@@ -334,8 +334,11 @@ class WebhookSender:
                 delivered = await self.deliver_due(client)
                 if delivered == 0:
                     self.wake.clear()
+                    # The wait is computed first: a wait() coroutine made before a failing
+                    # query would never be awaited.
+                    timeout = await self._next_wait()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), timeout=await self._next_wait())
+                        await asyncio.wait_for(self.wake.wait(), timeout=timeout)
 
     async def _next_wait(self) -> float:
         async with self.db.reading() as conn:
