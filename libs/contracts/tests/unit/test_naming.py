@@ -158,7 +158,7 @@ def _matches(subject_filter: str, subject: str) -> bool:
 def test_event_catalogue_documents_every_type() -> None:
     from pathlib import Path
 
-    catalogue = Path(__file__).resolve().parents[3] / "docs" / "events.md"
+    catalogue = Path(__file__).resolve().parents[4] / "docs" / "events.md"
     text = catalogue.read_text(encoding="utf-8")
     undocumented = [
         n for n in sorted(registry()) if source_of(n) != "demo" and f"#### `{n}`" not in text
