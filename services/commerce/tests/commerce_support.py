@@ -4,6 +4,7 @@ or a real HTTP server), and helpers that feed catalog's events through the real 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import socket
 import uuid
@@ -247,13 +248,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _CrashLog(logging.Handler):
+    """The background tasks that crashed (``chassis.app.supervise`` logs each crash)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "crashed" in record.getMessage():
+            self.records.append(f"{record.getMessage()}: {record.exc_info and record.exc_info[1]}")
+
+
 @pytest.fixture
 async def live(
     make_settings: Callable[..., Settings], identity: TestIdentity, smtp_server: Any
 ) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
-    """Start the app on a real port with its workers (sandbox sender, receipts, sweeper)."""
+    """Start the app on a real port with its workers (sandbox sender, receipts, sweeper).
+    At the end, no worker may have crashed meanwhile (a crashing worker is restarted, so its
+    work may still get done: only its log says so)."""
     servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
     databases: list[Database] = []
+    crashes = _CrashLog()
+    logging.getLogger("coursemesh.app").addHandler(crashes)
 
     async def start(**overrides: Any) -> Harness:
         port = free_port()
@@ -289,3 +306,5 @@ async def live(
         await task
     for db in databases:
         await db.dispose()
+    logging.getLogger("coursemesh.app").removeHandler(crashes)
+    assert crashes.records == [], crashes.records

@@ -198,9 +198,16 @@ class SandboxProvider:
 # --- the hosted page ----------------------------------------------------------------------
 
 
+_SESSION = f"SELECT * FROM {sandbox_sessions.name} WHERE id = $1"
+_NEXT_DUE = (
+    f"SELECT min(next_attempt_at) FROM {sandbox_deliveries.name}"
+    " WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+)
+
+
 async def load_session(db: Database, session_id: str) -> Record:
     async with db.reading() as conn:
-        row = await conn.fetchrow("SELECT * FROM sandbox_sessions WHERE id = $1", session_id)
+        row = await conn.fetchrow(_SESSION, session_id)
     if row is None:
         raise NotFound("No such payment session", code="PAYMENT_SESSION_NOT_FOUND")
     return row
@@ -342,10 +349,7 @@ class WebhookSender:
 
     async def _next_wait(self) -> float:
         async with self.db.reading() as conn:
-            due = await conn.fetchval(
-                "SELECT min(next_attempt_at) FROM sandbox_deliveries"
-                " WHERE delivered_at IS NULL AND gave_up_at IS NULL"
-            )
+            due = await conn.fetchval(_NEXT_DUE)
         if due is None:
             return self.idle_wait
         wait: float = (due - datetime.now(UTC)).total_seconds()
