@@ -52,7 +52,7 @@ async def test_side_effects_sandbox_pay_activates_and_emails_receipt_to_non_memb
 
     await wait_for(received, timeout=20, message="receipt in the SMTP server")
     [message] = [m for m in smtp_server.mailbox.messages() if m["To"] == email]
-    text = message.get_content()
+    text = message.get_body(("plain",)).get_content()  # multipart/alternative: text + HTML
     assert "49.00 USD" in text
     assert "30-day reset" in text
     assert "Peak Form Studio" in text

@@ -14,6 +14,7 @@ from typing import Any
 from coursemesh.chassis.transaction import Driver
 from coursemesh.commerce.app.ports import (
     BuyerStanding,
+    ExpiryOutcome,
     HostedPayment,
     HostedPaymentRequest,
     LeadEntry,
@@ -21,6 +22,7 @@ from coursemesh.commerce.app.ports import (
     Plan,
     PlanDraft,
     ProviderName,
+    RefundRequest,
     Saved,
     StoredAnswer,
 )
@@ -32,6 +34,9 @@ from coursemesh.commerce.domain.events import (
     transition_changed,
 )
 from coursemesh.commerce.domain.payments import (
+    SUPERSEDED,
+    WEBHOOK_ACTOR,
+    LateReason,
     Payment,
     PaymentEvent,
     Purchase,
@@ -71,6 +76,9 @@ class Memory:
     webhook_events: set[tuple[str, str]] = field(default_factory=set)
     receipts: dict[uuid.UUID, Receipt] = field(default_factory=dict)
     events: list[Envelope[Event]] = field(default_factory=list)
+    #: payment_transitions: (transaction, from, to, cause, actor)
+    payment_transitions: list[tuple[uuid.UUID, str, str, str, str]] = field(default_factory=list)
+    superseded_by: dict[uuid.UUID, uuid.UUID | None] = field(default_factory=dict)
 
     # --- helpers for the tests --------------------------------------------------------
 
@@ -357,6 +365,24 @@ class FakeCheckoutTransaction:
             payment, provider_transaction_id=provider_transaction_id
         )
 
+    async def entitlement_payments(self, entitlement_id: uuid.UUID) -> Sequence[Payment]:
+        return [
+            p
+            for p in self._memory.payments.values()
+            if p.entitlement_id == entitlement_id and p.status == "pending"
+        ]
+
+    async def supersede_payment(
+        self, payment: Payment, superseded_by: uuid.UUID | None, actor: str, now: datetime
+    ) -> None:
+        self._memory.payments[payment.id] = replace(
+            payment, status="superseded", status_reason=SUPERSEDED, version=payment.version + 1
+        )
+        self._memory.superseded_by[payment.id] = superseded_by
+        self._memory.payment_transitions.append(
+            (payment.id, payment.status, "superseded", SUPERSEDED, actor)
+        )
+
 
 class FakeCheckoutStore:
     def __init__(self, memory: Memory) -> None:
@@ -376,6 +402,13 @@ class FakeProvider:
     requests: list[HostedPaymentRequest] = field(default_factory=list)
     #: what ``confirm_event`` raises (None: the provider agrees)
     contradiction: Exception | None = None
+    #: what ``expire_hosted_payment`` answers per session (default: expired)
+    expiries: dict[str, ExpiryOutcome] = field(default_factory=dict)
+    #: the sessions it was asked to expire, in order
+    expired: list[str] = field(default_factory=list)
+    #: what ``expire_hosted_payment`` and ``refund_payment`` raise (a provider failure)
+    failure: Exception | None = None
+    refunds: list[RefundRequest] = field(default_factory=list)
 
     async def create_hosted_payment(self, tx: Any, request: HostedPaymentRequest) -> HostedPayment:
         self.requests.append(request)
@@ -390,6 +423,17 @@ class FakeProvider:
     async def confirm_event(self, tx: Any, event: PaymentEvent) -> None:
         if self.contradiction is not None:
             raise self.contradiction
+
+    async def expire_hosted_payment(self, tx: Any, provider_transaction_id: str) -> ExpiryOutcome:
+        if self.failure is not None:
+            raise self.failure
+        self.expired.append(provider_transaction_id)
+        return self.expiries.get(provider_transaction_id, "expired")
+
+    async def refund_payment(self, tx: Any, request: RefundRequest) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.refunds.append(request)
 
 
 # --- staff -------------------------------------------------------------------------------------
@@ -542,6 +586,27 @@ class FakeLedger:
 
     async def queue_receipt(self, receipt: Receipt) -> None:
         self._memory.receipts.setdefault(receipt.transaction_id, receipt)
+
+    async def record_late_refund(
+        self,
+        payment: Payment,
+        reason: LateReason,
+        *,
+        provider_payment_id: str | None,
+        now: datetime,
+    ) -> int:
+        changed = replace(
+            payment,
+            status="refunded",
+            status_reason=reason,
+            provider_payment_id=provider_payment_id,
+            version=payment.version + 1,
+        )
+        self._memory.payments[payment.id] = changed
+        self._memory.payment_transitions.append(
+            (payment.id, payment.status, "refunded", reason, WEBHOOK_ACTOR)
+        )
+        return changed.version
 
 
 class FakeWebhookStore:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -163,3 +163,30 @@ def smtp_server(
     server = EmbeddedSmtp(tmp_path_factory.mktemp("mail") / "inbox")
     devstack_exit_stack.enter_context(server)
     return SmtpServer(server.host, server.port, server.mailbox)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium (installed on first use, as root): the browser for pages a person
+    sees. See :mod:`coursemesh.devstack.browser`."""
+    from coursemesh.devstack.browser import chromium_path
+
+    return str(chromium_path())
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium: str) -> AsyncIterator[Any]:
+    """A headless Chromium driven by Playwright, for the whole session (a test opens its own
+    context: ``await browser.new_context()``)."""
+    from playwright.async_api import async_playwright
+
+    from coursemesh.devstack.browser import CHROMIUM_ARGS
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()

@@ -16,6 +16,8 @@ from litestar import Litestar, Request
 from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
 from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
+from coursemesh.commerce.adapters.identity import buyer_directory
+from coursemesh.commerce.adapters.mailer import ReceiptSender
 from coursemesh.commerce.adapters.payments_sql import DriverWebhookStore
 from coursemesh.commerce.adapters.sandbox import SandboxPages, SandboxProvider
 from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
@@ -43,6 +45,8 @@ class Runtime:
     sweeper: SweeperStore
     receipts_wake: asyncio.Event
     webhooks_wake: asyncio.Event
+    #: the ``receipt-sender`` worker's sender (SMTP transport, buyer directory)
+    receipt_sender: ReceiptSender
 
 
 def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
@@ -70,6 +74,7 @@ def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
 def build_runtime(settings: Settings, db: Database) -> Runtime:
     provider, sandbox = providers(settings)
     receipts_wake, webhooks_wake = asyncio.Event(), asyncio.Event()
+    sandbox.on_queued = webhooks_wake.set  # a refund's webhook
     return Runtime(
         settings=settings,
         db=db,
@@ -89,6 +94,9 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         sweeper=DriverSweeperStore(db),
         receipts_wake=receipts_wake,
         webhooks_wake=webhooks_wake,
+        receipt_sender=ReceiptSender.from_settings(
+            settings, db, receipts_wake, buyer_directory(settings)
+        ),
     )
 
 

@@ -9,7 +9,6 @@ from typing import Any
 from litestar import Litestar
 
 from coursemesh.chassis.app import ServiceContext, create_service_app
-from coursemesh.commerce.adapters.mailer import ReceiptSender
 from coursemesh.commerce.adapters.sandbox import WebhookSender
 from coursemesh.commerce.app.sweeper import run_sweeper
 from coursemesh.commerce.bootstrap import bootstrap, runtime
@@ -34,11 +33,7 @@ async def send_webhooks(ctx: ServiceContext[Any]) -> None:
 
 
 async def send_receipts(ctx: ServiceContext[Any]) -> None:
-    rt = runtime(ctx)
-    s = rt.settings
-    await ReceiptSender(
-        rt.db, s.smtp_host, s.smtp_port, s.mail_from, rt.receipts_wake, s.receipt_max_attempts
-    ).run()
+    await runtime(ctx).receipt_sender.run()
 
 
 async def sweep_checkouts(ctx: ServiceContext[Any]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
+from urllib.parse import urlsplit
 
 from coursemesh.chassis.settings import ServiceSettings
 
@@ -10,7 +12,24 @@ from coursemesh.chassis.settings import ServiceSettings
 class Settings(ServiceSettings, kw_only=True, frozen=True):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
+    # The relay's transport: ``none`` (plain SMTP, development), ``starttls`` (submission, port
+    # 587: upgrade before anything else is said) or ``tls`` (implicit TLS, port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    # AUTH credentials of the relay (both or neither; only over TLS).
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    # PEM file of the CA(s) the relay's certificate is checked against instead of the system's
+    # (a self-signed relay, tests); the certificate and its host name are always checked.
+    smtp_ca_file: str | None = None
     mail_from: str = "receipts@coursemesh.local"
+    # Where a receipt goes when the buyer's token carried no email: ``clerk`` (Clerk's Backend
+    # API), ``dev`` (``{user id}@{DEV_EMAIL_DOMAIN}``, for `make up`: its SMTP server keeps every
+    # message), ``none`` (no directory: such a receipt ends as ``no_address``). Unset: ``dev``
+    # with the sandbox provider, ``none`` with Stripe.
+    identity_provider: Literal["clerk", "dev", "none"] | None = None
+    clerk_secret_key: str | None = None
+    clerk_api_base: str = "https://api.clerk.com"
+    dev_email_domain: str = "users.coursemesh.local"
     payment_provider: Literal["sandbox", "stripe"] = "sandbox"
     # Where the sandbox provider POSTs its webhooks; None means PUBLIC_BASE_URL (the gateway).
     webhook_target_base_url: str | None = None
@@ -32,6 +51,13 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     def webhook_base_url(self) -> str:
         return (self.webhook_target_base_url or self.public_base_url).rstrip("/")
 
+    @property
+    def buyer_directory(self) -> Literal["clerk", "dev", "none"]:
+        """The identity directory in use (``IDENTITY_PROVIDER``, or its default)."""
+        if self.identity_provider is not None:
+            return self.identity_provider
+        return "dev" if self.payment_provider == "sandbox" else "none"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.payment_provider == "stripe" and not (
@@ -45,3 +71,31 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
                 "PAYMENT_PROVIDER=sandbox needs SANDBOX_WEBHOOK_KEY, a random secret (the sandbox"
                 " provider is for development and tests only; `make up` generates one)"
             )
+        self._check_mail()
+
+    def _check_mail(self) -> None:
+        """Refuse contradictory mail and identity settings before anything starts."""
+        if not 0 < self.smtp_port < 65536:
+            raise ValueError(f"SMTP_PORT must be between 1 and 65535, not {self.smtp_port}")
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            raise ValueError(
+                "SMTP_USERNAME and SMTP_PASSWORD go together: set both (AUTH) or neither"
+            )
+        if self.smtp_username and self.smtp_security == "none":
+            raise ValueError(
+                "SMTP_USERNAME/SMTP_PASSWORD need SMTP_SECURITY=starttls or tls: the password"
+                " is not sent over plain SMTP"
+            )
+        if self.smtp_ca_file is not None:
+            if self.smtp_security == "none":
+                raise ValueError("SMTP_CA_FILE needs SMTP_SECURITY=starttls or tls")
+            if not (os.path.isfile(self.smtp_ca_file) and os.access(self.smtp_ca_file, os.R_OK)):
+                raise ValueError(f"SMTP_CA_FILE {self.smtp_ca_file!r} is not a readable file")
+        if self.identity_provider == "clerk" and not self.clerk_secret_key:
+            raise ValueError("IDENTITY_PROVIDER=clerk needs CLERK_SECRET_KEY")
+        base = urlsplit(self.clerk_api_base)
+        if base.scheme not in ("http", "https") or not base.netloc:
+            raise ValueError(f"CLERK_API_BASE must be an http(s) URL, not {self.clerk_api_base!r}")
+        domain = self.dev_email_domain
+        if not domain or any(c in domain for c in '@ <>,;"\t\r\n'):
+            raise ValueError(f"DEV_EMAIL_DOMAIN must be a bare domain, not {domain!r}")

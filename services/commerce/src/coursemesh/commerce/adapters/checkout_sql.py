@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,7 @@ from coursemesh.commerce.app.ports import (
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.entitlements import Entitlement
 from coursemesh.commerce.domain.events import lead_created, transition_changed
-from coursemesh.commerce.domain.payments import PurchaseStatus, Seller
+from coursemesh.commerce.domain.payments import SUPERSEDED, Payment, PurchaseStatus, Seller
 
 # The course, its active plan, the buyer's membership of the seller, their lead and its link
 # to the seller ($1 course, $2 buyer).
@@ -230,6 +230,29 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1)
 """
 
 
+PAYMENT_COLUMNS = (
+    "id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,"
+    " currency, provider, provider_transaction_id, provider_payment_id, status, buyer_email,"
+    " description, version, status_reason"
+)
+# The entitlement's open payments, locked ($1 entitlement).
+_OPEN_PAYMENTS = f"""
+SELECT {PAYMENT_COLUMNS} FROM payment_transactions
+WHERE entitlement_id = $1 AND status = 'pending'
+ORDER BY created_at
+FOR UPDATE
+"""
+_SUPERSEDE_PAYMENT = """
+UPDATE payment_transactions
+   SET status = 'superseded', status_reason = $2, superseded_by = $3, version = $4
+ WHERE id = $1
+"""
+_AUDIT_PAYMENT = """
+INSERT INTO payment_transitions (transaction_id, from_status, to_status, cause, actor, reason, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+
+
 def _key_lock(user_id: str, key: str) -> int:
     return int.from_bytes(
         hashlib.sha256(f"{user_id}\0{key}".encode()).digest()[:8], "big", signed=True
@@ -382,6 +405,27 @@ class DriverCheckoutTransaction:
             provider_transaction_id,
         )
 
+    async def entitlement_payments(self, entitlement_id: uuid.UUID) -> Sequence[Payment]:
+        rows = await self._driver.fetch(_OPEN_PAYMENTS, entitlement_id)
+        return [payment_of(row) for row in rows]
+
+    async def supersede_payment(
+        self, payment: Payment, superseded_by: uuid.UUID | None, actor: str, now: datetime
+    ) -> None:
+        await self._driver.execute(
+            _SUPERSEDE_PAYMENT, payment.id, SUPERSEDED, superseded_by, payment.version + 1
+        )
+        await audit_payment(
+            self._driver,
+            payment.id,
+            from_status=payment.status,
+            to_status="superseded",
+            cause=SUPERSEDED,
+            actor=actor,
+            reason=f"superseded by payment {superseded_by}" if superseded_by else "new checkout",
+            at=now,
+        )
+
 
 class DriverCheckoutStore:
     def __init__(self, db: Database) -> None:
@@ -409,3 +453,40 @@ async def seller(driver: Driver, organization_id: uuid.UUID) -> Seller | None:
         "SELECT name, logo_url FROM organizations WHERE id = $1", organization_id
     )
     return None if row is None else Seller(row["name"], row["logo_url"])
+
+
+def payment_of(row: Record) -> Payment:
+    return Payment(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        user_id=row["user_id"],
+        entitlement_id=row["entitlement_id"],
+        custom_course_purchase_id=row["custom_course_purchase_id"],
+        amount_in_cents=row["amount_in_cents"],
+        currency=row["currency"],
+        provider=row["provider"],
+        provider_transaction_id=row["provider_transaction_id"],
+        provider_payment_id=row["provider_payment_id"],
+        status=row["status"],
+        buyer_email=row["buyer_email"],
+        description=row["description"],
+        version=row["version"],
+        status_reason=row["status_reason"],
+    )
+
+
+async def audit_payment(
+    driver: Driver,
+    transaction_id: uuid.UUID,
+    *,
+    from_status: str,
+    to_status: str,
+    cause: str,
+    actor: str,
+    reason: str | None,
+    at: datetime,
+) -> None:
+    """A ``payment_transitions`` row: the payment's audit trail."""
+    await driver.execute(
+        _AUDIT_PAYMENT, transaction_id, from_status, to_status, cause, actor, reason, at
+    )

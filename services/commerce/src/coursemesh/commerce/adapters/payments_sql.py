@@ -8,12 +8,20 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from coursemesh.chassis.db import Database
-from coursemesh.chassis.transaction import Driver, Record, Transaction
-from coursemesh.commerce.adapters.checkout_sql import offer_of, seller
+from coursemesh.chassis.transaction import Driver, Transaction
+from coursemesh.commerce.adapters.checkout_sql import (
+    PAYMENT_COLUMNS,
+    audit_payment,
+    offer_of,
+    payment_of,
+    seller,
+)
 from coursemesh.commerce.adapters.entitlements_sql import DriverEntitlements
 from coursemesh.commerce.app.ports import ProviderName
 from coursemesh.commerce.domain.checkout import Offer
 from coursemesh.commerce.domain.payments import (
+    WEBHOOK_ACTOR,
+    LateReason,
     Payment,
     PaymentEvent,
     Purchase,
@@ -22,11 +30,6 @@ from coursemesh.commerce.domain.payments import (
     Seller,
 )
 
-_PAYMENT_COLUMNS = (
-    "id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,"
-    " currency, provider, provider_transaction_id, provider_payment_id, status, buyer_email,"
-    " description, version"
-)
 _RECORD_EVENT = """
 INSERT INTO webhook_events (provider, provider_event_id, organization_id, type)
 VALUES ($1, $2, $3, $4)
@@ -36,7 +39,7 @@ RETURNING provider_event_id
 # Whichever of the payment's ids the event carries ($1 ours, $2 the hosted session, $3 the
 # provider's payment); a null one matches nothing.
 _LOCK_PAYMENT = f"""
-SELECT {_PAYMENT_COLUMNS} FROM payment_transactions
+SELECT {PAYMENT_COLUMNS} FROM payment_transactions
 WHERE id = $1 OR provider_transaction_id = $2 OR provider_payment_id = $3
 FOR UPDATE
 """
@@ -50,29 +53,17 @@ _LOCK_PURCHASE = """
 SELECT id, offer_id, organization_id, user_id, status, version
 FROM custom_course_purchases WHERE id = $1 FOR UPDATE
 """
+# A late payment refunded: its status, why, when, and the provider's payment id (for support).
+_LATE_REFUND = """
+UPDATE payment_transactions
+   SET status = 'refunded', status_reason = $2, version = $3, refunded_at = $4,
+       completed_at = coalesce(completed_at, $4), provider_payment_id = $5
+ WHERE id = $1
+"""
 _QUEUE_RECEIPT = """
 INSERT INTO receipts (transaction_id, email, subject, body) VALUES ($1, $2, $3, $4)
 ON CONFLICT DO NOTHING
 """
-
-
-def payment_of(row: Record) -> Payment:
-    return Payment(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        user_id=row["user_id"],
-        entitlement_id=row["entitlement_id"],
-        custom_course_purchase_id=row["custom_course_purchase_id"],
-        amount_in_cents=row["amount_in_cents"],
-        currency=row["currency"],
-        provider=row["provider"],
-        provider_transaction_id=row["provider_transaction_id"],
-        provider_payment_id=row["provider_payment_id"],
-        status=row["status"],
-        buyer_email=row["buyer_email"],
-        description=row["description"],
-        version=row["version"],
-    )
 
 
 class DriverPaymentLedger:
@@ -172,6 +163,30 @@ class DriverPaymentLedger:
         await self._driver.execute(
             _QUEUE_RECEIPT, receipt.transaction_id, receipt.email, receipt.subject, receipt.body
         )
+
+    async def record_late_refund(
+        self,
+        payment: Payment,
+        reason: LateReason,
+        *,
+        provider_payment_id: str | None,
+        now: datetime,
+    ) -> int:
+        version = payment.version + 1
+        await self._driver.execute(
+            _LATE_REFUND, payment.id, reason, version, now, provider_payment_id
+        )
+        await audit_payment(
+            self._driver,
+            payment.id,
+            from_status=payment.status,
+            to_status="refunded",
+            cause=reason,
+            actor=WEBHOOK_ACTOR,
+            reason=f"refunded at the provider ({payment.provider_transaction_id})",
+            at=now,
+        )
+        return version
 
 
 class DriverWebhookStore:

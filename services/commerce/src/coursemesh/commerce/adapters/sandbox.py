@@ -21,8 +21,8 @@ import html
 import json
 import logging
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,9 +40,11 @@ from coursemesh.chassis.errors import Conflict, NotFound
 from coursemesh.chassis.transaction import Record, Transaction
 from coursemesh.commerce.adapters.tables import sandbox_deliveries, sandbox_sessions
 from coursemesh.commerce.app.ports import (
+    ExpiryOutcome,
     HostedPayment,
     HostedPaymentRequest,
     ProviderName,
+    RefundRequest,
     WebhookRejected,
 )
 from coursemesh.commerce.domain.payments import Outcome, PaymentEvent
@@ -114,6 +116,22 @@ INSERT INTO sandbox_sessions (id, organization_id, seller_name, seller_logo_url,
                               amount_in_cents, currency, metadata, status, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, 'open', $9)
 """
+_LOCK_SESSION_STATUS = "SELECT status FROM sandbox_sessions WHERE id = $1 FOR UPDATE"
+_EXPIRE_SESSION = "UPDATE sandbox_sessions SET status = 'expired' WHERE id = $1"
+# A paid session refunded, read back for its webhook (metadata as text: a driver may not decode
+# jsonb).
+_REFUND_SESSION = """
+UPDATE sandbox_sessions SET status = 'refunded' WHERE id = $1 AND status = 'paid'
+RETURNING id, organization_id, amount_in_cents, currency, metadata::text AS metadata
+"""
+_QUEUE_DELIVERY = """
+INSERT INTO sandbox_webhook_deliveries (id, organization_id, url, body, trace_context)
+VALUES ($1, $2, $3, $4, $5::text::jsonb)
+"""
+
+
+def _no_op() -> None:
+    return None
 
 
 @dataclass
@@ -122,6 +140,8 @@ class SandboxProvider:
     webhook_base_url: str
     webhook_key: str
     name: ProviderName = "sandbox"
+    #: called after a commit that queued a delivery (wakes the webhook sender)
+    on_queued: Callable[[], None] = field(default=_no_op, repr=False)
 
     async def create_hosted_payment(
         self, tx: Transaction, request: HostedPaymentRequest
@@ -191,6 +211,43 @@ class SandboxProvider:
                 code="WEBHOOK_SESSION_NOT_SETTLED",
             )
 
+    async def expire_hosted_payment(
+        self, tx: Transaction, provider_transaction_id: str
+    ) -> ExpiryOutcome:
+        """An open session becomes ``expired`` in the checkout's transaction (its page shows it
+        expired, its Pay and Decline are refused; no webhook). A session its page settled as
+        paid is ``completed``; any other (declined, expired, refunded, unknown) can no longer
+        be paid. The row lock orders this with a concurrent Pay of the same session."""
+        driver = await tx.driver()
+        status = await driver.fetchval(_LOCK_SESSION_STATUS, provider_transaction_id)
+        if status == "paid":
+            return "completed"
+        if status == "open":
+            await driver.execute(_EXPIRE_SESSION, provider_transaction_id)
+        return "expired"
+
+    async def refund_payment(self, tx: Transaction, request: RefundRequest) -> None:
+        """A paid session becomes ``refunded`` and a signed ``payment.refunded`` webhook is
+        queued, in the webhook's transaction; a session not paid (refunded before) is left
+        as it is."""
+        driver = await tx.driver()
+        row = await driver.fetchrow(_REFUND_SESSION, request.provider_transaction_id)
+        if row is None:
+            return
+        session = {**row, "metadata": json.loads(row["metadata"])}
+        event_id, body = event_body("payment.refunded", session, request.reason)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        await driver.execute(
+            _QUEUE_DELIVERY,
+            event_id,
+            row["organization_id"],
+            self.webhook_url(row["organization_id"]),
+            body,
+            json.dumps(carrier) if carrier else None,
+        )
+        tx.after_commit(self.on_queued)
+
     def webhook_url(self, organization_id: uuid.UUID) -> str:
         return f"{self.webhook_base_url.rstrip('/')}/webhooks/payments/{organization_id}"
 
@@ -259,6 +316,8 @@ async def settle_session(
         )
         if row is None:
             raise NotFound("No such payment session", code="PAYMENT_SESSION_NOT_FOUND")
+        if row["status"] == "expired":
+            raise Conflict("This payment session has expired", code="PAYMENT_SESSION_EXPIRED")
         if row["status"] != "open":
             raise Conflict(
                 f"This payment is already {row['status']}", code="PAYMENT_SESSION_CLOSED"

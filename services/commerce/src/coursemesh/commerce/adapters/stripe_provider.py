@@ -4,6 +4,7 @@ verified with Stripe's signature scheme and mapped to the internal outcomes."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -15,12 +16,17 @@ import stripe
 
 from coursemesh.chassis.transaction import Transaction
 from coursemesh.commerce.app.ports import (
+    ExpiryOutcome,
     HostedPayment,
     HostedPaymentRequest,
+    PaymentProviderUnavailable,
     ProviderName,
+    RefundRequest,
     WebhookRejected,
 )
 from coursemesh.commerce.domain.payments import Outcome, PaymentEvent
+
+log = logging.getLogger("coursemesh.commerce.stripe")
 
 TOLERANCE_SECONDS = 300
 # Stripe accepts expires_at between 30 minutes and 24 hours from now.
@@ -98,6 +104,70 @@ class StripeProvider:
 
     async def confirm_event(self, tx: Transaction, event: PaymentEvent) -> None:
         """Stripe's signed word stands: nothing of Stripe's is recorded here to contradict it."""
+
+    async def expire_hosted_payment(
+        self, tx: Transaction, provider_transaction_id: str
+    ) -> ExpiryOutcome:
+        """``POST /v1/checkout/sessions/{id}/expire``. Stripe refuses to expire a session that
+        is not open: then the session is read (``GET``) and ``complete`` means paid (or paying,
+        by an async method), ``expired`` or unknown to Stripe means it can no longer be paid.
+        Any other failure is PaymentProviderUnavailable."""
+        sessions = self._client.v1.checkout.sessions
+        try:
+            await sessions.expire_async(provider_transaction_id)
+            return "expired"
+        except stripe.InvalidRequestError:
+            pass  # not open (any more): see what it became
+        except stripe.StripeError as exc:
+            raise _unavailable("expire the checkout session", exc) from None
+        try:
+            session = await sessions.retrieve_async(provider_transaction_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return "expired"
+            raise _unavailable("read the checkout session", exc) from None
+        except stripe.StripeError as exc:
+            raise _unavailable("read the checkout session", exc) from None
+        status = getattr(session, "status", None)
+        if status == "complete":
+            return "completed"
+        if status == "expired":
+            return "expired"
+        raise PaymentProviderUnavailable(
+            f"Stripe did not expire checkout session {provider_transaction_id} (it is {status})"
+        )
+
+    async def refund_payment(self, tx: Transaction, request: RefundRequest) -> None:
+        """``POST /v1/refunds`` for the payment intent, the whole amount, reason ``duplicate``,
+        our reason in its metadata; one idempotency key per payment, so a webhook delivered
+        again after a failed commit does not refund twice. A charge refunded before is done."""
+        if not request.provider_payment_id:
+            raise PaymentProviderUnavailable(
+                f"Payment {request.transaction_id} has no Stripe payment intent to refund",
+                code="REFUND_NOT_POSSIBLE",
+            )
+        params: dict[str, Any] = {
+            "payment_intent": request.provider_payment_id,
+            "reason": "duplicate",
+            "metadata": {
+                "paymentTransactionId": str(request.transaction_id),
+                "coursemeshReason": request.reason,
+            },
+        }
+        options: Any = {"idempotency_key": f"coursemesh-late-refund-{request.transaction_id}"}
+        try:
+            await self._client.v1.refunds.create_async(params, options)  # type: ignore[arg-type]
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "charge_already_refunded":
+                return
+            raise _unavailable("refund the payment", exc) from None
+        except stripe.StripeError as exc:
+            raise _unavailable("refund the payment", exc) from None
+
+
+def _unavailable(action: str, exc: stripe.StripeError) -> PaymentProviderUnavailable:
+    log.warning("stripe failed to %s: %s (HTTP %s)", action, exc, exc.http_status)
+    return PaymentProviderUnavailable(f"Stripe could not {action} (HTTP {exc.http_status})")
 
 
 def _reject_future_timestamp(header: str) -> None:

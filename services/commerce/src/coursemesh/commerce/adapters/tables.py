@@ -124,6 +124,30 @@ payment_transactions = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     _now(),
     sa.Column("completed_at", _UTC),
+    # Why the payment ended as it did (migration 0004): superseded | late_payment_superseded |
+    # late_payment_already_active; the payment that replaced a superseded one; the refund's time.
+    sa.Column("status_reason", sa.Text),
+    sa.Column("superseded_by", UUID(as_uuid=True)),
+    sa.Column("refunded_at", _UTC),
+    sa.Index(
+        "ix_payment_transactions_open_entitlement",
+        "entitlement_id",
+        postgresql_where="status = 'pending'",
+    ),
+)
+
+# The payments' audit trail (migration 0004): supersessions and late-payment refunds.
+payment_transitions = sa.Table(
+    "payment_transitions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("transaction_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("from_status", sa.Text, nullable=False),
+    sa.Column("to_status", sa.Text, nullable=False),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("at", _UTC, nullable=False),
 )
 
 webhook_events = sa.Table(
@@ -220,7 +244,7 @@ sandbox_sessions = sa.Table(
     sa.Column("amount_in_cents", sa.Integer, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("metadata", JSONB, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),  # open | paid | declined
+    sa.Column("status", sa.Text, nullable=False),  # open | paid | declined | expired | refunded
     sa.Column("expires_at", _UTC, nullable=False),
     _now(),
 )

@@ -5,7 +5,13 @@ paid.
 A course checkout without an ``Idempotency-Key`` first tries the fast store, which writes only
 a new free entitlement (one read statement, one write statement); any other outcome, and a
 fast write that lost a race to a concurrent checkout of the same buyer, goes to the
-transactional store, through the same decision."""
+transactional store, through the same decision.
+
+One open payment per entitlement: a checkout that reopens a pending (or revoked) entitlement
+first expires, at the provider, the payment still open for it and marks it ``superseded``; when
+the provider reports that payment paid meanwhile, the checkout opens nothing and answers 409
+``PREVIOUS_PAYMENT_COMPLETED`` (the provider's webhook activates the entitlement); when the
+provider fails, 502 ``PAYMENT_PROVIDER_UNAVAILABLE``, and the transaction rolls back."""
 
 from __future__ import annotations
 
@@ -32,12 +38,14 @@ from coursemesh.commerce.domain.checkout import (
     Buyer,
     Charge,
     Opening,
+    PreviousPaymentCompleted,
     Refused,
     decide_course_checkout,
     idempotency_fingerprint,
     lead_link,
 )
 from coursemesh.commerce.domain.events import custom_course_purchased
+from coursemesh.commerce.domain.payments import payments_to_supersede
 from coursemesh.commerce.domain.pricing import is_free
 
 
@@ -127,8 +135,12 @@ class Checkout:
         opened = await self._open(tx, course_id, buyer, now, again_if_lost=True)
         assert opened is not None
         ent_id = opened.entitlement.id
+        transaction_id = None if opened.charge is None else self._new_id()
+        if opened.kind == "reopen":
+            await self._supersede_open_payments(tx, ent_id, buyer, transaction_id, now)
         if opened.charge is None:
             return CheckoutResponse(payment_page_url=None, entitlement_id=ent_id)
+        assert transaction_id is not None
         url = await self._open_payment(
             tx,
             organization_id=opened.entitlement.organization_id,
@@ -136,8 +148,34 @@ class Checkout:
             charge=opened.charge,
             entitlement_id=ent_id,
             now=now,
+            transaction_id=transaction_id,
         )
         return CheckoutResponse(payment_page_url=url, entitlement_id=ent_id)
+
+    async def _supersede_open_payments(
+        self,
+        tx: CheckoutTransaction,
+        entitlement_id: uuid.UUID,
+        buyer: Buyer,
+        superseded_by: uuid.UUID | None,
+        now: datetime,
+    ) -> None:
+        """End the payments still open for the entitlement (its row is locked by the facts'
+        read): expire each at the provider, then mark it superseded. A payment the provider
+        reports paid refuses the checkout (nothing is written: the transaction rolls back)."""
+        for payment in payments_to_supersede(await tx.entitlement_payments(entitlement_id)):
+            # A payment of another provider (the setting changed since) cannot be reached from
+            # here; it is still marked superseded, so a late completion of it is refunded.
+            if payment.provider_transaction_id and payment.provider == self._provider.name:
+                outcome = await self._provider.expire_hosted_payment(
+                    tx.transaction, payment.provider_transaction_id
+                )
+                if outcome == "completed":
+                    raise PreviousPaymentCompleted(
+                        "Your previous payment for this course has completed; access follows as"
+                        " soon as the payment provider confirms it"
+                    )
+            await tx.supersede_payment(payment, superseded_by, buyer.user_id, now)
 
     # --- custom course offer -------------------------------------------------------------
 
@@ -201,9 +239,11 @@ class Checkout:
         entitlement_id: uuid.UUID | None = None,
         purchase_id: uuid.UUID | None = None,
         now: datetime,
+        transaction_id: uuid.UUID | None = None,
     ) -> str:
         """A payment row and a hosted payment at the provider; returns the page URL."""
-        transaction_id = self._new_id()
+        if transaction_id is None:
+            transaction_id = self._new_id()
         metadata = {META_TRANSACTION: str(transaction_id)}
         if entitlement_id is not None:
             metadata[META_ENTITLEMENT] = str(entitlement_id)

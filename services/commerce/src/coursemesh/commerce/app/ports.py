@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from coursemesh.chassis.errors import BadRequest
+from coursemesh.chassis.errors import BadRequest, DomainError
 from coursemesh.chassis.staff import StaffDirectory
 from coursemesh.chassis.transaction import Transaction
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
 from coursemesh.commerce.domain.payments import (
+    ExpiryOutcome,
+    LateReason,
     Outcome,
     Payment,
     PaymentEvent,
@@ -31,11 +33,14 @@ __all__ = [
     "META_ENTITLEMENT",
     "META_PURCHASE",
     "META_TRANSACTION",
+    "BuyerDirectory",
     "BuyerStanding",
     "CheckoutStore",
     "CheckoutTransaction",
     "CheckoutWrite",
+    "DirectoryUnavailable",
     "EntitlementRepository",
+    "ExpiryOutcome",
     "HostedPayment",
     "HostedPaymentRequest",
     "LeadEntry",
@@ -44,9 +49,11 @@ __all__ = [
     "PaymentEvent",
     "PaymentLedger",
     "PaymentProvider",
+    "PaymentProviderUnavailable",
     "Plan",
     "PlanDraft",
     "ProviderName",
+    "RefundRequest",
     "Saved",
     "StaffStore",
     "StaffTransaction",
@@ -87,6 +94,26 @@ class HostedPayment:
     payment_page_url: str
 
 
+@dataclass(frozen=True)
+class RefundRequest:
+    """A whole refund of a payment we will not apply (a late payment): ``reason`` is ours
+    (a :data:`LateReason`), recorded with the refund."""
+
+    transaction_id: uuid.UUID
+    provider_transaction_id: str | None
+    provider_payment_id: str | None
+    amount_in_cents: int
+    currency: str
+    reason: LateReason
+
+
+class PaymentProviderUnavailable(DomainError):
+    """The payment provider failed or could not be reached (a 5xx, a timeout, an answer we
+    cannot use): nothing was changed; the client may try again."""
+
+    status, code, title = 502, "PAYMENT_PROVIDER_UNAVAILABLE", "Bad Gateway"
+
+
 class WebhookRejected(BadRequest):
     """The webhook's signature or timestamp did not verify, or its verified body is not an
     event of the provider (``WEBHOOK_MALFORMED``)."""
@@ -113,6 +140,20 @@ class PaymentProvider(Protocol):
     async def confirm_event(self, tx: Transaction, event: PaymentEvent) -> None:
         """Raise a DomainError when the provider's own records contradict a verified event
         (``tx`` is the webhook's transaction); return when they do not."""
+        ...
+
+    async def expire_hosted_payment(
+        self, tx: Transaction, provider_transaction_id: str
+    ) -> ExpiryOutcome:
+        """Make the hosted payment unpayable (Stripe: expire the Checkout Session; the sandbox:
+        mark its session expired, in ``tx``). ``expired`` also when it was no longer payable;
+        ``completed`` when the buyer paid it meanwhile (nothing is expired then). Raise
+        PaymentProviderUnavailable when the provider fails."""
+        ...
+
+    async def refund_payment(self, tx: Transaction, request: RefundRequest) -> None:
+        """Refund the whole payment (idempotent: a payment refunded before is not refunded
+        again). Raise PaymentProviderUnavailable when the provider fails."""
         ...
 
 
@@ -238,6 +279,18 @@ class CheckoutTransaction(CheckoutWrite, Protocol):
     async def set_provider_transaction(
         self, transaction_id: uuid.UUID, provider_transaction_id: str
     ) -> None: ...
+
+    async def entitlement_payments(self, entitlement_id: uuid.UUID) -> Sequence[Payment]:
+        """The entitlement's payments that are still pending, locked until the end of the
+        transaction."""
+        ...
+
+    async def supersede_payment(
+        self, payment: Payment, superseded_by: uuid.UUID | None, actor: str, now: datetime
+    ) -> None:
+        """Mark a pending payment ``superseded`` (reason, replacement, version bumped) with
+        its audit row."""
+        ...
 
 
 class TransactionalCheckoutStore(Protocol):
@@ -374,6 +427,18 @@ class PaymentLedger(Protocol):
         """Queue the receipt (once per payment: a second one is ignored)."""
         ...
 
+    async def record_late_refund(
+        self,
+        payment: Payment,
+        reason: LateReason,
+        *,
+        provider_payment_id: str | None,
+        now: datetime,
+    ) -> int:
+        """A late payment refunded: status ``refunded`` with its reason and time, its audit
+        row; returns the payment's new version."""
+        ...
+
 
 class WebhookStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[PaymentLedger]: ...
@@ -394,3 +459,20 @@ class SweeperBatch(Protocol):
 
 class SweeperStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[SweeperBatch]: ...
+
+
+# --- receipts: where a buyer is written to -----------------------------------------------------
+
+
+class DirectoryUnavailable(Exception):
+    """The identity directory could not answer now (network, 5xx, rate limit, a refused key):
+    the receipt is retried later, the attempt counted."""
+
+
+class BuyerDirectory(Protocol):
+    """The identity provider's address book, asked for a buyer whose token carried no email."""
+
+    async def email_of(self, user_id: str) -> str | None:
+        """The user's primary email address; None: the directory knows no address for them
+        (an unknown user included). Raises :class:`DirectoryUnavailable` when it cannot say."""
+        ...

@@ -1,4 +1,9 @@
-"""Payment webhooks: verified provider events change payments, entitlements and purchases."""
+"""Payment webhooks: verified provider events change payments, entitlements and purchases.
+
+A late payment (a completion of a payment a newer checkout superseded, or of one whose
+entitlement is already active through another payment) is never applied: it is refunded at
+the provider, recorded ``refunded`` with its reason and audited, ``payment.refunded`` is
+published, and the entitlement, its receipt and its events stay as they are."""
 
 from __future__ import annotations
 
@@ -21,14 +26,17 @@ from coursemesh.commerce.app.ports import (
     META_TRANSACTION,
     PaymentLedger,
     PaymentProvider,
+    RefundRequest,
     WebhookStore,
 )
 from coursemesh.commerce.domain.events import custom_course_purchased, payment_changed
 from coursemesh.commerce.domain.payments import (
+    LateReason,
     Payment,
     PaymentEvent,
     Refresh,
     entitlement_after_payment,
+    late_payment,
     payment_mismatch,
     payment_status_after,
     purchase_status_after,
@@ -121,8 +129,15 @@ class PaymentWebhooks:
         if payment is None:
             raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
         await self._check_payment(ledger, org_id, payment, event, entitlement_id=ent.id)
+        late = late_payment(ent, payment, event)
+        if late == "refunded_already":
+            return
+        if late is not None:
+            await self._refund_late(ledger, payment, event, late, now, entitlement_id=ent.id)
+            return
+        payment_open = payment.status == "pending"
         await self._settle_payment(ledger, payment, event, now, entitlement_id=ent.id)
-        effect = entitlement_after_payment(ent, payment.id, event, now)
+        effect = entitlement_after_payment(ent, payment.id, event, now, payment_open=payment_open)
         if isinstance(effect, Refresh):
             await ledger.entitlements.refresh(effect.entitlement)
         elif effect is not None:
@@ -231,11 +246,57 @@ class PaymentWebhooks:
         if completed:
             await self._queue_receipt(ledger, payment)
 
+    async def _refund_late(
+        self,
+        ledger: PaymentLedger,
+        payment: Payment,
+        event: PaymentEvent,
+        reason: LateReason,
+        now: datetime,
+        *,
+        entitlement_id: uuid.UUID,
+    ) -> None:
+        """Refund a late payment at the provider, record and audit the refund, publish
+        ``payment.refunded``; no activation, no receipt. A provider failure raises (502): the
+        webhook rolls back unrecorded, so the provider delivers it again."""
+        provider_payment_id = event.provider_payment_id or payment.provider_payment_id
+        await self._provider.refund_payment(
+            ledger.transaction,
+            RefundRequest(
+                transaction_id=payment.id,
+                provider_transaction_id=payment.provider_transaction_id,
+                provider_payment_id=provider_payment_id,
+                amount_in_cents=payment.amount_in_cents,
+                currency=payment.currency,
+                reason=reason,
+            ),
+        )
+        version = await ledger.record_late_refund(
+            payment, reason, provider_payment_id=provider_payment_id, now=now
+        )
+        refunded = payment_changed(
+            payment,
+            "refunded",
+            entitlement_id=entitlement_id,
+            purchase_id=None,
+            failure_reason=reason,
+            now=now,
+        )
+        assert refunded is not None
+        ledger.transaction.publish(refunded, aggregate_id=payment.id, aggregate_version=version)
+        span = trace.get_current_span().get_span_context()
+        log.warning(
+            "late payment refunded (%s): transaction %s, entitlement %s, event %s (trace %032x)",
+            reason,
+            payment.id,
+            entitlement_id,
+            event.provider_event_id,
+            span.trace_id,
+        )
+
     async def _queue_receipt(self, ledger: PaymentLedger, payment: Payment) -> None:
-        """One receipt per completed paid purchase (member or not)."""
-        if not payment.buyer_email:
-            log.warning("payment %s completed without a buyer email: no receipt", payment.id)
-            return
+        """One receipt per completed paid purchase (member or not; without the buyer's email
+        the receipt sender asks the buyer directory for it)."""
         mail = receipt(payment, await ledger.seller(payment.organization_id))
         assert mail is not None
         await ledger.queue_receipt(mail)

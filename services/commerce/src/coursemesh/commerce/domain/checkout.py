@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from coursemesh.chassis.errors import BadRequest, DomainError, NotFound
+from coursemesh.chassis.errors import BadRequest, Conflict, DomainError, NotFound
 from coursemesh.commerce.domain.entitlements import (
     CourseAlreadyOwned,
     Entitlement,
@@ -81,6 +81,13 @@ class Refused:
         if self.reason == "no_active_plan":
             return BadRequest("This course has no active plan", code="NO_ACTIVE_PLAN")
         return CourseAlreadyOwned("You already own this course")
+
+
+class PreviousPaymentCompleted(Conflict):
+    """A checkout of a pending entitlement whose open payment the provider reports paid: no
+    second payment is opened (the provider's webhook activates the entitlement)."""
+
+    code = "PREVIOUS_PAYMENT_COMPLETED"
 
 
 UNAVAILABLE = Refused("unavailable")

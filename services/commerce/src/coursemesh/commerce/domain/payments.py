@@ -4,7 +4,7 @@ to the payment, the entitlement or the custom course purchase it names. Pure: no
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -21,11 +21,24 @@ from coursemesh.commerce.domain.pricing import format_amount
 from coursemesh.contracts.types import PaymentProvider as ProviderName
 
 Outcome = Literal["completed", "failed", "refunded", "disputed", "expired"]
-PaymentStatus = Literal["pending", "completed", "failed", "expired", "refunded", "disputed"]
+PaymentStatus = Literal[
+    "pending", "completed", "failed", "expired", "refunded", "disputed", "superseded"
+]
 PurchaseStatus = Literal["pending", "paid", "failed", "refunded"]
 
 #: The actor of the transitions a provider's webhook causes.
 WEBHOOK_ACTOR = "provider-webhook"
+
+#: What the provider says of a hosted payment it was asked to expire: ``expired`` (it can no
+#: longer be paid: expired now, before, or never payable) or ``completed`` (the buyer paid it).
+ExpiryOutcome = Literal["expired", "completed"]
+
+#: Why a payment that completed late is refunded instead of applied: its session had been
+#: superseded by a newer checkout, or the entitlement was already active through another payment.
+LateReason = Literal["late_payment_superseded", "late_payment_already_active"]
+LATE_REASONS: tuple[LateReason, ...] = ("late_payment_superseded", "late_payment_already_active")
+#: ``payment_transactions.status_reason`` of a payment a newer checkout superseded.
+SUPERSEDED = "superseded"
 
 OUTCOME_CAUSES: dict[Outcome, Cause] = {
     "completed": "payment_completed",
@@ -73,6 +86,8 @@ class Payment:
     buyer_email: str | None
     description: str
     version: int
+    #: why it ended as it did (``superseded``, a :data:`LateReason`); None otherwise
+    status_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +181,15 @@ def entitlement_after_payment(
     payment_id: uuid.UUID,
     event: PaymentEvent,
     now: datetime,
+    *,
+    payment_open: bool = True,
 ) -> EntitlementEffect:
     """What a payment outcome does to the entitlement it names: a completion activates it
     (on an active row it only refreshes the payment link, if that changed); a failed or
-    expired payment only ends a pending checkout; a refund or dispute only revokes the row its
-    own payment activated. None: the entitlement stays as it is."""
+    expired payment only ends a pending checkout, and only when it was the checkout's open
+    payment (``payment_open``: pending before the event; the expiry of a payment a newer
+    checkout superseded leaves that checkout pending); a refund or dispute only revokes the row
+    its own payment activated. None: the entitlement stays as it is."""
     outcome = event.outcome or "failed"
     if outcome == "completed":
         if ent.status == "active":
@@ -180,7 +199,7 @@ def entitlement_after_payment(
             ent, "payment_completed", actor=WEBHOOK_ACTOR, now=now, transaction_id=payment_id
         )
     still_relevant = (
-        ent.status == "pending"
+        ent.status == "pending" and payment_open
         if outcome in ("failed", "expired")
         else ent.status == "active" and ent.source_payment_transaction_id == payment_id
     )
@@ -189,6 +208,36 @@ def entitlement_after_payment(
     return transition(
         ent, OUTCOME_CAUSES[outcome], actor=WEBHOOK_ACTOR, now=now, reason=event.failure_reason
     )
+
+
+def payments_to_supersede(payments: Sequence[Payment]) -> list[Payment]:
+    """What a new checkout of an entitlement ends first: every payment of it still open
+    (pending; normally at most one), so that one payment at most can be paid for it."""
+    return [p for p in payments if p.status == "pending"]
+
+
+LateOutcome = LateReason | Literal["refunded_already"]
+
+
+def late_payment(ent: Entitlement, payment: Payment, event: PaymentEvent) -> LateOutcome | None:
+    """Whether a verified completion is a late payment, refunded instead of applied: the
+    payment was superseded by a newer checkout, or the entitlement is already active through
+    another payment (a second charge for one course). ``refunded_already``: a completion of a
+    payment already refunded as late (the provider's other event for it): nothing to do.
+    None: an ordinary completion (or a replay of the one that activated the entitlement)."""
+    if event.outcome != "completed":
+        return None
+    if payment.status == "refunded" and payment.status_reason in LATE_REASONS:
+        return "refunded_already"
+    if payment.status == "superseded":
+        return "late_payment_superseded"
+    if (
+        payment.status != "completed"
+        and ent.status == "active"
+        and ent.source_payment_transaction_id != payment.id
+    ):
+        return "late_payment_already_active"
+    return None
 
 
 def purchase_status_after(purchase: Purchase, outcome: Outcome) -> PurchaseStatus | None:
@@ -203,10 +252,8 @@ def purchase_status_after(purchase: Purchase, outcome: Outcome) -> PurchaseStatu
 
 
 def receipt(payment: Payment, seller: Seller | None) -> Receipt | None:
-    """The receipt of a completed paid purchase, to the email captured at checkout (None
-    without one)."""
-    if not payment.buyer_email:
-        return None
+    """The receipt of a completed paid purchase, to the email captured at checkout; without
+    one its ``email`` is empty and the receipt sender asks the buyer directory."""
     seller_name = seller.name if seller else "coursemesh"
     amount = format_amount(payment.amount_in_cents, payment.currency)
     lines = [
@@ -222,7 +269,7 @@ def receipt(payment: Payment, seller: Seller | None) -> Receipt | None:
     lines += ["", f"Reference: {payment.id}"]
     return Receipt(
         transaction_id=payment.id,
-        email=payment.buyer_email,
+        email=payment.buyer_email or "",
         subject=f"Your receipt from {seller_name}: {payment.description}",
         body="\n".join(lines),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from coursemesh.commerce.domain import money
+
 CUSTOM_COURSE_CODE = re.compile(r"^X[A-Z0-9]{5}$")
 
 
@@ -12,5 +14,6 @@ def is_free(price_in_cents: int) -> bool:
 
 
 def format_amount(amount_in_cents: int, currency: str) -> str:
-    """``4900, "USD"`` -> ``"49.00 USD"`` (two minor digits; enough for the currencies sold)."""
-    return f"{amount_in_cents // 100}.{amount_in_cents % 100:02d} {currency}"
+    """``4900, "USD"`` -> ``"49.00 USD"``, ``4900, "JPY"`` -> ``"4,900 JPY"``: the amount in the
+    currency's own minor unit (ISO 4217 digits, :mod:`coursemesh.commerce.domain.money`)."""
+    return money.format_amount(amount_in_cents, currency)
