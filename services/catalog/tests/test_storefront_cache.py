@@ -176,6 +176,25 @@ async def test_this_process_reads_its_own_writes_on_the_next_get(
     problem(await get(api, course), 404, "COURSE_NOT_AVAILABLE")
 
 
+async def test_a_request_carrying_a_consistency_token_reads_past_the_cache(
+    api: Api, db: Database, cache: StorefrontCache, admin: asyncpg.Connection
+) -> None:
+    org, course = await on_sale(api, db, cache, admin)
+    renamed = await api.request(
+        "PATCH", f"/organizations/{org}/courses/{course}", json={"name": "Renamed"}
+    )
+    token = renamed.headers["consistency-token"]
+    assert (await get(api, course)).json()["name"] == "Renamed"
+    # What a replica whose NOTIFY has not arrived yet would hold: an older page.
+    stale = StorefrontPage('"stale"', b'{"name": "30-day reset"}')
+    assert cache.put(uuid.UUID(course), stale, cache.generation)
+    assert (await get(api, course)).content == stale.body  # served from memory
+    fresh = await get(api, course, **{"Consistency-Token": token})
+    assert fresh.status_code == 200
+    assert fresh.json()["name"] == "Renamed"
+    assert fresh.headers["etag"] != stale.etag
+
+
 async def test_a_write_by_another_process_reaches_the_cache_through_notify(
     api: Api, db: Database, cache: StorefrontCache, admin: asyncpg.Connection
 ) -> None:

@@ -10,8 +10,11 @@ from litestar.params import FromPath
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from coursemesh.catalog.bootstrap import runtime
+from coursemesh.chassis.consistency import TOKEN_HEADER
 from coursemesh.chassis.headers import raw_header
 from coursemesh.chassis.responses import EncodedJson, EncodedResponse
+
+_TOKEN = TOKEN_HEADER.encode()
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -29,7 +32,12 @@ async def public_course(
     # The busiest route: no dependencies (two or more are resolved through a task group), and
     # the 200 is sent as bytes with its headers, without a Response to build.
     rt = runtime(request)
-    page = await rt.storefront.page(course_id)
+    # A client that presents the Consistency-Token of a write must see that write: the
+    # process's cache may not have heard yet of a commit made through another replica, so
+    # such a request reads the database (the write committed before its token was given).
+    fresh = raw_header(request.scope, _TOKEN) is not None
+    pages = rt.storefront_cache.source if fresh else rt.storefront
+    page = await pages.page(course_id)
     headers = ((b"etag", page.etag.encode()), (b"cache-control", rt.storefront_cache_control))
     if etag_matches(raw_header(request.scope, b"if-none-match"), page.etag):
         return EncodedResponse(status=HTTP_304_NOT_MODIFIED, headers=headers)
