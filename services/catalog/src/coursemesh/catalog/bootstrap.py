@@ -13,7 +13,7 @@ from litestar import Litestar, Request
 from coursemesh.catalog.adapters.catalog import SqlCatalogStore
 from coursemesh.catalog.adapters.storefront import SqlStorefrontStore
 from coursemesh.catalog.adapters.storefront_cache import StorefrontCache, keep_fresh
-from coursemesh.catalog.app.ports import CatalogStore, StorefrontPages, StorefrontStore
+from coursemesh.catalog.app.ports import CatalogStore, StorefrontStore
 from coursemesh.catalog.app.storefront import Storefront
 from coursemesh.catalog.settings import Settings
 from coursemesh.chassis.app import ServiceContext, runtime_of
@@ -29,9 +29,8 @@ class Runtime:
     """Organizations, members, workouts and courses (the staff use cases take it)."""
     storefront_store: StorefrontStore
     """The storefront's database read (the use case's store)."""
-    storefront: StorefrontPages
-    """The storefront's pages: :attr:`storefront_cache` in front of the use case."""
     storefront_cache: StorefrontCache
+    """The storefront's pages: the cache in front of the use case (``.source``)."""
     storefront_cache_control: bytes
     """The storefront's ``Cache-Control`` header value."""
     storefront_listener: asyncio.Task[None] | None
@@ -66,7 +65,6 @@ async def bootstrap(ctx: ServiceContext[Any]) -> AsyncIterator[Runtime]:
             database=db,
             catalog=SqlCatalogStore(db),
             storefront_store=storefront_store,
-            storefront=cache,
             storefront_cache=cache,
             storefront_cache_control=f"public, max-age={max_age}".encode(),
             storefront_listener=listener,

@@ -36,7 +36,7 @@ async def public_course(
     # process's cache may not have heard yet of a commit made through another replica, so
     # such a request reads the database (the write committed before its token was given).
     fresh = raw_header(request.scope, _TOKEN) is not None
-    pages = rt.storefront_cache.source if fresh else rt.storefront
+    pages = rt.storefront_cache.source if fresh else rt.storefront_cache
     page = await pages.page(course_id)
     headers = ((b"etag", page.etag.encode()), (b"cache-control", rt.storefront_cache_control))
     if etag_matches(raw_header(request.scope, b"if-none-match"), page.etag):

@@ -151,17 +151,14 @@ async def mark_complete(
         current = await store.lock_enrollment(entitlement)
         completed = await _completed(store, entitlement)
         occurrence = occurrence_to_complete(course.days, workout_id, completed, day_offset)
-        version = course.details.curriculum_version or 0
-        recorded = await store.add_completion(
-            entitlement.entitlement_id,
-            Completion(
-                item_id=occurrence.item_id,
-                workout_id=workout_id,
-                day_offset=occurrence.day_offset,
-                curriculum_version=version,
-                completed_at=clock.now,
-            ),
+        completion = Completion(
+            item_id=occurrence.item_id,
+            workout_id=workout_id,
+            day_offset=occurrence.day_offset,
+            curriculum_version=course.details.curriculum_version or 0,
+            completed_at=clock.now,
         )
+        recorded = await store.add_completion(entitlement.entitlement_id, completion)
         outcome = after_mark(current, course, completed, occurrence, recorded, clock.now)
         if outcome.workout_completed_version is not None:
             tx.events.publish(
@@ -170,11 +167,11 @@ async def mark_complete(
                     user_id=entitlement.user_id,
                     course_id=entitlement.course_id,
                     organization_id=entitlement.organization_id,
-                    item_id=occurrence.item_id,
-                    workout_id=workout_id,
-                    day_offset=occurrence.day_offset,
-                    curriculum_version=version,
-                    completed_at=clock.now,
+                    item_id=completion.item_id,
+                    workout_id=completion.workout_id,
+                    day_offset=completion.day_offset,
+                    curriculum_version=completion.curriculum_version,
+                    completed_at=completion.completed_at,
                 ),
                 aggregate_id=entitlement.entitlement_id,
                 aggregate_version=outcome.workout_completed_version,
