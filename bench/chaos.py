@@ -3,14 +3,16 @@ databases, the event streams, the mail sink and S3 that every acknowledged write
 exactly once and that every projection converged.
 
 One run = a fresh stack (``coursemesh.devstack.stack.Stack``, own temp data dir, never the
-shared e2e or ``make up`` one), seeded through the gateway, then for ``duration`` seconds:
+shared e2e or ``make up`` one), seeded through the gateway (the organization's payment account
+onboarded at the sandbox first, as a seller must before a paid checkout), then for
+``duration`` seconds:
 
 - ``clients`` threads, each an ``httpx.Client`` against the gateway, no retries: free
   checkouts and paid checkouts (each a new buyer; the paid ones pay on the sandbox's hosted
-  page: GET it, POST its "Pay" form), workout completions in the player, custom-course
-  purchases (offer checkout + intake) and, once a custom course is ready, a regen request that
-  the organization's owner approves. Every call is recorded (request id, idempotency key, ids,
-  status, time);
+  page: GET it, POST its "Pay" form, answered 303 to the checkout's success page), workout
+  completions in the player, custom-course purchases (offer checkout + intake) and, once a
+  custom course is ready, a regen request that the organization's owner approves. Every call
+  is recorded (request id, idempotency key, ids, status, time);
 - a killer thread (seeded RNG) ``SIGKILL``s one victim at a time: a service replica, NATS or
   PostgreSQL (the outbox relay and every worker run inside the service processes, so they are
   killed with them). Its first kills are one of each kind, in random order;
@@ -65,6 +67,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from bench.common import enable_payments
 from coursemesh.devstack.ports import free_port
 from coursemesh.devstack.process import ManagedProcess
 from coursemesh.devstack.stack import Stack, StackError
@@ -134,6 +137,12 @@ class Call:
     code: str | None = None  # problem+json code
 
 
+def acknowledged(status: int | None) -> bool:
+    """A write's answer that says it took effect: a 2xx, or the 303 See Other with which the
+    hosted payment page's Pay form sends the buyer on to the success page."""
+    return status is not None and (200 <= status < 300 or status == 303)
+
+
 @dataclass
 class Op:
     """One client operation: one or more calls, the ids it sent and got back."""
@@ -151,7 +160,7 @@ class Op:
 
     def acked(self, step: str) -> bool:
         c = self.call(step)
-        return c is not None and c.status is not None and 200 <= c.status < 300
+        return c is not None and acknowledged(c.status)
 
     def sent(self, step: str) -> bool:
         return self.call(step) is not None
@@ -273,6 +282,7 @@ class _Seed:
             )
             for label in ("A", "B")
         }
+        enable_payments(self.http, org, {"authorization": f"Bearer {token}"})
         free = self.course(token, org, workouts, "Chaos free", 0)
         paid = self.course(token, org, workouts, "Chaos paid", PAID_PRICE_CENTS)
         code = "X" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(5))
@@ -428,7 +438,7 @@ class Load:
         if response.headers.get("content-type", "").startswith("application/problem+json"):
             with contextlib.suppress(ValueError, AttributeError):
                 code = response.json().get("code")
-        error = None if response.status_code < 300 else response.text[:300]
+        error = None if acknowledged(response.status_code) else response.text[:300]
         op.calls.append(
             Call(
                 step,
@@ -497,7 +507,7 @@ class Load:
         if action is None:
             self.drill.note("no Pay form", page.text[:300])
             return
-        self._call(
+        paid = self._call(
             http,
             op,
             "pay",
@@ -506,6 +516,10 @@ class Load:
             content=b"",
             headers={"content-type": "application/x-www-form-urlencoded", "accept": "text/html"},
         )
+        if paid is not None and paid.status_code == 303:
+            success = paid.headers.get("location", "")
+            if urlsplit(success).path != "/checkout/success":
+                self.drill.note("Pay sent the buyer elsewhere than the success page", success)
 
     def _completion(
         self, http: httpx.Client, client: int, rng: random.Random, owned: list[_Owned]
@@ -999,7 +1013,7 @@ class Audit:
             return None
         t = self.tallies[kind]
         t.sent += 1
-        if call.status is not None and 200 <= call.status < 300:
+        if acknowledged(call.status):
             t.acked += 1
         elif call.status is not None and 400 <= call.status < 500:
             t.refused += 1  # listed as a wrong answer by Drill._classify_calls

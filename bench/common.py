@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import psutil
 
 from coursemesh.devstack.infra import EmbeddedNats, EmbeddedPostgres
@@ -144,6 +146,39 @@ def bench_stack(
         ) as stack,
     ):
         yield stack
+
+
+def enable_payments(
+    http: httpx.Client, org_id: str, owner_auth: Mapping[str, str]
+) -> dict[str, Any]:
+    """Onboard an organization's payment account at the sandbox provider, as its owner does
+    before selling anything paid (until then a paid checkout is refused with 409
+    ``PAYMENTS_NOT_ENABLED``); the account as commerce then shows it, enabled. ``http`` is a
+    client of the gateway, ``owner_auth`` the owner's (or an admin's) authorization header.
+
+    As with Stripe Connect: ask for an onboarding link, submit the provider's onboarding form
+    (its 303 to the return page is not followed), then ask for a link again. That second call
+    reads the account back from the provider, so it answers the account enabled at once: no
+    waiting for the provider's ``account.updated`` webhook, delivered asynchronously."""
+    path = f"/organizations/{org_id}/payments/onboarding"
+
+    def onboarding() -> dict[str, Any]:
+        response = http.post(path, headers=dict(owner_auth))
+        if response.status_code != 200:
+            raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    form = urlsplit(onboarding()["url"]).path  # the sandbox's page, through the gateway
+    submitted = http.post(
+        form, content=b"", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    if submitted.status_code != 303:
+        raise RuntimeError(f"POST {form}: {submitted.status_code} {submitted.text[:300]}")
+    account: dict[str, Any] = onboarding()["account"]
+    if account["status"] != "enabled":
+        raise RuntimeError(f"org {org_id}: payment account not enabled after onboarding: {account}")
+    return account
 
 
 def record(name: str, result: dict[str, Any]) -> None:

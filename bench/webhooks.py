@@ -2,8 +2,9 @@
 
 The stack is started exactly as ``make up`` does (``coursemesh.devstack.stack.Stack``) with a
 known ``COMMERCE_SANDBOX_WEBHOOK_KEY``, seeded through the gateway (``bench.http.Seeder``): one
-organization with a course priced at 49.00, then ``--webhooks`` pending paid checkouts, one per
-distinct buyer. Nobody presses Pay: the benchmark plays the sandbox provider itself. It settles
+organization with a course priced at 49.00 and its payment account onboarded at the sandbox
+(``bench.common.enable_payments``), then ``--webhooks`` pending paid checkouts, one per distinct
+buyer. Nobody presses Pay: the benchmark plays the sandbox provider itself. It settles
 each session as the page's Pay does (``status = 'paid'``: the provider applies a completion only
 for a session it settled), without queueing the provider's own delivery, and POSTs exactly what
 its ``sandbox-webhook-sender`` would (the body from the provider's own session rows and
@@ -38,7 +39,13 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import add_trace_option, bench_stack, hello_world_ceiling, record
+from bench.common import (
+    add_trace_option,
+    bench_stack,
+    enable_payments,
+    hello_world_ceiling,
+    record,
+)
 from bench.http import Seeder
 from bench.loadgen import _percentile, read_response
 from coursemesh.commerce.adapters.sandbox import event_body, organization_webhook_secret, sign
@@ -235,6 +242,7 @@ def run(count: int, connections: int, duration: float, trace_sample_ratio: float
             "bench_staff",
             {"priceInCents": PRICE_CENTS},
         )
+        enable_payments(seeder.http, org, seeder.auth("bench_staff"))
         assert stack.endpoints is not None
         db = stack.endpoints.database_url
         loop = _new_loop()

@@ -85,6 +85,9 @@ class User:
     def patch(self, path: str, json_body: Any, **kw: Any) -> httpx.Response:
         return self.client.patch(path, json=json_body, **kw)
 
+    def put(self, path: str, json_body: Any, **kw: Any) -> httpx.Response:
+        return self.client.put(path, json=json_body, **kw)
+
     def delete(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.delete(path, **kw)
 
@@ -130,6 +133,8 @@ class Course:
     name: str
     curriculum: list[dict[str, Any]] = field(default_factory=list)
     curriculum_version: int = 0  # catalog's version after the last day was set
+    #: the organization's payment account at the (sandbox) provider; None: not onboarded
+    account_id: str | None = None
 
 
 class Suite:
@@ -200,11 +205,17 @@ class Suite:
         price_cents: int,
         owner: User | None = None,
         name: str = "3-day reset",
+        payments: bool | None = None,
     ) -> Course:
         """An organization with a published, priced 3-day course (day 0: A, B; day 1: rest;
-        day 2: A again), once commerce accepts checkouts for it and the storefront shows it."""
+        day 2: A again), once commerce accepts checkouts for it and the storefront shows it.
+        ``payments`` (default: when the course is paid): the organization's payment account
+        is onboarded first, without which a paid checkout is refused."""
         owner = owner or self.user("owner")
         org_id, org_name, slug = self.organization(owner)
+        if payments is None:
+            payments = price_cents > 0
+        account_id = self.enable_payments(owner, org_id)["accountId"] if payments else None
         a = self.workout(owner, org_id, "Mobility")
         b = self.workout(owner, org_id, "Strength")
         course = ok(
@@ -249,6 +260,7 @@ class Suite:
             slug,
             name,
             curriculum_version=int(last_day["curriculumVersion"]),
+            account_id=account_id,
         )
 
     def storefront(self, course_id: str) -> dict[str, Any]:
@@ -298,6 +310,50 @@ class Suite:
 
     # --- payments -------------------------------------------------------------------
 
+    def enable_payments(self, owner: User, org_id: str) -> dict[str, Any]:
+        """Onboard the organization's payment account at the sandbox provider, as its owner
+        does before selling anything paid (until then a paid checkout is refused with 409
+        ``PAYMENTS_NOT_ENABLED``); the account as commerce then shows it, enabled.
+
+        As with Stripe Connect: ask for an onboarding link, submit the provider's onboarding
+        form as a browser would (its 303 to the return page is not followed), then ask for a
+        link again. That second call reads the account back from the provider, so it answers
+        the account enabled at once: no waiting for the provider's ``account.updated`` webhook,
+        which is delivered asynchronously and finds nothing left to change."""
+        path = f"/organizations/{org_id}/payments/onboarding"
+        started = ok(owner.post(path))
+        account = started["account"]
+        assert account["provider"] == "sandbox", account
+        assert account["accountId"], account
+        link = urlsplit(started["url"])
+        assert f"{link.scheme}://{link.netloc}" == self.base_url, started["url"]
+        assert link.path == f"/pay/accounts/{account['accountId']}/onboarding", started["url"]
+        page = self.anon.get(link.path, headers={"accept": "text/html"})
+        assert page.status_code == 200, page.text
+        [form] = [f for f in parse_forms(page.text) if f.method == "post"]
+        submitted = self.anon.post(
+            urlsplit(urljoin(started["url"], form.action)).path,
+            content=b"",
+            headers={"content-type": "application/x-www-form-urlencoded", "accept": "text/html"},
+        )
+        assert submitted.status_code == 303, f"{submitted.status_code}: {submitted.text[:800]}"
+        assert submitted.headers["location"] == f"{self.base_url}/payments/onboarding/return"
+        enabled: dict[str, Any] = ok(owner.post(path))["account"]
+        assert enabled["accountId"] == account["accountId"], (account, enabled)
+        assert enabled["status"] == "enabled", enabled
+        assert enabled["chargesEnabled"], enabled
+        assert enabled["payoutsEnabled"], enabled
+        return enabled
+
+    def pay(self, payment_page_url: str, **headers: str) -> str:
+        """Press Pay on the hosted page: the sandbox sends the buyer on (303) to the checkout's
+        success page, by default the platform's own; its URL (not followed)."""
+        paid = self.pay_page(payment_page_url, "Pay", **headers)
+        assert paid.status_code == 303, f"{paid.status_code}: {paid.text[:800]}"
+        location = paid.headers["location"]
+        assert location.startswith(f"{self.base_url}/checkout/success?session="), location
+        return location
+
     def pay_page(
         self, payment_page_url: str, button: str = "Pay", **headers: str
     ) -> httpx.Response:
@@ -332,15 +388,20 @@ class Suite:
         session_id: str,
         *,
         amount: int,
+        account: str | None,
         metadata: dict[str, str] | None = None,
         event_id: str | None = None,
         secret_org: str | None = None,
     ) -> tuple[bytes, dict[str, str]]:
+        """A sandbox webhook as the provider sends it: ``account`` is the connected account the
+        payment happened on (the seller's), signed with ``secret_org``'s secret (default: the
+        organization whose URL it goes to)."""
         event_id = event_id or f"evt_{uuid.uuid4().hex}"
         body = json.dumps(
             {
                 "id": event_id,
                 "type": event_type,
+                "account": account,
                 "data": {
                     "sessionId": session_id,
                     "amountInCents": amount,

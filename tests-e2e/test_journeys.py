@@ -11,6 +11,7 @@ asynchronous by nature (``suite.eventually``, each with its reason).
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from suite import (
     Course,
@@ -174,9 +176,10 @@ def test_j3_paid_course_page_webhook_receipt_and_trace(suite: Suite, paid_course
     assert "49.00 EUR" in page.text
 
     pay_trace_id, pay_caller_span = secrets.token_hex(16), secrets.token_hex(8)
-    paid = suite.pay_page(url, "Pay", traceparent=f"00-{pay_trace_id}-{pay_caller_span}-01")
-    assert paid.status_code == 200, paid.text
-    assert "paid" in paid.text
+    # Pay sends the buyer on (303) to the platform's success page, served through the gateway
+    success = suite.pay(url, traceparent=f"00-{pay_trace_id}-{pay_caller_span}-01")
+    landed = suite.anon.get(success)
+    _shows_the_purchase(landed, paid_course, "49.00 EUR")
 
     # commerce's sandbox worker delivers the signed webhook through the gateway
     player = suite.player_once_paid(buyer, paid_course)
@@ -189,6 +192,11 @@ def test_j3_paid_course_page_webhook_receipt_and_trace(suite: Suite, paid_course
     assert ent["sourcePaymentTransactionId"] is not None
     # a second payment of the same session is refused
     assert suite.anon.post(urlsplit(url).path + "/pay").status_code == 409
+    # the buyer's page, reloaded: the payment is confirmed (the webhook that activated the
+    # entitlement completed it in the same transaction)
+    confirmed = suite.anon.get(success)
+    _shows_the_purchase(confirmed, paid_course, "49.00 EUR")
+    assert "Payment confirmed" in confirmed.text, confirmed.text
 
     receipt = eventually(
         lambda: _one(suite.mails_to(buyer.email)),
@@ -229,6 +237,16 @@ def test_j3_paid_course_page_webhook_receipt_and_trace(suite: Suite, paid_course
     by_pay = {s["span_id"]: s for s in suite.spans() if s["trace_id"] == pay_trace_id}
     assert _descends(activation, hook, by_pay), "the activation publish is not under the webhook"
     assert applied["parent_span_id"] == activation["span_id"]  # NATS hop to learning
+
+
+def _shows_the_purchase(page: httpx.Response, course: Course, amount: str) -> None:
+    """One of the platform's checkout pages (success, cancelled) for a purchase of ``course``."""
+    assert page.status_code == 200, f"{page.request.url} -> {page.status_code}: {page.text[:800]}"
+    assert page.headers["content-type"].startswith("text/html"), page.headers
+    assert page.headers["cache-control"] == "no-store", page.headers
+    assert course.name in page.text, page.text
+    assert course.org_name in page.text, page.text
+    assert amount in page.text, page.text
 
 
 def _descends(span: dict[str, Any], ancestor: dict[str, Any], by_id: dict[str, Any]) -> bool:
@@ -346,7 +364,7 @@ def test_j4_declined_payment_revokes_and_rebuy_reactivates(
     second = suite.checkout(buyer, paid_course)
     assert second["entitlementId"] == first["entitlementId"]
     assert second["paymentPageUrl"] != first["paymentPageUrl"]
-    assert suite.pay_page(second["paymentPageUrl"], "Pay").status_code == 200
+    suite.pay(second["paymentPageUrl"])
     player = suite.player_once_paid(buyer, paid_course)
     assert player["entitlement"]["id"] == first["entitlementId"]
     ent = suite.entitlement(paid_course, buyer)
@@ -370,13 +388,17 @@ def test_j5_refund_and_revoke_then_archive(suite: Suite, paid_course: Course) ->
     for buyer in (refunded, keeper, revoked):
         checkout = suite.checkout(buyer, course)
         sessions[buyer.sub] = session_id(checkout["paymentPageUrl"])
-        assert suite.pay_page(checkout["paymentPageUrl"], "Pay").status_code == 200
+        suite.pay(checkout["paymentPageUrl"])
     for buyer in (refunded, keeper, revoked):
         suite.player_once_paid(buyer, course)
 
     # refund: a signed payment.refunded webhook from the provider
     body, headers = suite.signed_webhook(
-        course.org_id, "payment.refunded", sessions[refunded.sub], amount=4900
+        course.org_id,
+        "payment.refunded",
+        sessions[refunded.sub],
+        amount=4900,
+        account=course.account_id,
     )
     refund = suite.anon.post(f"/webhooks/payments/{course.org_id}", content=body, headers=headers)
     assert ok(refund)["status"] == "applied"
@@ -576,7 +598,10 @@ def _one_object_per_audio(s3: Any, course_id: str, audio_ids: set[str]) -> None:
 
 def test_j8_hostile_callers_change_nothing(suite: Suite, tmp_path: Path) -> None:
     course_a = suite.course(price_cents=1500, name="Course A")
-    course_b = suite.course(price_cents=0, name="Course B")
+    # free, but its organization has a payment account too: its own, for the cross-org webhook
+    course_b = suite.course(price_cents=0, name="Course B", payments=True)
+    assert course_a.account_id
+    assert course_b.account_id
     owner_buyer = suite.user("victim")
     intruder = suite.user("intruder")
 
@@ -618,24 +643,27 @@ def test_j8_hostile_callers_change_nothing(suite: Suite, tmp_path: Path) -> None
         "UNKNOWN_WORKOUT",
     )
 
-    # a cross-org webhook: org B's URL and secret, naming org A's pending checkout
+    # a cross-org webhook: org B's URL and secret, naming org A's pending checkout, on org B's
+    # own payment account, then on org A's
     victim = suite.user("pending")
     pending = suite.checkout(victim, course_a)
     sid = session_id(pending["paymentPageUrl"])
     entitlement_before = suite.entitlement(course_a, victim)
     assert entitlement_before["status"] == "pending"
-    body, headers = suite.signed_webhook(
-        course_b.org_id,
-        "payment.completed",
-        sid,
-        amount=1500,
-        metadata={"courseEntitlementId": pending["entitlementId"]},
-    )
-    problem(
-        suite.anon.post(f"/webhooks/payments/{course_b.org_id}", content=body, headers=headers),
-        403,
-        "WEBHOOK_CROSS_ORG",
-    )
+    for account in (course_b.account_id, course_a.account_id):
+        body, headers = suite.signed_webhook(
+            course_b.org_id,
+            "payment.completed",
+            sid,
+            amount=1500,
+            account=account,
+            metadata={"courseEntitlementId": pending["entitlementId"]},
+        )
+        problem(
+            suite.anon.post(f"/webhooks/payments/{course_b.org_id}", content=body, headers=headers),
+            403,
+            "WEBHOOK_CROSS_ORG",
+        )
     # org A's URL with org B's secret: the signature does not verify
     problem(
         suite.anon.post(f"/webhooks/payments/{course_a.org_id}", content=body, headers=headers),
@@ -647,7 +675,9 @@ def test_j8_hostile_callers_change_nothing(suite: Suite, tmp_path: Path) -> None
     problem(victim.get(f"/me/courses/{course_a.course_id}"), 403, "ENTITLEMENT_PENDING")
 
     # a completion the provider's page did not settle: refused, nothing changes
-    body, headers = suite.signed_webhook(course_a.org_id, "payment.completed", sid, amount=1500)
+    body, headers = suite.signed_webhook(
+        course_a.org_id, "payment.completed", sid, amount=1500, account=course_a.account_id
+    )
     problem(
         suite.anon.post(f"/webhooks/payments/{course_a.org_id}", content=body, headers=headers),
         409,
@@ -657,8 +687,10 @@ def test_j8_hostile_callers_change_nothing(suite: Suite, tmp_path: Path) -> None
 
     # a replayed webhook: the buyer pays, the genuine completion, then the same delivery again
     # (the provider's own delivery of the payment may come first or later: it changes nothing)
-    assert suite.pay_page(pending["paymentPageUrl"], "Pay").status_code == 200
-    body, headers = suite.signed_webhook(course_a.org_id, "payment.completed", sid, amount=1500)
+    suite.pay(pending["paymentPageUrl"])
+    body, headers = suite.signed_webhook(
+        course_a.org_id, "payment.completed", sid, amount=1500, account=course_a.account_id
+    )
     first_hook = suite.anon.post(
         f"/webhooks/payments/{course_a.org_id}", content=body, headers=headers
     )
@@ -713,6 +745,63 @@ def test_j8_hostile_callers_change_nothing(suite: Suite, tmp_path: Path) -> None
     )
     assert created["slug"] == slug  # the slug was not taken by the refused request
     assert ok(owner_buyer.get(f"/me/courses/{course_b.course_id}")) == before
+
+
+# --- journey 9: paid sales open once the seller's payment account is set up ----------------------
+
+
+def test_j9_paid_sales_open_once_the_seller_is_onboarded(suite: Suite) -> None:
+    owner = suite.user("seller")
+    course = suite.course(price_cents=2500, owner=owner, name="Paid later", payments=False)
+    org = f"/organizations/{course.org_id}"
+    assert ok(owner.get(f"{org}/payments/account"))["status"] == "not_started"
+    early = suite.user("early")
+    problem(early.post(f"/courses/{course.course_id}/checkout"), 409, "PAYMENTS_NOT_ENABLED")
+    # someone not on the organization's staff sees none of its payment settings
+    problem(early.get(f"{org}/payments/account"), 404)
+    problem(early.post(f"{org}/payments/onboarding"), 404)
+    problem(early.get(f"{org}/return-url-allowlist"), 404)
+
+    account = suite.enable_payments(owner, course.org_id)
+    assert ok(owner.get(f"{org}/payments/account")) == account
+    for landing in ("/payments/onboarding/return", "/payments/onboarding/refresh"):
+        shown = suite.anon.get(landing)
+        assert shown.status_code == 200, f"{landing}: {shown.text[:800]}"
+        assert shown.headers["content-type"].startswith("text/html"), shown.headers
+
+    # the buyer refused before checks out now, and gives up: the hosted page's cancel link
+    # leads to the platform's page, which leads back to the same payment page
+    checkout = suite.checkout(early, course)
+    page = suite.anon.get(urlsplit(checkout["paymentPageUrl"]).path)
+    link = re.search(r'<a class="cancel" href="([^"]+)"', page.text)
+    assert link, page.text
+    cancel = html.unescape(link.group(1))
+    assert cancel.startswith(f"{suite.base_url}/checkout/cancelled?session="), cancel
+    cancelled = suite.anon.get(cancel)
+    _shows_the_purchase(cancelled, course, "25.00 EUR")
+    assert "Payment cancelled" in cancelled.text, cancelled.text
+    assert f'href="{checkout["paymentPageUrl"]}"' in cancelled.text, cancelled.text
+
+    # the seller's own site as the return URL: only under the organization's allowlist
+    allowlist = ["https://shop.example.com/app"]
+    assert ok(owner.get(f"{org}/return-url-allowlist"))["urls"] == []
+    assert ok(owner.put(f"{org}/return-url-allowlist", {"urls": allowlist}))["urls"] == allowlist
+    assert ok(owner.get(f"{org}/return-url-allowlist"))["urls"] == allowlist
+    buyer = suite.user("shopper")
+    buy = f"/courses/{course.course_id}/checkout"
+    elsewhere = {"successUrl": "https://shop.example.com/apples"}
+    problem(buyer.post(buy, elsewhere), 422, "RETURN_URL_NOT_ALLOWED")
+    back = {
+        "successUrl": "https://shop.example.com/app/done?order={CHECKOUT_SESSION_ID}",
+        "cancelUrl": "https://shop.example.com/app/cart",
+    }
+    bought = ok(buyer.post(buy, back), 201)
+    paid = suite.pay_page(bought["paymentPageUrl"], "Pay")
+    assert paid.status_code == 303, paid.text
+    done = paid.headers["location"]
+    assert done.startswith("https://shop.example.com/app/done?order="), done
+    assert "{CHECKOUT_SESSION_ID}" not in done, done
+    suite.player_once_paid(buyer, course)
 
 
 # --- across the session: no duplicates ------------------------------------------------------------

@@ -107,7 +107,66 @@ def test_routes_by_path_to_the_right_service(gateway: Gateway, path: str, servic
     assert body["path"] == path
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/me", "/me/profile", "/courses/c1", "/public"])
+#: Sellers' payment settings, the pages a buyer or seller returns to from the payment provider,
+#: the provider's webhooks and the sandbox's hosted pages: commerce's, with the methods and
+#: query strings their clients send.
+PAYMENT_ROUTES = [
+    ("POST", "/organizations/o1/payments/onboarding"),
+    ("GET", "/organizations/o1/payments/account"),
+    ("PUT", "/organizations/o1/return-url-allowlist"),
+    ("GET", "/organizations/o1/return-url-allowlist"),
+    ("POST", "/courses/c1/checkout"),
+    ("POST", "/custom-course-offers/ABC123/checkout"),
+    ("GET", "/checkout/success?session=sbx_1"),
+    ("GET", "/checkout/cancelled?session=sbx_1"),
+    ("GET", "/payments/onboarding/return"),
+    ("GET", "/payments/onboarding/refresh"),
+    ("POST", "/webhooks/stripe"),
+    ("POST", "/webhooks/payments/o1"),
+    ("GET", "/pay/sbx_1"),
+    ("POST", "/pay/sbx_1/pay"),
+    ("POST", "/pay/sbx_1/decline"),
+    ("GET", "/pay/accounts/acct_sbx_1/onboarding"),
+    ("POST", "/pay/accounts/acct_sbx_1/onboarding"),
+]
+
+
+@pytest.mark.parametrize(("method", "target"), PAYMENT_ROUTES)
+def test_payment_routes_reach_commerce(gateway: Gateway, method: str, target: str) -> None:
+    response = gateway.client.request(method, target)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["service"], body["method"]) == ("commerce", method)
+    assert body["path"] == target.split("?", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        # whole segments only: a longer name is not commerce's resource
+        ("/organizations/o1/payments-report", "catalog"),
+        ("/organizations/o1/return-url-allowlist/u1", "catalog"),
+    ],
+)
+def test_payment_routes_match_whole_segments(gateway: Gateway, path: str, service: str) -> None:
+    assert gateway.client.get(path).json()["service"] == service
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/nope",
+        "/me",
+        "/me/profile",
+        "/courses/c1",
+        "/public",
+        "/checkout",
+        "/checkout/elsewhere",
+        "/payments",
+        "/payments/onboarding",
+    ],
+)
 def test_unknown_route_is_problem_json_404(gateway: Gateway, path: str) -> None:
     response = gateway.client.get(path)
     assert response.status_code == 404

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -43,6 +44,7 @@ from coursemesh.contracts.catalog import (
 from coursemesh.contracts.examples import EXAMPLE_TIME
 
 TRAINER = "user_trainer"
+OWNER = "user_owner"
 MEMBER = "user_member"
 BUYER = "user_buyer"
 BUYER_EMAIL = "buyer@example.com"
@@ -164,14 +166,40 @@ class Harness:
     catalog: Catalog
     identity: TestIdentity
     settings: Settings
+    #: the provider's side of onboarding, given the API's answer (None: the sandbox's form)
+    finish_onboarding: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     def auth(self, user: str, email: str | None = None) -> dict[str, str]:
         return self.identity.headers(user, email=email)
 
+    async def onboard(self, org: uuid.UUID) -> dict[str, Any]:
+        """The org's payment account, opened and onboarded by its owner through the API, as
+        a seller does it: ask for the link, submit the provider's onboarding form, ask again
+        (which reads the account back from the provider: enabled, without waiting for the
+        provider's ``account.updated``). Returns the account as the API shows it."""
+        await self.catalog.member(org, OWNER, role="owner")
+        url = f"/organizations/{org}/payments/onboarding"
+        started = await self.client.post(url, headers=self.auth(OWNER))
+        assert started.status_code == 200, started.text
+        if self.finish_onboarding is not None:
+            await self.finish_onboarding(started.json())
+        else:
+            form = await self.client.post(
+                urlsplit(started.json()["url"]).path, follow_redirects=False
+            )
+            assert form.status_code == 303, form.text
+        again = await self.client.post(url, headers=self.auth(OWNER))
+        assert again.status_code == 200, again.text
+        account: dict[str, Any] = again.json()["account"]
+        assert account["status"] == "enabled", account
+        return account
+
     async def shop(self, price: int | None = 4900) -> tuple[uuid.UUID, uuid.UUID]:
-        """An org with a trainer and a published course priced at ``price`` (None: no plan)."""
+        """An org with a trainer, a payment account its owner onboarded, and a published course
+        priced at ``price`` (None: no plan)."""
         org = await self.catalog.organization()
         await self.catalog.member(org, TRAINER)
+        await self.onboard(org)
         course = await self.catalog.course(org)
         if price is not None:
             r = await self.client.patch(
@@ -192,6 +220,14 @@ class Harness:
         async with self.db.engine.connect() as conn:
             result = await conn.execute(sa.select(table).where(*where))
             return [dict(r) for r in result.mappings()]
+
+    async def payment_deliveries(self) -> list[dict[str, Any]]:
+        """The sandbox's webhook deliveries of payments (not the ``account.updated`` each
+        onboarding queues)."""
+        from coursemesh.commerce.adapters.tables import sandbox_deliveries
+
+        rows = await self.rows(sandbox_deliveries)
+        return [r for r in rows if '"type":"account.updated"' not in r["body"]]
 
     async def snapshot(self) -> dict[str, list[str]]:
         """Every row of every table in commerce's schema (as text, sorted): equal snapshots

@@ -9,5 +9,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from commerce_support import database_url, harness, identity, live, make_settings
+from stripe_support import fake_stripe_api, stripe_harness
 
-__all__ = ["database_url", "harness", "identity", "live", "make_settings"]
+__all__ = [
+    "database_url",
+    "fake_stripe_api",
+    "harness",
+    "identity",
+    "live",
+    "make_settings",
+    "stripe_harness",
+]

@@ -6,24 +6,17 @@ provider that fails while expiring makes the checkout a 502 that changes nothing
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
-import pytest
 import sqlalchemy as sa
-from commerce_support import BUYER, Catalog, Harness
-from litestar.testing import AsyncTestClient
-from test_offers_and_stripe import WEBHOOK_SECRET, stripe_event, stripe_signed
+from commerce_support import BUYER, Harness
+from stripe_support import FakeStripe, session_of, stripe_webhook
 from test_webhooks import post_webhook, press_pay
 
-from coursemesh.chassis.db import Database
-from coursemesh.chassis.testing import TestIdentity, outbox_events, wait_for
+from coursemesh.chassis.testing import outbox_events, wait_for
 from coursemesh.commerce.adapters.sandbox import organization_webhook_secret, sign
 from coursemesh.commerce.adapters.tables import (
     entitlement_transitions,
@@ -31,12 +24,8 @@ from coursemesh.commerce.adapters.tables import (
     payment_transactions,
     payment_transitions,
     receipts,
-    sandbox_deliveries,
     sandbox_sessions,
 )
-from coursemesh.commerce.main import create_app
-from coursemesh.commerce.service import SERVICE
-from coursemesh.commerce.settings import Settings
 
 COMPLETED = "commerce.payment.completed.v1"
 REFUNDED = "commerce.payment.refunded.v1"
@@ -94,7 +83,7 @@ async def test_a_second_checkout_expires_the_first_sandbox_session_and_pays_once
     assert refused.status_code == 409
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["code"] == "PAYMENT_SESSION_EXPIRED"
-    assert await harness.count(sandbox_deliveries) == 0  # nothing to tell: no payment webhook
+    assert len(await harness.payment_deliveries()) == 0  # nothing to tell: no payment webhook
 
     await press_pay(harness, new)
     r = await post_webhook(harness, org, new)
@@ -149,7 +138,7 @@ async def test_a_late_payment_of_the_expired_sandbox_session_is_refunded_not_app
         sandbox_sessions, sandbox_sessions.c.id == old["provider_transaction_id"]
     )
     assert session["status"] == "refunded"
-    deliveries = await harness.rows(sandbox_deliveries)  # the new session's Pay, the refund
+    deliveries = await harness.payment_deliveries()  # the new session's Pay, the refund
     [delivery] = [d for d in deliveries if json.loads(d["body"])["type"] == "payment.refunded"]
     assert json.loads(delivery["body"])["data"]["sessionId"] == old["provider_transaction_id"]
     assert await harness.rows(entitlements) == [active]
@@ -196,7 +185,7 @@ async def test_live_second_checkout_pays_once_and_the_late_payment_is_refunded_b
     second = (await h.checkout(course, LIVE_BUYER)).json()
     refused = await h.client.post(first["paymentPageUrl"] + "/pay")
     assert (refused.status_code, refused.json()["code"]) == (409, "PAYMENT_SESSION_EXPIRED")
-    assert (await h.client.post(second["paymentPageUrl"] + "/pay")).status_code == 200
+    assert (await h.client.post(second["paymentPageUrl"] + "/pay")).status_code == 303
 
     # The webhook sender delivers on its own schedule: wait for its effect.
     async def active() -> bool:
@@ -220,7 +209,7 @@ async def test_live_second_checkout_pays_once_and_the_late_payment_is_refunded_b
     assert (late.status_code, late.json()) == (200, {"status": "applied"})
 
     async def refund_delivered() -> bool:  # the sender, woken by the refund's commit
-        for d in await h.rows(sandbox_deliveries):
+        for d in await h.payment_deliveries():
             if json.loads(d["body"])["type"] == "payment.refunded":
                 return d["last_status"] is not None
         return False
@@ -228,7 +217,7 @@ async def test_live_second_checkout_pays_once_and_the_late_payment_is_refunded_b
     await wait_for(refund_delivered, timeout=20, message="the refund webhook delivered")
     [refund] = [
         d
-        for d in await h.rows(sandbox_deliveries)
+        for d in await h.payment_deliveries()
         if json.loads(d["body"])["type"] == "payment.refunded"
     ]
     assert refund["last_status"] == 200
@@ -241,159 +230,39 @@ async def test_live_second_checkout_pays_once_and_the_late_payment_is_refunded_b
 # --- Stripe -----------------------------------------------------------------------------------
 
 
-@dataclass
-class FakeStripe:
-    """A local HTTP server speaking the parts of Stripe's API commerce calls: create, expire
-    and read a Checkout Session, create a refund."""
-
-    base: str = ""
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    #: what ``POST …/expire`` answers: "expired", "not_open" (400) or "error" (500)
-    expire: str = "expired"
-    #: the status ``GET /v1/checkout/sessions/{id}`` reports
-    session_status: str = "complete"
-
-    def paths(self, method: str = "POST") -> list[str]:
-        return [c["path"] for c in self.calls if c["method"] == method]
-
-
-@pytest.fixture
-def fake_stripe_api() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _record(self, method: str) -> str:
-            length = int(self.headers.get("content-length", 0))
-            body = self.rfile.read(length).decode()
-            fake.calls.append(
-                {
-                    "method": method,
-                    "path": self.path,
-                    "body": parse_qs(body),
-                    "idempotency_key": self.headers.get("idempotency-key"),
-                }
-            )
-            return self.path
-
-        def do_POST(self) -> None:
-            path = self._record("POST")
-            if path == "/v1/checkout/sessions":
-                session_id = f"cs_test_{uuid.uuid4().hex}"
-                url = f"https://checkout.stripe.test/{session_id}"
-                self._answer(200, {"id": session_id, "object": "checkout.session", "url": url})
-            elif path.endswith("/expire"):
-                session_id = path.split("/")[-2]
-                if fake.expire == "expired":
-                    self._answer(
-                        200, {"id": session_id, "object": "checkout.session", "status": "expired"}
-                    )
-                elif fake.expire == "not_open":
-                    error = {
-                        "type": "invalid_request_error",
-                        "message": "Only Checkout Sessions with a status in [open] can be expired.",
-                    }
-                    self._answer(400, {"error": error})
-                else:
-                    self._answer(500, {"error": {"type": "api_error", "message": "boom"}})
-            elif path == "/v1/refunds":
-                self._answer(200, {"id": f"re_{uuid.uuid4().hex}", "object": "refund"})
-            else:
-                self._answer(404, {"error": {"type": "invalid_request_error"}})
-
-        def do_GET(self) -> None:
-            path = self._record("GET")
-            session_id = path.split("?")[0].split("/")[-1]
-            self._answer(
-                200,
-                {"id": session_id, "object": "checkout.session", "status": fake.session_status},
-            )
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    fake.base = f"http://127.0.0.1:{server.server_port}"
-    yield fake
-    server.shutdown()
-
-
-@pytest.fixture
-async def stripe_harness(
-    make_settings: Callable[..., Settings], identity: TestIdentity, fake_stripe_api: FakeStripe
-) -> Any:
-    settings = make_settings(
-        run_workers=False,
-        catch_up=False,
-        payment_provider="stripe",
-        stripe_api_key="sk_test_123",
-        stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_api_base=fake_stripe_api.base,
-    )
-    db = Database(settings.database_url, SERVICE.schema)
-    async with AsyncTestClient(create_app(settings)) as client:
-        yield Harness(client, db, Catalog(db, {}), identity, settings)
-    await db.dispose()
-
-
-async def stripe_webhook(h: Harness, org: uuid.UUID, kind: str, obj: dict[str, Any]) -> Any:
-    payload = stripe_event(kind, obj)
-    return await h.client.post(
-        f"/webhooks/payments/{org}",
-        content=payload,
-        headers={"stripe-signature": stripe_signed(payload)},
-    )
-
-
-def session_of(txn: dict[str, Any], payment_intent: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": txn["provider_transaction_id"],
-        "object": "checkout.session",
-        "payment_status": "paid",
-        "payment_intent": payment_intent,
-        "amount_total": 4900,
-        "currency": "usd",
-        "metadata": txn["metadata"],
-        **fields,
-    }
-
-
 async def test_stripe_second_checkout_expires_the_first_session_and_refunds_its_late_payment(
     stripe_harness: Harness, fake_stripe_api: FakeStripe
 ) -> None:
     h = stripe_harness
-    org, old, new = await two_checkouts(h)
-    assert fake_stripe_api.paths() == [
+    _, old, new = await two_checkouts(h)
+    account = new["provider_account_id"]
+    assert fake_stripe_api.paths()[-3:] == [
         "/v1/checkout/sessions",
         f"/v1/checkout/sessions/{old['provider_transaction_id']}/expire",
         "/v1/checkout/sessions",
     ]
     assert old["status"] == "superseded"
-    paid = await stripe_webhook(h, org, "checkout.session.completed", session_of(new, "pi_new"))
+    paid = await stripe_webhook(h, "checkout.session.completed", session_of(new, "pi_new"), account)
     assert paid.json() == {"status": "applied"}
     [active] = await h.rows(entitlements)
     assert (active["status"], active["source_payment_transaction_id"]) == ("active", new["id"])
     # Stripe's own expiry event for the superseded session leaves everything as it is.
     expired = await stripe_webhook(
-        h, org, "checkout.session.expired", session_of(old, "", payment_status="unpaid")
+        h, "checkout.session.expired", session_of(old, "", payment_status="unpaid"), account
     )
     assert expired.status_code == 200
     assert await h.rows(entitlements) == [active]
 
-    late = await stripe_webhook(h, org, "checkout.session.completed", session_of(old, "pi_late"))
+    late = await stripe_webhook(
+        h, "checkout.session.completed", session_of(old, "pi_late"), account
+    )
     assert (late.status_code, late.json()) == (200, {"status": "applied"})
     [refund] = [c for c in fake_stripe_api.calls if c["path"] == "/v1/refunds"]
     assert refund["body"]["payment_intent"] == ["pi_late"]
     assert refund["body"]["reason"] == ["duplicate"]
     assert refund["idempotency_key"] == f"coursemesh-late-refund-{old['id']}"
+    assert refund["stripe_account"] == account  # refunded on the seller's account
+    assert refund["body"]["refund_application_fee"] == ["true"]
     [row] = await h.rows(payment_transactions, payment_transactions.c.id == old["id"])
     assert (row["status"], row["status_reason"], row["provider_payment_id"]) == (
         "refunded",
@@ -404,7 +273,7 @@ async def test_stripe_second_checkout_expires_the_first_session_and_refunds_its_
     assert await h.count(receipts) == 1
     # Stripe's charge.refunded for the late payment: the entitlement is not revoked.
     charge = {"id": "ch_late", "object": "charge", "payment_intent": "pi_late", "metadata": {}}
-    assert (await stripe_webhook(h, org, "charge.refunded", charge)).status_code == 200
+    assert (await stripe_webhook(h, "charge.refunded", charge, account)).status_code == 200
     assert await h.rows(entitlements) == [active]
     [event] = await outbox_events(h.db, REFUNDED)
     assert event.payload.transaction_id == old["id"]

@@ -37,9 +37,12 @@ async def paid_checkout(h: Harness, price: int = 4900) -> tuple[uuid.UUID, dict[
 
 
 async def press_pay(h: Harness, txn: dict[str, Any]) -> None:
-    """The buyer pays on the sandbox page (the in-process app sends no webhook: the test does)."""
-    r = await h.client.post(f"/pay/{txn['provider_transaction_id']}/pay")
-    assert r.status_code == 200, r.text
+    """The buyer pays on the sandbox page and is sent on to the success page (the in-process
+    app sends no webhook: the test does)."""
+    session = txn["provider_transaction_id"]
+    r = await h.client.post(f"/pay/{session}/pay", follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].endswith(f"/checkout/success?session={txn['id']}")
 
 
 async def post_webhook(
@@ -54,15 +57,18 @@ async def post_webhook(
     metadata: dict[str, str] | None = None,
     data: dict[str, Any] | None = None,
     raw_body: str | None = None,
+    account: str | None = None,
 ) -> Any:
-    """A sandbox webhook signed with the org's secret; ``data`` overrides fields of the event's
-    data, ``raw_body`` replaces the whole body (signed as it is)."""
+    """A sandbox webhook signed with the org's secret, on the payment's connected account (or
+    ``account``); ``data`` overrides fields of the event's data, ``raw_body`` replaces the whole
+    body (signed as it is)."""
     body = raw_body
     if body is None:
         body = json.dumps(
             {
                 "id": event_id or f"evt_{uuid.uuid4().hex}",
                 "type": event_type,
+                "account": account or txn["provider_account_id"],
                 "data": {
                     "sessionId": txn["provider_transaction_id"],
                     "amountInCents": txn["amount_in_cents"],

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coursemesh.chassis.transaction import Driver
@@ -18,6 +18,7 @@ from coursemesh.commerce.app.ports import (
     HostedPayment,
     HostedPaymentRequest,
     LeadEntry,
+    OnboardingLink,
     PaymentDraft,
     Plan,
     PlanDraft,
@@ -26,6 +27,7 @@ from coursemesh.commerce.app.ports import (
     Saved,
     StoredAnswer,
 )
+from coursemesh.commerce.domain.accounts import AccountEvent, AccountState, PaymentAccount
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
 from coursemesh.commerce.domain.events import (
@@ -79,6 +81,20 @@ class Memory:
     #: payment_transitions: (transaction, from, to, cause, actor)
     payment_transitions: list[tuple[uuid.UUID, str, str, str, str]] = field(default_factory=list)
     superseded_by: dict[uuid.UUID, uuid.UUID | None] = field(default_factory=dict)
+    #: payment_transactions.payment_page_url, by transaction
+    payment_pages: dict[uuid.UUID, str] = field(default_factory=dict)
+    #: the organization each recorded webhook event was recorded for
+    event_organizations: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
+    #: payment_accounts, by organization
+    accounts: dict[uuid.UUID, PaymentAccount] = field(default_factory=dict)
+    #: return_url_allowlists, by organization
+    allowlists: dict[uuid.UUID, tuple[str, ...]] = field(default_factory=dict)
+    #: (organization, urls, actor, at) of every allowlist written
+    allowlist_writes: list[tuple[uuid.UUID, tuple[str, ...], str, datetime]] = field(
+        default_factory=list
+    )
+    #: the staff (in ``staff`` too) who are owners or admins
+    admins: set[tuple[uuid.UUID, str]] = field(default_factory=set)
 
     # --- helpers for the tests --------------------------------------------------------
 
@@ -86,6 +102,32 @@ class Memory:
         org = uuid.uuid4()
         self.organizations[org] = (Seller(name, "https://cdn.example.com/logo.png"), currency)
         return org
+
+    def account(
+        self,
+        org: uuid.UUID,
+        *,
+        enabled: bool = True,
+        provider: ProviderName = "sandbox",
+        account_id: str | None = None,
+    ) -> PaymentAccount:
+        """Give the organization a payment account (charges enabled unless told)."""
+        account = PaymentAccount(
+            organization_id=org,
+            provider=provider,
+            account_id=account_id or f"acct_{uuid.uuid4().hex[:16]}",
+            charges_enabled=enabled,
+            payouts_enabled=enabled,
+            details_submitted=enabled,
+            version=1,
+        )
+        self.accounts[org] = account
+        return account
+
+    def admin(self, org: uuid.UUID, user_id: str) -> None:
+        """Make the user an owner/admin of the organization (staff included)."""
+        self.staff.add((org, user_id))
+        self.admins.add((org, user_id))
 
     def course(
         self, org: uuid.UUID, price: int | None = 0, *, status: str = "published"
@@ -351,19 +393,27 @@ class FakeCheckoutTransaction:
             buyer_email=draft.buyer_email,
             description=draft.description,
             version=1,
+            provider_account_id=draft.provider_account_id,
         )
 
     async def seller(self, organization_id: uuid.UUID) -> Seller | None:
         found = self._memory.organizations.get(organization_id)
         return found[0] if found else None
 
+    async def payment_account(self, organization_id: uuid.UUID) -> PaymentAccount | None:
+        return self._memory.accounts.get(organization_id)
+
+    async def return_allowlist(self, organization_id: uuid.UUID) -> tuple[str, ...]:
+        return self._memory.allowlists.get(organization_id, ())
+
     async def set_provider_transaction(
-        self, transaction_id: uuid.UUID, provider_transaction_id: str
+        self, transaction_id: uuid.UUID, provider_transaction_id: str, payment_page_url: str
     ) -> None:
         payment = self._memory.payments[transaction_id]
         self._memory.payments[transaction_id] = replace(
             payment, provider_transaction_id=provider_transaction_id
         )
+        self._memory.payment_pages[transaction_id] = payment_page_url
 
     async def entitlement_payments(self, entitlement_id: uuid.UUID) -> Sequence[Payment]:
         return [
@@ -406,9 +456,30 @@ class FakeProvider:
     expiries: dict[str, ExpiryOutcome] = field(default_factory=dict)
     #: the sessions it was asked to expire, in order
     expired: list[str] = field(default_factory=list)
+    #: the connected account named with each of ``expired``
+    expired_on: list[str | None] = field(default_factory=list)
     #: what ``expire_hosted_payment`` and ``refund_payment`` raise (a provider failure)
     failure: Exception | None = None
     refunds: list[RefundRequest] = field(default_factory=list)
+    #: the connected accounts as the provider has them (tests change them to "onboard")
+    accounts: dict[str, AccountState] = field(default_factory=dict)
+    #: (organization, seller name) of every account opened
+    created: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    #: the accounts read back
+    retrieved: list[str] = field(default_factory=list)
+    #: (account, return URL, refresh URL) of every onboarding link made
+    links: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def calls(self) -> int:
+        """How many times anything reached the provider."""
+        return (
+            len(self.requests)
+            + len(self.expired)
+            + len(self.refunds)
+            + len(self.created)
+            + len(self.retrieved)
+            + len(self.links)
+        )
 
     async def create_hosted_payment(self, tx: Any, request: HostedPaymentRequest) -> HostedPayment:
         self.requests.append(request)
@@ -416,18 +487,42 @@ class FakeProvider:
         return HostedPayment(session, f"https://pay.example.com/pay/{session}")
 
     def verify_webhook(
-        self, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
-    ) -> PaymentEvent:
+        self, organization_id: uuid.UUID | None, body: bytes, headers: Mapping[str, str]
+    ) -> PaymentEvent | AccountEvent:
         raise NotImplementedError
+
+    async def create_account(
+        self, tx: Any, organization_id: uuid.UUID, seller_name: str
+    ) -> AccountState:
+        self.created.append((organization_id, seller_name))
+        state = AccountState(f"acct_fake{len(self.created)}", False, False, False)
+        self.accounts[state.account_id] = state
+        return state
+
+    async def retrieve_account(self, tx: Any, account_id: str) -> AccountState:
+        self.retrieved.append(account_id)
+        return self.accounts[account_id]
+
+    async def onboarding_link(
+        self, tx: Any, account_id: str, return_url: str, refresh_url: str
+    ) -> OnboardingLink:
+        self.links.append((account_id, return_url, refresh_url))
+        return OnboardingLink(
+            f"https://connect.example.com/setup/{account_id}/{len(self.links)}",
+            NOW + timedelta(minutes=5),
+        )
 
     async def confirm_event(self, tx: Any, event: PaymentEvent) -> None:
         if self.contradiction is not None:
             raise self.contradiction
 
-    async def expire_hosted_payment(self, tx: Any, provider_transaction_id: str) -> ExpiryOutcome:
+    async def expire_hosted_payment(
+        self, tx: Any, provider_transaction_id: str, account_id: str | None
+    ) -> ExpiryOutcome:
         if self.failure is not None:
             raise self.failure
         self.expired.append(provider_transaction_id)
+        self.expired_on.append(account_id)
         return self.expiries.get(provider_transaction_id, "expired")
 
     async def refund_payment(self, tx: Any, request: RefundRequest) -> None:
@@ -523,13 +618,32 @@ class FakeLedger:
         self._memory = tx.memory
         self.entitlements = FakeEntitlements(tx)
 
+    async def account_organization(
+        self, provider: ProviderName, account_id: str
+    ) -> uuid.UUID | None:
+        for account in self._memory.accounts.values():
+            if (account.provider, account.account_id) == (provider, account_id):
+                return account.organization_id
+        return None
+
+    async def lock_account(self, organization_id: uuid.UUID) -> PaymentAccount | None:
+        return self._memory.accounts.get(organization_id)
+
+    async def save_account(self, account: PaymentAccount) -> None:
+        assert account.organization_id in self._memory.accounts
+        self._memory.accounts[account.organization_id] = account
+
     async def record_event(
-        self, provider: ProviderName, event: PaymentEvent, organization_id: uuid.UUID
+        self,
+        provider: ProviderName,
+        event: PaymentEvent | AccountEvent,
+        organization_id: uuid.UUID,
     ) -> bool:
         key = (provider, event.provider_event_id)
         if key in self._memory.webhook_events:
             return False
         self._memory.webhook_events.add(key)
+        self._memory.event_organizations[key] = organization_id
         return True
 
     async def lock_payment(
@@ -617,6 +731,59 @@ class FakeWebhookStore:
     async def transaction(self) -> AsyncIterator[FakeLedger]:
         async with transaction(self.memory) as tx:
             yield FakeLedger(tx)
+
+
+# --- sellers' payment settings ---------------------------------------------------------------
+
+
+class FakeAccountTransaction:
+    def __init__(self, tx: FakeTransaction) -> None:
+        self.transaction = tx
+        self._memory = tx.memory
+
+    async def is_admin(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        key = (organization_id, user_id)
+        return key in self._memory.admins and key in self._memory.staff
+
+    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        return (organization_id, user_id) in self._memory.staff
+
+    async def seller(self, organization_id: uuid.UUID) -> Seller | None:
+        found = self._memory.organizations.get(organization_id)
+        return found[0] if found else None
+
+    async def payment_account(self, organization_id: uuid.UUID) -> PaymentAccount | None:
+        return self._memory.accounts.get(organization_id)
+
+    async def lock_account(self, organization_id: uuid.UUID) -> PaymentAccount | None:
+        return self._memory.accounts.get(organization_id)
+
+    async def add_account(self, account: PaymentAccount) -> None:
+        assert account.organization_id not in self._memory.accounts  # the primary key
+        self._memory.accounts[account.organization_id] = account
+
+    async def save_account(self, account: PaymentAccount) -> None:
+        assert account.organization_id in self._memory.accounts
+        self._memory.accounts[account.organization_id] = account
+
+    async def return_allowlist(self, organization_id: uuid.UUID) -> tuple[str, ...]:
+        return self._memory.allowlists.get(organization_id, ())
+
+    async def set_return_allowlist(
+        self, organization_id: uuid.UUID, urls: tuple[str, ...], actor: str, now: datetime
+    ) -> None:
+        self._memory.allowlists[organization_id] = urls
+        self._memory.allowlist_writes.append((organization_id, urls, actor, now))
+
+
+class FakeAccountStore:
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeAccountTransaction]:
+        async with transaction(self.memory) as tx:
+            yield FakeAccountTransaction(tx)
 
 
 def ids(values: Iterable[object]) -> list[str]:

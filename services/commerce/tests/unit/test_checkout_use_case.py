@@ -25,10 +25,13 @@ BUYER = Buyer("user_buyer", "buyer@example.com")
 LEAD_CREATED = "commerce.lead.created.v1"
 ENTITLEMENT_CHANGED = "commerce.entitlement.changed.v1"
 TTL = timedelta(hours=24)
+BASE = "https://commerce.coursemesh.example"
 
 
 class Shop:
-    def __init__(self) -> None:
+    """A seller whose payment account takes charges (``account=False``: none yet)."""
+
+    def __init__(self, *, account: bool = True, fee_bps: int = 0) -> None:
         self.memory = Memory()
         self.fast = FakeFastStore(self.memory)
         self.store = FakeCheckoutStore(self.memory)
@@ -38,9 +41,13 @@ class Shop:
             store=self.store,
             provider=self.provider,
             checkout_ttl=TTL,
+            public_base_url=BASE,
+            platform_fee_bps=fee_bps,
             clock=lambda: NOW,
         )
         self.org = self.memory.organization()
+        if account:
+            self.memory.account(self.org)
 
 
 @pytest.fixture

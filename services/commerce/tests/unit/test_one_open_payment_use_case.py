@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 from commerce_fakes import NOW, FakeCheckoutStore, FakeFastStore, FakeProvider, Memory
-from test_checkout_use_case import TTL
+from test_checkout_use_case import BASE, TTL
 from test_webhooks_use_case import Seller, event
 
 from coursemesh.commerce.app.checkout import Checkout
@@ -34,9 +34,11 @@ class Shop:
             store=FakeCheckoutStore(self.memory),
             provider=self.provider,
             checkout_ttl=TTL,
+            public_base_url=BASE,
             clock=lambda: NOW,
         )
         self.org = self.memory.organization()
+        self.account = self.memory.account(self.org)
 
     def payments(self) -> list[Payment]:
         return list(self.memory.payments.values())
@@ -104,6 +106,8 @@ async def test_a_second_checkout_expires_the_first_session_and_supersedes_its_pa
     # a third checkout expires only the second session: the first is no longer open
     await shop.checkout.course(course, BUYER, None)
     assert shop.provider.expired == [old.provider_transaction_id, new.provider_transaction_id]
+    # each on the seller's account it was opened on
+    assert shop.provider.expired_on == [shop.account.account_id] * 2
 
 
 async def test_a_previous_payment_the_provider_reports_paid_refuses_the_checkout(
@@ -164,13 +168,14 @@ async def test_a_late_payment_of_a_superseded_session_is_refunded_not_applied(
     seller.memory.payments[old.id] = replace(old, status="superseded", version=2)
     new = seller.payment(entitlement_id=ent.id)
     completed = event(old, "completed", provider_payment_id="pi_late")
-    assert await seller.webhooks.handle(seller.org, completed) == "applied"
+    assert await seller.webhooks.handle(completed) == "applied"
     [refund] = seller.provider.refunds
-    assert (refund.transaction_id, refund.provider_payment_id, refund.reason) == (
-        old.id,
-        "pi_late",
-        "late_payment_superseded",
-    )
+    assert (
+        refund.transaction_id,
+        refund.account_id,
+        refund.provider_payment_id,
+        refund.reason,
+    ) == (old.id, seller.account.account_id, "pi_late", "late_payment_superseded")
     late = seller.memory.payments[old.id]
     assert (late.status, late.status_reason, late.version) == (
         "refunded",
@@ -189,14 +194,15 @@ async def test_a_late_payment_of_a_superseded_session_is_refunded_not_applied(
     assert published.payload.transaction_id == old.id  # type: ignore[attr-defined]
     # the replay changes nothing; another completion event of the refunded payment neither
     before = seller.memory.snapshot()
-    assert await seller.webhooks.handle(seller.org, completed) == "duplicate"
+    assert await seller.webhooks.handle(completed) == "duplicate"
     again = replace(completed, provider_event_id="evt_other")
-    assert await seller.webhooks.handle(seller.org, again) == "applied"
+    assert await seller.webhooks.handle(again) == "applied"
     assert len(seller.provider.refunds) == 1
     after = seller.memory.snapshot()
     assert after["webhook_events"] - before["webhook_events"] == {("sandbox", "evt_other")}
-    assert {k: v for k, v in after.items() if k != "webhook_events"} == {
-        k: v for k, v in before.items() if k != "webhook_events"
+    recorded = {"webhook_events", "event_organizations"}
+    assert {k: v for k, v in after.items() if k not in recorded} == {
+        k: v for k, v in before.items() if k not in recorded
     }
 
 
@@ -205,17 +211,17 @@ async def test_a_payment_of_an_entitlement_active_through_another_is_refunded(
 ) -> None:
     ent, first = seller.pending()
     second = seller.payment(entitlement_id=ent.id)
-    assert await seller.webhooks.handle(seller.org, event(first, "completed")) == "applied"
+    assert await seller.webhooks.handle(event(first, "completed")) == "applied"
     active = seller.memory.entitlements[ent.id]
     assert (active.status, active.source_payment_transaction_id) == ("active", first.id)
-    assert await seller.webhooks.handle(seller.org, event(second, "completed")) == "applied"
+    assert await seller.webhooks.handle(event(second, "completed")) == "applied"
     [refund] = seller.provider.refunds
     assert (refund.transaction_id, refund.reason) == (second.id, "late_payment_already_active")
     assert seller.memory.entitlements[ent.id] == active
     assert list(seller.memory.receipts) == [first.id]
     assert seller.memory.event_types().count("commerce.payment.completed.v1") == 1
     # the provider's refund webhook for it later: the entitlement stays active
-    assert await seller.webhooks.handle(seller.org, event(second, "refunded")) == "applied"
+    assert await seller.webhooks.handle(event(second, "refunded")) == "applied"
     assert seller.memory.entitlements[ent.id] == active
 
 
@@ -225,7 +231,7 @@ async def test_the_end_of_a_superseded_session_leaves_the_new_checkout_pending(
 ) -> None:
     ent, old = seller.pending()
     seller.memory.payments[old.id] = replace(old, status="superseded", version=2)
-    assert await seller.webhooks.handle(seller.org, event(old, outcome)) == "applied"
+    assert await seller.webhooks.handle(event(old, outcome)) == "applied"
     assert seller.memory.entitlements[ent.id] == ent
     assert seller.memory.payments[old.id].status == "superseded"
     assert seller.memory.events == []
@@ -237,5 +243,5 @@ async def test_a_refund_the_provider_fails_rolls_the_webhook_back(seller: Seller
     seller.provider.failure = PaymentProviderUnavailable("Stripe could not refund (HTTP 503)")
     before = seller.memory.snapshot()
     with pytest.raises(PaymentProviderUnavailable):
-        await seller.webhooks.handle(seller.org, event(old, "completed"))
+        await seller.webhooks.handle(event(old, "completed"))
     assert seller.memory.snapshot() == before  # event id not recorded: delivered again later

@@ -15,6 +15,7 @@ from litestar import Litestar, Request
 
 from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
+from coursemesh.commerce.adapters.accounts_sql import DriverAccountStore, DriverCheckoutLookup
 from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
 from coursemesh.commerce.adapters.identity import buyer_directory
 from coursemesh.commerce.adapters.mailer import ReceiptSender
@@ -24,7 +25,8 @@ from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.stripe_provider import StripeProvider
 from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.app.checkout import Checkout
-from coursemesh.commerce.app.ports import PaymentProvider, SweeperStore
+from coursemesh.commerce.app.ports import CheckoutLookup, PaymentProvider, SweeperStore
+from coursemesh.commerce.app.seller_payments import SellerPayments
 from coursemesh.commerce.app.staff import Staff
 from coursemesh.commerce.app.webhooks import PaymentWebhooks
 from coursemesh.commerce.settings import Settings
@@ -40,6 +42,9 @@ class Runtime:
     sandbox: SandboxProvider
     sandbox_pages: SandboxPages
     checkout: Checkout
+    #: the checkout behind a payment session, for the pages a buyer returns to
+    checkout_lookup: CheckoutLookup
+    seller_payments: SellerPayments
     staff: Staff
     webhooks: PaymentWebhooks
     sweeper: SweeperStore
@@ -61,10 +66,9 @@ def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
     if settings.payment_provider != "stripe":
         return sandbox, sandbox
     assert settings.stripe_api_key is not None
-    assert settings.stripe_webhook_secret is not None
     stripe = StripeProvider(
         api_key=settings.stripe_api_key,
-        webhook_secret=settings.stripe_webhook_secret,
+        webhook_secrets=settings.stripe_webhook_secrets,
         public_base_url=settings.public_base_url,
         api_base=settings.stripe_api_base,
     )
@@ -86,6 +90,12 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
             store=DriverCheckoutStore(db),
             provider=provider,
             checkout_ttl=timedelta(seconds=settings.checkout_ttl_seconds),
+            public_base_url=settings.public_base_url,
+            platform_fee_bps=settings.platform_fee_bps,
+        ),
+        checkout_lookup=DriverCheckoutLookup(db),
+        seller_payments=SellerPayments(
+            DriverAccountStore(db), provider, public_base_url=settings.public_base_url
         ),
         staff=Staff(DriverStaffStore(db)),
         webhooks=PaymentWebhooks(

@@ -7,6 +7,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from coursemesh.chassis.settings import ServiceSettings
+from coursemesh.commerce.domain.accounts import MAX_PLATFORM_FEE_BPS
 
 
 class Settings(ServiceSettings, kw_only=True, frozen=True):
@@ -44,8 +45,22 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     webhook_backoff_cap_seconds: float = 300.0
     receipt_max_attempts: int = 10
     stripe_api_key: str | None = None
+    # The signing secret of the platform's one webhook endpoint (``/webhooks/stripe``, listening
+    # to events on connected accounts); several, comma-separated, while rotating it.
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # The platform's share of every paid checkout, in basis points (250 = 2.5 %), taken as the
+    # payment's application fee on the seller's account; 0: none.
+    platform_fee_bps: int = 0
+    # Where buyers open what they bought (the learner app or site), linked from the checkout's
+    # success page; unset: the page says to open the app.
+    library_url: str | None = None
+
+    @property
+    def stripe_webhook_secrets(self) -> tuple[str, ...]:
+        return tuple(
+            part.strip() for part in (self.stripe_webhook_secret or "").split(",") if part.strip()
+        )
 
     @property
     def webhook_base_url(self) -> str:
@@ -60,8 +75,17 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0 <= self.platform_fee_bps <= MAX_PLATFORM_FEE_BPS:
+            raise ValueError(
+                f"PLATFORM_FEE_BPS must be 0..{MAX_PLATFORM_FEE_BPS} (basis points of a charge),"
+                f" not {self.platform_fee_bps}"
+            )
+        if self.library_url is not None:
+            parts = urlsplit(self.library_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"LIBRARY_URL must be an http(s) URL, not {self.library_url!r}")
         if self.payment_provider == "stripe" and not (
-            self.stripe_api_key and self.stripe_webhook_secret
+            self.stripe_api_key and self.stripe_webhook_secrets
         ):
             raise ValueError(
                 "PAYMENT_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET"

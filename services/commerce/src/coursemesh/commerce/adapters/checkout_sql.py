@@ -23,6 +23,7 @@ import asyncpg
 from coursemesh.chassis.db import Database, DriverUnitOfWork, SingleStatement, statement_outbox
 from coursemesh.chassis.transaction import Driver, EventSink, Record, Transaction
 from coursemesh.commerce.adapters import entitlements_sql
+from coursemesh.commerce.adapters.accounts_sql import payment_account, return_allowlist, seller
 from coursemesh.commerce.adapters.entitlements_sql import COLUMNS, entitlement_of
 from coursemesh.commerce.adapters.tables import SCHEMA
 from coursemesh.commerce.app.ports import (
@@ -31,6 +32,7 @@ from coursemesh.commerce.app.ports import (
     Saved,
     StoredAnswer,
 )
+from coursemesh.commerce.domain.accounts import PaymentAccount
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.entitlements import Entitlement
 from coursemesh.commerce.domain.events import lead_created, transition_changed
@@ -224,16 +226,16 @@ RETURNING lead_id
 _INSERT_PAYMENT = """
 INSERT INTO payment_transactions (
     id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,
-    currency, provider, status, metadata, buyer_email, description, version
+    currency, provider, status, metadata, buyer_email, description, version, provider_account_id
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1, $12)
 """
 
 
 PAYMENT_COLUMNS = (
     "id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,"
     " currency, provider, provider_transaction_id, provider_payment_id, status, buyer_email,"
-    " description, version, status_reason"
+    " description, version, status_reason, provider_account_id"
 )
 # The entitlement's open payments, locked ($1 entitlement).
 _OPEN_PAYMENTS = f"""
@@ -391,18 +393,27 @@ class DriverCheckoutTransaction:
             json.dumps(draft.metadata),
             draft.buyer_email,
             draft.description,
+            draft.provider_account_id,
         )
 
     async def seller(self, organization_id: uuid.UUID) -> Seller | None:
         return await seller(self._driver, organization_id)
 
+    async def payment_account(self, organization_id: uuid.UUID) -> PaymentAccount | None:
+        return await payment_account(self._driver, organization_id)
+
+    async def return_allowlist(self, organization_id: uuid.UUID) -> tuple[str, ...]:
+        return await return_allowlist(self._driver, organization_id)
+
     async def set_provider_transaction(
-        self, transaction_id: uuid.UUID, provider_transaction_id: str
+        self, transaction_id: uuid.UUID, provider_transaction_id: str, payment_page_url: str
     ) -> None:
         await self._driver.execute(
-            "UPDATE payment_transactions SET provider_transaction_id = $2 WHERE id = $1",
+            "UPDATE payment_transactions SET provider_transaction_id = $2, payment_page_url = $3"
+            " WHERE id = $1",
             transaction_id,
             provider_transaction_id,
+            payment_page_url,
         )
 
     async def entitlement_payments(self, entitlement_id: uuid.UUID) -> Sequence[Payment]:
@@ -448,13 +459,6 @@ def offer_of(row: Record) -> Offer:
     )
 
 
-async def seller(driver: Driver, organization_id: uuid.UUID) -> Seller | None:
-    row = await driver.fetchrow(
-        "SELECT name, logo_url FROM organizations WHERE id = $1", organization_id
-    )
-    return None if row is None else Seller(row["name"], row["logo_url"])
-
-
 def payment_of(row: Record) -> Payment:
     return Payment(
         id=row["id"],
@@ -472,6 +476,7 @@ def payment_of(row: Record) -> Payment:
         description=row["description"],
         version=row["version"],
         status_reason=row["status_reason"],
+        provider_account_id=row["provider_account_id"],
     )
 
 

@@ -9,15 +9,17 @@ from datetime import datetime
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.transaction import Driver, Transaction
+from coursemesh.commerce.adapters import accounts_sql
+from coursemesh.commerce.adapters.accounts_sql import seller
 from coursemesh.commerce.adapters.checkout_sql import (
     PAYMENT_COLUMNS,
     audit_payment,
     offer_of,
     payment_of,
-    seller,
 )
 from coursemesh.commerce.adapters.entitlements_sql import DriverEntitlements
 from coursemesh.commerce.app.ports import ProviderName
+from coursemesh.commerce.domain.accounts import AccountEvent, PaymentAccount
 from coursemesh.commerce.domain.checkout import Offer
 from coursemesh.commerce.domain.payments import (
     WEBHOOK_ACTOR,
@@ -76,8 +78,22 @@ class DriverPaymentLedger:
     def transaction(self) -> Transaction:
         return self._tx
 
+    async def account_organization(
+        self, provider: ProviderName, account_id: str
+    ) -> uuid.UUID | None:
+        return await accounts_sql.account_organization(self._driver, provider, account_id)
+
+    async def lock_account(self, organization_id: uuid.UUID) -> PaymentAccount | None:
+        return await accounts_sql.payment_account(self._driver, organization_id, lock=True)
+
+    async def save_account(self, account: PaymentAccount) -> None:
+        await accounts_sql.save_account(self._driver, account)
+
     async def record_event(
-        self, provider: ProviderName, event: PaymentEvent, organization_id: uuid.UUID
+        self,
+        provider: ProviderName,
+        event: PaymentEvent | AccountEvent,
+        organization_id: uuid.UUID,
     ) -> bool:
         recorded = await self._driver.fetchval(
             _RECORD_EVENT, provider, event.provider_event_id, organization_id, event.type

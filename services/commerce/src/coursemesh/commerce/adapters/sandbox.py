@@ -1,6 +1,13 @@
 """The sandbox payment provider: a hosted payment page served by commerce itself and real
 Standard Webhooks deliveries (signed, retried with backoff until a 2xx), as a provider does.
 
+It follows Stripe Connect's model: each organization gets a connected account (``acct_sbx_…``),
+onboarded on a hosted page of the sandbox's (``/pay/accounts/{id}/onboarding``: submitting it
+enables charges and sends a signed ``account.updated``); a payment session is opened on the
+seller's account and every event names that account (``account``). After Pay the buyer is
+redirected (303) to the checkout's success URL (``{CHECKOUT_SESSION_ID}`` replaced, as Stripe
+does); the page's "Cancel and return" link leads to its cancel URL.
+
 It shares commerce's database only for its own tables (``sandbox_*``); everything it tells
 commerce goes over HTTP to the webhook URL, exactly like an external provider.
 
@@ -38,17 +45,24 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.errors import Conflict, NotFound
 from coursemesh.chassis.transaction import Record, Transaction
-from coursemesh.commerce.adapters.tables import sandbox_deliveries, sandbox_sessions
+from coursemesh.commerce.adapters.tables import (
+    sandbox_accounts,
+    sandbox_deliveries,
+    sandbox_sessions,
+)
 from coursemesh.commerce.app.ports import (
     ExpiryOutcome,
     HostedPayment,
     HostedPaymentRequest,
+    OnboardingLink,
     ProviderName,
     RefundRequest,
     WebhookRejected,
 )
+from coursemesh.commerce.domain.accounts import AccountEvent, AccountState
 from coursemesh.commerce.domain.payments import Outcome, PaymentEvent
 from coursemesh.commerce.domain.pricing import format_amount
+from coursemesh.commerce.domain.return_urls import with_session
 
 log = logging.getLogger("coursemesh.commerce.sandbox")
 tracer = trace.get_tracer("coursemesh.commerce.sandbox")
@@ -70,12 +84,27 @@ class SandboxEventData(msgspec.Struct, frozen=True, rename="camel"):
     failure_reason: str | None = None
 
 
+class SandboxAccountData(msgspec.Struct, frozen=True, rename="camel"):
+    account_id: str
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+
+
 class SandboxEvent(msgspec.Struct, frozen=True):
-    """The body of every sandbox webhook (``event_body``)."""
+    """The body of every sandbox webhook (``event_body``, ``account_event_body``): ``data`` is
+    a :class:`SandboxAccountData` for ``account.updated``, a :class:`SandboxEventData` for the
+    rest; ``account`` is the connected account it happened on."""
 
     id: str
     type: str
-    data: SandboxEventData
+    data: msgspec.Raw
+    account: str | None = None
+
+
+ACCOUNT_UPDATED = "account.updated"
+#: How long an onboarding link of the sandbox may be followed (Stripe's are minutes too).
+ONBOARDING_LINK_TTL = timedelta(minutes=10)
 
 
 def organization_webhook_secret(key: str, organization_id: uuid.UUID) -> str:
@@ -100,6 +129,7 @@ def event_body(
     body = {
         "id": event_id,
         "type": event_type,
+        "account": session_row.get("account_id"),
         "data": {
             "sessionId": session_row["id"],
             "amountInCents": session_row["amount_in_cents"],
@@ -111,10 +141,43 @@ def event_body(
     return event_id, json.dumps(body, separators=(",", ":"))
 
 
+def account_event_body(account: Mapping[Any, Any]) -> tuple[str, str]:
+    """An ``account.updated`` of a sandbox account (enabled: charges, payouts, details)."""
+    event_id = f"evt_{uuid.uuid4().hex}"
+    enabled = account["status"] == "enabled"
+    body = {
+        "id": event_id,
+        "type": ACCOUNT_UPDATED,
+        "account": account["id"],
+        "data": {
+            "accountId": account["id"],
+            "chargesEnabled": enabled,
+            "payoutsEnabled": enabled,
+            "detailsSubmitted": enabled,
+        },
+    }
+    return event_id, json.dumps(body, separators=(",", ":"))
+
+
+def _state(account_id: str, status: str | None) -> AccountState:
+    enabled = status == "enabled"
+    return AccountState(account_id, enabled, enabled, enabled)
+
+
 _OPEN_SESSION = """
 INSERT INTO sandbox_sessions (id, organization_id, seller_name, seller_logo_url, description,
-                              amount_in_cents, currency, metadata, status, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, 'open', $9)
+                              amount_in_cents, currency, metadata, status, expires_at,
+                              account_id, application_fee_in_cents, success_url, cancel_url)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, 'open', $9, $10, $11, $12, $13)
+"""
+_OPEN_ACCOUNT = """
+INSERT INTO sandbox_accounts (id, organization_id, business_name, status)
+VALUES ($1, $2, $3, 'onboarding')
+"""
+_ACCOUNT_STATUS = "SELECT status FROM sandbox_accounts WHERE id = $1"
+_LINK_ACCOUNT = """
+UPDATE sandbox_accounts SET return_url = $2, refresh_url = $3, link_expires_at = $4
+ WHERE id = $1
 """
 _LOCK_SESSION_STATUS = "SELECT status FROM sandbox_sessions WHERE id = $1 FOR UPDATE"
 _EXPIRE_SESSION = "UPDATE sandbox_sessions SET status = 'expired' WHERE id = $1"
@@ -122,7 +185,7 @@ _EXPIRE_SESSION = "UPDATE sandbox_sessions SET status = 'expired' WHERE id = $1"
 # jsonb).
 _REFUND_SESSION = """
 UPDATE sandbox_sessions SET status = 'refunded' WHERE id = $1 AND status = 'paid'
-RETURNING id, organization_id, amount_in_cents, currency, metadata::text AS metadata
+RETURNING id, organization_id, amount_in_cents, currency, metadata::text AS metadata, account_id
 """
 _QUEUE_DELIVERY = """
 INSERT INTO sandbox_webhook_deliveries (id, organization_id, url, body, trace_context)
@@ -159,12 +222,41 @@ class SandboxProvider:
             request.currency,
             json.dumps(request.metadata),
             request.expires_at,
+            request.account_id,
+            request.application_fee_in_cents,
+            request.success_url,
+            request.cancel_url,
         )
         return HostedPayment(session_id, f"{self.public_base_url.rstrip('/')}/pay/{session_id}")
 
+    async def create_account(
+        self, tx: Transaction, organization_id: uuid.UUID, seller_name: str
+    ) -> AccountState:
+        account_id = f"acct_sbx_{uuid.uuid4().hex[:16]}"
+        driver = await tx.driver()
+        await driver.execute(_OPEN_ACCOUNT, account_id, organization_id, seller_name)
+        return _state(account_id, "onboarding")
+
+    async def retrieve_account(self, tx: Transaction, account_id: str) -> AccountState:
+        driver = await tx.driver()
+        return _state(account_id, await driver.fetchval(_ACCOUNT_STATUS, account_id))
+
+    async def onboarding_link(
+        self, tx: Transaction, account_id: str, return_url: str, refresh_url: str
+    ) -> OnboardingLink:
+        """The sandbox's onboarding page for the account; the latest link's URLs and expiry
+        are the account's (a new link replaces the one before)."""
+        expires = datetime.now(UTC) + ONBOARDING_LINK_TTL
+        driver = await tx.driver()
+        await driver.execute(_LINK_ACCOUNT, account_id, return_url, refresh_url, expires)
+        url = f"{self.public_base_url.rstrip('/')}/pay/accounts/{account_id}/onboarding"
+        return OnboardingLink(url, expires)
+
     def verify_webhook(
-        self, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
-    ) -> PaymentEvent:
+        self, organization_id: uuid.UUID | None, body: bytes, headers: Mapping[str, str]
+    ) -> PaymentEvent | AccountEvent:
+        if organization_id is None:
+            raise WebhookRejected("The sandbox signs for one organization's URL only")
         secret = organization_webhook_secret(self.webhook_key, organization_id)
         try:
             # Parsed below, apart: a signed body that is not an event is malformed, not forged.
@@ -179,11 +271,22 @@ class SandboxProvider:
             raise WebhookRejected(f"Webhook rejected: {exc}") from None
         try:
             parsed = msgspec.json.decode(body, type=SandboxEvent)
+            if parsed.type == ACCOUNT_UPDATED:
+                acct = msgspec.json.decode(parsed.data, type=SandboxAccountData)
+                if parsed.account != acct.account_id:
+                    raise msgspec.ValidationError("account.updated names another account")
+                state = AccountState(
+                    acct.account_id,
+                    acct.charges_enabled,
+                    acct.payouts_enabled,
+                    acct.details_submitted,
+                )
+                return AccountEvent(parsed.id, parsed.type, state)
+            data = msgspec.json.decode(parsed.data, type=SandboxEventData)
         except msgspec.DecodeError as exc:
             raise WebhookRejected(
                 f"Webhook body is not a sandbox event: {exc}", code="WEBHOOK_MALFORMED"
             ) from None
-        data = parsed.data
         return PaymentEvent(
             provider_event_id=parsed.id,
             type=parsed.type,
@@ -193,6 +296,7 @@ class SandboxProvider:
             failure_reason=data.failure_reason,
             amount_in_cents=data.amount_in_cents,
             currency=data.currency.upper(),
+            account_id=parsed.account,
         )
 
     async def confirm_event(self, tx: Transaction, event: PaymentEvent) -> None:
@@ -212,7 +316,7 @@ class SandboxProvider:
             )
 
     async def expire_hosted_payment(
-        self, tx: Transaction, provider_transaction_id: str
+        self, tx: Transaction, provider_transaction_id: str, account_id: str | None
     ) -> ExpiryOutcome:
         """An open session becomes ``expired`` in the checkout's transaction (its page shows it
         expired, its Pay and Decline are refused; no webhook). A session its page settled as
@@ -270,7 +374,7 @@ async def load_session(db: Database, session_id: str) -> Record:
     return row
 
 
-def render_page(row: Mapping[Any, Any] | Record, now: datetime) -> str:
+def render_page(row: Mapping[Any, Any], now: datetime) -> str:
     e = html.escape
     amount = format_amount(row["amount_in_cents"], row["currency"])
     logo = (
@@ -278,16 +382,18 @@ def render_page(row: Mapping[Any, Any] | Record, now: datetime) -> str:
         if row["seller_logo_url"]
         else ""
     )
+    cancel = row.get("cancel_url")
+    back = f'<p><a class="cancel" href="{e(cancel)}">Cancel and return</a></p>' if cancel else ""
     if row["status"] == "open" and row["expires_at"] > now:
         actions = (
             f'<form method="post" action="/pay/{e(row["id"])}/pay">'
             '<button type="submit">Pay</button></form>'
             f'<form method="post" action="/pay/{e(row["id"])}/decline">'
             '<button type="submit">Decline</button></form>'
-        )
+        ) + back
     else:
         state = "expired" if row["status"] == "open" else row["status"]
-        actions = f"<p>This payment is {e(state)}.</p>"
+        actions = f"<p>This payment is {e(state)}.</p>" + (back if state != "paid" else "")
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>Pay {e(row['seller_name'])}</title></head><body>"
@@ -348,18 +454,28 @@ async def enqueue_webhook(
     failure_reason: str | None = None,
 ) -> str:
     event_id, body = event_body(event_type, row, failure_reason)
+    await _queue(session, provider, row["organization_id"], event_id, body)
+    return event_id
+
+
+async def _queue(
+    session: AsyncSession,
+    provider: SandboxProvider,
+    organization_id: uuid.UUID,
+    event_id: str,
+    body: str,
+) -> None:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)  # the current request's trace, continued by the sender
     await session.execute(
         sa.insert(sandbox_deliveries).values(
             id=event_id,
-            organization_id=row["organization_id"],
-            url=provider.webhook_url(row["organization_id"]),
+            organization_id=organization_id,
+            url=provider.webhook_url(organization_id),
             body=body,
             trace_context=carrier or None,
         )
     )
-    return event_id
 
 
 @dataclass
@@ -371,14 +487,98 @@ class SandboxPages:
     webhooks_wake: asyncio.Event
 
     async def show(self, session_id: str) -> str:
-        return render_page(await load_session(self.db, session_id), datetime.now(UTC))
+        row = await load_session(self.db, session_id)
+        return render_page(dict(row.items()), datetime.now(UTC))
 
-    async def settle(self, session_id: str, *, paid: bool) -> str:
+    async def settle(self, session_id: str, *, paid: bool) -> Settled:
+        """Pay or decline; a paid session sends its buyer on to its success URL."""
         row = await settle_session(
             self.db, self.provider, session_id, paid=paid, now=datetime.now(UTC)
         )
         self.webhooks_wake.set()
-        return render_page(row, datetime.now(UTC))
+        success = row.get("success_url")
+        redirect = with_session(success, session_id) if paid and success else None
+        return Settled(render_page(row, datetime.now(UTC)), redirect)
+
+    async def onboarding(self, account_id: str) -> Settled:
+        """The account's onboarding form; an expired link sends its seller to the refresh URL
+        (where they ask for a new link)."""
+        async with self.db.reading() as conn:
+            row = await conn.fetchrow(
+                f"SELECT * FROM {sandbox_accounts.name} WHERE id = $1", account_id
+            )
+        if row is None or row["link_expires_at"] is None:
+            raise NotFound("No such onboarding link", code="ONBOARDING_LINK_NOT_FOUND")
+        if row["link_expires_at"] <= datetime.now(UTC):
+            return Settled(_expired_link_page(), row["refresh_url"])
+        return Settled(render_onboarding(dict(row.items())), None)
+
+    async def complete_onboarding(self, account_id: str) -> Settled:
+        """Submit the form: the account is enabled and a signed ``account.updated`` queued;
+        the seller goes on to the link's return URL."""
+        async with self.db.unit_of_work() as uow:
+            row = (
+                (
+                    await uow.session.execute(
+                        sa.select(sandbox_accounts)
+                        .where(sandbox_accounts.c.id == account_id)
+                        .with_for_update()
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None or row["link_expires_at"] is None:
+                raise NotFound("No such onboarding link", code="ONBOARDING_LINK_NOT_FOUND")
+            if row["link_expires_at"] <= datetime.now(UTC):
+                return Settled(_expired_link_page(), row["refresh_url"])
+            if row["status"] != "enabled":
+                await uow.session.execute(
+                    sa.update(sandbox_accounts)
+                    .where(sandbox_accounts.c.id == account_id)
+                    .values(status="enabled")
+                )
+                event_id, body = account_event_body({**row, "status": "enabled"})
+                await _queue(uow.session, self.provider, row["organization_id"], event_id, body)
+        self.webhooks_wake.set()
+        return Settled(_onboarded_page(), row["return_url"])
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A page of the sandbox, and where the browser goes next (None: it stays)."""
+
+    page: str
+    redirect: str | None
+
+
+def render_onboarding(row: Mapping[Any, Any]) -> str:
+    e = html.escape
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<title>Set up payments</title></head><body>"
+        f"<h1>Set up payments for {e(row['business_name'] or 'your business')}</h1>"
+        f"<p>Account <code>{e(row['id'])}</code>. In the sandbox no details are needed:"
+        " submitting enables charges and payouts.</p>"
+        f'<form method="post" action="/pay/accounts/{e(row["id"])}/onboarding">'
+        '<button type="submit">Submit details</button></form>'
+        "<footer>coursemesh sandbox payments: no money moves.</footer></body></html>"
+    )
+
+
+def _expired_link_page() -> str:
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Link expired</title></head>"
+        "<body><p>This onboarding link has expired; ask for a new one.</p></body></html>"
+    )
+
+
+def _onboarded_page() -> str:
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Details submitted</title>"
+        "</head><body><p>Your details were submitted: charges and payouts are enabled.</p>"
+        "</body></html>"
+    )
 
 
 # --- the delivery worker -----------------------------------------------------------------

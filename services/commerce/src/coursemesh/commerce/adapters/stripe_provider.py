@@ -1,5 +1,10 @@
-"""Stripe Checkout as the payment provider: sessions through the ``stripe`` library, webhooks
-verified with Stripe's signature scheme and mapped to the internal outcomes."""
+"""Stripe as the payment provider, with Connect: each organization has a connected account
+(``type=standard``, onboarded through an Account Link); a checkout is a Checkout Session created
+on that account (a direct charge, ``Stripe-Account`` header) with the platform's fee as the
+payment's ``application_fee_amount``; its expiry and refunds go to the same account. Every event
+arrives at one platform endpoint (``POST /webhooks/stripe``), signed with that endpoint's secret
+and naming the connected account in its ``account`` field. Calls go through the ``stripe``
+library."""
 
 from __future__ import annotations
 
@@ -19,11 +24,14 @@ from coursemesh.commerce.app.ports import (
     ExpiryOutcome,
     HostedPayment,
     HostedPaymentRequest,
+    OnboardingLink,
+    PaymentProviderRefused,
     PaymentProviderUnavailable,
     ProviderName,
     RefundRequest,
     WebhookRejected,
 )
+from coursemesh.commerce.domain.accounts import AccountEvent, AccountState
 from coursemesh.commerce.domain.payments import Outcome, PaymentEvent
 
 log = logging.getLogger("coursemesh.commerce.stripe")
@@ -36,7 +44,9 @@ _MIN_EXPIRY, _MAX_EXPIRY = timedelta(minutes=30, seconds=30), timedelta(hours=23
 @dataclass
 class StripeProvider:
     api_key: str
-    webhook_secret: str
+    #: the signing secrets of the platform's endpoint (more than one while rotating, or for
+    #: a Connect endpoint and an account endpoint pointing at the same URL)
+    webhook_secrets: tuple[str, ...]
     public_base_url: str
     api_base: str | None = None
     name: ProviderName = "stripe"
@@ -68,60 +78,142 @@ class StripeProvider:
             "metadata": request.metadata,
             "payment_intent_data": {"metadata": request.metadata},
             "client_reference_id": str(request.transaction_id),
-            "success_url": f"{self.public_base_url.rstrip('/')}/checkout/success",
-            "cancel_url": f"{self.public_base_url.rstrip('/')}/checkout/cancelled",
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
             "expires_at": int((now + expires).timestamp()),
         }
+        if request.application_fee_in_cents > 0:
+            params["payment_intent_data"]["application_fee_amount"] = (
+                request.application_fee_in_cents
+            )
         if request.buyer_email:
             params["customer_email"] = request.buyer_email
-        created = await self._client.v1.checkout.sessions.create_async(params)  # type: ignore[arg-type]
+        options: Any = {
+            "stripe_account": request.account_id,
+            # a retried checkout transaction opens the same session, not a second one
+            "idempotency_key": f"coursemesh-checkout-{request.transaction_id}",
+        }
+        try:
+            created = await self._client.v1.checkout.sessions.create_async(params, options)  # type: ignore[arg-type]
+        except stripe.InvalidRequestError as exc:
+            raise _refused("open a checkout session", exc) from None
+        except stripe.StripeError as exc:
+            raise _unavailable("open a checkout session", exc) from None
         return HostedPayment(str(created.id), str(created.url))
 
-    def verify_webhook(
-        self, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
-    ) -> PaymentEvent:
-        header = {k.lower(): v for k, v in headers.items()}.get("stripe-signature")
+    async def create_account(
+        self, tx: Transaction, organization_id: uuid.UUID, seller_name: str
+    ) -> AccountState:
+        """``POST /v1/accounts``: a Standard connected account (the seller's own Stripe
+        dashboard; fees and disputes are theirs, as with every direct charge). One idempotency
+        key per organization: a retried onboarding gets the same account."""
+        params: dict[str, Any] = {
+            "type": "standard",
+            "metadata": {"organizationId": str(organization_id)},
+        }
+        if seller_name:
+            params["business_profile"] = {"name": seller_name}
+        options: Any = {"idempotency_key": f"coursemesh-account-{organization_id}"}
         try:
-            stripe.WebhookSignature.verify_header(
-                body.decode(), header, self.webhook_secret, TOLERANCE_SECONDS
-            )
-        except stripe.SignatureVerificationError as exc:
-            stale = "tolerance" in str(exc)
-            raise WebhookRejected(
-                f"Webhook rejected: {exc}",
-                code="WEBHOOK_TIMESTAMP_STALE" if stale else "WEBHOOK_SIGNATURE_INVALID",
-            ) from None
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise WebhookRejected(f"Webhook rejected: {exc}") from None
+            account = await self._client.v1.accounts.create_async(params, options)  # type: ignore[arg-type]
+        except stripe.StripeError as exc:
+            raise _unavailable("open a connected account", exc) from None
+        return _account_state(account.to_dict())
+
+    async def retrieve_account(self, tx: Transaction, account_id: str) -> AccountState:
+        try:
+            account = await self._client.v1.accounts.retrieve_async(account_id)
+        except stripe.StripeError as exc:
+            raise _unavailable("read the connected account", exc) from None
+        return _account_state(account.to_dict())
+
+    async def onboarding_link(
+        self, tx: Transaction, account_id: str, return_url: str, refresh_url: str
+    ) -> OnboardingLink:
+        """``POST /v1/account_links`` of type ``account_onboarding`` (Stripe's hosted
+        onboarding; single use, valid for minutes)."""
+        params: dict[str, Any] = {
+            "account": account_id,
+            "type": "account_onboarding",
+            "return_url": return_url,
+            "refresh_url": refresh_url,
+        }
+        try:
+            link = await self._client.v1.account_links.create_async(params)  # type: ignore[arg-type]
+        except stripe.InvalidRequestError as exc:
+            raise _refused("create an onboarding link", exc) from None
+        except stripe.StripeError as exc:
+            raise _unavailable("create an onboarding link", exc) from None
+        return OnboardingLink(str(link.url), datetime.fromtimestamp(int(link.expires_at), UTC))
+
+    def verify_webhook(
+        self, organization_id: uuid.UUID | None, body: bytes, headers: Mapping[str, str]
+    ) -> PaymentEvent | AccountEvent:
+        """Verified with any of the endpoint's secrets (the organization is the event's
+        account's, not the URL's)."""
+        header = {k.lower(): v for k, v in headers.items()}.get("stripe-signature")
+        self._verify_signature(body, header)
         _reject_future_timestamp(header or "")
         try:
             event = json.loads(body)
-            return map_event(event)
+            mapped = map_event(event)
+            livemode = event.get("livemode")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise WebhookRejected(
                 f"Webhook body is not a Stripe event: {exc}", code="WEBHOOK_MALFORMED"
             ) from None
+        if isinstance(livemode, bool) and livemode != self.live:
+            # Stripe sends a live endpoint the test-mode events of its connected accounts too:
+            # they are acknowledged, never applied to live data (and the other way round)
+            return PaymentEvent(
+                provider_event_id=str(event["id"]), type=str(event["type"]), outcome=None
+            )
+        return mapped
+
+    @property
+    def live(self) -> bool:
+        """Whether the API key is a live one (test-mode keys start ``sk_test_``/``rk_test_``)."""
+        return self.api_key.startswith(("sk_live_", "rk_live_"))
+
+    def _verify_signature(self, body: bytes, header: str | None) -> None:
+        rejection: WebhookRejected | None = None
+        for secret in self.webhook_secrets:
+            try:
+                stripe.WebhookSignature.verify_header(
+                    body.decode(), header, secret, TOLERANCE_SECONDS
+                )
+                return
+            except stripe.SignatureVerificationError as exc:
+                stale = "tolerance" in str(exc)
+                rejection = WebhookRejected(
+                    f"Webhook rejected: {exc}",
+                    code="WEBHOOK_TIMESTAMP_STALE" if stale else "WEBHOOK_SIGNATURE_INVALID",
+                )
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise WebhookRejected(f"Webhook rejected: {exc}") from None
+        raise rejection or WebhookRejected("Webhook rejected: no signing secret configured")
 
     async def confirm_event(self, tx: Transaction, event: PaymentEvent) -> None:
         """Stripe's signed word stands: nothing of Stripe's is recorded here to contradict it."""
 
     async def expire_hosted_payment(
-        self, tx: Transaction, provider_transaction_id: str
+        self, tx: Transaction, provider_transaction_id: str, account_id: str | None
     ) -> ExpiryOutcome:
         """``POST /v1/checkout/sessions/{id}/expire``. Stripe refuses to expire a session that
         is not open: then the session is read (``GET``) and ``complete`` means paid (or paying,
         by an async method), ``expired`` or unknown to Stripe means it can no longer be paid.
         Any other failure is PaymentProviderUnavailable."""
         sessions = self._client.v1.checkout.sessions
+        on_account: Any = {"stripe_account": account_id} if account_id else {}
         try:
-            await sessions.expire_async(provider_transaction_id)
+            await sessions.expire_async(provider_transaction_id, None, on_account)
             return "expired"
         except stripe.InvalidRequestError:
             pass  # not open (any more): see what it became
         except stripe.StripeError as exc:
             raise _unavailable("expire the checkout session", exc) from None
         try:
-            session = await sessions.retrieve_async(provider_transaction_id)
+            session = await sessions.retrieve_async(provider_transaction_id, None, on_account)
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 return "expired"
@@ -155,6 +247,10 @@ class StripeProvider:
             },
         }
         options: Any = {"idempotency_key": f"coursemesh-late-refund-{request.transaction_id}"}
+        if request.account_id:
+            options["stripe_account"] = request.account_id
+            # the payment should not have happened: the platform gives its fee back too
+            params["refund_application_fee"] = True
         try:
             await self._client.v1.refunds.create_async(params, options)  # type: ignore[arg-type]
         except stripe.InvalidRequestError as exc:
@@ -163,6 +259,13 @@ class StripeProvider:
             raise _unavailable("refund the payment", exc) from None
         except stripe.StripeError as exc:
             raise _unavailable("refund the payment", exc) from None
+
+
+def _refused(action: str, exc: stripe.StripeError) -> PaymentProviderRefused:
+    """A request Stripe will not accept as it is (a return URL it rejects, an account it
+    cannot use): retrying it changes nothing."""
+    log.warning("stripe refused to %s: %s (HTTP %s)", action, exc, exc.http_status)
+    return PaymentProviderRefused(f"Stripe refused to {action}: {exc.user_message or exc}")
 
 
 def _unavailable(action: str, exc: stripe.StripeError) -> PaymentProviderUnavailable:
@@ -180,10 +283,28 @@ def _reject_future_timestamp(header: str) -> None:
             )
 
 
-def map_event(event: Mapping[str, Any]) -> PaymentEvent:
-    """Stripe event -> internal outcome (None: recorded, otherwise ignored)."""
+def _account_state(account: Mapping[str, Any]) -> AccountState:
+    return AccountState(
+        account_id=str(account["id"]),
+        charges_enabled=bool(account.get("charges_enabled")),
+        payouts_enabled=bool(account.get("payouts_enabled")),
+        details_submitted=bool(account.get("details_submitted")),
+    )
+
+
+def map_event(event: Mapping[str, Any]) -> PaymentEvent | AccountEvent:
+    """Stripe event -> internal outcome (None: recorded, otherwise ignored). A Connect event
+    names its connected account in ``account``."""
     kind = str(event["type"])
     obj: Mapping[str, Any] = event["data"]["object"]
+    account = event.get("account")
+    if account is not None and not isinstance(account, str):
+        raise TypeError(f"account is not an id: {account!r}")
+    if kind == "account.updated" and account is not None:  # without: the platform's own
+        state = _account_state(obj)
+        if account != state.account_id:
+            raise ValueError(f"account.updated of {state.account_id} sent for {account}")
+        return AccountEvent(str(event["id"]), kind, state)
     metadata = {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}
     outcome: Outcome | None = None
     session_id: str | None = None
@@ -220,6 +341,7 @@ def map_event(event: Mapping[str, Any]) -> PaymentEvent:
         failure_reason=failure,
         amount_in_cents=amount,
         currency=currency,
+        account_id=account,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from coursemesh.chassis.tables import spine_tables
 
@@ -129,6 +129,9 @@ payment_transactions = sa.Table(
     sa.Column("status_reason", sa.Text),
     sa.Column("superseded_by", UUID(as_uuid=True)),
     sa.Column("refunded_at", _UTC),
+    # The seller's connected account the payment was opened on (migration 0005).
+    sa.Column("provider_account_id", sa.Text),
+    sa.Column("payment_page_url", sa.Text),
     sa.Index(
         "ix_payment_transactions_open_entitlement",
         "entitlement_id",
@@ -231,7 +234,50 @@ custom_course_purchases = sa.Table(
     _now(),
 )
 
+# --- sellers' payment settings (migration 0005) --------------------------------------------
+
+# Each organization's connected account at the payment provider, as the provider last said.
+payment_accounts = sa.Table(
+    "payment_accounts",
+    metadata,
+    sa.Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("account_id", sa.Text, nullable=False),
+    sa.Column("charges_enabled", sa.Boolean, nullable=False),
+    sa.Column("payouts_enabled", sa.Boolean, nullable=False),
+    sa.Column("details_submitted", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    _now(),
+    sa.Column("updated_at", _UTC, nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("provider", "account_id", name="uq_payment_accounts_account"),
+)
+
+# The URL prefixes an organization's checkouts may send buyers back to.
+return_url_allowlists = sa.Table(
+    "return_url_allowlists",
+    metadata,
+    sa.Column("organization_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("urls", ARRAY(sa.Text), nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column("updated_at", _UTC, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 # --- the sandbox payment provider (stands in for an external one) -------------------------
+
+# The sandbox's connected accounts, one per organization that started onboarding.
+sandbox_accounts = sa.Table(
+    "sandbox_accounts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("business_name", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # onboarding | enabled
+    sa.Column("return_url", sa.Text),
+    sa.Column("refresh_url", sa.Text),
+    sa.Column("link_expires_at", _UTC),
+    _now(),
+)
 
 sandbox_sessions = sa.Table(
     "sandbox_sessions",
@@ -247,6 +293,11 @@ sandbox_sessions = sa.Table(
     sa.Column("status", sa.Text, nullable=False),  # open | paid | declined | expired | refunded
     sa.Column("expires_at", _UTC, nullable=False),
     _now(),
+    # The seller's account, the platform's fee and the return URLs (migration 0005).
+    sa.Column("account_id", sa.Text),
+    sa.Column("application_fee_in_cents", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("success_url", sa.Text),
+    sa.Column("cancel_url", sa.Text),
 )
 
 sandbox_deliveries = sa.Table(

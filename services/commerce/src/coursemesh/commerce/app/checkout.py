@@ -11,12 +11,19 @@ One open payment per entitlement: a checkout that reopens a pending (or revoked)
 first expires, at the provider, the payment still open for it and marks it ``superseded``; when
 the provider reports that payment paid meanwhile, the checkout opens nothing and answers 409
 ``PREVIOUS_PAYMENT_COMPLETED`` (the provider's webhook activates the entitlement); when the
-provider fails, 502 ``PAYMENT_PROVIDER_UNAVAILABLE``, and the transaction rolls back."""
+provider fails, 502 ``PAYMENT_PROVIDER_UNAVAILABLE``, and the transaction rolls back.
+
+A paid checkout charges on the seller's connected account (409 ``PAYMENTS_NOT_ENABLED`` while
+the seller cannot take charges) and sends the buyer back to the checkout's ``successUrl`` /
+``cancelUrl`` when its organization's allowlist admits them, else to the platform's own pages.
+Return URLs make a course checkout transactional (the fast store writes no payment, and the
+URLs are checked even when the course turns out free)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -34,6 +41,7 @@ from coursemesh.commerce.app.ports import (
     PaymentProvider,
     TransactionalCheckoutStore,
 )
+from coursemesh.commerce.domain.accounts import PaymentAccount, chargeable, platform_fee
 from coursemesh.commerce.domain.checkout import (
     Buyer,
     Charge,
@@ -47,6 +55,21 @@ from coursemesh.commerce.domain.checkout import (
 from coursemesh.commerce.domain.events import custom_course_purchased
 from coursemesh.commerce.domain.payments import payments_to_supersede
 from coursemesh.commerce.domain.pricing import is_free
+from coursemesh.commerce.domain.return_urls import ReturnUrls, return_urls
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRequest:
+    """The return URLs a checkout asked for (None: the platform's own page)."""
+
+    success_url: str | None = None
+    cancel_url: str | None = None
+
+    def fingerprint(self) -> str:
+        return f"|{self.success_url or ''}|{self.cancel_url or ''}"
+
+
+NO_RETURN = ReturnRequest()
 
 
 class CheckoutResponse(msgspec.Struct, rename="camel", omit_defaults=False):
@@ -69,6 +92,8 @@ class Checkout:
         store: TransactionalCheckoutStore,
         provider: PaymentProvider,
         checkout_ttl: timedelta,
+        public_base_url: str,
+        platform_fee_bps: int = 0,
         clock: Callable[[], datetime] = _now,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
     ) -> None:
@@ -76,16 +101,22 @@ class Checkout:
         self._store = store
         self._provider = provider
         self._ttl = checkout_ttl
+        self._public_base_url = public_base_url
+        self._fee_bps = platform_fee_bps
         self._clock = clock
         self._new_id = new_id
 
     # --- course --------------------------------------------------------------------------
 
     async def course(
-        self, course_id: uuid.UUID, buyer: Buyer, idempotency_key: str | None
+        self,
+        course_id: uuid.UUID,
+        buyer: Buyer,
+        idempotency_key: str | None,
+        returns: ReturnRequest = NO_RETURN,
     ) -> CheckoutResponse:
         now = self._clock()
-        if idempotency_key is None:
+        if idempotency_key is None and returns == NO_RETURN:
             async with self._fast.write() as write:
                 opened = await self._open(write, course_id, buyer, now, again_if_lost=False)
             if opened is not None:
@@ -93,9 +124,11 @@ class Checkout:
         async with self._store.write() as tx:
 
             async def run() -> CheckoutResponse:
-                return await self._course_in(tx, course_id, buyer, now)
+                return await self._course_in(tx, course_id, buyer, now, returns)
 
             fingerprint = idempotency_fingerprint("course", course_id)
+            if returns != NO_RETURN:
+                fingerprint += returns.fingerprint()
             return await _idempotent(tx, buyer.user_id, idempotency_key, fingerprint, run)
 
     async def _open(
@@ -128,12 +161,21 @@ class Checkout:
                 return None
 
     async def _course_in(
-        self, tx: CheckoutTransaction, course_id: uuid.UUID, buyer: Buyer, now: datetime
+        self,
+        tx: CheckoutTransaction,
+        course_id: uuid.UUID,
+        buyer: Buyer,
+        now: datetime,
+        returns: ReturnRequest,
     ) -> CheckoutResponse:
         # A transactional store writes every opening; a lost insert is decided again on the
         # row that won, which the second read locks.
         opened = await self._open(tx, course_id, buyer, now, again_if_lost=True)
         assert opened is not None
+        org = opened.entitlement.organization_id
+        urls = await self._return_urls(tx, org, returns)
+        # before anything reaches the provider: a seller who cannot be paid expires nothing
+        account = None if opened.charge is None else await self._account(tx, org)
         ent_id = opened.entitlement.id
         transaction_id = None if opened.charge is None else self._new_id()
         if opened.kind == "reopen":
@@ -141,16 +183,33 @@ class Checkout:
         if opened.charge is None:
             return CheckoutResponse(payment_page_url=None, entitlement_id=ent_id)
         assert transaction_id is not None
+        assert account is not None
         url = await self._open_payment(
             tx,
-            organization_id=opened.entitlement.organization_id,
+            account=account,
+            organization_id=org,
             buyer=buyer,
             charge=opened.charge,
             entitlement_id=ent_id,
             now=now,
             transaction_id=transaction_id,
+            urls=urls,
         )
         return CheckoutResponse(payment_page_url=url, entitlement_id=ent_id)
+
+    async def _account(self, tx: CheckoutTransaction, organization_id: uuid.UUID) -> PaymentAccount:
+        return chargeable(await tx.payment_account(organization_id), self._provider.name)
+
+    async def _return_urls(
+        self, tx: CheckoutTransaction, organization_id: uuid.UUID, returns: ReturnRequest
+    ) -> ReturnUrls:
+        allowlist = () if returns == NO_RETURN else await tx.return_allowlist(organization_id)
+        return return_urls(
+            returns.success_url,
+            returns.cancel_url,
+            allowlist=allowlist,
+            public_base_url=self._public_base_url,
+        )
 
     async def _supersede_open_payments(
         self,
@@ -168,7 +227,7 @@ class Checkout:
             # here; it is still marked superseded, so a late completion of it is refunded.
             if payment.provider_transaction_id and payment.provider == self._provider.name:
                 outcome = await self._provider.expire_hosted_payment(
-                    tx.transaction, payment.provider_transaction_id
+                    tx.transaction, payment.provider_transaction_id, payment.provider_account_id
                 )
                 if outcome == "completed":
                     raise PreviousPaymentCompleted(
@@ -179,22 +238,38 @@ class Checkout:
 
     # --- custom course offer -------------------------------------------------------------
 
-    async def offer(self, code: str, buyer: Buyer, idempotency_key: str | None) -> CheckoutResponse:
+    async def offer(
+        self,
+        code: str,
+        buyer: Buyer,
+        idempotency_key: str | None,
+        returns: ReturnRequest = NO_RETURN,
+    ) -> CheckoutResponse:
         now = self._clock()
         async with self._store.write() as tx:
 
             async def run() -> CheckoutResponse:
-                return await self._offer_in(tx, code, buyer, now)
+                return await self._offer_in(tx, code, buyer, now, returns)
 
             fingerprint = idempotency_fingerprint("offer", code)
+            if returns != NO_RETURN:
+                fingerprint += returns.fingerprint()
             return await _idempotent(tx, buyer.user_id, idempotency_key, fingerprint, run)
 
     async def _offer_in(
-        self, tx: CheckoutTransaction, code: str, buyer: Buyer, now: datetime
+        self,
+        tx: CheckoutTransaction,
+        code: str,
+        buyer: Buyer,
+        now: datetime,
+        returns: ReturnRequest,
     ) -> CheckoutResponse:
         offer = await tx.offer(code)
         if offer is None:
             raise NotFound("No such custom course offer", code="OFFER_NOT_FOUND")
+        urls = await self._return_urls(tx, offer.organization_id, returns)
+        free = is_free(offer.price_in_cents)
+        account = None if free else await self._account(tx, offer.organization_id)
         standing = await tx.buyer_standing(offer.organization_id, buyer.user_id)
         lead = lead_link(
             organization_id=offer.organization_id,
@@ -208,7 +283,6 @@ class Checkout:
         if lead is not None:
             await tx.save_lead(lead, now)
         purchase_id = self._new_id()
-        free = is_free(offer.price_in_cents)
         await tx.add_purchase(purchase_id, offer, buyer.user_id, "paid" if free else "pending")
         if free:
             tx.transaction.publish(
@@ -217,13 +291,16 @@ class Checkout:
                 aggregate_version=1,
             )
             return CheckoutResponse(payment_page_url=None, purchase_id=purchase_id)
+        assert account is not None
         url = await self._open_payment(
             tx,
+            account=account,
             organization_id=offer.organization_id,
             buyer=buyer,
             charge=Charge(offer.price_in_cents, offer.currency, offer.title),
             purchase_id=purchase_id,
             now=now,
+            urls=urls,
         )
         return CheckoutResponse(payment_page_url=url, purchase_id=purchase_id)
 
@@ -233,15 +310,18 @@ class Checkout:
         self,
         tx: CheckoutTransaction,
         *,
+        account: PaymentAccount,
         organization_id: uuid.UUID,
         buyer: Buyer,
         charge: Charge,
         entitlement_id: uuid.UUID | None = None,
         purchase_id: uuid.UUID | None = None,
         now: datetime,
+        urls: ReturnUrls,
         transaction_id: uuid.UUID | None = None,
     ) -> str:
-        """A payment row and a hosted payment at the provider; returns the page URL."""
+        """A payment row and a hosted payment on the seller's connected account; returns the
+        page URL."""
         if transaction_id is None:
             transaction_id = self._new_id()
         metadata = {META_TRANSACTION: str(transaction_id)}
@@ -262,25 +342,33 @@ class Checkout:
                 metadata=metadata,
                 buyer_email=buyer.email,
                 description=charge.description,
+                provider_account_id=account.account_id,
             )
         )
         seller = await tx.seller(organization_id)
+        success_url, cancel_url = urls.for_payment(self._public_base_url, transaction_id)
         hosted = await self._provider.create_hosted_payment(
             tx.transaction,
             HostedPaymentRequest(
                 transaction_id=transaction_id,
                 organization_id=organization_id,
+                account_id=account.account_id,
                 seller_name=seller.name if seller else "",
                 seller_logo_url=seller.logo_url if seller else None,
                 description=charge.description,
                 amount_in_cents=charge.amount_in_cents,
                 currency=charge.currency,
+                application_fee_in_cents=platform_fee(charge.amount_in_cents, self._fee_bps),
                 buyer_email=buyer.email,
                 metadata=metadata,
                 expires_at=now + self._ttl,
+                success_url=success_url,
+                cancel_url=cancel_url,
             ),
         )
-        await tx.set_provider_transaction(transaction_id, hosted.provider_transaction_id)
+        await tx.set_provider_transaction(
+            transaction_id, hosted.provider_transaction_id, hosted.payment_page_url
+        )
         return hosted.payment_page_url
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from coursemesh.chassis.errors import BadRequest, DomainError
+from coursemesh.chassis.errors import BadRequest, DomainError, Unprocessable
 from coursemesh.chassis.staff import StaffDirectory
 from coursemesh.chassis.transaction import Transaction
+from coursemesh.commerce.domain.accounts import AccountEvent, AccountState, PaymentAccount
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
 from coursemesh.commerce.domain.payments import (
@@ -33,9 +34,13 @@ __all__ = [
     "META_ENTITLEMENT",
     "META_PURCHASE",
     "META_TRANSACTION",
+    "AccountStore",
+    "AccountTransaction",
     "BuyerDirectory",
     "BuyerStanding",
+    "CheckoutLookup",
     "CheckoutStore",
+    "CheckoutSummary",
     "CheckoutTransaction",
     "CheckoutWrite",
     "DirectoryUnavailable",
@@ -44,11 +49,13 @@ __all__ = [
     "HostedPayment",
     "HostedPaymentRequest",
     "LeadEntry",
+    "OnboardingLink",
     "Outcome",
     "PaymentDraft",
     "PaymentEvent",
     "PaymentLedger",
     "PaymentProvider",
+    "PaymentProviderRefused",
     "PaymentProviderUnavailable",
     "Plan",
     "PlanDraft",
@@ -76,16 +83,25 @@ META_TRANSACTION = "paymentTransactionId"
 
 @dataclass(frozen=True)
 class HostedPaymentRequest:
+    """A hosted payment on the seller's connected account (``account_id``): the buyer pays
+    the seller; ``application_fee_in_cents`` of it goes to the platform. After paying the buyer
+    is sent to ``success_url`` (``{CHECKOUT_SESSION_ID}`` in it replaced by the session's id),
+    on giving up to ``cancel_url``."""
+
     transaction_id: uuid.UUID
     organization_id: uuid.UUID
+    account_id: str
     seller_name: str
     seller_logo_url: str | None
     description: str
     amount_in_cents: int
     currency: str
+    application_fee_in_cents: int
     buyer_email: str | None
     metadata: dict[str, str]
     expires_at: datetime
+    success_url: str
+    cancel_url: str
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class RefundRequest:
     (a :data:`LateReason`), recorded with the refund."""
 
     transaction_id: uuid.UUID
+    account_id: str | None
     provider_transaction_id: str | None
     provider_payment_id: str | None
     amount_in_cents: int
@@ -107,11 +124,26 @@ class RefundRequest:
     reason: LateReason
 
 
+@dataclass(frozen=True)
+class OnboardingLink:
+    """Where a seller's staff give the provider their details (single use, short-lived)."""
+
+    url: str
+    expires_at: datetime
+
+
 class PaymentProviderUnavailable(DomainError):
     """The payment provider failed or could not be reached (a 5xx, a timeout, an answer we
     cannot use): nothing was changed; the client may try again."""
 
     status, code, title = 502, "PAYMENT_PROVIDER_UNAVAILABLE", "Bad Gateway"
+
+
+class PaymentProviderRefused(Unprocessable):
+    """The payment provider refused the request as it was (for example a return URL it does
+    not accept): nothing was changed; the same request would be refused again."""
+
+    code = "PAYMENT_PROVIDER_REFUSED"
 
 
 class WebhookRejected(BadRequest):
@@ -132,9 +164,29 @@ class PaymentProvider(Protocol):
         ...
 
     def verify_webhook(
-        self, organization_id: uuid.UUID, body: bytes, headers: Mapping[str, str]
-    ) -> PaymentEvent:
-        """Verify the signature over the raw body (+-5 min) and parse; raise WebhookRejected."""
+        self, organization_id: uuid.UUID | None, body: bytes, headers: Mapping[str, str]
+    ) -> PaymentEvent | AccountEvent:
+        """Verify the signature over the raw body (+-5 min) and parse; raise WebhookRejected.
+        ``organization_id`` is the organization of the endpoint's URL, when it names one (the
+        sandbox signs per organization; Stripe signs every event with the platform endpoint's
+        secret). The event names the connected account it happened on."""
+        ...
+
+    async def create_account(
+        self, tx: Transaction, organization_id: uuid.UUID, seller_name: str
+    ) -> AccountState:
+        """Open a connected account for the organization (Stripe: ``POST /v1/accounts``)."""
+        ...
+
+    async def retrieve_account(self, tx: Transaction, account_id: str) -> AccountState:
+        """The account's current state at the provider."""
+        ...
+
+    async def onboarding_link(
+        self, tx: Transaction, account_id: str, return_url: str, refresh_url: str
+    ) -> OnboardingLink:
+        """A link where the seller gives the provider their details; the provider sends them
+        to ``return_url`` when done, to ``refresh_url`` when the link has expired."""
         ...
 
     async def confirm_event(self, tx: Transaction, event: PaymentEvent) -> None:
@@ -143,7 +195,7 @@ class PaymentProvider(Protocol):
         ...
 
     async def expire_hosted_payment(
-        self, tx: Transaction, provider_transaction_id: str
+        self, tx: Transaction, provider_transaction_id: str, account_id: str | None
     ) -> ExpiryOutcome:
         """Make the hosted payment unpayable (Stripe: expire the Checkout Session; the sandbox:
         mark its session expired, in ``tx``). ``expired`` also when it was no longer payable;
@@ -232,6 +284,7 @@ class PaymentDraft:
     metadata: dict[str, str]
     buyer_email: str | None
     description: str
+    provider_account_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +329,16 @@ class CheckoutTransaction(CheckoutWrite, Protocol):
 
     async def seller(self, organization_id: uuid.UUID) -> Seller | None: ...
 
+    async def payment_account(self, organization_id: uuid.UUID) -> PaymentAccount | None:
+        """The organization's account at the provider; None: it has none."""
+        ...
+
+    async def return_allowlist(self, organization_id: uuid.UUID) -> tuple[str, ...]:
+        """The organization's return URL allowlist (empty when staff set none)."""
+        ...
+
     async def set_provider_transaction(
-        self, transaction_id: uuid.UUID, provider_transaction_id: str
+        self, transaction_id: uuid.UUID, provider_transaction_id: str, payment_page_url: str
     ) -> None: ...
 
     async def entitlement_payments(self, entitlement_id: uuid.UUID) -> Sequence[Payment]:
@@ -373,6 +434,46 @@ class StaffStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[StaffTransaction]: ...
 
 
+# --- sellers' payment accounts and return URLs ----------------------------------------------
+
+
+class AccountTransaction(Protocol):
+    @property
+    def transaction(self) -> Transaction: ...
+
+    async def is_admin(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        """Whether the user is an owner or admin of the organization (money settings are
+        theirs, not every trainer's)."""
+        ...
+
+    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool: ...
+
+    async def seller(self, organization_id: uuid.UUID) -> Seller | None:
+        """None: the organization has not reached commerce yet."""
+        ...
+
+    async def payment_account(self, organization_id: uuid.UUID) -> PaymentAccount | None: ...
+
+    async def lock_account(self, organization_id: uuid.UUID) -> PaymentAccount | None:
+        """The organization's account, locked until the end of the transaction (two onboarding
+        requests at once open one account)."""
+        ...
+
+    async def add_account(self, account: PaymentAccount) -> None: ...
+
+    async def save_account(self, account: PaymentAccount) -> None: ...
+
+    async def return_allowlist(self, organization_id: uuid.UUID) -> tuple[str, ...]: ...
+
+    async def set_return_allowlist(
+        self, organization_id: uuid.UUID, urls: tuple[str, ...], actor: str, now: datetime
+    ) -> None: ...
+
+
+class AccountStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[AccountTransaction]: ...
+
+
 # --- payment webhooks ------------------------------------------------------------------------
 
 
@@ -385,8 +486,23 @@ class PaymentLedger(Protocol):
     @property
     def entitlements(self) -> EntitlementRepository: ...
 
+    async def account_organization(
+        self, provider: ProviderName, account_id: str
+    ) -> uuid.UUID | None:
+        """The organization holding the connected account; None: no organization does."""
+        ...
+
+    async def lock_account(self, organization_id: uuid.UUID) -> PaymentAccount | None: ...
+
+    async def save_account(self, account: PaymentAccount) -> None:
+        """Write the account's new state (its version is the new one)."""
+        ...
+
     async def record_event(
-        self, provider: ProviderName, event: PaymentEvent, organization_id: uuid.UUID
+        self,
+        provider: ProviderName,
+        event: PaymentEvent | AccountEvent,
+        organization_id: uuid.UUID,
     ) -> bool:
         """Record the provider event id; False when it was recorded before (a replay)."""
         ...
@@ -442,6 +558,29 @@ class PaymentLedger(Protocol):
 
 class WebhookStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[PaymentLedger]: ...
+
+
+# --- the pages a buyer returns to ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSummary:
+    """What the platform's return pages show of a checkout, found by its payment session."""
+
+    description: str
+    seller_name: str
+    seller_logo_url: str | None
+    amount_in_cents: int
+    currency: str
+    #: the payment's status (``pending`` until the provider's webhook is applied)
+    status: str
+    payment_page_url: str | None
+
+
+class CheckoutLookup(Protocol):
+    async def by_session(self, session: str) -> CheckoutSummary | None:
+        """The checkout whose payment has this id (ours) or this provider session id."""
+        ...
 
 
 # --- abandoned checkouts ---------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Payment webhooks: verified provider events change payments, entitlements and purchases.
+"""Payment webhooks: verified provider events change payments, entitlements, purchases and
+sellers' payment accounts.
+
+Every event names the connected account it happened on; the organization holding that account
+is the event's organization, and an event may change nothing of another organization's (an
+event whose account is no one's changes nothing; with the sandbox's per-organization URL, the
+account must be that organization's).
 
 A late payment (a completion of a payment a newer checkout superseded, or of one whose
 entitlement is already active through another payment) is never applied: it is refunded at
@@ -11,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NoReturn
 
 from opentelemetry import trace
 
@@ -28,6 +34,12 @@ from coursemesh.commerce.app.ports import (
     PaymentProvider,
     RefundRequest,
     WebhookStore,
+)
+from coursemesh.commerce.domain.accounts import (
+    AccountEvent,
+    ConnectedAccountMissing,
+    UnknownConnectedAccount,
+    account_after,
 )
 from coursemesh.commerce.domain.events import custom_course_purchased, payment_changed
 from coursemesh.commerce.domain.payments import (
@@ -76,14 +88,32 @@ class PaymentWebhooks:
         self._nudge_receipts = nudge_receipts
         self._clock = clock
 
-    async def handle(self, organization_id: uuid.UUID, event: PaymentEvent) -> Handled:
-        """Apply one verified webhook. The provider event id is recorded in the same
-        transaction, so a replay changes nothing; any rejection rolls back, recording
-        nothing."""
+    async def handle(
+        self, event: PaymentEvent | AccountEvent, path_organization: uuid.UUID | None = None
+    ) -> Handled:
+        """Apply one verified webhook. ``path_organization`` is the organization the endpoint's
+        URL names (the sandbox's), None for the platform's one endpoint. The provider event id
+        is recorded in the same transaction, so a replay changes nothing; any rejection rolls
+        back, recording nothing."""
         now = self._clock()
         async with self._store.transaction() as ledger:
+            account_id = (
+                event.state.account_id if isinstance(event, AccountEvent) else event.account_id
+            )
+            if account_id is None:
+                if isinstance(event, PaymentEvent) and event.outcome is None:
+                    return "ignored"  # nothing we act on, and no organization to record it for
+                raise ConnectedAccountMissing(f"The {event.type} event names no connected account")
+            organization_id = await ledger.account_organization(self._provider.name, account_id)
+            if organization_id is None:
+                _unknown_account(account_id, event)
+            if path_organization is not None and organization_id != path_organization:
+                _cross_org("account", path_organization, organization_id, event)
             if not await ledger.record_event(self._provider.name, event, organization_id):
                 return "duplicate"
+            if isinstance(event, AccountEvent):
+                await self._apply_to_account(ledger, organization_id, event)
+                return "applied"
             if event.outcome is None:
                 return "ignored"
             metadata = event.metadata or {}
@@ -106,9 +136,30 @@ class PaymentWebhooks:
                 await self._apply_to_purchase(
                     ledger, organization_id, purchase_id, payment, event, now
                 )
+            elif not any(key in metadata for key in (META_TRANSACTION, META_ENTITLEMENT)):
+                # a sale of the seller's own on its account, not made through us: acknowledged
+                # (recorded), so the provider does not keep delivering it
+                return "ignored"
             else:
                 raise NotFound("The webhook names no known purchase", code="UNKNOWN_PAYMENT")
             return "applied"
+
+    async def _apply_to_account(
+        self, ledger: PaymentLedger, org_id: uuid.UUID, event: AccountEvent
+    ) -> None:
+        account = await ledger.lock_account(org_id)
+        assert account is not None  # the account's organization was found by it
+        changed = account_after(account, event.state)
+        if changed is not None:
+            await ledger.save_account(changed)
+            log.info(
+                "payment account %s of org %s: charges %s, payouts %s, details %s",
+                changed.account_id,
+                org_id,
+                changed.charges_enabled,
+                changed.payouts_enabled,
+                changed.details_submitted,
+            )
 
     async def _apply_to_entitlement(
         self,
@@ -264,6 +315,7 @@ class PaymentWebhooks:
             ledger.transaction,
             RefundRequest(
                 transaction_id=payment.id,
+                account_id=event.account_id or payment.provider_account_id,
                 provider_transaction_id=payment.provider_transaction_id,
                 provider_payment_id=provider_payment_id,
                 amount_in_cents=payment.amount_in_cents,
@@ -303,7 +355,23 @@ class PaymentWebhooks:
         ledger.transaction.after_commit(self._nudge_receipts)
 
 
-def _cross_org(kind: str, path_org: uuid.UUID, owner_org: uuid.UUID, event: PaymentEvent) -> None:
+def _unknown_account(account_id: str, event: PaymentEvent | AccountEvent) -> NoReturn:
+    """Log with the trace, count, refuse: an account no organization of ours holds."""
+    span = trace.get_current_span().get_span_context()
+    log.error(
+        "webhook for unknown connected account %s: event %s %s (trace %032x)",
+        account_id,
+        event.type,
+        event.provider_event_id,
+        span.trace_id,
+    )
+    webhook_cross_org_mismatches.add(1, kind="unknown-account")
+    raise UnknownConnectedAccount(f"No organization holds the connected account {account_id!r}")
+
+
+def _cross_org(
+    kind: str, path_org: uuid.UUID, owner_org: uuid.UUID, event: PaymentEvent | AccountEvent
+) -> NoReturn:
     """Log with the trace, count, refuse: nothing is changed (the transaction rolls back)."""
     span = trace.get_current_span().get_span_context()
     log.error(

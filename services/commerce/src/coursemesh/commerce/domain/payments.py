@@ -66,6 +66,8 @@ class PaymentEvent:
     failure_reason: str | None = None
     amount_in_cents: int | None = None
     currency: str | None = None
+    #: the connected account the payment happened on (None: the event names none)
+    account_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,8 @@ class Payment:
     version: int
     #: why it ended as it did (``superseded``, a :data:`LateReason`); None otherwise
     status_reason: str | None = None
+    #: the seller's connected account it was opened on
+    provider_account_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,26 +1,40 @@
-"""Commerce's HTTP routes: staff, checkout, payment webhooks and the sandbox payment page."""
+"""Commerce's HTTP routes: staff, sellers' payment settings, checkout, payment webhooks, the
+pages a buyer returns to, and the sandbox provider's hosted pages."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from litestar import MediaType, Request, Response, get, patch, post
+from litestar import MediaType, Request, Response, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.response import Redirect
 
 from coursemesh.chassis.auth import Principal, authenticated, principal_of
+from coursemesh.chassis.errors import NotFound
+from coursemesh.chassis.fastroute import FastRoute
 from coursemesh.chassis.paging import Offset
-from coursemesh.commerce.app.checkout import CheckoutResponse
+from coursemesh.commerce.adapters.sandbox import Settled
+from coursemesh.commerce.app.checkout import NO_RETURN, CheckoutResponse, ReturnRequest
+from coursemesh.commerce.app.seller_payments import Allowlist
 from coursemesh.commerce.bootstrap import runtime
+from coursemesh.commerce.domain.accounts import PaymentAccount, account_status
 from coursemesh.commerce.domain.checkout import Buyer
+from coursemesh.commerce.http import pages
 from coursemesh.commerce.http.schemas import (
+    AllowlistBody,
+    AllowlistView,
+    CheckoutBody,
     EntitlementPage,
     EntitlementView,
     LeadPage,
     LeadView,
     OfferBody,
     OfferView,
+    OnboardingBody,
+    OnboardingView,
+    PaymentAccountView,
     PlanView,
     PriceBody,
     RevokeBody,
@@ -32,6 +46,20 @@ IdempotencyKey = Annotated[
 ]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=100)]
 ORG = "/organizations/{org_id:uuid}"
+SessionQuery = Annotated[str, QueryParameter(name="session", min_length=1, max_length=255)]
+
+# Bodies that may be absent: an empty body is "nothing asked for", a present one is decoded
+# strictly (unknown fields, wrong types: 400).
+CHECKOUT = FastRoute(body=CheckoutBody)
+ONBOARDING = FastRoute(body=OnboardingBody)
+
+
+async def _returns(request: Request[Any, Any, Any]) -> ReturnRequest:
+    raw = await request.body()
+    if not raw.strip():
+        return NO_RETURN
+    body = CHECKOUT.decode(raw)
+    return ReturnRequest(body.success_url, body.cancel_url)
 
 
 # --- staff ------------------------------------------------------------------------------
@@ -132,10 +160,89 @@ async def list_leads(
     return LeadPage(items, total, limit, offset)
 
 
+# --- sellers' payment settings ------------------------------------------------------------
+
+
+def _account_view(
+    org_id: uuid.UUID, provider: str, account: PaymentAccount | None
+) -> PaymentAccountView:
+    return PaymentAccountView(
+        organization_id=org_id,
+        provider=provider,
+        status=account_status(account),
+        account_id=account.account_id if account else None,
+        charges_enabled=bool(account and account.charges_enabled),
+        payouts_enabled=bool(account and account.payouts_enabled),
+        details_submitted=bool(account and account.details_submitted),
+    )
+
+
+@post(
+    f"{ORG}/payments/onboarding",
+    guards=[authenticated],
+    status_code=200,
+    **ONBOARDING.route_options(),
+)
+async def start_onboarding(
+    request: Request[Any, Any, Any], org_id: FromPath[uuid.UUID]
+) -> OnboardingView:
+    principal = principal_of(request)
+    raw = await request.body()
+    body = ONBOARDING.decode(raw) if raw.strip() else OnboardingBody()
+    rt = runtime(request)
+    started = await rt.seller_payments.onboard(
+        org_id, principal.sub, body.return_url, body.refresh_url
+    )
+    return OnboardingView(
+        url=started.link.url,
+        expires_at=started.link.expires_at,
+        account=_account_view(org_id, rt.provider.name, started.account),
+    )
+
+
+@get(f"{ORG}/payments/account", guards=[authenticated])
+async def payment_account(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+) -> PaymentAccountView:
+    rt = runtime(request)
+    account = await rt.seller_payments.account(org_id, principal.sub)
+    return _account_view(org_id, rt.provider.name, account)
+
+
+def _allowlist_view(allowlist: Allowlist) -> AllowlistView:
+    return AllowlistView(organization_id=allowlist.organization_id, urls=list(allowlist.urls))
+
+
+@put(f"{ORG}/return-url-allowlist", guards=[authenticated])
+async def set_return_allowlist(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    data: JSONBody[AllowlistBody],
+    principal: NamedDependency[Principal],
+) -> AllowlistView:
+    allowlist = await runtime(request).seller_payments.set_return_allowlist(
+        org_id, principal.sub, data.urls
+    )
+    return _allowlist_view(allowlist)
+
+
+@get(f"{ORG}/return-url-allowlist", guards=[authenticated])
+async def get_return_allowlist(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+) -> AllowlistView:
+    return _allowlist_view(
+        await runtime(request).seller_payments.return_allowlist(org_id, principal.sub)
+    )
+
+
 # --- buyers -------------------------------------------------------------------------------
 
 
-@post("/courses/{course_id:uuid}/checkout", guards=[authenticated])
+@post("/courses/{course_id:uuid}/checkout", guards=[authenticated], **CHECKOUT.route_options())
 async def checkout_course(
     request: Request[Any, Any, Any],
     course_id: FromPath[uuid.UUID],
@@ -145,33 +252,85 @@ async def checkout_course(
     # group, which costs more than a free checkout's own work).
     principal = principal_of(request)
     return await runtime(request).checkout.course(
-        course_id, Buyer(principal.sub, principal.email), idempotency_key
+        course_id, Buyer(principal.sub, principal.email), idempotency_key, await _returns(request)
     )
 
 
-@post("/custom-course-offers/{code:str}/checkout", guards=[authenticated])
+@post(
+    "/custom-course-offers/{code:str}/checkout",
+    guards=[authenticated],
+    **CHECKOUT.route_options(),
+)
 async def checkout_offer(
     request: Request[Any, Any, Any],
     code: FromPath[str],
-    principal: NamedDependency[Principal],
     idempotency_key: IdempotencyKey = None,
 ) -> CheckoutResponse:
+    principal = principal_of(request)
     return await runtime(request).checkout.offer(
-        code, Buyer(principal.sub, principal.email), idempotency_key
+        code, Buyer(principal.sub, principal.email), idempotency_key, await _returns(request)
     )
 
 
+# --- the pages a buyer returns to ---------------------------------------------------------
+
+
+@get("/checkout/success", media_type=MediaType.HTML, include_in_schema=True)
+async def checkout_success(request: Request[Any, Any, Any], session: SessionQuery) -> Response[str]:
+    rt = runtime(request)
+    summary = await rt.checkout_lookup.by_session(session)
+    return pages.success(summary, library_url=rt.settings.library_url)
+
+
+@get("/checkout/cancelled", media_type=MediaType.HTML)
+async def checkout_cancelled(
+    request: Request[Any, Any, Any], session: SessionQuery
+) -> Response[str]:
+    return pages.cancelled(await runtime(request).checkout_lookup.by_session(session))
+
+
+@get("/payments/onboarding/return", media_type=MediaType.HTML)
+async def onboarding_returned() -> Response[str]:
+    return pages.onboarding_returned()
+
+
+@get("/payments/onboarding/refresh", media_type=MediaType.HTML)
+async def onboarding_expired() -> Response[str]:
+    return pages.onboarding_expired()
+
+
 # --- provider -> commerce -----------------------------------------------------------------
+
+
+def _endpoint_not_in_use(provider: str) -> NotFound:
+    return NotFound(
+        f"This webhook endpoint is not in use: the payment provider is {provider}",
+        code="WEBHOOK_ENDPOINT_NOT_IN_USE",
+    )
 
 
 @post("/webhooks/payments/{org_id:uuid}", status_code=200)
 async def payment_webhook(
     org_id: FromPath[uuid.UUID], request: Request[Any, Any, Any]
 ) -> WebhookAck:
+    """The sandbox's endpoint, one per organization (signed with the organization's secret)."""
     rt = runtime(request)
+    if rt.provider.name != "sandbox":
+        raise _endpoint_not_in_use(rt.provider.name)
     body = await request.body()
     event = rt.provider.verify_webhook(org_id, body, dict(request.headers))
-    return WebhookAck(status=await rt.webhooks.handle(org_id, event))
+    return WebhookAck(status=await rt.webhooks.handle(event, org_id))
+
+
+@post("/webhooks/stripe", status_code=200)
+async def stripe_webhook(request: Request[Any, Any, Any]) -> WebhookAck:
+    """Stripe's one platform endpoint: events on every connected account."""
+    rt = runtime(request)
+    if rt.provider.name != "stripe":
+        raise _endpoint_not_in_use(rt.provider.name)
+    body = await request.body()
+    event = rt.provider.verify_webhook(None, body, dict(request.headers))
+    return WebhookAck(status=await rt.webhooks.handle(event))
 
 
 # --- the sandbox provider's hosted page ---------------------------------------------------
@@ -182,16 +341,39 @@ async def payment_page(request: Request[Any, Any, Any], session_id: FromPath[str
     return await runtime(request).sandbox_pages.show(session_id)
 
 
+def _page_or_redirect(settled: Settled) -> Response[str] | Redirect:
+    """A form's answer: on to ``redirect`` (303, the browser GETs it), else the page."""
+    if settled.redirect:
+        return Redirect(settled.redirect, status_code=303)
+    return Response(settled.page, media_type=MediaType.HTML)
+
+
 @post("/pay/{session_id:str}/pay", status_code=200)
-async def pay(request: Request[Any, Any, Any], session_id: FromPath[str]) -> Response[str]:
-    page = await runtime(request).sandbox_pages.settle(session_id, paid=True)
-    return Response(page, media_type=MediaType.HTML)
+async def pay(
+    request: Request[Any, Any, Any], session_id: FromPath[str]
+) -> Response[str] | Redirect:
+    return _page_or_redirect(await runtime(request).sandbox_pages.settle(session_id, paid=True))
 
 
 @post("/pay/{session_id:str}/decline", status_code=200)
-async def decline(request: Request[Any, Any, Any], session_id: FromPath[str]) -> Response[str]:
-    page = await runtime(request).sandbox_pages.settle(session_id, paid=False)
-    return Response(page, media_type=MediaType.HTML)
+async def decline(
+    request: Request[Any, Any, Any], session_id: FromPath[str]
+) -> Response[str] | Redirect:
+    return _page_or_redirect(await runtime(request).sandbox_pages.settle(session_id, paid=False))
+
+
+@get("/pay/accounts/{account_id:str}/onboarding", media_type=MediaType.HTML)
+async def sandbox_onboarding(
+    request: Request[Any, Any, Any], account_id: FromPath[str]
+) -> Response[str] | Redirect:
+    return _page_or_redirect(await runtime(request).sandbox_pages.onboarding(account_id))
+
+
+@post("/pay/accounts/{account_id:str}/onboarding", status_code=200)
+async def sandbox_submit_onboarding(
+    request: Request[Any, Any, Any], account_id: FromPath[str]
+) -> Response[str] | Redirect:
+    return _page_or_redirect(await runtime(request).sandbox_pages.complete_onboarding(account_id))
 
 
 ROUTES = [
@@ -200,10 +382,21 @@ ROUTES = [
     create_offer,
     list_course_entitlements,
     list_leads,
+    start_onboarding,
+    payment_account,
+    set_return_allowlist,
+    get_return_allowlist,
     checkout_course,
     checkout_offer,
+    checkout_success,
+    checkout_cancelled,
+    onboarding_returned,
+    onboarding_expired,
     payment_webhook,
+    stripe_webhook,
     payment_page,
     pay,
     decline,
+    sandbox_onboarding,
+    sandbox_submit_onboarding,
 ]

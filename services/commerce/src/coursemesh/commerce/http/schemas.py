@@ -97,3 +97,46 @@ class LeadPage(msgspec.Struct, rename="camel"):
 
 class WebhookAck(msgspec.Struct, rename="camel"):
     status: str
+
+
+ReturnUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+
+
+class CheckoutBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """A checkout's optional body: where the hosted payment page sends the buyer back."""
+
+    success_url: ReturnUrl | None = None
+    cancel_url: ReturnUrl | None = None
+
+
+class OnboardingBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """Where the provider's onboarding sends the seller: when done, when the link expired."""
+
+    return_url: ReturnUrl | None = None
+    refresh_url: ReturnUrl | None = None
+
+
+class PaymentAccountView(msgspec.Struct, rename="camel", omit_defaults=False):
+    organization_id: uuid.UUID
+    provider: str
+    #: not_started | onboarding | pending_verification | enabled
+    status: str
+    account_id: str | None
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+
+
+class OnboardingView(msgspec.Struct, rename="camel"):
+    url: str
+    expires_at: datetime
+    account: PaymentAccountView
+
+
+class AllowlistBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    urls: Annotated[list[ReturnUrl], msgspec.Meta(max_length=20)]
+
+
+class AllowlistView(msgspec.Struct, rename="camel"):
+    organization_id: uuid.UUID
+    urls: list[str]
