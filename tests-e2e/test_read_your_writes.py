@@ -144,6 +144,30 @@ def test_org_then_offer(suite: Suite, load: Load) -> None:
     assert answers.calls == 2 * ROUNDS
 
 
+def test_org_then_listed_among_my_organizations(suite: Suite, load: Load) -> None:
+    """Catalog reads the tables it wrote: each new organization is in the very next list."""
+
+    def step(answers: Answers) -> None:
+        owner = suite.user("owner")
+        first = new_org(suite, answers, owner)
+        page = answers.expect(owner.get("/organizations"), 200)
+        answers.check(
+            [(o["id"], o["role"]) for o in page["items"]] == [(first, "owner")]
+            and page["total"] == 1,
+            f"organizations {page}",
+        )
+        second = new_org(suite, answers, owner)
+        page = answers.expect(owner.get("/organizations"), 200)
+        answers.check(
+            {o["id"] for o in page["items"]} == {first, second} and page["total"] == 2,
+            f"organizations {page}",
+        )
+
+    answers = run_rounds(step)
+    assert answers.wrong == []
+    assert answers.calls == 4 * ROUNDS
+
+
 def test_org_then_trainer_prices_in_commerce_and_reads_enrollments_in_learning(
     suite: Suite, load: Load
 ) -> None:

@@ -377,23 +377,64 @@ def test_each_deployment_has_a_service_an_hpa_and_a_pdb(
         assert pdbs[name]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
 
 
-def test_one_migration_job_per_service(
+def test_each_service_pod_migrates_its_schema_in_an_init_container(
     rendered: tuple[Path, list[Manifest]],
     specs: tuple[ServiceSpec, ...],
     settings_names: Callable[[str], set[str]],
 ) -> None:
+    """Migrations run before each service container, from the same image: no Job (immutable,
+    and deleted after its TTL) stands in the way of the next ``kubectl apply -k``."""
     _, resources = rendered
-    jobs = _by_kind(resources, "Job")
+    assert not _by_kind(resources, "Job")
+    assert not _by_kind(resources, "CronJob")
     deployments = _by_kind(resources, "Deployment")
-    assert set(jobs) == {f"{s.name}-migrate" for s in specs}
     for spec in specs:
-        (container,) = jobs[f"{spec.name}-migrate"]["spec"]["template"]["spec"]["containers"]
-        assert container["command"][-2:] == ["coursemesh.chassis.migrate", spec.name]
-        (service_container,) = deployments[spec.name]["spec"]["template"]["spec"]["containers"]
-        assert container["image"] == service_container["image"]
-        names = {v["name"] for v in container["env"]}
+        pod = deployments[spec.name]["spec"]["template"]["spec"]
+        (init,) = pod["initContainers"]
+        (service_container,) = pod["containers"]
+        assert init["name"] == "migrate", spec.name
+        assert init["command"] == ["python", "-m", "coursemesh.chassis.migrate", spec.name]
+        assert init["image"] == service_container["image"], spec.name
+        assert "restartPolicy" not in init, f"{spec.name}: a sidecar would never finish"
+        names = {v["name"] for v in init["env"]}
         assert f"{spec.env_prefix}DATABASE_URL" in names
         assert names <= settings_names(spec.name)
+        database = {v["name"]: v for v in service_container["env"]}[
+            f"{spec.env_prefix}DATABASE_URL"
+        ]
+        assert {v["name"]: v for v in init["env"]}[database["name"]] == database, spec.name
+        mounts = {m["name"] for m in init.get("volumeMounts", [])}
+        assert mounts <= {v["name"] for v in pod.get("volumes", [])}, spec.name
+    assert "initContainers" not in deployments["gateway"]["spec"]["template"]["spec"]
+
+
+def test_a_new_image_tag_renders_new_pods_and_nothing_immutable(
+    tmp_path: Path, specs: tuple[ServiceSpec, ...]
+) -> None:
+    """Two releases applied one after the other (a new tag within minutes): every object of
+    the second is an in-place update of the first (no Job, whose pod template cannot change),
+    and the migrating initContainer runs the new image."""
+    releases = {}
+    for tag in ("1.4.0", "1.4.1"):
+        overlay = tmp_path / tag
+        overlay.mkdir()
+        images = "".join(
+            f"  - name: coursemesh/{spec.package.rsplit('.', 1)[-1]}\n    newTag: {tag!r}\n"
+            for spec in specs
+        )
+        (overlay / "kustomization.yaml").write_text(
+            f"resources:\n  - {K8S / 'base'}\nimages:\n{images}"
+        )
+        releases[tag] = {_key(r): r for r in render(overlay)}
+    first, second = releases["1.4.0"], releases["1.4.1"]
+    assert sorted(first) == sorted(second)
+    assert not {kind for kind, _ in second} & {"Job", "CronJob"}
+    for spec in specs:
+        pod = second["Deployment", spec.name]["spec"]["template"]["spec"]
+        for container in [*pod["initContainers"], *pod["containers"]]:
+            assert container["image"].endswith(":1.4.1"), container["image"]
+        before = first["Deployment", spec.name]["spec"]["template"]["spec"]
+        assert before["initContainers"][0]["image"].endswith(":1.4.0")
 
 
 def test_gateway_config_matches_the_caddyfile(
@@ -464,6 +505,18 @@ def test_production_overlay_uses_r2_pinned_images_and_an_ingress() -> None:
     ingress = _by_kind(resources, "Ingress")["gateway"]
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == "gateway"
+
+
+def test_production_streams_keep_three_copies_and_the_base_one(
+    specs: tuple[ServiceSpec, ...],
+) -> None:
+    """Every service creates its streams with the replicas of its overlay: 3 on production's
+    JetStream cluster; the base (a single NATS server) leaves the default, 1."""
+    for overlay, wanted in ((K8S / "overlays/production", "3"), (K8S / "base", None)):
+        config = _by_kind(render(overlay), "ConfigMap")
+        for spec in specs:
+            (data,) = (c["data"] for n, c in config.items() if n.startswith(f"{spec.name}-config"))
+            assert data.get(f"{spec.env_prefix}STREAM_REPLICAS") == wanted, (overlay, spec.name)
 
 
 def test_renderer_applies_patches_and_hashes_like_kustomize() -> None:

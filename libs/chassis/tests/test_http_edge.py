@@ -271,7 +271,7 @@ async def test_ready_is_503_when_migrations_are_not_at_head(
         r = await c.get("/health/ready")
     assert r.status_code == 503
     assert r.json()["code"] == "NOT_READY"
-    assert "migrations not at head" in r.json()["checks"]["database"]
+    assert r.json()["checks"]["database"] == "migrations pending (no revision yet, head 0001)"
 
 
 async def test_pem_public_key_verifies(keypair: Any, tmp_path: Path) -> None:

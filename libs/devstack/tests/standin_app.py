@@ -26,6 +26,11 @@ import uvicorn
 from litestar import Litestar, Request, get, route
 from litestar.response import Response
 
+from coursemesh.chassis.access import RequestLog, cors_config
+
+#: The one origin the stand-ins allow cross-origin calls from (CORS).
+ALLOWED_ORIGIN = "https://app.example"
+
 
 def create_app(name: str, instance: str, prefix: str = "", *, ready: bool = True) -> Litestar:
     @get("/health/live", sync_to_thread=False)
@@ -55,7 +60,10 @@ def create_app(name: str, instance: str, prefix: str = "", *, ready: bool = True
             "env": {k: v for k, v in os.environ.items() if prefix and k.startswith(prefix)},
         }
 
-    return Litestar([live, health_ready, echo])
+    app = Litestar([live, health_ready, echo], cors_config=cors_config((ALLOWED_ORIGIN,)))
+    # A service's edge: the request id returned, one origin allowed (as CORS_ALLOW_ORIGINS does).
+    app.asgi_handler = RequestLog(app.asgi_handler, log=False)
+    return app
 
 
 def _server(app: Litestar, port: int) -> uvicorn.Server:

@@ -19,6 +19,7 @@ from coursemesh.devstack.process import ManagedProcess, wait_until
 from coursemesh.devstack.testing import assert_pids_gone
 
 STANDIN = Path(__file__).with_name("standin_app.py")
+ALLOWED_ORIGIN = "https://app.example"  # the stand-ins' (standin_app.ALLOWED_ORIGIN)
 SERVICES = ["catalog", "commerce", "learning", "custom-gen"]
 
 
@@ -195,6 +196,25 @@ def test_request_id_is_generated_or_kept_and_returned(gateway: Gateway) -> None:
     kept = gateway.client.post("/courses/c1/checkout", headers={"X-Request-ID": "client-42"})
     assert kept.headers["x-request-id"] == "client-42"
     assert kept.json()["request_id"] == "client-42"
+    # the services return the id too: the client still sees it once
+    assert generated.headers.get_list("x-request-id") == [rid]
+    assert kept.headers.get_list("x-request-id") == ["client-42"]
+
+
+@pytest.mark.parametrize("path", ["/organizations/o1/courses/c1/price", "/me/courses/c1"])
+def test_cors_preflight_reaches_the_service_and_comes_back(gateway: Gateway, path: str) -> None:
+    asked = {
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+    }
+    allowed = gateway.client.options(path, headers={"Origin": ALLOWED_ORIGIN, **asked})
+    assert allowed.status_code == 204
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "PATCH" in allowed.headers["access-control-allow-methods"]
+    assert "idempotency-key" in allowed.headers["access-control-allow-headers"].lower()
+    assert allowed.headers.get_list("x-request-id")[0]
+    refused = gateway.client.options(path, headers={"Origin": "https://evil.example", **asked})
+    assert "access-control-allow-origin" not in refused.headers
 
 
 def test_body_over_one_mebibyte_is_rejected_with_413(gateway: Gateway) -> None:

@@ -188,3 +188,101 @@ async def test_admin_cannot_touch_owners_and_members_cannot_manage(api: Api, db:
     r = await api.request("GET", f"/organizations/{uuid.uuid4()}")
     problem(r, 404, "ORGANIZATION_NOT_FOUND")
     assert await table_state(db) == before
+
+
+async def _org_named(api: Api, name: str, user: str = OWNER) -> dict[str, object]:
+    r = await api.request(
+        "POST",
+        "/organizations",
+        user,
+        json={
+            "name": name,
+            "slug": f"s-{uuid.uuid4().hex[:10]}",
+            "logoUrl": "https://cdn.example.com/logo.png",
+            "currency": "USD",
+        },
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def test_list_my_organizations_any_role_by_name_then_id_paged(api: Api, db: Database) -> None:
+    zen = await _org_named(api, "Zen Yoga")
+    barre_1 = await _org_named(api, "Barre")
+    barre_2 = await _org_named(api, "Barre")  # same name: the id decides
+    pilates = await _org_named(api, "Pilates", "user_other")
+    aerial = await _org_named(api, "Aerial", "user_other")  # another user's, never listed
+    crossfit = await _org_named(api, "CrossFit", "user_other")
+    await api.add_member(str(pilates["id"]), OWNER, "admin", actor="user_other")
+    await api.add_member(str(crossfit["id"]), OWNER, "member", actor="user_other")
+    gone = await _org_named(api, "Dance", "user_other")
+    await api.add_member(str(gone["id"]), OWNER, "trainer", actor="user_other")
+    r = await api.request("DELETE", f"/organizations/{gone['id']}/members/{OWNER}", "user_other")
+    assert r.status_code == 204  # a removed membership lists nothing
+
+    def mine(org: dict[str, object], role: str) -> dict[str, object]:
+        return {**org, "role": role}
+
+    barres = sorted([barre_1, barre_2], key=lambda o: uuid.UUID(str(o["id"])))
+    expected = [
+        mine(barres[0], "owner"),
+        mine(barres[1], "owner"),
+        mine(crossfit, "member"),
+        mine(pilates, "admin"),
+        mine(zen, "owner"),
+    ]
+    before = await table_state(db)
+    r = await api.request("GET", "/organizations")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"items": expected, "total": 5, "limit": 50, "offset": 0}
+    # Each item is what the single-organization GET answers.
+    single = await api.request("GET", f"/organizations/{pilates['id']}")
+    assert r.json()["items"][3] == single.json()
+
+    r = await api.request("GET", "/organizations", params={"limit": 2, "offset": 2})
+    assert r.json() == {"items": expected[2:4], "total": 5, "limit": 2, "offset": 2}
+    r = await api.request("GET", "/organizations", params={"limit": 100, "offset": 4})
+    assert r.json() == {"items": expected[4:], "total": 5, "limit": 100, "offset": 4}
+    r = await api.request("GET", "/organizations", params={"offset": 5})
+    assert r.json() == {"items": [], "total": 5, "limit": 50, "offset": 5}
+    r = await api.request("GET", "/organizations", params={"offset": 1_000_000_000})
+    assert r.json() == {"items": [], "total": 5, "limit": 50, "offset": 1_000_000_000}
+
+    r = await api.request("GET", "/organizations", "user_other")
+    assert [o["name"] for o in r.json()["items"]] == [
+        "Aerial",
+        "CrossFit",
+        "Dance",
+        "Pilates",
+    ]
+    assert {o["role"] for o in r.json()["items"]} == {"owner"}
+    assert aerial["id"] not in {o["id"] for o in expected}
+    r = await api.request("GET", "/organizations", "user_nobody")
+    assert r.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    assert await table_state(db) == before  # a read writes nothing
+
+
+async def test_list_my_organizations_refuses_bad_paging_and_anonymous_callers(api: Api) -> None:
+    await api.create_org()
+    for params in (
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "ten"},
+        {"offset": -1},
+        {"offset": 1_000_000_001},
+    ):
+        r = await api.request("GET", "/organizations", params=params)
+        problem(r, 400, "VALIDATION_FAILED")
+    r = await api.request("GET", "/organizations", None)
+    problem(r, 401, "MISSING_TOKEN")
+    r = await api.request("GET", "/organizations", None, headers={"Authorization": "Bearer x"})
+    problem(r, 401, "INVALID_TOKEN")
+
+
+async def test_a_new_organization_is_listed_by_the_very_next_call(api: Api) -> None:
+    for n in range(5):
+        created = await _org_named(api, f"Studio {n}")
+        r = await api.request("GET", "/organizations", params={"limit": 100})
+        assert r.status_code == 200, r.text
+        assert {**created, "role": "owner"} in r.json()["items"]
+        assert r.json()["total"] == n + 1

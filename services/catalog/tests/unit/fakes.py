@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from coursemesh.catalog.app.ports import SlugTaken, StorefrontListing
+from coursemesh.catalog.app.ports import MemberOf, SlugTaken, StorefrontListing
 from coursemesh.catalog.app.views import CourseView, DayView, ItemView
 from coursemesh.catalog.domain.course import Course, Curriculum, SetDay, SetItem, dense_curriculum
 from coursemesh.catalog.domain.organization import Organization
@@ -56,6 +56,19 @@ class FakeReader:
             if m.organization_id == organization_id and m.role is not None
         ]
         return sorted(members, key=lambda m: (m.created_at, m.user_id))
+
+    async def organizations_of(
+        self, user_id: str, *, limit: int, offset: int
+    ) -> tuple[list[MemberOf], int]:
+        mine = sorted(
+            (
+                MemberOf(self.state.organizations[m.organization_id], m.role)
+                for m in self.state.memberships.values()
+                if m.user_id == user_id and m.role is not None
+            ),
+            key=lambda found: (found.organization.name, found.organization.id),
+        )
+        return mine[offset : offset + limit], len(mine)
 
     async def workouts(self, organization_id: uuid.UUID) -> list[Workout]:
         live = [

@@ -237,3 +237,51 @@ async def test_changing_someone_who_is_not_a_member_is_404_before_any_role_rule(
             catalog, actor="outsider", organization_id=org, user_id="user_t", role=None
         ),
     )
+
+
+async def test_my_organizations_are_mine_only_by_name_with_my_role_and_paged() -> None:
+    catalog = FakeCatalog()
+
+    async def found(name: str, slug: str, owner: str = OWNER) -> uuid.UUID:
+        view = await organizations.create_organization(
+            catalog, actor=owner, name=name, slug=slug, logo_url=None, currency="EUR"
+        )
+        return view.id
+
+    zen = await found("Zen Yoga", "zen-yoga")
+    barre = await found("Barre", "barre")
+    pilates = await found("Pilates", "pilates", owner="user_other")
+    await found("Aerial", "aerial", owner="user_other")  # not the caller's
+    await organizations.add_member(
+        catalog, actor="user_other", organization_id=pilates, user_id=OWNER, role="trainer"
+    )
+    commits = catalog.commits
+
+    page = await organizations.list_my_organizations(catalog, actor=OWNER, limit=50, offset=0)
+    assert [(o.id, o.name, o.role) for o in page.items] == [
+        (barre, "Barre", "owner"),
+        (pilates, "Pilates", "trainer"),
+        (zen, "Zen Yoga", "owner"),
+    ]
+    assert (page.total, page.limit, page.offset) == (3, 50, 0)
+    assert (page.items[0].slug, page.items[0].currency, page.items[0].logo_url) == (
+        "barre",
+        "EUR",
+        None,
+    )
+    second = await organizations.list_my_organizations(catalog, actor=OWNER, limit=2, offset=2)
+    assert ([o.id for o in second.items], second.total) == ([zen], 3)
+    past = await organizations.list_my_organizations(catalog, actor=OWNER, limit=2, offset=9)
+    assert (past.items, past.total) == ([], 3)
+    nobody = await organizations.list_my_organizations(
+        catalog, actor="user_new", limit=50, offset=0
+    )
+    assert (nobody.items, nobody.total) == ([], 0)
+
+    # A removed membership no longer lists its organization; a read commits nothing.
+    await organizations.change_member(
+        catalog, actor="user_other", organization_id=pilates, user_id=OWNER, role=None
+    )
+    page = await organizations.list_my_organizations(catalog, actor=OWNER, limit=50, offset=0)
+    assert [o.id for o in page.items] == [barre, zen]
+    assert catalog.commits == commits + 1

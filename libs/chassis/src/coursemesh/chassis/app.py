@@ -24,6 +24,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.types import ControllerRouterHandler
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
+from coursemesh.chassis.access import RequestLog, cors_config
 from coursemesh.chassis.auth import JwtVerifier, Principal, provide_principal
 from coursemesh.chassis.bus import Bus, ensure_streams
 from coursemesh.chassis.consistency import CatchUp, CatchUpSlot, ConsistencyMiddleware
@@ -159,7 +160,7 @@ def create_service_app(
             stack.push_async_callback(bus.close)
             # Producers and consumers both provision, so start-up order does not matter.
             consumed = {sub.stream.lower() for sub in subscriptions}
-            await ensure_streams(bus.js, {definition.source, *consumed})
+            await ensure_streams(bus.js, {definition.source, *consumed}, settings.stream_replicas)
             ctx: ServiceContext[S] = ServiceContext(
                 definition=definition,
                 settings=settings,
@@ -259,11 +260,20 @@ def create_service_app(
             DefineMiddleware(ConsistencyMiddleware, slot=slot),
         ],
         request_max_body_size=settings.max_body_bytes,
+        cors_config=cors_config(settings.cors_origins),
         signature_namespace={"Principal": Principal, "Database": Database, "Request": Request},
+        # Logging is ``setup_logging``'s (JSON or text, with trace ids): Litestar's default
+        # configuration would replace the root logger's handler with its own.
+        logging_config=None,
         debug=False,
     )
     app.state.verifier = verifier
     app.state.definition = definition
+    # Outermost, around tracing, CORS and the error handlers: every answer gets the request id
+    # (and, with ACCESS_LOG on, its log line), an unknown route or a refused preflight included.
+    app.asgi_handler = RequestLog(
+        app.asgi_handler, log=settings.access_log, fmt=settings.log_format
+    )
     return app
 
 

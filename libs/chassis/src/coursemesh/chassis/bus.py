@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Protocol
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import NotFoundError
 
 from coursemesh.contracts import DEAD_LETTER_STREAM, stream_for_source, stream_subjects
@@ -82,7 +83,9 @@ class Bus:
                 log.warning("nats: close failed: %r", exc)
 
 
-def source_stream_config(source: str) -> StreamConfig:
+def source_stream_config(source: str, replicas: int = 1) -> StreamConfig:
+    """A source's stream; ``replicas`` copies on a JetStream cluster (1 on a single server;
+    its consumers inherit it)."""
     return StreamConfig(
         name=stream_for_source(source),
         subjects=stream_subjects(source),
@@ -91,10 +94,11 @@ def source_stream_config(source: str) -> StreamConfig:
         discard=DiscardPolicy.OLD,
         max_age=STREAM_MAX_AGE_SECONDS,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=replicas,
     )
 
 
-def dead_letter_stream_config() -> StreamConfig:
+def dead_letter_stream_config(replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=DEAD_LETTER_STREAM,
         subjects=[f"{DEAD_LETTER_PREFIX}.>"],
@@ -102,24 +106,69 @@ def dead_letter_stream_config() -> StreamConfig:
         storage=StorageType.FILE,
         max_age=STREAM_MAX_AGE_SECONDS,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=replicas,
     )
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create the stream, or bring an existing one to ``config``. Safe to run concurrently."""
+#: The parts of a stream's configuration coursemesh sets; the rest is the server's.
+_MANAGED = (
+    "subjects",
+    "retention",
+    "storage",
+    "discard",
+    "max_age",
+    "duplicate_window",
+    "num_replicas",
+)
+
+
+def stream_differs(current: StreamConfig, wanted: StreamConfig) -> list[str]:
+    """The managed fields in which the stream as it is differs from ``wanted`` (subjects
+    compared as sets; durations to the millisecond, as the server keeps them)."""
+    changed: list[str] = []
+    for name in _MANAGED:
+        have, want = getattr(current, name), getattr(wanted, name)
+        if name == "subjects":
+            have, want = sorted(have or []), sorted(want or [])
+        elif isinstance(want, float):
+            have, want = round(have or 0.0, 3), round(want, 3)
+        if have != want:
+            changed.append(name)
+    return changed
+
+
+class StreamAdmin(Protocol):
+    """What provisioning needs of a JetStream context."""
+
+    async def stream_info(self, name: str) -> StreamInfo: ...
+
+    async def add_stream(self, config: StreamConfig) -> StreamInfo: ...
+
+    async def update_stream(self, config: StreamConfig) -> StreamInfo: ...
+
+
+async def ensure_stream(js: StreamAdmin, config: StreamConfig) -> bool:
+    """Create the stream, or bring an existing one to ``config`` when it differs (a start
+    changes nothing on a stream already as wanted). Safe to run concurrently. True when the
+    stream was created or updated."""
     assert config.name is not None
     try:
-        await js.stream_info(config.name)
+        info = await js.stream_info(config.name)
     except NotFoundError:
         try:
             await js.add_stream(config)
-            return
+            return True
         except Exception:  # another replica created it first
-            await js.stream_info(config.name)
+            info = await js.stream_info(config.name)
+    changed = stream_differs(info.config, config)
+    if not changed:
+        return False
+    log.warning("stream %s: updating %s", config.name, ", ".join(changed))
     await js.update_stream(config)
+    return True
 
 
-async def ensure_streams(js: JetStreamContext, sources: Iterable[str]) -> None:
+async def ensure_streams(js: StreamAdmin, sources: Iterable[str], replicas: int = 1) -> None:
     for source in sorted(set(sources)):
-        await ensure_stream(js, source_stream_config(source))
-    await ensure_stream(js, dead_letter_stream_config())
+        await ensure_stream(js, source_stream_config(source, replicas))
+    await ensure_stream(js, dead_letter_stream_config(replicas))

@@ -1,4 +1,5 @@
-"""Inspect and replay the dead-letter stream.
+"""Inspect and replay the dead-letter stream. On a development stack, ``coursemesh deadletter
+list|replay`` does this with the stack's own NATS address; elsewhere (a pod, a server):
 
     python -m coursemesh.chassis.deadletter --nats nats://127.0.0.1:4222 list
     python -m coursemesh.chassis.deadletter --nats nats://127.0.0.1:4222 replay 12 [13 ...]
@@ -102,7 +103,8 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursemesh.chassis.deadletter")
-    parser.add_argument("--nats", default="nats://127.0.0.1:4222")
+    # no default: a guessed address would inspect another server than the stack's
+    parser.add_argument("--nats", required=True, help="the NATS server's URL")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list dead letters")
     replay_parser = sub.add_parser("replay", help="re-publish dead letters")

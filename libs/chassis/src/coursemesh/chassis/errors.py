@@ -1,7 +1,9 @@
 """Domain errors and their RFC 9457 problem+json rendering.
 
 Use cases raise :class:`DomainError` subclasses with a stable ``code``; the HTTP layer turns them
-(and framework errors) into ``application/problem+json``. A client never sees a stack trace.
+(and framework errors) into ``application/problem+json``. A client never sees a stack trace; a
+server error's body (5xx) names the request's ``requestId`` and ``traceId`` instead, which its
+log lines carry too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
+
+from coursemesh.chassis.access import current_trace_id, request_id
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("coursemesh.errors")
@@ -196,10 +200,14 @@ _HTTP_CODES = {
 }
 
 
+def _ids(request: Request[Any, Any, Any]) -> dict[str, str | None]:
+    """The request's id and trace id, as a server error's body names them: what an operator
+    is given to find its log lines and its trace."""
+    return {"requestId": request_id(request.scope), "traceId": current_trace_id()}
+
+
 def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
-    if status >= 500:
-        log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
     title = _title(status)
     code = _HTTP_CODES.get(status, "HTTP_ERROR")
     if status == 400 and isinstance(exc.__cause__, SerializationException):
@@ -207,7 +215,18 @@ def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
             400, title, "MALFORMED_JSON", "The request body is not valid JSON", request.url.path
         )
     detail = exc.detail if exc.detail and exc.detail != title else None
-    return problem(status, title, code, detail, request.url.path)
+    ids = _ids(request) if status >= 500 else {}
+    if ids:
+        log.error(
+            "http error %s on %s: %s (request_id=%s trace_id=%s)",
+            status,
+            request.url.path,
+            exc.detail,
+            ids["requestId"],
+            ids["traceId"],
+            extra={"request_id": ids["requestId"]},
+        )
+    return problem(status, title, code, detail, request.url.path, **ids)
 
 
 def _title(status: int) -> str:
@@ -228,12 +247,15 @@ def _database_unavailable(
 ) -> Response[dict[str, Any]]:
     # Expected while the database is away and gone once it is back: one line, no stack trace.
     reason = (str(exc).splitlines() or [""])[0][:200]
+    ids = _ids(request)
     log.warning(
-        "database unavailable on %s %s: %s: %s",
+        "database unavailable on %s %s: %s: %s (request_id=%s)",
         request.method,
         request.url.path,
         type(exc).__name__,
         reason,
+        ids["requestId"],
+        extra={"request_id": ids["requestId"]},
     )
     response = problem(
         503,
@@ -241,6 +263,7 @@ def _database_unavailable(
         "DATABASE_UNAVAILABLE",
         "The database cannot be reached right now; retry later.",
         request.url.path,
+        **ids,
     )
     response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response
@@ -254,13 +277,23 @@ def _unexpected_handler(
 
     if is_connection_failure(exc):
         return _database_unavailable(request, exc)
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    ids = _ids(request)
+    log.exception(
+        "unhandled error on %s %s (request_id=%s trace_id=%s)",
+        request.method,
+        request.url.path,
+        ids["requestId"],
+        ids["traceId"],
+        exc_info=exc,
+        extra={"request_id": ids["requestId"]},
+    )
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,
         "Internal Server Error",
         "INTERNAL_ERROR",
         "An unexpected error occurred; it has been logged.",
         request.url.path,
+        **ids,
     )
 
 

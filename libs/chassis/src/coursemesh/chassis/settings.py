@@ -57,6 +57,14 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
     catch_up: bool = True
     consistency_timeout_seconds: float = 5.0
     consistency_max_waiters: int = 256
+    # One log line per HTTP request (method, path, status, duration, request and trace ids).
+    access_log: bool = True
+    # Origins allowed to call the API from a browser, comma-separated (``https://app.example``,
+    # no trailing slash; ``*``: any); empty: CORS off, no CORS headers at all.
+    cors_allow_origins: str = ""
+    # Copies of each JetStream stream this service creates (1 on a single server; 3 on a
+    # three-node JetStream cluster). A stream already as configured is left alone at start.
+    stream_replicas: int = 1
 
     def __post_init__(self) -> None:
         if not self.jwks_url and not self.jwt_public_key_file:
@@ -65,6 +73,17 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError("OTEL_SAMPLE_RATIO must be between 0 and 1")
         if self.db_connect_timeout_seconds <= 0 or self.db_pool_timeout_seconds <= 0:
             raise ValueError("DB_CONNECT_TIMEOUT_SECONDS and DB_POOL_TIMEOUT_SECONDS must be > 0")
+        if not 1 <= self.stream_replicas <= 5:
+            raise ValueError("STREAM_REPLICAS must be between 1 and 5 (JetStream's limit)")
+        for origin in self.cors_origins:
+            if origin != "*" and ("://" not in origin or origin.endswith("/")):
+                raise ValueError(
+                    f"CORS_ALLOW_ORIGINS: {origin!r} is not an origin (scheme://host[:port])"
+                )
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.cors_allow_origins.split(",") if part.strip())
 
 
 S = TypeVar("S", bound=ServiceSettings)

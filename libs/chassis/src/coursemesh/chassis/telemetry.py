@@ -179,9 +179,14 @@ class _TraceContextFilter(logging.Filter):
         self._instance = instance_id
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ctx = trace.get_current_span().get_span_context()
-        record.trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
-        record.span_id = f"{ctx.span_id:016x}" if ctx.is_valid else None
+        # A record written after its request's span ended names that span's trace itself
+        # (``extra={"trace_id": ...}``, as access log lines do).
+        if "trace_id" not in record.__dict__:
+            ctx = trace.get_current_span().get_span_context()
+            record.trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
+            record.span_id = f"{ctx.span_id:016x}" if ctx.is_valid else None
+        elif "span_id" not in record.__dict__:
+            record.span_id = None
         record.service = self._service
         record.instance = self._instance
         return True

@@ -1,4 +1,5 @@
-"""``coursemesh`` command line: ``up``, ``token``, ``status``."""
+"""``coursemesh`` command line: ``up``, ``token``, ``status``, ``outbox status``,
+``deadletter list|replay``."""
 
 from __future__ import annotations
 
@@ -250,3 +251,90 @@ def status(data_dir: DataDir = Path(".data")) -> None:
                 ok = False
             console.print(f"{url}: {'[green]ready[/]' if ok else '[red]not ready[/]'}")
     raise typer.Exit(0 if running else 3)
+
+
+# --- operations on the running stack -------------------------------------------------------
+
+outbox_app = typer.Typer(help="the services' transactional outboxes", no_args_is_help=True)
+deadletter_app = typer.Typer(help="the dead-letter stream", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(deadletter_app, name="deadletter")
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="default: the running stack's (stack.json)")
+]
+NatsUrl = Annotated[
+    str | None, typer.Option("--nats", help="default: the running stack's (stack.json)")
+]
+
+
+def _stack_address(data_dir: Path, key: str, given: str | None) -> str:
+    from coursemesh.devstack.operations import StackNotFound, stack_address
+
+    try:
+        return stack_address(data_dir, key, given)
+    except StackNotFound as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+
+
+@outbox_app.command("status")
+def outbox_status(data_dir: DataDir = Path(".data"), database_url: DatabaseUrl = None) -> None:
+    """Per service: events not yet on the bus, the oldest of them, those failing to publish.
+    Exits 1 when any is failing."""
+    import asyncio
+
+    from coursemesh.devstack.operations import outbox_status as read
+
+    statuses = asyncio.run(read(_stack_address(data_dir, "database_url", database_url)))
+    table = Table(title="outboxes")
+    for column in ("service", "unpublished", "oldest unpublished", "failing", "published"):
+        table.add_column(column, justify="left" if column == "service" else "right")
+    for s in statuses:
+        oldest = s.oldest_unpublished.isoformat(timespec="seconds") if s.oldest_unpublished else ""
+        failing = f"[red]{s.failing}[/]" if s.failing else "0"
+        table.add_row(s.service, str(s.unpublished), oldest, failing, str(s.published))
+    Console().print(table)
+    raise typer.Exit(1 if any(s.failing for s in statuses) else 0)
+
+
+@deadletter_app.command("list")
+def deadletter_list(data_dir: DataDir = Path(".data"), nats_url: NatsUrl = None) -> None:
+    """The dead letters: sequence, original subject, consumer, deliveries, error."""
+    import asyncio
+
+    from coursemesh.devstack.operations import dead_letters
+
+    letters = asyncio.run(dead_letters(_stack_address(data_dir, "nats_url", nats_url)))
+    table = Table(title=f"{len(letters)} dead letter(s)")
+    for column in ("seq", "subject", "consumer", "deliveries", "error"):
+        table.add_column(column)
+    for d in letters:
+        table.add_row(str(d.seq), d.original_subject, d.consumer, str(d.deliveries), d.error)
+    Console().print(table)
+
+
+@deadletter_app.command("replay")
+def deadletter_replay(
+    seqs: Annotated[list[int] | None, typer.Argument(help="sequences to replay")] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="replay every dead letter")] = False,
+    data_dir: DataDir = Path(".data"),
+    nats_url: NatsUrl = None,
+) -> None:
+    """Re-publish dead letters on their original subjects (consumers' inboxes make a replay of
+    an event they already processed harmless) and remove them from the dead-letter stream."""
+    import asyncio
+
+    from coursemesh.devstack.operations import replay_dead_letters
+
+    if bool(seqs) == replay_all:
+        console.print("[red]name the sequences to replay, or --all[/]")
+        raise typer.Exit(2)
+    url = _stack_address(data_dir, "nats_url", nats_url)
+    try:
+        replayed = asyncio.run(replay_dead_letters(url, None if replay_all else seqs))
+    except LookupError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from None
+    for letter in replayed:
+        console.print(f"replayed {letter.seq} -> {letter.original_subject}")

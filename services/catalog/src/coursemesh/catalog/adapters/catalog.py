@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursemesh.catalog.adapters import courses
 from coursemesh.catalog.adapters.tables import memberships, organizations, workouts
-from coursemesh.catalog.app.ports import SlugTaken
+from coursemesh.catalog.app.ports import MemberOf, SlugTaken
 from coursemesh.catalog.app.views import CourseView
 from coursemesh.catalog.domain.course import Course, Curriculum, SetDay, SetItem
 from coursemesh.catalog.domain.organization import Organization
@@ -116,6 +116,39 @@ class SqlCatalogReader:
             )
         ).all()
         return [_membership(r) for r in rows]
+
+    async def organizations_of(
+        self, user_id: str, *, limit: int, offset: int
+    ) -> tuple[list[MemberOf], int]:
+        mine = sa.and_(
+            memberships.c.organization_id == organizations.c.id,
+            memberships.c.user_id == user_id,
+            memberships.c.role.is_not(None),
+        )
+        # One statement for the usual call: the page and, on each of its rows, the count.
+        rows = (
+            await self.session.execute(
+                sa.select(
+                    organizations,
+                    memberships.c.role.label("member_role"),
+                    sa.func.count().over().label("member_total"),
+                )
+                .select_from(organizations.join(memberships, mine))
+                .order_by(organizations.c.name, organizations.c.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        ).all()
+        page = [MemberOf(_organization(r), cast(Role, r.member_role)) for r in rows]
+        if rows:
+            return page, int(rows[0].member_total)
+        if offset == 0:
+            return page, 0
+        # A page past the end has no row to carry the count.
+        total = await self.session.scalar(
+            sa.select(sa.func.count()).select_from(organizations.join(memberships, mine))
+        )
+        return page, int(total or 0)
 
     async def workouts(self, organization_id: uuid.UUID) -> list[Workout]:
         rows = (

@@ -47,6 +47,8 @@ memberships = sa.Table(
     sa.Column("created_at", _TZ, nullable=False),
     sa.Column("updated_at", _TZ, nullable=False),
     sa.UniqueConstraint("organization_id", "user_id"),
+    # A caller's organizations (GET /organizations); migration catalog_0004.
+    sa.Index("ix_memberships_user_id", "user_id"),
 )
 
 workouts = sa.Table(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from coursemesh.catalog.app.ports import CatalogStore, SlugTaken
 from coursemesh.catalog.app.publishing import publish
-from coursemesh.catalog.app.views import MemberView, OrganizationView
+from coursemesh.catalog.app.views import MemberView, OrganizationPage, OrganizationView
 from coursemesh.catalog.domain import roles
 from coursemesh.catalog.domain.organization import (
     Organization,
@@ -63,6 +63,22 @@ async def get_organization(
         organization = await reader.organization(organization_id)
     assert organization is not None  # a membership's organization exists
     return _view(organization, role)
+
+
+async def list_my_organizations(
+    store: CatalogStore, *, actor: str, limit: int, offset: int
+) -> OrganizationPage:
+    """The organizations the caller is a member of (any role), by name then id, with the
+    caller's role in each. Catalog owns organizations and memberships, so the read goes to the
+    tables every write goes to: an organization the caller just created is listed at once."""
+    async with store.reading() as reader:
+        found, total = await reader.organizations_of(actor, limit=limit, offset=offset)
+    return OrganizationPage(
+        items=[_view(m.organization, m.role) for m in found],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 async def update_organization(

@@ -26,6 +26,14 @@ class SlugTaken(Exception):
     ``save_organization``; the transaction cannot go on."""
 
 
+@dataclass(frozen=True, slots=True)
+class MemberOf:
+    """An organization and a user's current role in it."""
+
+    organization: Organization
+    role: Role
+
+
 class CatalogReader(Protocol):
     """Reads of the catalog: at one moment when inside a transaction, else statement by
     statement."""
@@ -39,6 +47,13 @@ class CatalogReader(Protocol):
 
     async def members(self, organization_id: uuid.UUID) -> list[Membership]:
         """Current members (with a role), oldest membership first."""
+        ...
+
+    async def organizations_of(
+        self, user_id: str, *, limit: int, offset: int
+    ) -> tuple[list[MemberOf], int]:
+        """One page of the organizations the user is a current member of (any role), ordered
+        by name then id, and how many there are in all."""
         ...
 
     async def workouts(self, organization_id: uuid.UUID) -> list[Workout]:

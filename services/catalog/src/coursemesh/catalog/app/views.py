@@ -25,6 +25,15 @@ class OrganizationView(View, frozen=True, kw_only=True):
     """The caller's role in the organization (set where the caller is known)."""
 
 
+class OrganizationPage(View, frozen=True, kw_only=True):
+    """One page of the caller's organizations, each with the caller's role."""
+
+    items: list[OrganizationView]
+    total: int
+    limit: int
+    offset: int
+
+
 class MemberView(View, frozen=True, kw_only=True):
     membership_id: uuid.UUID
     user_id: str

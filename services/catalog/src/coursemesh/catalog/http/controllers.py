@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import UnsetType
 
 from coursemesh.catalog.app import courses, organizations, workouts
 from coursemesh.catalog.app.ports import CatalogStore
-from coursemesh.catalog.app.views import CourseView, MemberView, OrganizationView, WorkoutView
+from coursemesh.catalog.app.views import (
+    CourseView,
+    MemberView,
+    OrganizationPage,
+    OrganizationView,
+    WorkoutView,
+)
 from coursemesh.catalog.bootstrap import runtime
 from coursemesh.catalog.domain.course import CourseEdit
 from coursemesh.catalog.domain.organization import OrganizationEdit
 from coursemesh.catalog.domain.workout import WorkoutEdit
 from coursemesh.catalog.http import schemas
 from coursemesh.chassis.auth import Principal, authenticated
+from coursemesh.chassis.paging import Offset
+
+Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=100)]
 
 
 def _catalog(request: Request[Any, Any, Any]) -> CatalogStore:
@@ -43,6 +52,20 @@ class OrganizationController(Controller):
             slug=data.slug,
             logo_url=data.logo_url,
             currency=data.currency,
+        )
+
+    @get("/")
+    async def list_mine(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> OrganizationPage:
+        """The caller's organizations (any role), by name then id, each with the caller's
+        role."""
+        return await organizations.list_my_organizations(
+            _catalog(request), actor=principal.sub, limit=limit, offset=offset
         )
 
     @get("/{org_id:uuid}")

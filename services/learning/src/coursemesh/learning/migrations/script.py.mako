@@ -15,6 +15,10 @@ revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+# True (expand): the previous release's code still works on this schema (new tables, nullable or
+# defaulted columns, indexes). False (contract): it does not (drops, renames, new constraints);
+# ship it only once every running pod has code that no longer needs the old shape.
+compatible_with_previous = True
 
 
 def upgrade() -> None:

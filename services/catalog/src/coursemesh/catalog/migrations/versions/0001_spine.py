@@ -10,6 +10,7 @@ revision = "catalog_0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: creates the schema's first tables
 
 
 def upgrade() -> None:

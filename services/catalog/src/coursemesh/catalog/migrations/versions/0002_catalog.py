@@ -12,6 +12,7 @@ revision = "catalog_0002"
 down_revision = "catalog_0001"
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: new tables only
 
 SCHEMA = "catalog"
 TZ = sa.DateTime(timezone=True)

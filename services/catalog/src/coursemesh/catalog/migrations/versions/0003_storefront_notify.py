@@ -10,6 +10,7 @@ revision = "catalog_0003"
 down_revision = "catalog_0002"
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: a function and triggers, no table changes
 
 SCHEMA = "catalog"
 # Same value as coursemesh.catalog.adapters.storefront_cache.STOREFRONT_CHANNEL. Written out

@@ -12,6 +12,7 @@ revision = "commerce_0002"
 down_revision = "commerce_0001"
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: new tables and indexes only
 
 
 def upgrade() -> None:

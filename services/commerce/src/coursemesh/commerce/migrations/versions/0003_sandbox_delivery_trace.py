@@ -15,6 +15,7 @@ revision = "commerce_0003"
 down_revision = "commerce_0002"
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: one nullable column
 
 
 def upgrade() -> None:

@@ -17,6 +17,7 @@ revision = "commerce_0004"
 down_revision = "commerce_0003"
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: nullable columns, an index, a new table
 
 
 def upgrade() -> None:

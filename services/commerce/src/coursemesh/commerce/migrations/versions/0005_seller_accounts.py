@@ -20,6 +20,7 @@ revision = "commerce_0005"
 down_revision = "commerce_0004"
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: new tables, nullable or defaulted columns
 
 _UTC = sa.DateTime(timezone=True)
 

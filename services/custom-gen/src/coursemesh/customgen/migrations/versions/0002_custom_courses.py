@@ -12,6 +12,7 @@ revision = "customgen_0002"
 down_revision = "customgen_0001"
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: new tables and indexes only
 
 S = "customgen"
 TZ = sa.DateTime(timezone=True)

@@ -14,6 +14,7 @@ revision = "learning_0002"
 down_revision = "learning_0001"
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: new tables and indexes only
 
 
 def upgrade() -> None:

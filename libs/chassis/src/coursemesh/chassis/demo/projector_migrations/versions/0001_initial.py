@@ -13,6 +13,7 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+compatible_with_previous = True  # expand: creates the schema's first tables
 
 SCHEMA = "demo_projector"
 
