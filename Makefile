@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 UNIT_TESTS = $(wildcard libs/*/tests/unit services/*/tests/unit)
 
-.PHONY: up test test-unit lint fmt bench chaos token sync bootstrap clean
+.PHONY: up demo test test-unit lint fmt bench chaos token sync bootstrap clean
 
 bootstrap: $(UV)
 
@@ -23,6 +23,11 @@ up: sync
 
 token: sync
 	@$(RUN) coursemesh token $(ARGS)
+
+# Sample data on the stack `make up` runs (in another shell): an organization, a paid course
+# bought through the sandbox payment page, a buyer with progress; prints tokens and curls.
+demo: sync
+	$(RUN) coursemesh demo $(ARGS)
 
 lint: sync
 	$(RUN) ruff check .

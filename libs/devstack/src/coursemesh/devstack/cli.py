@@ -1,4 +1,4 @@
-"""``coursemesh`` command line: ``up``, ``token``, ``status``, ``outbox status``,
+"""``coursemesh`` command line: ``up``, ``token``, ``status``, ``demo``, ``outbox status``,
 ``deadletter list|replay``."""
 
 from __future__ import annotations
@@ -87,6 +87,19 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 def up(
     fresh: Annotated[bool, typer.Option(help="wipe the data dir first")] = False,
     port: Annotated[int | None, typer.Option(help="gateway port (default 8080 when free)")] = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="the gateway's bind address (IPv4); 0.0.0.0 serves the other machines of the LAN"
+        ),
+    ] = "127.0.0.1",
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="the gateway's URL as clients reach it (http://192.168.1.20:8080): the base of "
+            "payment pages, return pages and audio links (default: the gateway's own URL)"
+        ),
+    ] = None,
     replicas: Annotated[int, typer.Option(min=1, help="replicas per service")] = 1,
     external: Annotated[
         bool, typer.Option(help="use COURSEMESH_* URLs instead of embedded infrastructure")
@@ -125,8 +138,13 @@ def up(
     """Start PostgreSQL, NATS, S3, SMTP, migrations, the four services and the gateway, then
     supervise them: a child that exits is restarted with backoff until it crash-loops."""
     from coursemesh.devstack.stack import Stack, StackConfig, StackError
+    from coursemesh.devstack.stack import public_url as checked_public_url
     from coursemesh.devstack.supervisor import RestartPolicy
 
+    try:
+        public_url = checked_public_url(public_url)
+    except StackError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--public-url") from exc
     try:
         policy = RestartPolicy(
             initial_delay=restart_delay,
@@ -139,6 +157,8 @@ def up(
     config = StackConfig(
         data_dir=data_dir,
         gateway_port=port,
+        gateway_host=host,
+        public_url=public_url,
         replicas=replicas,
         external=external,
         fresh=fresh,
@@ -187,6 +207,10 @@ def _print_summary(info: dict[str, Any], stack_json: Path) -> None:
     table.add_column("pid", justify="right")
     gateway = info.get("gateway", {})
     table.add_row("gateway", str(gateway.get("url")), str(gateway.get("pid", "")))
+    if gateway.get("bind") not in (None, "127.0.0.1"):
+        table.add_row("gateway bind", f"{gateway['bind']}:{gateway.get('port')}", "")
+    if info.get("public_url") and info.get("public_url") != gateway.get("url"):
+        table.add_row("public url", str(info["public_url"]), "")
     table.add_row("jwks", str(info.get("jwks_url")), "")
     for name, data in info.get("infrastructure", {}).items():
         table.add_row(name, _address(name, data, info), str(data.get("pid", "") or ""))
@@ -251,6 +275,125 @@ def status(data_dir: DataDir = Path(".data")) -> None:
                 ok = False
             console.print(f"{url}: {'[green]ready[/]' if ok else '[red]not ready[/]'}")
     raise typer.Exit(0 if running else 3)
+
+
+class _DemoProgress:
+    """The demo's steps as a rich progress bar, with a line per finished step."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn
+        from rich.progress import Progress as RichProgress
+
+        self.console = console
+        self.began = time.monotonic()
+        self.bar = RichProgress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.bar.add_task("demo", total=total)
+
+    def step(self, message: str) -> None:
+        self.bar.update(self.task, description=f"{message} …")
+
+    def done(self, message: str) -> None:
+        self.bar.advance(self.task)
+        elapsed = time.monotonic() - self.began
+        self.bar.console.print(f"[green]✓[/] {escape(message)}  [dim]+{elapsed:.1f}s[/]")
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = Path(".data"),
+    custom_wait: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="seconds to wait for the custom course's audio (0: skip that step)"
+        ),
+    ] = 90.0,
+    token_ttl: Annotated[int, typer.Option(min=60, help="lifetime of the printed tokens")] = 86400,
+) -> None:
+    """Fill the running stack with sample data through the gateway: an organization with a
+    paid 14-day course sold through the sandbox payment page, a buyer with progress, a free
+    course and a custom course; then print what to try. Each run adds a new set."""
+    from coursemesh.devstack.demo import DemoError, run_demo, running_gateway
+
+    try:
+        gateway = running_gateway(data_dir)
+    except DemoError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+
+    def mint(sub: str, email: str, name: str) -> str:
+        return mint_token(sub, email=email, name=name, ttl=token_ttl, data_dir=data_dir)
+
+    progress = _DemoProgress(console, total=9)
+    try:
+        with progress.bar:
+            result = run_demo(gateway, mint, progress=progress, custom_timeout=custom_wait)
+    except DemoError as exc:
+        console.print(f"[red bold]demo failed:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    _print_demo(result)
+
+
+def _print_demo(result: Any) -> None:
+    out = Console()
+    g = result.gateway_url
+    table = Table(title=f"coursemesh demo — {result.org_name}", title_justify="left")
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    custom = result.custom
+    custom_state = {
+        "ready": "[green]ready[/]",
+        "pending": "[yellow]pending[/] (generation continues; poll it)",
+    }.get(custom.status, f"[red]{custom.status}[/]")
+    rows = [
+        ("gateway", g),
+        ("organization", f"{result.org_id} (slug {result.org_slug})"),
+        ("owner", result.owner_sub),
+        ("buyer", result.buyer_sub),
+        ("workouts", f"{len(result.workout_ids)} in the library"),
+        ("paid course", f"{result.course_id} ({result.price_cents / 100:.2f} EUR, 14 days)"),
+        ("buyer's progress", f"{result.progress['completed']} of {result.progress['total']}"),
+        ("free course", result.free_course_id),
+        ("payment account", result.account_id),
+        ("storefront", result.storefront_url),
+        ("payment page", result.payment_page_url),
+        ("success page", result.success_url),
+        ("player (buyer)", result.player_url),
+        ("custom course", f"{custom.course_id or '-'} {custom_state} {escape(custom.detail)}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    cid, org = result.course_id, result.org_id
+    lines = [
+        f"export OWNER_TOKEN={result.owner_token}",
+        f"export BUYER_TOKEN={result.buyer_token}",
+        f"curl -s {g}/public/courses/{cid}",
+        f'curl -s {g}/me/courses -H "Authorization: Bearer $BUYER_TOKEN"',
+        f'curl -s {g}/me/courses/{cid} -H "Authorization: Bearer $BUYER_TOKEN"',
+        f"curl -s -X POST {g}/me/courses/{cid}/workouts/{result.workout_ids[2]}/complete "
+        f'-H "Authorization: Bearer $BUYER_TOKEN" -H "content-type: application/json" '
+        f"-d '{{\"dayOffset\": 2}}'",
+        f"curl -s {g}/organizations/{org}/courses/{cid}/enrollments "
+        f'-H "Authorization: Bearer $OWNER_TOKEN"',
+        f"curl -s {g}/organizations/{org}/courses/{cid}/entitlements "
+        f'-H "Authorization: Bearer $OWNER_TOKEN"',
+    ]
+    if custom.course_id:
+        lines.append(
+            f"curl -s {g}/me/custom-courses/{custom.course_id} "
+            f'-H "Authorization: Bearer $BUYER_TOKEN"'
+        )
+    out.print("[bold]try[/] (the tokens are valid for a day; `make token` mints more):")
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"[dim]created in {result.seconds:.1f}s; run it again for another set[/]")
 
 
 # --- operations on the running stack -------------------------------------------------------

@@ -30,10 +30,17 @@ class StackEndpoints:
     s3_region: str = "us-east-1"
     log_level: str = "INFO"
     trace_sample_ratio: float = 1.0
+    # Where clients reach the gateway (``--public-url``): the base of every link the services
+    # hand out (payment pages, return pages, audio). None: ``gateway_url``.
+    public_url: str | None = None
 
     @property
     def jwks_url(self) -> str:
         return f"{self.gateway_url}/.well-known/jwks.json"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.public_url or self.gateway_url
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ COMMON_ENV: Mapping[str, EnvValue] = {
     "OTEL_SAMPLE_RATIO": lambda e, _r: str(e.trace_sample_ratio),
     "LOG_LEVEL": lambda e, _r: e.log_level,
     "INSTANCE_ID": lambda _e, r: r.instance_id,
-    "PUBLIC_BASE_URL": lambda e, _r: e.gateway_url,
+    "PUBLIC_BASE_URL": lambda e, _r: e.public_base_url,
 }
 
 

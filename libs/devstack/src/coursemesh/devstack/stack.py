@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
+from urllib.parse import urlsplit
 
 from coursemesh.devstack.infra import (
     CaddyGateway,
@@ -36,6 +37,7 @@ from coursemesh.devstack.infra import (
     Launcher,
     S3Config,
 )
+from coursemesh.devstack.infra.gateway import local_host
 from coursemesh.devstack.infra.nats import http_ok
 from coursemesh.devstack.infra.s3 import ROLES as S3_ROLES
 from coursemesh.devstack.keys import DevIdentity, sandbox_webhook_key
@@ -76,6 +78,7 @@ from coursemesh.devstack.supervisor import (
 
 MARKER = ".coursemesh-devstack"
 DEFAULT_GATEWAY_PORT = 8080
+DEFAULT_GATEWAY_HOST = "127.0.0.1"
 DATABASE_NAME = "coursemesh"
 
 #: ``--external`` mode: where to find infrastructure the stack does not start itself.
@@ -168,6 +171,12 @@ class StackConfig:
     data_dir: Path = Path(".data")
     gateway_port: int | None = None  # None: preferred_gateway_port when free, else any free
     preferred_gateway_port: int = DEFAULT_GATEWAY_PORT
+    # The gateway's bind address (GATEWAY_BIND): 0.0.0.0 serves other machines of the network.
+    gateway_host: str = DEFAULT_GATEWAY_HOST
+    # The gateway's address as clients see it (e.g. http://192.168.1.20:8080): every service's
+    # PUBLIC_BASE_URL, so payment pages, return pages and audio links point at it.
+    # None: the gateway's own URL.
+    public_url: str | None = None
     replicas: int = 1
     external: bool = False
     fresh: bool = False
@@ -194,6 +203,20 @@ def external_endpoints(environ: Mapping[str, str]) -> dict[str, str]:
     values = {name: environ[name] for name in EXTERNAL_ENV}
     values["COURSEMESH_S3_REGION"] = environ.get("COURSEMESH_S3_REGION", "us-east-1")
     return values
+
+
+def public_url(url: str | None) -> str | None:
+    """A ``--public-url`` checked and normalised (no trailing slash); None stays None."""
+    if url is None or not url.strip():
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise StackError(
+            f"--public-url must be an http(s) URL such as http://host:8080, not {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise StackError(f"--public-url must have no query or fragment: {url!r}")
+    return url.strip().rstrip("/")
 
 
 def asyncpg_url(url: str) -> str:
@@ -244,6 +267,7 @@ class Stack:
         self.config.data_dir = Path(self.config.data_dir).resolve()
         if self.config.replicas < 1:
             raise ValueError("replicas must be >= 1")
+        self.config.public_url = public_url(self.config.public_url)
         self.progress: Progress = progress or _SilentProgress()
         self.data_dir = self.config.data_dir
         self.identity = DevIdentity.for_data_dir(self.data_dir)
@@ -296,7 +320,8 @@ class Stack:
             self._prepare_data_dir()
             self.identity.ensure()
             gateway_port = self._gateway_port()
-            self.endpoints = self._start_infrastructure(f"http://127.0.0.1:{gateway_port}")
+            local = local_host(self.config.gateway_host)
+            self.endpoints = self._start_infrastructure(f"http://{local}:{gateway_port}")
             self._run_migrations(self.endpoints)
             self._start_services(self.endpoints)
             self._start_gateway(gateway_port)
@@ -359,11 +384,12 @@ class Stack:
     def _take(self, port: int) -> bool:
         """Claim exactly ``port`` if nobody listens on it (checked by binding it, and held from
         now on); False when it is taken."""
-        if not is_port_free(port):
+        host = self.config.gateway_host
+        if not is_port_free(port, host):
             return False
         # Bindable: hold it. (Holding fails only while a connection of a previous run lingers
         # in TIME_WAIT; a server can still bind then, so the port is usable all the same.)
-        hold_port(port)
+        hold_port(port, host)
         self._claimed.append(port)
         return True
 
@@ -413,6 +439,7 @@ class Stack:
                 sandbox_webhook_key=sandbox_webhook_key(self.data_dir),
                 log_level=self.config.log_level,
                 trace_sample_ratio=self.config.trace_sample_ratio,
+                public_url=self.config.public_url,
             )
         prev = self._previous
         prev_s3: dict[str, Any] = prev.get("s3") or {}
@@ -463,6 +490,7 @@ class Stack:
             sandbox_webhook_key=sandbox_webhook_key(self.data_dir),
             log_level=self.config.log_level,
             trace_sample_ratio=self.config.trace_sample_ratio,
+            public_url=self.config.public_url,
         )
 
     def _ensure_buckets(self, s3: S3Config) -> None:
@@ -566,6 +594,7 @@ class Stack:
             upstreams,
             port=port,
             jwks_dir=self.identity.keys_dir,
+            bind=self.config.gateway_host,
             caddyfile=self.config.caddyfile,
             state_dir=self.data_dir / "gateway",
             log_path=self.logs_dir / "gateway.log",
@@ -783,6 +812,7 @@ class Stack:
             "data_dir": str(self.data_dir),
             "external": self.config.external,
             "gateway_url": gateway.get("url"),
+            "public_url": e.public_base_url if e else None,
             "jwks_url": e.jwks_url if e else None,
             "database_url": e.database_url if e else None,
             "nats_url": e.nats_url if e else None,

@@ -38,6 +38,15 @@ def find_caddyfile() -> Path:
     raise DevstackError("deploy/gateway/Caddyfile not found (set COURSEMESH_CADDYFILE)")
 
 
+WILDCARD_HOSTS = frozenset({"0.0.0.0", ""})
+
+
+def local_host(bind: str) -> str:
+    """The address this machine reaches a server bound to ``bind`` at: 127.0.0.1 for the
+    wildcard (every interface), else the address itself."""
+    return "127.0.0.1" if bind in WILDCARD_HOSTS else bind
+
+
 class CaddyGateway(Launcher):
     """``caddy run --config Caddyfile --adapter caddyfile`` with upstreams from ``upstreams``
     (service name -> ``host:port`` list) passed as ``<PREFIX>UPSTREAMS`` variables."""
@@ -72,7 +81,7 @@ class CaddyGateway(Launcher):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{local_host(self.bind)}:{self.port}"
 
     def environment(self) -> dict[str, str]:
         env = {
@@ -113,6 +122,7 @@ class CaddyGateway(Launcher):
     def info(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "bind": self.bind,
             "port": self.port,
             "upstreams": self.upstreams,
             "caddyfile": str(self.caddyfile),
