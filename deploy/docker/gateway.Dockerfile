@@ -12,6 +12,8 @@ ARG CADDY_VERSION=2.11
 
 FROM caddy:${CADDY_VERSION}-alpine
 COPY deploy/gateway/Caddyfile /etc/caddy/Caddyfile
+# The API contract (/openapi.json) and its reference page (/docs).
+COPY docs/openapi.json deploy/gateway/docs.html /srv/gateway/
 ENV GATEWAY_BIND=0.0.0.0 \
     GATEWAY_PORT=8080 \
     XDG_CONFIG_HOME=/config \

@@ -270,3 +270,30 @@ def test_an_operators_gomaxprocs_is_kept(tmp_path: Path, monkeypatch: pytest.Mon
     assert caddy.environment()["GOMAXPROCS"] == str(gateway_gomaxprocs())
     monkeypatch.setenv("GOMAXPROCS", "3")
     assert "GOMAXPROCS" not in caddy.environment()  # the inherited 3 reaches Caddy untouched
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_openapi_document_is_proxied(gateway: Gateway, name: str) -> None:
+    response = gateway.client.get(f"/openapi/{name}.json")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # the stand-in echoes: the service's own document path, at the right service
+    assert (body["service"], body["path"]) == (name, "/openapi.json")
+
+
+def test_the_merged_openapi_document_is_served(gateway: Gateway) -> None:
+    response = gateway.client.get("/openapi.json")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert document["info"]["title"] == "coursemesh API"
+    assert "/organizations/{org_id}/courses" in document["paths"]
+    assert "bearer" in document["components"]["securitySchemes"]
+
+
+def test_the_api_reference_page_is_served(gateway: Gateway) -> None:
+    response = gateway.client.get("/docs")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'spec-url="openapi.json"' in response.text

@@ -34,6 +34,7 @@ from coursemesh.chassis.edge import BodyGuard
 from coursemesh.chassis.errors import exception_handlers
 from coursemesh.chassis.health import HealthController
 from coursemesh.chassis.migrations import head_revision
+from coursemesh.chassis.openapi import openapi_config, serve_openapi
 from coursemesh.chassis.outbox import OutboxRelay
 from coursemesh.chassis.publisher import IMMEDIATE_GRACE, ImmediatePublisher
 from coursemesh.chassis.service import ServiceDefinition
@@ -240,10 +241,11 @@ def create_service_app(
     }
     deps.update(dependencies or {})
     app = Litestar(
-        route_handlers=[HealthController, *route_handlers],
+        route_handlers=[HealthController, serve_openapi, *route_handlers],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         dependencies=deps,
+        openapi_config=openapi_config(definition),
         plugins=[
             OpenTelemetryPlugin(
                 OpenTelemetryConfig(

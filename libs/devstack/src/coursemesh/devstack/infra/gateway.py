@@ -97,6 +97,9 @@ class CaddyGateway(Launcher):
             env["GOMAXPROCS"] = str(gateway_gomaxprocs())
         if self.jwks_dir is not None:
             env["JWKS_DIR"] = str(self.jwks_dir.resolve())
+        # The reference page next to the Caddyfile, the contract in the repository's docs/.
+        env["GATEWAY_SITE_DIR"] = str(self.caddyfile.parent)
+        env["GATEWAY_OPENAPI_DIR"] = str(self.caddyfile.parent.parent.parent / "docs")
         for spec in SERVICES:
             env[spec.upstreams_var] = " ".join(self.upstreams.get(spec.name) or [NO_UPSTREAM])
         return env

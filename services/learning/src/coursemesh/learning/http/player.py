@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from coursemesh.chassis.auth import Principal, authenticate, authenticated
 from coursemesh.chassis.consistency import CONSISTENT_READ
 from coursemesh.chassis.fastroute import FastRoute
+from coursemesh.chassis.openapi import SELF_AUTHENTICATED
 from coursemesh.chassis.responses import EncodedJson
 from coursemesh.learning.app import player
 from coursemesh.learning.bootstrap import runtime
@@ -193,8 +194,17 @@ OPEN_COURSE = FastRoute(params=TimeZone)
     media_type=MediaType.JSON,
     description="The course as its buyer sees it: entitlement, dense curriculum, completions "
     "and the current day in the buyer's time zone.",
-    responses={200: ResponseSpec(PlayerCourse, description="The course as the buyer sees it")},
+    responses={
+        200: ResponseSpec(
+            PlayerCourse,
+            description="The course as the buyer sees it",
+            # Made-up examples (random strings, dates relative to now) would only mislead, and
+            # would change the committed contract (docs/openapi.json) at every generation.
+            generate_examples=False,
+        )
+    },
     **OPEN_COURSE.route_options(),
+    opt=SELF_AUTHENTICATED,
 )
 async def open_course(request: Request[Any, Any, Any]) -> EncodedJson:
     principal = await authenticate(request)
