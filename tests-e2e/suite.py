@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -29,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from standardwebhooks import Webhook
 
+from coursemesh.devstack.forms import parse_forms
 from coursemesh.devstack.stack import Stack
 
 T = TypeVar("T")
@@ -439,47 +439,6 @@ class Suite:
                 if line.strip():
                     found.append(json.loads(line))
         return found
-
-
-class _Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[Form] = []
-        self._current: Form | None = None
-        self._in_button = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "form":
-            self._current = Form(
-                (values.get("method") or "get").lower(), values.get("action") or "", ""
-            )
-        elif tag == "button" and self._current is not None:
-            self._in_button = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form" and self._current is not None:
-            self.forms.append(self._current)
-            self._current = None
-        elif tag == "button":
-            self._in_button = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_button and self._current is not None:
-            self._current.button += data.strip()
-
-
-@dataclass
-class Form:
-    method: str
-    action: str
-    button: str
-
-
-def parse_forms(page: str) -> list[Form]:
-    parser = _Forms()
-    parser.feed(page)
-    return parser.forms
 
 
 def session_id(payment_page_url: str) -> str:

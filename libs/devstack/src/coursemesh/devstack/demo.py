@@ -30,10 +30,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
+
+from coursemesh.devstack.forms import parse_forms
 
 ORG_NAME = "Peak Form Studio"
 OWNER_SUB = "user_demo_owner"
@@ -161,49 +162,13 @@ def _token_header(answer: Response) -> dict[str, str]:
 # --- the hosted pages' forms ----------------------------------------------------------------
 
 
-@dataclass
-class _Form:
-    method: str
-    action: str
-    button: str = ""
-
-
-class _Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[_Form] = []
-        self._current: _Form | None = None
-        self._in_button = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "form":
-            method = (values.get("method") or "get").lower()
-            self._current = _Form(method, values.get("action") or "")
-        elif tag == "button" and self._current is not None:
-            self._in_button = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form" and self._current is not None:
-            self.forms.append(self._current)
-            self._current = None
-        elif tag == "button":
-            self._in_button = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_button and self._current is not None:
-            self._current.button += data.strip()
-
-
 def _submit(anon: Client, page_url: str, button: str | None) -> Response:
     """Open a hosted page as a browser would and submit its POST form (the one of ``button``)."""
     path = urlsplit(page_url).path
     page = anon.request("GET", path, headers={"accept": "text/html"})
     if page.status != 200:
         raise DemoError(f"GET {path} -> {page.status}: {page.text[:600]}")
-    parser = _Forms()
-    parser.feed(page.text)
-    forms = [f for f in parser.forms if f.method == "post" and button in (None, f.button)]
+    forms = [f for f in parse_forms(page.text) if f.method == "post" and button in (None, f.button)]
     if not forms:
         raise DemoError(f"no form {button or ''!s} on {path}")
     target = urlsplit(urljoin(page_url, forms[0].action)).path
