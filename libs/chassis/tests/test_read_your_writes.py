@@ -185,6 +185,59 @@ async def test_catch_up_waits_until_the_consumer_applied_what_the_stream_held(
     await catch_up.close()
 
 
+async def test_a_consumer_that_looks_idle_is_not_taken_at_its_word(
+    producer_db: Database, projector_db: Database, bus: Bus, background: Start
+) -> None:
+    """The server updates a consumer's pending counts after it acknowledges a publish: for a
+    moment a consumer reads as idle while the event a client just wrote is in the stream. The
+    wait goes by the ack floor and the stream's own messages instead."""
+    immediate(producer_db, bus)
+    runner = await provisioned(projector_db, bus)
+    before_the_write = await bus.js.consumer_info("DEMO", CONSUMER)
+    assert not before_the_write.num_pending
+    assert not before_the_write.num_ack_pending
+    await set_counter(producer_db, "s", 3)
+    original = bus.js.consumer_info
+
+    async def lagging(*args: Any, **kw: Any) -> Any:
+        return before_the_write
+
+    bus.js.consumer_info = lagging  # type: ignore[method-assign]
+    catch_up = watching(bus, timeout=0.3)
+    with pytest.raises(CatchUpFailed, match="not caught up with DEMO"):
+        await catch_up.wait()
+    bus.js.consumer_info = original  # type: ignore[method-assign]
+    background(runner.run())
+    catch_up.timeout = 10
+    await catch_up.wait()
+    assert await view(projector_db) == {"s": 3}
+    await catch_up.close()
+
+
+async def test_messages_outside_the_consumers_filter_are_not_waited_for(
+    producer_db: Database, projector_db: Database, bus: Bus, background: Start
+) -> None:
+    """The ack floor stops at the last message the consumer takes; later messages of the
+    stream that it does not take are not waited for."""
+    immediate(producer_db, bus)
+    runner = await provisioned(projector_db, bus)
+    background(runner.run())
+    await set_counter(producer_db, "f", 1)
+    catch_up = watching(bus, timeout=10)
+    await catch_up.wait()
+    for _ in range(3):
+        await bus.js.publish("demo.not.consumed.v1", b"{}")
+    consumer = await bus.js.consumer_info("DEMO", CONSUMER)
+    assert consumer.ack_floor.stream_seq < await stream_end(bus)
+    catch_up.timeout = 0.5
+    await catch_up.wait()  # nothing the consumer takes is left: no wait
+    await set_counter(producer_db, "f", 2)  # then one it takes, after those it does not
+    catch_up.timeout = 10
+    await catch_up.wait()
+    assert await view(projector_db) == {"f": 2}
+    await catch_up.close()
+
+
 async def test_a_token_names_a_position_and_other_streams_are_ignored(
     producer_db: Database, projector_db: Database, bus: Bus, background: Start
 ) -> None:

@@ -35,6 +35,8 @@ from typing import Any
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
+from nats.js.errors import NotFoundError
 
 from coursemesh.chassis.errors import NEGATIVE_STATE_KEY, PROBLEM_JSON, is_negative
 from coursemesh.chassis.publisher import recording_writes
@@ -94,10 +96,13 @@ class _Waiter:
 class StreamWatch:
     """Whether one durable consumer has applied its stream up to a position.
 
-    "Applied" is read off the consumer's state in JetStream, so it covers every replica of the
-    service: a message is acked only after its effects committed. A position counts as reached
-    once the ack floor is at or past it, or once nothing that matches the consumer's filter is
-    pending or unacked at all.
+    "Applied" is read off JetStream, so it covers every replica of the service: a message is
+    acked only after its effects committed. A position is reached once every message up to it
+    that matches the consumer's filter is at or below the ack floor. The floor alone stops at
+    the last matching message, so when it is below the position the stream itself is asked
+    for the next matching message past the floor. The consumer's pending counts are not
+    trusted for this: the server updates them after it acknowledges a publish, so a consumer
+    may look idle while the message a client just wrote is already in the stream.
     """
 
     js: JetStreamContext
@@ -108,6 +113,9 @@ class StreamWatch:
     _waiters: list[_Waiter] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     _poke: asyncio.Event = field(default_factory=asyncio.Event)
+    #: ``(floor, upto)``: no message matching the filter lies in ``(floor, upto]`` (a stream's
+    #: past does not change, so this holds while the ack floor does not move back).
+    _clear: tuple[int, int] = (0, 0)
 
     async def wait(self, wanted: int | None = None) -> None:
         """Return once the consumer has applied the stream up to ``wanted`` (None: up to its
@@ -134,9 +142,8 @@ class StreamWatch:
                 await self._task
 
     async def _run(self) -> None:
-        """One look answers every waiter registered before it: a consumer with nothing
-        pending or unacked has applied all of its stream there was (one call, the common
-        case); else the stream's end, read now, is the position the new waiters wait for."""
+        """One look answers every waiter registered before it: the stream's end, read now, is
+        the position the new waiters wait for; the consumer's state says how far it applied."""
         delay = self.poll_min
         while True:
             self._waiters = [w for w in self._waiters if not w.future.done()]
@@ -145,15 +152,8 @@ class StreamWatch:
             self._poke.clear()
             # Only waiters registered before these calls began may be judged by their answers.
             polled = list(self._waiters)
-            fresh = [w for w in polled if w.target is None]
             try:
-                consumer = await self.js.consumer_info(self.stream, self.consumer)
-                idle = not consumer.num_pending and not consumer.num_ack_pending
-                if fresh and not idle:
-                    # Where the stream ends, read after these waiters came: what they wait for.
-                    end = int((await self.js.stream_info(self.stream)).state.last_seq or 0)
-                    for w in fresh:  # a token from before a stream was reset counts as its end
-                        w.target = end if w.wanted is None else min(w.wanted, end)
+                applied = await self._look(polled)
             except Exception as exc:
                 log.warning("catch-up on %s: no consumer state: %s", self.stream, exc)
                 failure = CatchUpFailed(
@@ -164,10 +164,8 @@ class StreamWatch:
                     if not w.future.done():
                         w.future.set_exception(failure)
                 continue
-            floor = int(consumer.ack_floor.stream_seq or 0) if consumer.ack_floor else 0
             for w in polled:
-                reached = idle or (w.target is not None and floor >= w.target)
-                if not w.future.done() and reached:
+                if not w.future.done() and w.target is not None and w.target <= applied:
                     w.future.set_result(None)
             if any(not w.future.done() for w in self._waiters):
                 with contextlib.suppress(TimeoutError):
@@ -175,6 +173,50 @@ class StreamWatch:
                 delay = min(delay * 2, self.poll_max)
             else:
                 delay = self.poll_min
+
+    async def _look(self, polled: list[_Waiter]) -> int:
+        """Give the fresh waiters their targets; return the position up to which the consumer
+        has applied every message of its filter."""
+        fresh = [w for w in polled if w.target is None]
+        if fresh:
+            consumer, stream = await asyncio.gather(
+                self.js.consumer_info(self.stream, self.consumer), self.js.stream_info(self.stream)
+            )
+            end = int(stream.state.last_seq or 0)
+            for w in fresh:  # a token from before a stream was reset counts as its end
+                w.target = end if w.wanted is None else min(w.wanted, end)
+        else:
+            consumer = await self.js.consumer_info(self.stream, self.consumer)
+        floor = int(consumer.ack_floor.stream_seq or 0) if consumer.ack_floor else 0
+        highest = max(w.target or 0 for w in polled)
+        if floor >= highest:
+            return floor
+        subjects = _filter_subjects(consumer.config)
+        if not subjects:  # the whole stream: the floor is all there is
+            return floor
+        clear_floor, clear_upto = self._clear
+        start = clear_upto + 1 if clear_floor <= floor < clear_upto else floor + 1
+        if start > highest:
+            return highest
+        found = await asyncio.gather(*(self._next(subject, start) for subject in subjects))
+        following = min((seq for seq in found if seq is not None), default=None)
+        applied = highest if following is None or following > highest else following - 1
+        self._clear = (floor, applied)
+        return applied
+
+    async def _next(self, subject: str, start: int) -> int | None:
+        """The sequence of the first message on ``subject`` at or after ``start``, if any."""
+        try:
+            found = await self.js.get_msg(self.stream, seq=start, subject=subject, next=True)
+        except NotFoundError:
+            return None
+        return int(found.seq or 0)
+
+
+def _filter_subjects(config: ConsumerConfig) -> list[str]:
+    if config.filter_subjects:
+        return list(config.filter_subjects)
+    return [config.filter_subject] if config.filter_subject else []
 
 
 class CatchUp:
