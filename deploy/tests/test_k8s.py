@@ -321,6 +321,12 @@ def test_services_deploy_with_probes_security_and_their_settings(
             assert container[probe]["httpGet"]["path"] == path, (spec.name, probe)
             assert container[probe]["httpGet"]["port"] in ("http", ports["http"])
         check_env(spec.name, _environment(container, configmaps))
+        scrape = deployments[spec.name]["spec"]["template"]["metadata"]["annotations"]
+        assert scrape["prometheus.io/scrape"] == "true", spec.name
+        assert (int(scrape["prometheus.io/port"]), scrape["prometheus.io/path"]) == (
+            ports["http"],
+            "/metrics",
+        )
 
 
 def _environment(container: Manifest, configmaps: Mapping[str, Manifest]) -> dict[str, str]:

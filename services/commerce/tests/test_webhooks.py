@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from commerce_support import BUYER, TRAINER, Harness
+from prometheus_client.parser import text_string_to_metric_families
 
 from coursemesh.chassis.testing import outbox_events
 from coursemesh.commerce.adapters.sandbox import organization_webhook_secret, sign
@@ -129,6 +130,35 @@ async def test_idempotency_replayed_webhook_changes_nothing(harness: Harness) ->
     assert await harness.rows(entitlements) == before
     assert await harness.count(receipts) == 1
     assert await harness.count(entitlement_transitions) == 2
+
+
+async def webhook_outcomes(harness: Harness) -> dict[str, float]:
+    """``commerce_webhook_outcomes_total`` per outcome, as the service's /metrics shows it."""
+    scrape = await harness.client.get("/metrics")
+    assert scrape.status_code == 200
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(scrape.text)
+        for sample in family.samples
+        if sample.name == "commerce_webhook_outcomes_total"
+        and sample.labels["provider"] == "sandbox"
+    }
+
+
+async def test_webhook_outcomes_are_counted_on_the_metrics_endpoint(harness: Harness) -> None:
+    org, txn = await paid_checkout(harness)
+    await press_pay(harness, txn)
+    before = await webhook_outcomes(harness)
+    assert (await post_webhook(harness, org, txn, event_id="evt_counted")).status_code == 200
+    assert (await post_webhook(harness, org, txn, event_id="evt_counted")).status_code == 200
+    forged = await post_webhook(harness, org, txn, secret_org=uuid.uuid4())
+    assert forged.status_code == 400
+    after = await webhook_outcomes(harness)
+
+    def added(outcome: str) -> float:
+        return after.get(outcome, 0) - before.get(outcome, 0)
+
+    assert (added("applied"), added("duplicate"), added("WEBHOOK_SIGNATURE_INVALID")) == (1, 1, 1)
 
 
 async def test_idempotency_second_completion_on_active_row_is_status_noop(harness: Harness) -> None:

@@ -33,6 +33,15 @@ from coursemesh.chassis.db import Database
 from coursemesh.chassis.edge import BodyGuard
 from coursemesh.chassis.errors import exception_handlers
 from coursemesh.chassis.health import HealthController
+from coursemesh.chassis.metrics import (
+    HttpServerMetrics,
+    ServiceState,
+    metrics_endpoint,
+    register,
+    sample_periodically,
+    serve_metrics,
+    setup_metrics,
+)
 from coursemesh.chassis.migrations import head_revision
 from coursemesh.chassis.openapi import openapi_config, serve_openapi
 from coursemesh.chassis.outbox import OutboxRelay
@@ -133,6 +142,13 @@ def create_service_app(
         file=settings.otel_file,
         endpoint=settings.otel_endpoint,
     )
+    setup_metrics(
+        service=definition.name,
+        instance_id=settings.instance_id,
+        exporter=settings.otel_exporter,
+        endpoint=settings.otel_metrics_endpoint or metrics_endpoint(settings.otel_endpoint),
+        interval_seconds=settings.metrics_interval_seconds,
+    )
     # SQL spans at the driver: SQLAlchemy's own instrumentation does not support 2.1 yet.
     sql_instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
     if not sql_instrumentor.is_instrumented_by_opentelemetry:
@@ -224,6 +240,18 @@ def create_service_app(
                     )
                 for name, worker in workers:
                     tasks.append(_spawn(name, _bind(worker, ctx)))
+            observed = ServiceState(
+                db, publisher=ctx.publisher, catch_up=ctx.catch_up, consumers=ctx.consumers
+            )
+            stack.callback(register(observed))
+            tasks.append(
+                _spawn(
+                    "metrics-sampler",
+                    functools.partial(
+                        sample_periodically, observed, bus.js, settings.metrics_interval_seconds
+                    ),
+                )
+            )
             # Everything built at start-up lives as long as the process: out of the collector's
             # sight, a full collection under load no longer walks it.
             gc.freeze()
@@ -241,7 +269,7 @@ def create_service_app(
     }
     deps.update(dependencies or {})
     app = Litestar(
-        route_handlers=[HealthController, serve_openapi, *route_handlers],
+        route_handlers=[HealthController, serve_openapi, serve_metrics, *route_handlers],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         dependencies=deps,
@@ -250,7 +278,7 @@ def create_service_app(
             OpenTelemetryPlugin(
                 OpenTelemetryConfig(
                     tracer_provider=tracer_provider,
-                    exclude=["/health/"],
+                    exclude=["/health/", "/metrics"],
                     exclude_spans=["receive", "send"],
                     middleware_class=head_sampled_tracing(settings.otel_sample_ratio),
                 )
@@ -274,7 +302,10 @@ def create_service_app(
     # Outermost, around tracing, CORS and the error handlers: every answer gets the request id
     # (and, with ACCESS_LOG on, its log line), an unknown route or a refused preflight included.
     app.asgi_handler = RequestLog(
-        app.asgi_handler, log=settings.access_log, fmt=settings.log_format
+        app.asgi_handler,
+        log=settings.access_log,
+        fmt=settings.log_format,
+        metrics=HttpServerMetrics(),
     )
     return app
 

@@ -174,6 +174,7 @@ class ConsumerRunner:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self.processed_total = 0
+        self.redelivered_total = 0
         self.dead_lettered_total = 0
         self._inbox_insert = _INBOX_INSERT.format(schema=db.schema)
         self._catch_up = catch_up
@@ -234,6 +235,7 @@ class ConsumerRunner:
         messages are applied one transaction each, so a failing message is retried alone.
         """
         work: list[Work] = []
+        self.redelivered_total += sum(1 for msg in msgs if _deliveries(msg) > 1)
         for msg in msgs:
             try:
                 env = decode(msg.data)

@@ -31,6 +31,11 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
     otel_exporter: Literal["none", "console", "file", "otlp"] = "none"
     otel_file: str | None = None
     otel_endpoint: str | None = None
+    # OTLP/HTTP metrics URL; by default the one next to OTEL_ENDPOINT (``…/v1/metrics``).
+    otel_metrics_endpoint: str | None = None
+    # How often gauges that need a round trip (outbox, consumers) are sampled, and how often
+    # metrics are pushed with the OTLP exporter. ``GET /metrics`` is always served.
+    metrics_interval_seconds: float = 15.0
     # Share of requests without an incoming traceparent that are traced (head sampling).
     otel_sample_ratio: float = 1.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -25,6 +25,7 @@ from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.stripe_provider import StripeProvider
 from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.app.checkout import Checkout
+from coursemesh.commerce.app.metrics import start_counters_at_zero
 from coursemesh.commerce.app.ports import CheckoutLookup, PaymentProvider, SweeperStore
 from coursemesh.commerce.app.seller_payments import SellerPayments
 from coursemesh.commerce.app.staff import Staff
@@ -114,6 +115,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
 async def bootstrap(ctx: ServiceContext[Any]) -> AsyncIterator[Runtime]:
     settings = ctx.settings
     assert isinstance(settings, Settings)
+    start_counters_at_zero()
     yield build_runtime(settings, ctx.db)
 
 

@@ -12,13 +12,14 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Redirect
 
 from coursemesh.chassis.auth import Principal, authenticated, principal_of
-from coursemesh.chassis.errors import NotFound
+from coursemesh.chassis.errors import DomainError, NotFound
 from coursemesh.chassis.fastroute import FastRoute
 from coursemesh.chassis.paging import Offset
 from coursemesh.commerce.adapters.sandbox import Settled
 from coursemesh.commerce.app.checkout import NO_RETURN, CheckoutResponse, ReturnRequest
+from coursemesh.commerce.app.metrics import webhook_outcomes
 from coursemesh.commerce.app.seller_payments import Allowlist
-from coursemesh.commerce.bootstrap import runtime
+from coursemesh.commerce.bootstrap import Runtime, runtime
 from coursemesh.commerce.domain.accounts import PaymentAccount, account_status
 from coursemesh.commerce.domain.checkout import Buyer
 from coursemesh.commerce.http import pages
@@ -317,9 +318,7 @@ async def payment_webhook(
     rt = runtime(request)
     if rt.provider.name != "sandbox":
         raise _endpoint_not_in_use(rt.provider.name)
-    body = await request.body()
-    event = rt.provider.verify_webhook(org_id, body, dict(request.headers))
-    return WebhookAck(status=await rt.webhooks.handle(event, org_id))
+    return await _receive_webhook(rt, request, org_id)
 
 
 @post("/webhooks/stripe", status_code=200)
@@ -328,9 +327,22 @@ async def stripe_webhook(request: Request[Any, Any, Any]) -> WebhookAck:
     rt = runtime(request)
     if rt.provider.name != "stripe":
         raise _endpoint_not_in_use(rt.provider.name)
-    body = await request.body()
-    event = rt.provider.verify_webhook(None, body, dict(request.headers))
-    return WebhookAck(status=await rt.webhooks.handle(event))
+    return await _receive_webhook(rt, request, None)
+
+
+async def _receive_webhook(
+    rt: Runtime, request: Request[Any, Any, Any], org_id: uuid.UUID | None
+) -> WebhookAck:
+    """Verify and apply one delivery, counting its outcome (what the provider's dashboard
+    shows as delivered or failed, seen from our side)."""
+    try:
+        event = rt.provider.verify_webhook(org_id, await request.body(), dict(request.headers))
+        status = await rt.webhooks.handle(event, org_id)
+    except DomainError as exc:
+        webhook_outcomes.add(1, provider=rt.provider.name, outcome=exc.code)
+        raise
+    webhook_outcomes.add(1, provider=rt.provider.name, outcome=status)
+    return WebhookAck(status=status)
 
 
 # --- the sandbox provider's hosted page ---------------------------------------------------
