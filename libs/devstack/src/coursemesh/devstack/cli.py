@@ -1,5 +1,5 @@
-"""``coursemesh`` command line: ``up``, ``token``, ``status``, ``demo``, ``outbox status``,
-``deadletter list|replay``."""
+"""``coursemesh`` command line: ``up``, ``token``, ``status``, ``demo``, ``migrate``,
+``outbox status``, ``deadletter list|replay``, ``projection list|rebuild``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from coursemesh.devstack.services import (
     migrate_command,
     uvicorn_command,
 )
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 app = typer.Typer(help="coursemesh development tools", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -400,8 +403,13 @@ def _print_demo(result: Any) -> None:
 
 outbox_app = typer.Typer(help="the services' transactional outboxes", no_args_is_help=True)
 deadletter_app = typer.Typer(help="the dead-letter stream", no_args_is_help=True)
+projection_app = typer.Typer(
+    help="read models fed by other services' events, rebuilt from their streams",
+    no_args_is_help=True,
+)
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(projection_app, name="projection")
 
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="default: the running stack's (stack.json)")
@@ -481,3 +489,180 @@ def deadletter_replay(
         raise typer.Exit(1) from None
     for letter in replayed:
         console.print(f"replayed {letter.seq} -> {letter.original_subject}")
+
+
+def _bar(transient: bool) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
+@app.command("migrate")
+def migrate_schemas(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="services to migrate (default: all of them)")
+    ] = None,
+    data_dir: DataDir = Path(".data"),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run each service's migrations to head on the running stack's database (the runner of
+    `make up` and of the pods' initContainer), printing each schema's revision before and
+    after. Running it again changes nothing. Exits 1 when a service's runner refuses."""
+    import asyncio
+
+    from coursemesh.devstack.operations import UnknownName, migrate, service_names
+
+    try:
+        names = service_names(services)
+    except UnknownName as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    url = _stack_address(data_dir, "database_url", database_url)
+    bar = _bar(transient=True)
+    task = bar.add_task("migrating", total=len(names))
+
+    started_count = 0
+
+    def started(name: str) -> None:
+        nonlocal started_count
+        bar.update(task, completed=started_count, description=f"migrating {name}")
+        started_count += 1
+
+    with bar:
+        results = asyncio.run(migrate(url, names, on_service=started))
+    out = Console()
+    for r in results:
+        if r.refused:
+            out.print(f"[red]✗ {r.service}[/]: refused: {escape(r.refused)}", highlight=False)
+        elif r.before == r.after:
+            out.print(f"[green]✓[/] {r.service}: at {r.after} (nothing to do)", highlight=False)
+        else:
+            out.print(
+                f"[green]✓[/] {r.service}: {r.before or '(empty)'} → {r.after}", highlight=False
+            )
+        if not r.refused and r.message not in ("ok", f"at {r.after}"):
+            out.print(f"  [yellow]{escape(r.message)}[/]", highlight=False)
+    raise typer.Exit(1 if any(r.refused for r in results) else 0)
+
+
+@projection_app.command("list")
+def projection_list(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="services to show (default: all of them)")
+    ] = None,
+) -> None:
+    """The projections each service can rebuild: their tables and the events that feed them."""
+    from coursemesh.devstack.operations import UnknownName, projections, service_names
+
+    try:
+        names = service_names(services)
+    except UnknownName as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    out = Console(soft_wrap=True)
+    for name in names:
+        for p in projections(name).values():
+            out.print(f"[bold]{name} {p.name}[/]: {escape(p.description)}", highlight=False)
+            tables = ", ".join(t.name for t in p.tables)
+            events = ", ".join(sorted(p.handlers_by_type))
+            out.print(f"  tables {tables}; events {events}", highlight=False)
+
+
+class _ReplayBar:
+    """The replay as a rich progress bar: one row per stream, advanced by messages read."""
+
+    def __init__(self) -> None:
+        self.bar = _bar(transient=False)
+        self.task: TaskID | None = None
+
+    def stream(self, name: str, total: int) -> None:
+        self.task = self.bar.add_task(f"replaying {name}", total=total)
+
+    def advance(self, count: int) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, count)
+
+
+@projection_app.command("rebuild")
+def projection_rebuild(
+    service: Annotated[str, typer.Argument(help="the service owning the projection")],
+    name: Annotated[str, typer.Argument(help="the projection (see `projection list`)")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="rebuild even when a stream no longer holds its whole history: rows whose "
+            "events are gone are dropped"
+        ),
+    ] = False,
+    data_dir: DataDir = Path(".data"),
+    database_url: DatabaseUrl = None,
+    nats_url: NatsUrl = None,
+) -> None:
+    """Empty a projection's tables and replay its events from the first message of their
+    streams, in one transaction (readers wait for it rather than see an empty table; the
+    service's own consumer and inbox are left alone). Refused, with nothing changed, when a
+    stream no longer holds its whole history, unless --force."""
+    import asyncio
+
+    from coursemesh.chassis.rebuild import RebuildFailed, RebuildRefused
+    from coursemesh.devstack.operations import UnknownName, projection, rebuild_projection
+
+    try:
+        declared = projection(service, name)
+    except UnknownName as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    db_url = _stack_address(data_dir, "database_url", database_url)
+    bus_url = _stack_address(data_dir, "nats_url", nats_url)
+    replay = _ReplayBar()
+    label = f"{service}/{declared.name}"
+    try:
+        with replay.bar:
+            report = asyncio.run(
+                rebuild_projection(db_url, bus_url, service, name, force=force, progress=replay)
+            )
+    except RebuildRefused as exc:
+        for history in exc.histories:
+            if not history.complete:
+                console.print(f"[red]{escape(history.describe())}[/]", highlight=False)
+        console.print(
+            f"[red bold]{label}: refused[/], nothing was changed. --force rebuilds from what "
+            "the streams hold: rows whose only events are gone would be dropped.",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    except RebuildFailed as exc:
+        console.print(
+            f"[red bold]{label}: rebuild failed[/], nothing was changed: {escape(str(exc))}",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    out = Console()
+    for history in report.histories:
+        if not history.complete:
+            out.print(f"[yellow]forced: {escape(history.describe())}[/]", highlight=False)
+    rows = "; ".join(
+        f"{t.table} {t.before} → {t.after} rows"
+        + (f" ({t.vanished} not restored)" if t.vanished else "")
+        for t in report.tables
+    )
+    out.print(
+        f"[green]✓[/] {label}: {report.read} messages replayed ({report.applied} events applied, "
+        f"{report.duplicates} duplicates); {rows}; {report.seconds:.1f}s",
+        highlight=False,
+    )

@@ -7,6 +7,7 @@ from typing import Any
 from coursemesh.catalog.adapters.tables import plan_projection
 from coursemesh.chassis.db import UnitOfWork
 from coursemesh.chassis.projection import upsert_if_newer
+from coursemesh.chassis.rebuild import Projection
 from coursemesh.contracts import Envelope
 from coursemesh.contracts.commerce import PlanPriced
 
@@ -28,3 +29,14 @@ async def on_plan_priced(uow: UnitOfWork, env: Envelope[Any]) -> None:
         },
         key=["course_id"],
     )
+
+
+#: Rebuildable with ``coursemesh projection rebuild catalog plans``.
+PROJECTIONS = (
+    Projection(
+        "plans",
+        tables=(plan_projection,),
+        handlers={PlanPriced: on_plan_priced},
+        description="commerce's course plans: the storefront's price and purchasable check",
+    ),
+)

@@ -13,6 +13,7 @@ from coursemesh.chassis.consumer import Subscription
 from coursemesh.chassis.db import UnitOfWork
 from coursemesh.chassis.memberships import membership_projector
 from coursemesh.chassis.projection import upsert_if_newer
+from coursemesh.chassis.rebuild import Projection
 from coursemesh.commerce.adapters.tables import courses, memberships, organizations
 from coursemesh.contracts import Envelope
 from coursemesh.contracts.catalog import (
@@ -90,4 +91,31 @@ SUBSCRIPTIONS = Subscription.of(
         CoursePublished: on_course_published,
         CourseArchived: on_course_archived,
     }
+)
+
+#: Rebuildable with ``coursemesh projection rebuild commerce <name>``: each handler only
+#: writes its own table.
+PROJECTIONS = (
+    Projection(
+        "organizations",
+        tables=(organizations,),
+        handlers={OrganizationUpserted: on_organization_upserted},
+        description="catalog's organizations: name, slug, logo, currency",
+    ),
+    Projection(
+        "memberships",
+        tables=(memberships,),
+        handlers={MembershipChanged: on_membership_changed},
+        description="catalog's memberships: staff, and buyers who belong to the seller",
+    ),
+    Projection(
+        "courses",
+        tables=(courses,),
+        handlers={
+            CourseDetailsChanged: on_course_details_changed,
+            CoursePublished: on_course_published,
+            CourseArchived: on_course_archived,
+        },
+        description="catalog's courses: name and status",
+    ),
 )

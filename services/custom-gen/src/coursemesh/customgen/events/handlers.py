@@ -7,6 +7,7 @@ from typing import Any
 from coursemesh.chassis.consumer import Handler
 from coursemesh.chassis.db import UnitOfWork
 from coursemesh.chassis.memberships import membership_projector
+from coursemesh.chassis.rebuild import Projection
 from coursemesh.contracts import Envelope, Event
 from coursemesh.contracts.catalog import MembershipChanged
 from coursemesh.contracts.commerce import CustomCoursePurchased
@@ -26,3 +27,14 @@ HANDLERS: dict[type[Event], Handler] = {
     CustomCoursePurchased: on_custom_course_purchased,
     MembershipChanged: on_membership_changed,
 }
+
+#: Rebuildable with ``coursemesh projection rebuild custom-gen memberships``. Not purchases:
+#: a purchase row goes on to hold the intake and generation this service owns.
+PROJECTIONS = (
+    Projection(
+        "memberships",
+        tables=(memberships,),
+        handlers={MembershipChanged: on_membership_changed},
+        description="catalog's memberships: who is staff of an organization",
+    ),
+)

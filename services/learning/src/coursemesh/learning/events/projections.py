@@ -17,6 +17,7 @@ from coursemesh.chassis.consumer import Batched, Subscription
 from coursemesh.chassis.db import UnitOfWork
 from coursemesh.chassis.memberships import membership_projector
 from coursemesh.chassis.projection import upsert_if_newer, upsert_many_if_newer
+from coursemesh.chassis.rebuild import Projection
 from coursemesh.chassis.transaction import Transaction
 from coursemesh.contracts import Envelope
 from coursemesh.contracts.catalog import (
@@ -245,3 +246,28 @@ def subscriptions() -> list[Subscription]:
         # serves an entitlement to a course it does not know yet.
         after={"COMMERCE": ("CATALOG",)},
     )
+
+
+#: Rebuildable with ``coursemesh projection rebuild learning <name>``. Not ``courses``: a
+#: curriculum change also retires the buyers' completions of vanished items, which a replay of
+#: old curricula would repeat on the player state learning owns.
+PROJECTIONS = (
+    Projection(
+        "workouts",
+        tables=(workouts,),
+        handlers={WorkoutUpserted: on_workout_upserted, WorkoutDeleted: on_workout_deleted},
+        description="catalog's workouts, deleted ones as tombstones",
+    ),
+    Projection(
+        "entitlements",
+        tables=(entitlements,),
+        handlers={EntitlementChanged: Batched(on_entitlements_changed)},
+        description="commerce's entitlements: who may play which course",
+    ),
+    Projection(
+        "memberships",
+        tables=(memberships,),
+        handlers={MembershipChanged: on_membership_changed},
+        description="catalog's memberships: who is staff of an organization",
+    ),
+)
