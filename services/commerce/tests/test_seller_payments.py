@@ -208,6 +208,12 @@ async def test_the_return_pages_show_the_checkout_by_its_session(harness: Harnes
     assert "We could not find this checkout" in unknown.text
     missing = await harness.client.get("/checkout/cancelled")
     assert (missing.status_code, missing.json()["code"]) == (400, "VALIDATION_FAILED")
+    # a session id is letters, digits, `_` and `-`: other text (U+0000, which PostgreSQL
+    # cannot compare) is refused before any lookup
+    for page in ("success", "cancelled"):
+        for bad in ("cs%00x", "cs x", "../cs"):
+            refused = await harness.client.get(f"/checkout/{page}?session={bad}")
+            assert (refused.status_code, refused.json()["code"]) == (400, "VALIDATION_FAILED")
     onboarding = await harness.client.get("/payments/onboarding/refresh")
     assert "expired" in onboarding.text
 

@@ -20,6 +20,7 @@ from coursemesh.chassis.errors import Forbidden
 from coursemesh.chassis.openapi import (
     OPENAPI_PATH,
     SELF_AUTHENTICATED,
+    also_served_as,
     merge_documents,
     problems,
     service_document,
@@ -69,6 +70,11 @@ async def sync_things(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {}
 
 
+@get("/things", guards=[authenticated], opt=also_served_as("text/csv"))
+async def list_things() -> list[Thing]:
+    return []
+
+
 def _app() -> Litestar:
     settings = ServiceSettings(
         database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none",
@@ -78,7 +84,7 @@ def _app() -> Litestar:
     )
     return create_service_app(
         DEMO,
-        route_handlers=[get_thing, create_thing, public_thing, sync_things],
+        route_handlers=[get_thing, create_thing, public_thing, sync_things, list_things],
         settings=settings,
     )
 
@@ -191,3 +197,13 @@ def test_merging_keeps_paths_and_prefixes_conflicting_schemas() -> None:
     )
     with pytest.raises(ValueError, match="served by both"):
         merge_documents({"a": doc("/x", {}), "b": doc("/x", {})})
+
+
+def test_an_answer_served_in_another_media_type_too_documents_both(
+    document: dict[str, Any],
+) -> None:
+    content = _responses(document, "/things", "get")["200"]["content"]
+    assert set(content) == {"application/json", "text/csv"}
+    assert content["text/csv"] == {"schema": {"type": "string"}}
+    assert content["application/json"]["schema"]["type"] == "array"
+    assert "text/csv" not in _responses(document, "/things", "post")["201"]["content"]

@@ -21,6 +21,9 @@ with ``opt=SELF_AUTHENTICATED``. A route adds the refusals of its own use case w
     @post("/organizations/{org_id:uuid}/courses", guards=[authenticated],
           opt=problems(Forbidden, Conflict, (409, "SLUG_TAKEN")))
 
+A route whose answer the client may ask for in another media type as well (an export chosen by
+a query parameter) declares it with :func:`also_served_as`, beside the JSON Litestar documents.
+
 A service serves its document at ``/openapi.json`` (and Litestar's ``/schema`` keeps
 answering with the same document). :func:`merge_documents` joins several services' documents
 into the suite's one contract.
@@ -50,6 +53,7 @@ OPENAPI_PATH = "/openapi.json"
 BEARER = "bearer"
 PROBLEM_SCHEMA = "Problem"
 PROBLEMS_OPT = "problems"
+MEDIA_OPT = "media"
 AUTHENTICATES_OPT = "authenticates"
 #: The ``opt`` of a route that verifies the bearer token itself (``await authenticate(request)``
 #: in a hot handler, without the guard): documented as guarded.
@@ -134,6 +138,12 @@ def problems(*declared: ProblemDeclaration) -> dict[str, Any]:
     return {PROBLEMS_OPT: tuple(codes)}
 
 
+def also_served_as(media_type: str, *, status: int = 200) -> dict[str, Any]:
+    """A route's ``opt`` declaring one more media type of its ``status`` answer, as text (for
+    example ``text/csv`` when ``?format=csv`` asks for an export)."""
+    return {MEDIA_OPT: ((status, media_type),)}
+
+
 def distribution_version(definition: ServiceDefinition[Any]) -> str:
     """The installed version of the service's distribution (``coursemesh-<pkg>``)."""
     name = "coursemesh-" + definition.package.rpartition(".")[2]
@@ -212,6 +222,13 @@ def complete(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
             guarded = handler is not None and _is_guarded(handler)
             declared = handler.opt.get(PROBLEMS_OPT, ()) if handler is not None else ()
             _complete_operation(operation, item, guarded=guarded, declared=declared)
+            media = handler.opt.get(MEDIA_OPT, ()) if handler is not None else ()
+            for status, media_type in media:
+                response = operation.setdefault("responses", {}).setdefault(
+                    str(status), {"description": "Also served as " + media_type}
+                )
+                content = response.setdefault("content", {})
+                content.setdefault(media_type, {"schema": {"type": "string"}})
     return document
 
 

@@ -25,9 +25,26 @@ from coursemesh.catalog.domain.organization import OrganizationEdit
 from coursemesh.catalog.domain.workout import WorkoutEdit
 from coursemesh.catalog.http import schemas
 from coursemesh.chassis.auth import Principal, authenticated
+from coursemesh.chassis.openapi import problems
 from coursemesh.chassis.paging import Offset
 
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=100)]
+
+# The refusals of the use cases (coursemesh.catalog.domain), for the routes' documents.
+NO_ORGANIZATION = (404, "ORGANIZATION_NOT_FOUND")
+STAFF_ONLY = (403, "STAFF_ROLE_REQUIRED")
+ADMIN_ONLY = (403, "ADMIN_ROLE_REQUIRED")
+OWNER_ONLY = (403, "OWNER_ROLE_REQUIRED")
+INVALID_CURRENCY = (422, "INVALID_CURRENCY")
+SLUG_TAKEN = (409, "SLUG_TAKEN")
+NO_MEMBER = (404, "MEMBER_NOT_FOUND")
+LAST_OWNER = (409, "LAST_OWNER")
+NO_WORKOUT = (404, "WORKOUT_NOT_FOUND")
+NO_COURSE = (404, "COURSE_NOT_FOUND")
+INVALID_STATUS = (409, "INVALID_COURSE_STATUS")
+STAFF_IN_ORGANIZATION = problems(NO_ORGANIZATION, STAFF_ONLY)
+STAFF_ON_WORKOUT = problems(NO_ORGANIZATION, STAFF_ONLY, NO_WORKOUT)
+STAFF_ON_COURSE = problems(NO_ORGANIZATION, STAFF_ONLY, NO_COURSE)
 
 
 def _catalog(request: Request[Any, Any, Any]) -> CatalogStore:
@@ -38,7 +55,7 @@ class OrganizationController(Controller):
     path = "/organizations"
     guards = [authenticated]
 
-    @post("/")
+    @post("/", opt=problems(INVALID_CURRENCY, SLUG_TAKEN))
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -68,7 +85,7 @@ class OrganizationController(Controller):
             _catalog(request), actor=principal.sub, limit=limit, offset=offset
         )
 
-    @get("/{org_id:uuid}")
+    @get("/{org_id:uuid}", opt=problems(NO_ORGANIZATION))
     async def read(
         self,
         request: Request[Any, Any, Any],
@@ -79,7 +96,9 @@ class OrganizationController(Controller):
             _catalog(request), actor=principal.sub, organization_id=org_id
         )
 
-    @patch("/{org_id:uuid}")
+    @patch(
+        "/{org_id:uuid}", opt=problems(NO_ORGANIZATION, ADMIN_ONLY, INVALID_CURRENCY, SLUG_TAKEN)
+    )
     async def update(
         self,
         request: Request[Any, Any, Any],
@@ -96,7 +115,7 @@ class OrganizationController(Controller):
             ),
         )
 
-    @get("/{org_id:uuid}/members")
+    @get("/{org_id:uuid}/members", opt=problems(NO_ORGANIZATION))
     async def members(
         self,
         request: Request[Any, Any, Any],
@@ -107,7 +126,10 @@ class OrganizationController(Controller):
             _catalog(request), actor=principal.sub, organization_id=org_id
         )
 
-    @post("/{org_id:uuid}/members")
+    @post(
+        "/{org_id:uuid}/members",
+        opt=problems(NO_ORGANIZATION, ADMIN_ONLY, OWNER_ONLY, (409, "MEMBER_EXISTS")),
+    )
     async def add_member(
         self,
         request: Request[Any, Any, Any],
@@ -123,7 +145,10 @@ class OrganizationController(Controller):
             role=data.role,
         )
 
-    @patch("/{org_id:uuid}/members/{user_id:str}")
+    @patch(
+        "/{org_id:uuid}/members/{user_id:str}",
+        opt=problems(NO_ORGANIZATION, NO_MEMBER, ADMIN_ONLY, OWNER_ONLY, LAST_OWNER),
+    )
     async def change_member(
         self,
         request: Request[Any, Any, Any],
@@ -140,7 +165,10 @@ class OrganizationController(Controller):
             role=data.role,
         )
 
-    @delete("/{org_id:uuid}/members/{user_id:str}")
+    @delete(
+        "/{org_id:uuid}/members/{user_id:str}",
+        opt=problems(NO_ORGANIZATION, NO_MEMBER, ADMIN_ONLY, OWNER_ONLY, LAST_OWNER),
+    )
     async def remove_member(
         self,
         request: Request[Any, Any, Any],
@@ -161,7 +189,7 @@ class WorkoutController(Controller):
     path = "/organizations/{org_id:uuid}/workouts"
     guards = [authenticated]
 
-    @post("/")
+    @post("/", opt=STAFF_IN_ORGANIZATION)
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -180,7 +208,7 @@ class WorkoutController(Controller):
             media_urls=data.media_urls,
         )
 
-    @get("/")
+    @get("/", opt=STAFF_IN_ORGANIZATION)
     async def list_all(
         self,
         request: Request[Any, Any, Any],
@@ -191,7 +219,7 @@ class WorkoutController(Controller):
             _catalog(request), actor=principal.sub, organization_id=org_id
         )
 
-    @get("/{workout_id:uuid}")
+    @get("/{workout_id:uuid}", opt=STAFF_ON_WORKOUT)
     async def read(
         self,
         request: Request[Any, Any, Any],
@@ -203,7 +231,7 @@ class WorkoutController(Controller):
             _catalog(request), actor=principal.sub, organization_id=org_id, workout_id=workout_id
         )
 
-    @patch("/{workout_id:uuid}")
+    @patch("/{workout_id:uuid}", opt=STAFF_ON_WORKOUT)
     async def update(
         self,
         request: Request[Any, Any, Any],
@@ -230,7 +258,7 @@ class WorkoutController(Controller):
             ),
         )
 
-    @delete("/{workout_id:uuid}")
+    @delete("/{workout_id:uuid}", opt=STAFF_ON_WORKOUT)
     async def remove(
         self,
         request: Request[Any, Any, Any],
@@ -247,7 +275,7 @@ class CourseController(Controller):
     path = "/organizations/{org_id:uuid}/courses"
     guards = [authenticated]
 
-    @post("/")
+    @post("/", opt=STAFF_IN_ORGANIZATION)
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -266,7 +294,7 @@ class CourseController(Controller):
             preview_type=data.preview_type,
         )
 
-    @get("/")
+    @get("/", opt=STAFF_IN_ORGANIZATION)
     async def list_all(
         self,
         request: Request[Any, Any, Any],
@@ -277,7 +305,7 @@ class CourseController(Controller):
             _catalog(request), actor=principal.sub, organization_id=org_id
         )
 
-    @get("/{course_id:uuid}")
+    @get("/{course_id:uuid}", opt=STAFF_ON_COURSE)
     async def read(
         self,
         request: Request[Any, Any, Any],
@@ -289,7 +317,10 @@ class CourseController(Controller):
             _catalog(request), actor=principal.sub, organization_id=org_id, course_id=course_id
         )
 
-    @patch("/{course_id:uuid}")
+    @patch(
+        "/{course_id:uuid}",
+        opt=problems(NO_ORGANIZATION, STAFF_ONLY, NO_COURSE, (409, "DURATION_BELOW_CURRICULUM")),
+    )
     async def update(
         self,
         request: Request[Any, Any, Any],
@@ -312,7 +343,18 @@ class CourseController(Controller):
             ),
         )
 
-    @post("/{course_id:uuid}/days", status_code=200)
+    @post(
+        "/{course_id:uuid}/days",
+        status_code=200,
+        opt=problems(
+            NO_ORGANIZATION,
+            STAFF_ONLY,
+            NO_COURSE,
+            (422, "DAY_OFFSET_OUT_OF_RANGE"),
+            (422, "REST_DAY_WITH_WORKOUTS"),
+            (422, "UNKNOWN_WORKOUT"),
+        ),
+    )
     async def set_day(
         self,
         request: Request[Any, Any, Any],
@@ -331,7 +373,18 @@ class CourseController(Controller):
             is_rest=data.is_rest,
         )
 
-    @post("/{course_id:uuid}/publish", status_code=200)
+    @post(
+        "/{course_id:uuid}/publish",
+        status_code=200,
+        opt=problems(
+            NO_ORGANIZATION,
+            STAFF_ONLY,
+            NO_COURSE,
+            (409, "COURSE_ALREADY_PUBLISHED"),
+            INVALID_STATUS,
+            (409, "CURRICULUM_EMPTY"),
+        ),
+    )
     async def publish(
         self,
         request: Request[Any, Any, Any],
@@ -343,7 +396,13 @@ class CourseController(Controller):
             _catalog(request), actor=principal.sub, organization_id=org_id, course_id=course_id
         )
 
-    @delete("/{course_id:uuid}", status_code=200)
+    @delete(
+        "/{course_id:uuid}",
+        status_code=200,
+        opt=problems(
+            NO_ORGANIZATION, STAFF_ONLY, NO_COURSE, (409, "COURSE_ALREADY_ARCHIVED"), INVALID_STATUS
+        ),
+    )
     async def archive(
         self,
         request: Request[Any, Any, Any],

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 from coursemesh.catalog.bootstrap import runtime
 from coursemesh.chassis.consistency import TOKEN_HEADER
 from coursemesh.chassis.headers import raw_header
+from coursemesh.chassis.openapi import problems
 from coursemesh.chassis.responses import EncodedJson, EncodedResponse
 
 _TOKEN = TOKEN_HEADER.encode()
@@ -25,7 +26,10 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@get("/public/courses/{course_id:uuid}")
+@get(
+    "/public/courses/{course_id:uuid}",
+    opt=problems((404, "COURSE_NOT_AVAILABLE"), (404, "COURSE_NOT_PURCHASABLE")),
+)
 async def public_course(
     request: Request[Any, Any, Any], course_id: FromPath[uuid.UUID]
 ) -> EncodedResponse:

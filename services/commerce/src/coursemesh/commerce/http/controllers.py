@@ -8,20 +8,35 @@ from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get, patch, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Redirect
 
 from coursemesh.chassis.auth import Principal, authenticated, principal_of
 from coursemesh.chassis.errors import DomainError, NotFound
 from coursemesh.chassis.fastroute import FastRoute
+from coursemesh.chassis.openapi import problems
 from coursemesh.chassis.paging import Offset
 from coursemesh.commerce.adapters.sandbox import Settled
 from coursemesh.commerce.app.checkout import NO_RETURN, CheckoutResponse, ReturnRequest
 from coursemesh.commerce.app.metrics import webhook_outcomes
+from coursemesh.commerce.app.ports import (
+    PaymentProviderRefused,
+    PaymentProviderUnavailable,
+    WebhookRejected,
+)
 from coursemesh.commerce.app.seller_payments import Allowlist
 from coursemesh.commerce.bootstrap import Runtime, runtime
-from coursemesh.commerce.domain.accounts import PaymentAccount, account_status
-from coursemesh.commerce.domain.checkout import Buyer
+from coursemesh.commerce.domain.accounts import (
+    ConnectedAccountMissing,
+    PaymentAccount,
+    PaymentsNotEnabled,
+    UnknownConnectedAccount,
+    account_status,
+)
+from coursemesh.commerce.domain.checkout import Buyer, PreviousPaymentCompleted
+from coursemesh.commerce.domain.entitlements import CourseAlreadyOwned, IllegalTransition
+from coursemesh.commerce.domain.return_urls import ReturnUrlInvalid, ReturnUrlNotAllowed
 from coursemesh.commerce.http import pages
 from coursemesh.commerce.http.schemas import (
     AllowlistBody,
@@ -47,7 +62,51 @@ IdempotencyKey = Annotated[
 ]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=100)]
 ORG = "/organizations/{org_id:uuid}"
-SessionQuery = Annotated[str, QueryParameter(name="session", min_length=1, max_length=255)]
+# A payment id of ours (a UUID) or the provider's session id: letters, digits, `_` and `-`
+# only, so that no text PostgreSQL cannot store (U+0000) reaches the lookup.
+SessionQuery = Annotated[
+    str, QueryParameter(name="session", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")
+]
+
+# The refusals of the use cases (coursemesh.commerce.app, .domain), for the routes' documents.
+NOT_SYNCED = (409, "ORGANIZATION_NOT_SYNCED")
+NO_COURSE = (404, "COURSE_NOT_FOUND")
+ADMIN_ONLY = (403, "ORGANIZATION_ADMIN_REQUIRED")
+RETURN_URLS = (ReturnUrlInvalid, ReturnUrlNotAllowed)
+PROVIDER = (PaymentProviderUnavailable, PaymentProviderRefused)
+CHECKOUT_REFUSALS = (
+    CourseAlreadyOwned,
+    PaymentsNotEnabled,
+    PreviousPaymentCompleted,
+    IllegalTransition,
+    (422, "IDEMPOTENCY_KEY_REUSED"),
+    *RETURN_URLS,
+    *PROVIDER,
+)
+WEBHOOK_REFUSALS = problems(
+    WebhookRejected,
+    (400, "WEBHOOK_TIMESTAMP_STALE"),
+    (400, "WEBHOOK_MALFORMED"),
+    (403, "WEBHOOK_CROSS_ORG"),
+    (404, "WEBHOOK_ENDPOINT_NOT_IN_USE"),
+    (404, "UNKNOWN_PAYMENT"),
+    (404, "UNKNOWN_PURCHASE"),
+    (404, "UNKNOWN_ENTITLEMENT"),
+    UnknownConnectedAccount,
+    (409, "WEBHOOK_SESSION_NOT_SETTLED"),
+    ConnectedAccountMissing,
+    (422, "WEBHOOK_PAYMENT_MISMATCH"),
+    (422, "WEBHOOK_AMOUNT_MISMATCH"),
+)
+#: The pages a buyer returns to answer an unknown session with a page, not a problem.
+NO_CHECKOUT_PAGE = {
+    404: ResponseSpec(
+        data_container=str,
+        media_type=MediaType.HTML,
+        description="No checkout has this session: a page saying so",
+        generate_examples=False,
+    )
+}
 
 # Bodies that may be absent: an empty body is "nothing asked for", a present one is decoded
 # strictly (unknown fields, wrong types: 400).
@@ -66,7 +125,11 @@ async def _returns(request: Request[Any, Any, Any]) -> ReturnRequest:
 # --- staff ------------------------------------------------------------------------------
 
 
-@patch(f"{ORG}/courses/{{course_id:uuid}}/price", guards=[authenticated])
+@patch(
+    f"{ORG}/courses/{{course_id:uuid}}/price",
+    guards=[authenticated],
+    opt=problems(NO_COURSE, NOT_SYNCED),
+)
 async def set_price(
     request: Request[Any, Any, Any],
     org_id: FromPath[uuid.UUID],
@@ -87,7 +150,12 @@ async def set_price(
     )
 
 
-@post(f"{ORG}/entitlements/{{entitlement_id:uuid}}/revoke", guards=[authenticated], status_code=200)
+@post(
+    f"{ORG}/entitlements/{{entitlement_id:uuid}}/revoke",
+    guards=[authenticated],
+    status_code=200,
+    opt=problems((404, "ENTITLEMENT_NOT_FOUND"), IllegalTransition),
+)
 async def revoke(
     request: Request[Any, Any, Any],
     org_id: FromPath[uuid.UUID],
@@ -101,7 +169,11 @@ async def revoke(
     return EntitlementView.of(ent)
 
 
-@post(f"{ORG}/custom-course-offers", guards=[authenticated])
+@post(
+    f"{ORG}/custom-course-offers",
+    guards=[authenticated],
+    opt=problems(NOT_SYNCED, (409, "OFFER_CODE_TAKEN")),
+)
 async def create_offer(
     request: Request[Any, Any, Any],
     org_id: FromPath[uuid.UUID],
@@ -121,7 +193,11 @@ async def create_offer(
     )
 
 
-@get(f"{ORG}/courses/{{course_id:uuid}}/entitlements", guards=[authenticated])
+@get(
+    f"{ORG}/courses/{{course_id:uuid}}/entitlements",
+    guards=[authenticated],
+    opt=problems(NO_COURSE),
+)
 async def list_course_entitlements(
     request: Request[Any, Any, Any],
     org_id: FromPath[uuid.UUID],
@@ -182,6 +258,13 @@ def _account_view(
     f"{ORG}/payments/onboarding",
     guards=[authenticated],
     status_code=200,
+    opt=problems(
+        ADMIN_ONLY,
+        NOT_SYNCED,
+        (409, "PAYMENT_ACCOUNT_AT_ANOTHER_PROVIDER"),
+        *RETURN_URLS,
+        *PROVIDER,
+    ),
     **ONBOARDING.route_options(),
 )
 async def start_onboarding(
@@ -216,7 +299,11 @@ def _allowlist_view(allowlist: Allowlist) -> AllowlistView:
     return AllowlistView(organization_id=allowlist.organization_id, urls=list(allowlist.urls))
 
 
-@put(f"{ORG}/return-url-allowlist", guards=[authenticated])
+@put(
+    f"{ORG}/return-url-allowlist",
+    guards=[authenticated],
+    opt=problems(ADMIN_ONLY, ReturnUrlInvalid),
+)
 async def set_return_allowlist(
     request: Request[Any, Any, Any],
     org_id: FromPath[uuid.UUID],
@@ -243,7 +330,12 @@ async def get_return_allowlist(
 # --- buyers -------------------------------------------------------------------------------
 
 
-@post("/courses/{course_id:uuid}/checkout", guards=[authenticated], **CHECKOUT.route_options())
+@post(
+    "/courses/{course_id:uuid}/checkout",
+    guards=[authenticated],
+    opt=problems(NO_COURSE, (400, "NO_ACTIVE_PLAN"), *CHECKOUT_REFUSALS),
+    **CHECKOUT.route_options(),
+)
 async def checkout_course(
     request: Request[Any, Any, Any],
     course_id: FromPath[uuid.UUID],
@@ -260,6 +352,7 @@ async def checkout_course(
 @post(
     "/custom-course-offers/{code:str}/checkout",
     guards=[authenticated],
+    opt=problems((404, "OFFER_NOT_FOUND"), *CHECKOUT_REFUSALS),
     **CHECKOUT.route_options(),
 )
 async def checkout_offer(
@@ -276,14 +369,14 @@ async def checkout_offer(
 # --- the pages a buyer returns to ---------------------------------------------------------
 
 
-@get("/checkout/success", media_type=MediaType.HTML, include_in_schema=True)
+@get("/checkout/success", media_type=MediaType.HTML, responses=NO_CHECKOUT_PAGE)
 async def checkout_success(request: Request[Any, Any, Any], session: SessionQuery) -> Response[str]:
     rt = runtime(request)
     summary = await rt.checkout_lookup.by_session(session)
     return pages.success(summary, library_url=rt.settings.library_url)
 
 
-@get("/checkout/cancelled", media_type=MediaType.HTML)
+@get("/checkout/cancelled", media_type=MediaType.HTML, responses=NO_CHECKOUT_PAGE)
 async def checkout_cancelled(
     request: Request[Any, Any, Any], session: SessionQuery
 ) -> Response[str]:
@@ -310,7 +403,7 @@ def _endpoint_not_in_use(provider: str) -> NotFound:
     )
 
 
-@post("/webhooks/payments/{org_id:uuid}", status_code=200)
+@post("/webhooks/payments/{org_id:uuid}", status_code=200, opt=WEBHOOK_REFUSALS)
 async def payment_webhook(
     org_id: FromPath[uuid.UUID], request: Request[Any, Any, Any]
 ) -> WebhookAck:
@@ -321,7 +414,7 @@ async def payment_webhook(
     return await _receive_webhook(rt, request, org_id)
 
 
-@post("/webhooks/stripe", status_code=200)
+@post("/webhooks/stripe", status_code=200, opt=WEBHOOK_REFUSALS)
 async def stripe_webhook(request: Request[Any, Any, Any]) -> WebhookAck:
     """Stripe's one platform endpoint: events on every connected account."""
     rt = runtime(request)

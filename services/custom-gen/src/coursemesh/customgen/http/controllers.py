@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.consistency import CONSISTENT_READ
+from coursemesh.chassis.openapi import problems
 from coursemesh.customgen.app import queries, regen
 from coursemesh.customgen.app.submit import submit_custom_course
 from coursemesh.customgen.app.views import (
@@ -47,6 +48,11 @@ class Decision(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="
     note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
+# The refusals of the use cases (coursemesh.customgen.domain), for the routes' documents.
+NO_COURSE = (404, "CUSTOM_COURSE_NOT_FOUND")
+DECISION = problems((404, "REGEN_REQUEST_NOT_FOUND"), (409, "REGEN_ALREADY_DECIDED"))
+
+
 class MyCustomCourses(Controller):
     path = "/me"
     guards = [authenticated]
@@ -58,7 +64,13 @@ class MyCustomCourses(Controller):
     ) -> list[PurchaseView]:
         return await queries.list_purchases(runtime(request).courses, principal.sub)
 
-    @post("/custom-courses", status_code=HTTP_202_ACCEPTED)
+    @post(
+        "/custom-courses",
+        status_code=HTTP_202_ACCEPTED,
+        opt=problems(
+            (400, "INTAKE_INVALID"), (404, "PURCHASE_NOT_FOUND"), (409, "PURCHASE_ALREADY_USED")
+        ),
+    )
     async def submit(
         self,
         request: Request[Any, Any, Any],
@@ -82,7 +94,7 @@ class MyCustomCourses(Controller):
     ) -> list[CourseSummary]:
         return await queries.list_courses(runtime(request).courses, principal.sub)
 
-    @get("/custom-courses/{course_id:uuid}")
+    @get("/custom-courses/{course_id:uuid}", opt=problems(NO_COURSE))
     async def my_course(
         self,
         request: Request[Any, Any, Any],
@@ -92,7 +104,17 @@ class MyCustomCourses(Controller):
         rt = runtime(request)
         return await queries.get_course(rt.courses, rt.adapters.store, principal.sub, course_id)
 
-    @post("/custom-courses/{course_id:uuid}/regen-requests", status_code=HTTP_201_CREATED)
+    @post(
+        "/custom-courses/{course_id:uuid}/regen-requests",
+        status_code=HTTP_201_CREATED,
+        opt=problems(
+            NO_COURSE,
+            (404, "AUDIO_NOT_FOUND"),
+            (409, "COURSE_NOT_READY"),
+            (409, "REGEN_ALREADY_OPEN"),
+            (429, "REGEN_DAILY_LIMIT"),
+        ),
+    )
     async def request_regen(
         self,
         request: Request[Any, Any, Any],
@@ -110,7 +132,7 @@ class MyCustomCourses(Controller):
             daily_limit=rt.settings.regen_daily_limit,
         )
 
-    @get("/custom-courses/{course_id:uuid}/regen-requests")
+    @get("/custom-courses/{course_id:uuid}/regen-requests", opt=problems(NO_COURSE))
     async def my_regen_requests(
         self,
         request: Request[Any, Any, Any],
@@ -154,7 +176,7 @@ class OrganizationCustomCourses(Controller):
             status=status,
         )
 
-    @post("/regen-requests/{request_id:uuid}/approve", status_code=200)
+    @post("/regen-requests/{request_id:uuid}/approve", status_code=200, opt=DECISION)
     async def approve(
         self,
         request: Request[Any, Any, Any],
@@ -174,7 +196,7 @@ class OrganizationCustomCourses(Controller):
             wake_worker=rt.runner.wake,
         )
 
-    @post("/regen-requests/{request_id:uuid}/reject", status_code=200)
+    @post("/regen-requests/{request_id:uuid}/reject", status_code=200, opt=DECISION)
     async def reject(
         self,
         request: Request[Any, Any, Any],

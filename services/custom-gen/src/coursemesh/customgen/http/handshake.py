@@ -20,7 +20,7 @@ from litestar.openapi.spec import Operation, RequestBody
 
 from coursemesh.chassis.auth import authenticate
 from coursemesh.chassis.fastroute import FastRoute
-from coursemesh.chassis.openapi import SELF_AUTHENTICATED
+from coursemesh.chassis.openapi import SELF_AUTHENTICATED, problems
 from coursemesh.chassis.responses import EncodedJson
 from coursemesh.customgen.app import queries
 from coursemesh.customgen.app.views import HandshakeResult
@@ -128,7 +128,7 @@ class HandshakeOperation(Operation):
         )
     },
     **HANDSHAKE.route_options(HandshakeOperation),
-    opt=SELF_AUTHENTICATED,
+    opt={**SELF_AUTHENTICATED, **problems((413, "HANDSHAKE_TOO_LARGE"))},
 )
 async def handshake(request: Request[Any, Any, Any]) -> EncodedJson:
     principal = await authenticate(request)

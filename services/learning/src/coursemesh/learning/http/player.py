@@ -13,7 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from coursemesh.chassis.auth import Principal, authenticate, authenticated
 from coursemesh.chassis.consistency import CONSISTENT_READ
 from coursemesh.chassis.fastroute import FastRoute
-from coursemesh.chassis.openapi import SELF_AUTHENTICATED
+from coursemesh.chassis.openapi import SELF_AUTHENTICATED, problems
 from coursemesh.chassis.responses import EncodedJson
 from coursemesh.learning.app import player
 from coursemesh.learning.bootstrap import runtime
@@ -61,6 +61,18 @@ def _completion_out(workout_id: uuid.UUID, result: CompletionOutcome) -> Complet
     )
 
 
+# The refusals of the use cases (coursemesh.learning.domain.player), for the routes' documents:
+# a course the caller does not own, and one whose entitlement is not (or no longer) active.
+NOT_OWNED = (
+    (404, "COURSE_NOT_OWNED"),
+    (403, "ENTITLEMENT_REVOKED"),
+    (403, "ENTITLEMENT_PENDING"),
+    (403, "ENTITLEMENT_INACTIVE"),
+)
+NOT_IN_COURSE = (404, "WORKOUT_NOT_IN_COURSE")
+ON_A_DAY = (NOT_IN_COURSE, (404, "REST_DAY"), (404, "WORKOUT_NOT_ON_DAY"))
+
+
 class PlayerController(Controller):
     path = "/me/courses"
     guards = [authenticated]
@@ -92,7 +104,11 @@ class PlayerController(Controller):
             ]
         )
 
-    @post("/{course_id:uuid}/start", status_code=200)
+    @post(
+        "/{course_id:uuid}/start",
+        status_code=200,
+        opt=problems(*NOT_OWNED, (422, "START_DATE_OUT_OF_RANGE")),
+    )
     async def start(
         self,
         request: Request[Any, Any, Any],
@@ -107,7 +123,7 @@ class PlayerController(Controller):
         )
         return _enrollment_out(enrollment)
 
-    @post("/{course_id:uuid}/restart", status_code=200)
+    @post("/{course_id:uuid}/restart", status_code=200, opt=problems(*NOT_OWNED))
     async def restart(
         self,
         request: Request[Any, Any, Any],
@@ -118,7 +134,7 @@ class PlayerController(Controller):
         enrollment = await player.restart(runtime(request).player, principal.sub, course_id, clock)
         return _enrollment_out(enrollment)
 
-    @get("/{course_id:uuid}/workouts/{workout_id:uuid}")
+    @get("/{course_id:uuid}/workouts/{workout_id:uuid}", opt=problems(*NOT_OWNED, NOT_IN_COURSE))
     async def read_workout(
         self,
         request: Request[Any, Any, Any],
@@ -148,7 +164,11 @@ class PlayerController(Controller):
             ],
         )
 
-    @post("/{course_id:uuid}/workouts/{workout_id:uuid}/complete", status_code=200)
+    @post(
+        "/{course_id:uuid}/workouts/{workout_id:uuid}/complete",
+        status_code=200,
+        opt=problems(*NOT_OWNED, *ON_A_DAY),
+    )
     async def mark_complete(
         self,
         request: Request[Any, Any, Any],
@@ -164,7 +184,11 @@ class PlayerController(Controller):
         )
         return _completion_out(workout_id, result)
 
-    @delete("/{course_id:uuid}/workouts/{workout_id:uuid}/complete", status_code=200)
+    @delete(
+        "/{course_id:uuid}/workouts/{workout_id:uuid}/complete",
+        status_code=200,
+        opt=problems(*NOT_OWNED, *ON_A_DAY),
+    )
     async def unmark_complete(
         self,
         request: Request[Any, Any, Any],
@@ -204,7 +228,7 @@ OPEN_COURSE = FastRoute(params=TimeZone)
         )
     },
     **OPEN_COURSE.route_options(),
-    opt=SELF_AUTHENTICATED,
+    opt={**SELF_AUTHENTICATED, **problems(*NOT_OWNED)},
 )
 async def open_course(request: Request[Any, Any, Any]) -> EncodedJson:
     principal = await authenticate(request)

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.errors import mark_negative
+from coursemesh.chassis.openapi import also_served_as, problems
 from coursemesh.chassis.paging import Offset
 from coursemesh.learning.app.ports import EnrollmentRow, SortKey
 from coursemesh.learning.app.staff import course_enrollments
@@ -83,7 +84,7 @@ class StaffController(Controller):
     path = "/organizations/{org_id:uuid}/courses/{course_id:uuid}/enrollments"
     guards = [authenticated]
 
-    @get("/")
+    @get("/", opt={**problems((404, "COURSE_NOT_FOUND")), **also_served_as("text/csv")})
     async def list_enrollments(
         self,
         request: Request[Any, Any, Any],
@@ -115,7 +116,7 @@ class StaffController(Controller):
         if export:
             return Response(
                 _csv(rows),
-                media_type="text/csv; charset=utf-8",
+                media_type="text/csv",  # Litestar adds the charset of text types
                 headers={
                     "Content-Disposition": f'attachment; filename="enrollments-{course_id}.csv"'
                 },
