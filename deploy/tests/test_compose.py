@@ -29,6 +29,8 @@ INFRASTRUCTURE = {
     "mailpit",
     "jaeger",
     "otel-collector",
+    "prometheus",
+    "grafana",
     "n8n",
     "dev-keys",
     "gateway",
@@ -181,6 +183,29 @@ def test_telemetry_goes_to_the_collector(
     assert jaeger["endpoint"].split(":")[0] in services
 
 
+def test_metrics_reach_prometheus_and_the_dashboard_is_provisioned(
+    services: dict[str, Service],
+) -> None:
+    collector = yaml.safe_load((REPO / "deploy/otel/collector.yaml").read_text())
+    assert collector["service"]["pipelines"]["metrics"]["receivers"] == ["otlp"]
+    assert "prometheus" in collector["service"]["pipelines"]["metrics"]["exporters"]
+    served = collector["exporters"]["prometheus"]["endpoint"].rpartition(":")[2]
+    prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    (job,) = prometheus["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == [f"otel-collector:{served}"]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in services["grafana"]["volumes"]}
+    dashboards = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/dashboards/coursemesh.yml").read_text()
+    )
+    folder = dashboards["providers"][0]["options"]["path"]
+    assert mounts[f"{folder}/coursemesh.json"] == "./deploy/grafana/coursemesh.json"
+    sources = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    assert sources["datasources"][0]["url"] == "http://prometheus:9090"
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+
+
 def test_n8n_serves_the_shipped_workflow(services: dict[str, Service]) -> None:
     workflow = json.loads((REPO / "deploy/n8n/custom-course-scripts.json").read_text())
     (webhook,) = (n for n in workflow["nodes"] if n["type"] == "n8n-nodes-base.webhook")
@@ -230,7 +255,7 @@ def test_bind_mounted_files_exist(services: dict[str, Service]) -> None:
         for volume in service.get("volumes", []):
             source = str(volume).split(":")[0]
             if source.startswith("./"):
-                assert (REPO / source).is_file(), f"{name}: {source}"
+                assert (REPO / source).exists(), f"{name}: {source}"
         build = service.get("build")
         if build:
             assert (REPO / build["context"] / build["dockerfile"]).is_file(), name
