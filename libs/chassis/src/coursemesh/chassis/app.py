@@ -23,6 +23,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.types import ControllerRouterHandler
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
 
 from coursemesh.chassis.access import RequestLog, cors_config
 from coursemesh.chassis.auth import JwtVerifier, Principal, provide_principal
@@ -278,6 +279,9 @@ def create_service_app(
             OpenTelemetryPlugin(
                 OpenTelemetryConfig(
                     tracer_provider=tracer_provider,
+                    # RED metrics are recorded for every request by the access layer; the
+                    # tracing middleware's own would cover sampled requests only.
+                    meter_provider=NoOpMeterProvider(),
                     exclude=["/health/", "/metrics"],
                     exclude_spans=["receive", "send"],
                     middleware_class=head_sampled_tracing(settings.otel_sample_ratio),
