@@ -59,6 +59,7 @@ async def test_a_new_free_checkout_is_written_whole_by_the_fast_store(shop: Shop
     course = shop.memory.course(shop.org, price=0)
     answer = await shop.checkout.course(course, BUYER, None)
     assert answer.payment_page_url is None
+    assert answer.payment_id is None
     ent = shop.memory.entitlement_of(BUYER.user_id, course)
     assert ent is not None
     assert ent.id == answer.entitlement_id
@@ -121,6 +122,7 @@ async def test_a_paid_checkout_opens_a_pending_entitlement_and_a_payment(shop: S
         ent.id,
     )
     assert answer.payment_page_url == "https://pay.example.com/pay/sbx_1"
+    assert answer.payment_id == payment.id  # the return pages' session
     assert payment.provider_transaction_id == "sbx_1"
     [request] = shop.provider.requests
     assert request.metadata == {META_TRANSACTION: str(payment.id), META_ENTITLEMENT: str(ent.id)}
@@ -258,6 +260,7 @@ async def test_a_free_offer_is_purchased_at_once_and_a_paid_one_opens_a_payment(
     shop.memory.offers = {free.code: free, paid.code: paid}
     answer = await shop.checkout.offer(free.code, BUYER, None)
     assert answer.payment_page_url is None
+    assert answer.payment_id is None
     assert answer.purchase_id is not None
     assert shop.memory.purchases[answer.purchase_id].status == "paid"
     assert shop.memory.event_types() == [LEAD_CREATED, "commerce.custom_course.purchased.v1"]
@@ -265,6 +268,8 @@ async def test_a_free_offer_is_purchased_at_once_and_a_paid_one_opens_a_payment(
     assert answer.payment_page_url is not None
     assert answer.purchase_id is not None
     assert shop.memory.purchases[answer.purchase_id].status == "pending"
+    [payment] = shop.memory.payments.values()
+    assert answer.payment_id == payment.id
     assert len(shop.memory.events) == 2  # the lead was linked already; paid: at completion
     with pytest.raises(NotFound) as refused:
         await shop.checkout.offer("XNONE1", BUYER, None)

@@ -1,4 +1,4 @@
-"""``coursemesh`` command line: ``up``, ``token``, ``status``, ``demo``, ``migrate``,
+"""``coursemesh`` command line: ``up``, ``token``, ``status``, ``demo``, ``http``, ``migrate``,
 ``outbox status``, ``deadletter list|replay``, ``projection list|rebuild``."""
 
 from __future__ import annotations
@@ -397,6 +397,68 @@ def _print_demo(result: Any) -> None:
     for line in lines:
         out.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"[dim]created in {result.seconds:.1f}s; run it again for another set[/]")
+
+
+@app.command("http")
+def http_collection(
+    file: Annotated[
+        Path, typer.Argument(help="the .http request collection", exists=True, dir_okay=False)
+    ] = Path("docs/coursemesh.http"),
+    data_dir: DataDir = Path(".data"),
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="NAME=VALUE: set a variable of the file")
+    ] = None,
+) -> None:
+    """Run a .http request collection against the running stack, each request once the previous
+    answer is in, checking every `# expect:` status. `base` is the stack's gateway, `run` is
+    new and the owner's, buyer's and other's tokens are minted."""
+    from coursemesh.devstack.demo import DemoError, running_gateway
+    from coursemesh.devstack.httpfile import (
+        CollectionFailed,
+        Exchange,
+        HttpFileError,
+        collection_variables,
+        parse,
+        run,
+        urllib_sender,
+    )
+
+    try:
+        gateway = running_gateway(data_dir)
+    except DemoError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    variables = collection_variables(
+        gateway, lambda sub, email, name: mint_token(sub, email=email, name=name, data_dir=data_dir)
+    )
+    for item in var or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--var")
+        variables[name] = value
+    out = Console()
+
+    def show(exchange: Exchange) -> None:
+        url = exchange.url.removeprefix(gateway)
+        waited = f" [dim]({exchange.attempts} polls)[/]" if exchange.attempts > 1 else ""
+        out.print(
+            f"[green]✓[/] {exchange.answer.status} {exchange.method} {escape(url)}"
+            f"  [dim]{exchange.seconds * 1000:.0f} ms[/]{waited}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    began = time.monotonic()
+    try:
+        exchanges = run(
+            parse(file.read_text()), urllib_sender(), variables=variables, on_exchange=show
+        )
+    except (CollectionFailed, HttpFileError) as exc:
+        console.print(f"[red bold]{file}:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(
+        f"[dim]{len(exchanges)} requests as expected in {time.monotonic() - began:.1f}s[/]"
+    )
 
 
 # --- operations on the running stack -------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from coursemesh.devstack.forms import parse_forms
+from coursemesh.devstack.httpfile import NoRedirect
 
 ORG_NAME = "Peak Form Studio"
 OWNER_SUB = "user_demo_owner"
@@ -96,12 +97,7 @@ class Response:
         return self.body.decode("utf-8", "replace")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 303 is an answer to read, not to follow
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect())
+_OPENER = urllib.request.build_opener(NoRedirect())
 
 
 class Client:

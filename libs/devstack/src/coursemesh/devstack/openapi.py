@@ -78,6 +78,42 @@ def merged_document(specs: Sequence[ServiceSpec] = SERVICES) -> dict[str, Any]:
     )
 
 
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    """Every operation of a document, as (METHOD, path template)."""
+    return {
+        (method.upper(), path)
+        for path, item in document.get("paths", {}).items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+def operation_for(document: dict[str, Any], method: str, path: str) -> tuple[str, str] | None:
+    """The operation of ``document`` that answers ``method path`` (a concrete path, no query),
+    a literal segment winning over a parameter, as routers decide; None when there is none."""
+    wanted = path.rstrip("/").split("/") or [""]
+    best: tuple[int, tuple[str, str]] | None = None
+    for candidate_method, template in operations(document):
+        segments = template.rstrip("/").split("/")
+        if candidate_method != method.upper() or len(segments) != len(wanted):
+            continue
+        parameters = 0
+        for pattern, actual in zip(segments, wanted, strict=True):
+            if pattern.startswith("{") and pattern.endswith("}"):
+                parameters += 1
+                if not actual:
+                    break
+            elif pattern != actual:
+                break
+        else:
+            if best is None or parameters < best[0]:
+                best = (parameters, (candidate_method, template))
+    return None if best is None else best[1]
+
+
 def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 

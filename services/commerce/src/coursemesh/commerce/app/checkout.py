@@ -76,6 +76,8 @@ class CheckoutResponse(msgspec.Struct, rename="camel", omit_defaults=False):
     payment_page_url: str | None
     entitlement_id: uuid.UUID | None = None
     purchase_id: uuid.UUID | None = None
+    # the payment's id, the ``session`` of the return pages (none when nothing is charged)
+    payment_id: uuid.UUID | None = None
 
 
 def _now() -> datetime:
@@ -195,7 +197,9 @@ class Checkout:
             transaction_id=transaction_id,
             urls=urls,
         )
-        return CheckoutResponse(payment_page_url=url, entitlement_id=ent_id)
+        return CheckoutResponse(
+            payment_page_url=url, entitlement_id=ent_id, payment_id=transaction_id
+        )
 
     async def _account(self, tx: CheckoutTransaction, organization_id: uuid.UUID) -> PaymentAccount:
         return chargeable(await tx.payment_account(organization_id), self._provider.name)
@@ -292,6 +296,7 @@ class Checkout:
             )
             return CheckoutResponse(payment_page_url=None, purchase_id=purchase_id)
         assert account is not None
+        payment_id = self._new_id()
         url = await self._open_payment(
             tx,
             account=account,
@@ -301,8 +306,11 @@ class Checkout:
             purchase_id=purchase_id,
             now=now,
             urls=urls,
+            transaction_id=payment_id,
         )
-        return CheckoutResponse(payment_page_url=url, purchase_id=purchase_id)
+        return CheckoutResponse(
+            payment_page_url=url, purchase_id=purchase_id, payment_id=payment_id
+        )
 
     # --- the payment ---------------------------------------------------------------------
 

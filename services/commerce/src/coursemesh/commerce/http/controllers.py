@@ -107,6 +107,14 @@ NO_CHECKOUT_PAGE = {
         generate_examples=False,
     )
 }
+#: The sandbox's forms answer with the next page to GET once the step is settled.
+SEE_OTHER = {
+    303: ResponseSpec(
+        data_container=None,
+        description="Settled: `Location` is the next page (the return URL, or the page again)",
+        generate_examples=False,
+    )
+}
 
 # Bodies that may be absent: an empty body is "nothing asked for", a present one is decoded
 # strictly (unknown fields, wrong types: 400).
@@ -453,28 +461,28 @@ def _page_or_redirect(settled: Settled) -> Response[str] | Redirect:
     return Response(settled.page, media_type=MediaType.HTML)
 
 
-@post("/pay/{session_id:str}/pay", status_code=200)
+@post("/pay/{session_id:str}/pay", status_code=200, responses=SEE_OTHER)
 async def pay(
     request: Request[Any, Any, Any], session_id: FromPath[str]
 ) -> Response[str] | Redirect:
     return _page_or_redirect(await runtime(request).sandbox_pages.settle(session_id, paid=True))
 
 
-@post("/pay/{session_id:str}/decline", status_code=200)
+@post("/pay/{session_id:str}/decline", status_code=200, responses=SEE_OTHER)
 async def decline(
     request: Request[Any, Any, Any], session_id: FromPath[str]
 ) -> Response[str] | Redirect:
     return _page_or_redirect(await runtime(request).sandbox_pages.settle(session_id, paid=False))
 
 
-@get("/pay/accounts/{account_id:str}/onboarding", media_type=MediaType.HTML)
+@get("/pay/accounts/{account_id:str}/onboarding", media_type=MediaType.HTML, responses=SEE_OTHER)
 async def sandbox_onboarding(
     request: Request[Any, Any, Any], account_id: FromPath[str]
 ) -> Response[str] | Redirect:
     return _page_or_redirect(await runtime(request).sandbox_pages.onboarding(account_id))
 
 
-@post("/pay/accounts/{account_id:str}/onboarding", status_code=200)
+@post("/pay/accounts/{account_id:str}/onboarding", status_code=200, responses=SEE_OTHER)
 async def sandbox_submit_onboarding(
     request: Request[Any, Any, Any], account_id: FromPath[str]
 ) -> Response[str] | Redirect:
