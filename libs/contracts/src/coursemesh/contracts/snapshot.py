@@ -15,6 +15,7 @@ for an unreleased contract only: a published type is changed by adding ``….v2`
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from collections.abc import Sequence
@@ -54,9 +55,28 @@ def current_schemas() -> dict[str, Any]:
     """The snapshot document for the code as it is now."""
     return {
         "$comment": _HEADER,
-        ENVELOPE_KEY: envelope_wire_schema(),
-        "events": {name: msgspec.json.schema(cls) for name, cls in sorted(registry().items())},
+        ENVELOPE_KEY: _clean_descriptions(envelope_wire_schema()),
+        "events": {
+            name: _clean_descriptions(msgspec.json.schema(cls))
+            for name, cls in sorted(registry().items())
+        },
     }
+
+
+def _clean_descriptions(schema: Any) -> Any:
+    """Descriptions (docstrings) with their indentation removed, as ``inspect.cleandoc`` does:
+    CPython 3.13 strips it when compiling and earlier versions keep it, and the snapshot must
+    not depend on the interpreter."""
+    if isinstance(schema, dict):
+        return {
+            key: inspect.cleandoc(value)
+            if key == "description" and isinstance(value, str)
+            else _clean_descriptions(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_clean_descriptions(item) for item in schema]
+    return schema
 
 
 def flatten(document: dict[str, Any]) -> dict[str, Any]:
