@@ -320,3 +320,10 @@ def test_a_request_is_matched_to_its_operation_literal_segments_first() -> None:
     assert operation_for(document, "get", "/me/items/") == ("GET", "/me/items")
     assert operation_for(document, "DELETE", "/me/items/42") is None
     assert operation_for(document, "GET", "/me/items/42/parts") is None
+
+
+def test_variables_that_refer_to_each_other_are_refused() -> None:
+    send = Recorder()
+    with pytest.raises(HttpFileError, match="refers to itself"):
+        run(parse("@a = {{b}}\n@b = {{a}}\n###\nGET http://x/{{a}}\n"), send)
+    assert send.sent == []

@@ -8,7 +8,6 @@ in the REST Client:
 - ``# @name id`` names a request, so later ones can use ``{{id.response.body.$.path}}`` (a JSONPath
   of keys and ``[index]``) and ``{{id.response.headers.Header-Name}}``;
 - ``# @no-redirect``: a redirect is the answer (without it, redirects are followed);
-- ``{{$timestamp}}`` and ``{{$guid}}``;
 - the request line ``METHOD URL``, then headers, a blank line and the body.
 
 Two comments are this runner's, ignored by the REST Client: ``# expect: <status>`` (the status
@@ -25,7 +24,6 @@ import secrets
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,10 +228,6 @@ class Scope:
     def _lookup(self, reference: str, line: int, depth: int) -> str:
         if depth > 16:
             raise HttpFileError(f"line {line}: {{{{{reference}}}}} refers to itself")
-        if reference == "$timestamp":
-            return str(int(time.time()))
-        if reference == "$guid":
-            return str(uuid.uuid4())
         if reference in self.variables:
             return _REFERENCE.sub(
                 lambda m: self._lookup(m.group(1), line, depth + 1), self.variables[reference]
