@@ -16,6 +16,7 @@ from coursemesh.chassis.bus import Bus, ensure_streams
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.demo.service import PRODUCER, PROJECTOR
 from coursemesh.chassis.migrations import upgrade_head
+from coursemesh.chassis.tasks import cancel_and_wait
 from coursemesh.contracts import DEAD_LETTER_STREAM
 
 
@@ -66,8 +67,5 @@ async def background() -> AsyncIterator[Callable[[Awaitable[Any]], asyncio.Task[
         return task
 
     yield start
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    # as services stop theirs: one cancel() can be dropped by a wait_for inside the task
+    await cancel_and_wait(tasks)
