@@ -71,6 +71,8 @@ ROUTES = [
     ("/organizations/o1/custom-course-offers", "commerce"),
     ("/organizations/o1/custom-course-offers/x", "commerce"),
     ("/organizations/o1/leads", "commerce"),
+    ("/organizations/o1/entitlements/e1/history", "commerce"),
+    ("/me/courses/c1/history", "commerce"),
     ("/courses/c1/checkout", "commerce"),
     ("/custom-course-offers/abc", "commerce"),
     ("/webhooks/sandbox", "commerce"),

@@ -70,7 +70,11 @@ async def test_a_new_buyer_outside_the_seller_gets_every_row_and_both_events(
         None,
         "active",
     )
-    assert (audit["cause"], audit["actor"], audit["reason"]) == ("free_checkout", BUYER, None)
+    assert (audit["cause"], audit["actor"], audit["reason"]) == (
+        "free_checkout",
+        f"user:{BUYER}",
+        None,
+    )
     assert audit["at"] == ent["status_changed_at"]
     [lead] = await harness.rows(leads)
     assert (lead["user_id"], lead["email"], lead["source"]) == (BUYER, EMAIL, "course_purchase")

@@ -20,6 +20,7 @@ from coursemesh.commerce.app.ports import (
     LeadEntry,
     OnboardingLink,
     PaymentDraft,
+    PendingCheckout,
     Plan,
     PlanDraft,
     ProviderName,
@@ -35,6 +36,7 @@ from coursemesh.commerce.domain.events import (
     lead_created,
     transition_changed,
 )
+from coursemesh.commerce.domain.history import LinkedPayment, RecordedStep
 from coursemesh.commerce.domain.payments import (
     SUPERSEDED,
     WEBHOOK_ACTOR,
@@ -607,6 +609,103 @@ class FakeStaffStore:
     async def transaction(self) -> AsyncIterator[FakeStaffTransaction]:
         async with transaction(self.memory) as tx:
             yield FakeStaffTransaction(tx)
+
+
+# --- access history ------------------------------------------------------------------------------
+
+
+class FakeHistoryReader:
+    """The audit rows are ``Memory.transitions`` (every saved step, in the order written)."""
+
+    def __init__(self, memory: Memory) -> None:
+        self._memory = memory
+        self.directory = FakeDirectory(memory)
+
+    async def entitlement_in(
+        self, organization_id: uuid.UUID, entitlement_id: uuid.UUID
+    ) -> Entitlement | None:
+        ent = self._memory.entitlements.get(entitlement_id)
+        return ent if ent is not None and ent.organization_id == organization_id else None
+
+    async def own_entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
+        return self._memory.entitlement_of(user_id, course_id)
+
+    async def steps(
+        self, entitlement_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[Sequence[RecordedStep], int]:
+        found = [
+            self._step(t) for t in self._memory.transitions if t.entitlement.id == entitlement_id
+        ]
+        return found[offset : offset + limit], len(found)
+
+    def _step(self, t: Transition) -> RecordedStep:
+        payment = None
+        if t.payment_transaction_id is not None:
+            p = self._memory.payments.get(t.payment_transaction_id)
+            payment = LinkedPayment(
+                t.payment_transaction_id,
+                p.status if p else None,
+                p.amount_in_cents if p else None,
+                p.currency if p else None,
+            )
+        return RecordedStep(
+            at=t.at,
+            from_status=t.previous_status,
+            to_status=t.entitlement.status,
+            cause=t.cause,
+            actor=t.actor,
+            reason=t.reason,
+            payment=payment,
+        )
+
+
+class FakeHistoryStore:
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[FakeHistoryReader]:
+        yield FakeHistoryReader(self.memory)
+
+
+# --- the checkout sweeper ----------------------------------------------------------------------
+
+
+class FakeSweeperBatch:
+    def __init__(self, tx: FakeTransaction) -> None:
+        self._memory = tx.memory
+        self.entitlements = FakeEntitlements(tx)
+
+    async def claim_pending(
+        self, changed_before: datetime, limit: int
+    ) -> Sequence[PendingCheckout]:
+        pending = sorted(
+            (
+                e
+                for e in self._memory.entitlements.values()
+                if e.status == "pending" and e.status_changed_at < changed_before
+            ),
+            key=lambda e: e.status_changed_at,
+        )[:limit]
+        return [PendingCheckout(e, self._open_payment(e.id)) for e in pending]
+
+    def _open_payment(self, entitlement_id: uuid.UUID) -> uuid.UUID | None:
+        open_ids = [
+            p.id
+            for p in self._memory.payments.values()
+            if p.entitlement_id == entitlement_id and p.status == "pending"
+        ]
+        return open_ids[-1] if open_ids else None
+
+
+class FakeSweeperStore:
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeSweeperBatch]:
+        async with transaction(self.memory) as tx:
+            yield FakeSweeperBatch(tx)
 
 
 # --- webhooks ----------------------------------------------------------------------------------

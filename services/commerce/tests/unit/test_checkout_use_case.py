@@ -76,7 +76,7 @@ async def test_a_new_free_checkout_is_written_whole_by_the_fast_store(shop: Shop
     assert shop.memory.links == {(shop.org, lead_id)}
     assert shop.memory.event_types() == [LEAD_CREATED, ENTITLEMENT_CHANGED]
     [t] = shop.memory.transitions
-    assert (t.previous_status, t.cause, t.actor) == (None, "free_checkout", BUYER.user_id)
+    assert (t.previous_status, t.cause, t.actor) == (None, "free_checkout", f"user:{BUYER.user_id}")
 
 
 async def test_a_member_of_the_seller_gets_the_membership_and_no_lead(shop: Shop) -> None:

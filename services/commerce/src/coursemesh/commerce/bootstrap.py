@@ -17,6 +17,7 @@ from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
 from coursemesh.commerce.adapters.accounts_sql import DriverAccountStore, DriverCheckoutLookup
 from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
+from coursemesh.commerce.adapters.history_sql import DriverHistoryStore
 from coursemesh.commerce.adapters.identity import buyer_directory
 from coursemesh.commerce.adapters.mailer import ReceiptSender
 from coursemesh.commerce.adapters.payments_sql import DriverWebhookStore
@@ -25,6 +26,7 @@ from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.stripe_provider import StripeProvider
 from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.app.checkout import Checkout
+from coursemesh.commerce.app.history import AccessHistory
 from coursemesh.commerce.app.metrics import start_counters_at_zero
 from coursemesh.commerce.app.ports import CheckoutLookup, PaymentProvider, SweeperStore
 from coursemesh.commerce.app.seller_payments import SellerPayments
@@ -47,6 +49,8 @@ class Runtime:
     checkout_lookup: CheckoutLookup
     seller_payments: SellerPayments
     staff: Staff
+    #: why a buyer gained or lost access: staff's and the buyer's views
+    access_history: AccessHistory
     webhooks: PaymentWebhooks
     sweeper: SweeperStore
     receipts_wake: asyncio.Event
@@ -99,6 +103,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
             DriverAccountStore(db), provider, public_base_url=settings.public_base_url
         ),
         staff=Staff(DriverStaffStore(db)),
+        access_history=AccessHistory(DriverHistoryStore(db)),
         webhooks=PaymentWebhooks(
             DriverWebhookStore(db), provider, nudge_receipts=receipts_wake.set
         ),

@@ -26,8 +26,8 @@ UPDATE course_entitlements
 """
 _AUDIT = """
 INSERT INTO entitlement_transitions
-    (entitlement_id, from_status, to_status, cause, actor, reason, at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    (entitlement_id, from_status, to_status, cause, actor, reason, at, payment_transaction_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 
 
@@ -66,7 +66,15 @@ async def audit(driver: Driver, t: Transition) -> None:
     """The transition's ``entitlement_transitions`` row."""
     ent = t.entitlement
     await driver.execute(
-        _AUDIT, ent.id, t.previous_status, ent.status, t.cause, t.actor, t.reason, t.at
+        _AUDIT,
+        ent.id,
+        t.previous_status,
+        ent.status,
+        t.cause,
+        t.actor,
+        t.reason,
+        t.at,
+        t.payment_transaction_id,
     )
 
 

@@ -13,14 +13,20 @@ from coursemesh.commerce.adapters.entitlements_sql import (
     DriverEntitlements,
     entitlement_of,
 )
-from coursemesh.commerce.domain.entitlements import Entitlement
+from coursemesh.commerce.app.ports import PendingCheckout
 
+# Each with the payment still open for it (the newest, should there be more than one), so the
+# expiry's audit row names it.
 _CLAIM = f"""
-SELECT {COLUMNS} FROM course_entitlements
+SELECT {COLUMNS},
+       (SELECT p.id FROM payment_transactions p
+         WHERE p.entitlement_id = e.id AND p.status = 'pending'
+         ORDER BY p.created_at DESC LIMIT 1) AS open_payment_id
+FROM course_entitlements e
 WHERE status = 'pending' AND status_changed_at < $1
 ORDER BY status_changed_at
 LIMIT $2
-FOR UPDATE SKIP LOCKED
+FOR UPDATE OF e SKIP LOCKED
 """
 
 
@@ -29,8 +35,11 @@ class DriverSweeperBatch:
         self._driver = driver
         self.entitlements = DriverEntitlements(tx)
 
-    async def claim_pending(self, changed_before: datetime, limit: int) -> Sequence[Entitlement]:
-        return [entitlement_of(r) for r in await self._driver.fetch(_CLAIM, changed_before, limit)]
+    async def claim_pending(
+        self, changed_before: datetime, limit: int
+    ) -> Sequence[PendingCheckout]:
+        rows = await self._driver.fetch(_CLAIM, changed_before, limit)
+        return [PendingCheckout(entitlement_of(r), r["open_payment_id"]) for r in rows]
 
 
 class DriverSweeperStore:

@@ -102,6 +102,8 @@ entitlement_transitions = sa.Table(
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("at", _UTC, nullable=False),
+    # The payment the step is about (migration 0006); null: none, or a row written before.
+    sa.Column("payment_transaction_id", UUID(as_uuid=True)),
 )
 
 payment_transactions = sa.Table(

@@ -157,6 +157,9 @@ class Checkout:
                 raise decision.error()
             if not write.accepts(decision):
                 return None
+            if decision.charge is not None:
+                # the payment's id is chosen now, so the checkout's audit row can name it
+                decision = decision.paid_with(self._new_id())
             if await write.save(decision, now) == "saved":
                 return decision
             if not again_if_lost:
@@ -179,7 +182,7 @@ class Checkout:
         # before anything reaches the provider: a seller who cannot be paid expires nothing
         account = None if opened.charge is None else await self._account(tx, org)
         ent_id = opened.entitlement.id
-        transaction_id = None if opened.charge is None else self._new_id()
+        transaction_id = opened.transition.payment_transaction_id
         if opened.kind == "reopen":
             await self._supersede_open_payments(tx, ent_id, buyer, transaction_id, now)
         if opened.charge is None:

@@ -17,6 +17,7 @@ from coursemesh.chassis.transaction import Transaction
 from coursemesh.commerce.domain.accounts import AccountEvent, AccountState, PaymentAccount
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
+from coursemesh.commerce.domain.history import RecordedStep
 from coursemesh.commerce.domain.payments import (
     ExpiryOutcome,
     LateReason,
@@ -46,6 +47,8 @@ __all__ = [
     "DirectoryUnavailable",
     "EntitlementRepository",
     "ExpiryOutcome",
+    "HistoryReader",
+    "HistoryStore",
     "HostedPayment",
     "HostedPaymentRequest",
     "LeadEntry",
@@ -57,6 +60,7 @@ __all__ = [
     "PaymentProvider",
     "PaymentProviderRefused",
     "PaymentProviderUnavailable",
+    "PendingCheckout",
     "Plan",
     "PlanDraft",
     "ProviderName",
@@ -434,6 +438,37 @@ class StaffStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[StaffTransaction]: ...
 
 
+# --- access history ----------------------------------------------------------------------------
+
+
+class HistoryReader(Protocol):
+    """The reads of one access history query (the staff check on the same connection)."""
+
+    @property
+    def directory(self) -> StaffDirectory: ...
+
+    async def entitlement_in(
+        self, organization_id: uuid.UUID, entitlement_id: uuid.UUID
+    ) -> Entitlement | None:
+        """The entitlement, when it is the organization's; None otherwise."""
+        ...
+
+    async def own_entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
+        """The user's entitlement to the course; None: they have none."""
+        ...
+
+    async def steps(
+        self, entitlement_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[Sequence[RecordedStep], int]:
+        """A page of the entitlement's audited steps in the order they happened, each with
+        the payment it names, and how many there are in all."""
+        ...
+
+
+class HistoryStore(Protocol):
+    def reading(self) -> AbstractAsyncContextManager[HistoryReader]: ...
+
+
 # --- sellers' payment accounts and return URLs ----------------------------------------------
 
 
@@ -586,13 +621,24 @@ class CheckoutLookup(Protocol):
 # --- abandoned checkouts ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PendingCheckout:
+    """A pending entitlement the sweeper claimed, with the payment still open for it (None:
+    none is known)."""
+
+    entitlement: Entitlement
+    open_payment_id: uuid.UUID | None
+
+
 class SweeperBatch(Protocol):
     @property
     def entitlements(self) -> EntitlementRepository: ...
 
-    async def claim_pending(self, changed_before: datetime, limit: int) -> Sequence[Entitlement]:
+    async def claim_pending(
+        self, changed_before: datetime, limit: int
+    ) -> Sequence[PendingCheckout]:
         """Pending entitlements unchanged since before ``changed_before``, oldest first, locked
-        (rows another transaction holds are skipped)."""
+        (rows another transaction holds are skipped), each with its open payment."""
         ...
 
 

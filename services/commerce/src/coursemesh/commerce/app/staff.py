@@ -21,7 +21,7 @@ from coursemesh.commerce.app.ports import (
     StaffTransaction,
 )
 from coursemesh.commerce.domain.checkout import Offer
-from coursemesh.commerce.domain.entitlements import Entitlement, transition
+from coursemesh.commerce.domain.entitlements import Entitlement, transition, user_actor
 from coursemesh.contracts.commerce import PlanPriced
 
 
@@ -98,7 +98,7 @@ class Staff:
             if ent is None:
                 raise NotFound("No such entitlement", code="ENTITLEMENT_NOT_FOUND")
             t = transition(
-                ent, "staff_revoked", actor=f"user:{user_id}", now=self._clock(), reason=reason
+                ent, "staff_revoked", actor=user_actor(user_id), now=self._clock(), reason=reason
             )
             await tx.entitlements.save(t)
             return t.entitlement

@@ -22,8 +22,15 @@ async def expire_abandoned_checkouts(
     now = now or datetime.now(UTC)
     async with store.transaction() as tx:
         pending = await tx.claim_pending(now - ttl, batch)
-        for ent in pending:
-            t = transition(ent, "checkout_expired", actor=ACTOR, now=now, reason="checkout_expired")
+        for claimed in pending:
+            t = transition(
+                claimed.entitlement,
+                "checkout_expired",
+                actor=ACTOR,
+                now=now,
+                reason="checkout_expired",
+                transaction_id=claimed.open_payment_id,
+            )
             await tx.entitlements.save(t)
         return len(pending)
 

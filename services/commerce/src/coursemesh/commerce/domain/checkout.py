@@ -5,7 +5,7 @@ through one."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -111,6 +111,11 @@ class Opening:
     @property
     def entitlement(self) -> Entitlement:
         return self.transition.entitlement
+
+    def paid_with(self, payment_id: uuid.UUID) -> Opening:
+        """The opening of a paid checkout, its step linked to the payment it opens (so the
+        access history names the payment from the checkout on)."""
+        return replace(self, transition=replace(self.transition, payment_transaction_id=payment_id))
 
 
 CheckoutDecision = Refused | Opening

@@ -79,6 +79,14 @@ class Transition:
     actor: str
     reason: str | None
     at: datetime
+    #: the payment that caused the step or that it opened (a paid checkout, a provider's
+    #: outcome, the expiry of a checkout whose payment is known); None: no payment involved
+    payment_transaction_id: uuid.UUID | None = None
+
+
+def user_actor(user_id: str) -> str:
+    """How a person (the buyer, a staff member) is recorded as a transition's actor."""
+    return f"user:{user_id}"
 
 
 def next_status(current: Status | None, cause: Cause) -> Status:
@@ -133,7 +141,9 @@ def open_for_checkout(
             version=existing.version + 1,
             status_changed_at=now,
         )
-    return Transition(ent, existing.status if existing else None, cause, user_id, None, now)
+    return Transition(
+        ent, existing.status if existing else None, cause, user_actor(user_id), None, now
+    )
 
 
 def transition(
@@ -145,7 +155,9 @@ def transition(
     reason: str | None = None,
     transaction_id: uuid.UUID | None = None,
 ) -> Transition:
-    """Apply a payment outcome, expiry or revoke to an existing entitlement."""
+    """Apply a payment outcome, expiry or revoke to an existing entitlement; ``transaction_id``
+    is the payment the step is about (it becomes the entitlement's source payment only on a
+    completion)."""
     status = next_status(ent.status, cause)
     changed = replace(
         ent,
@@ -157,7 +169,7 @@ def transition(
         version=ent.version + 1,
         status_changed_at=now,
     )
-    return Transition(changed, ent.status, cause, actor, reason, now)
+    return Transition(changed, ent.status, cause, actor, reason, now, transaction_id)
 
 
 def refresh_payment_link(ent: Entitlement, transaction_id: uuid.UUID) -> Entitlement | None:

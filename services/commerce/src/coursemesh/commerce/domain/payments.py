@@ -210,7 +210,12 @@ def entitlement_after_payment(
     if not still_relevant:
         return None
     return transition(
-        ent, OUTCOME_CAUSES[outcome], actor=WEBHOOK_ACTOR, now=now, reason=event.failure_reason
+        ent,
+        OUTCOME_CAUSES[outcome],
+        actor=WEBHOOK_ACTOR,
+        now=now,
+        reason=event.failure_reason,
+        transaction_id=payment_id,
     )
 
 

@@ -19,6 +19,7 @@ from coursemesh.chassis.openapi import problems
 from coursemesh.chassis.paging import Offset
 from coursemesh.commerce.adapters.sandbox import Settled
 from coursemesh.commerce.app.checkout import NO_RETURN, CheckoutResponse, ReturnRequest
+from coursemesh.commerce.app.history import EntitlementNotFound, HistoryPage
 from coursemesh.commerce.app.metrics import webhook_outcomes
 from coursemesh.commerce.app.ports import (
     PaymentProviderRefused,
@@ -39,6 +40,8 @@ from coursemesh.commerce.domain.entitlements import CourseAlreadyOwned, IllegalT
 from coursemesh.commerce.domain.return_urls import ReturnUrlInvalid, ReturnUrlNotAllowed
 from coursemesh.commerce.http import pages
 from coursemesh.commerce.http.schemas import (
+    AccessHistoryEntry,
+    AccessHistoryPage,
     AllowlistBody,
     AllowlistView,
     CheckoutBody,
@@ -245,6 +248,33 @@ async def list_leads(
     return LeadPage(items, total, limit, offset)
 
 
+def _history_page(page: HistoryPage) -> AccessHistoryPage:
+    return AccessHistoryPage(
+        [AccessHistoryEntry.of(e) for e in page.items], page.total, page.limit, page.offset
+    )
+
+
+@get(
+    f"{ORG}/entitlements/{{entitlement_id:uuid}}/history",
+    guards=[authenticated],
+    description="Why the buyer gained or lost access: every step of the entitlement, oldest "
+    "first, with who took it and the payment it is about.",
+    opt=problems(EntitlementNotFound),
+)
+async def entitlement_history(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    entitlement_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> AccessHistoryPage:
+    page = await runtime(request).access_history.entitlement_history(
+        org_id, entitlement_id, principal.sub, offset, limit
+    )
+    return _history_page(page)
+
+
 # --- sellers' payment settings ------------------------------------------------------------
 
 
@@ -374,6 +404,26 @@ async def checkout_offer(
     )
 
 
+@get(
+    "/me/courses/{course_id:uuid}/history",
+    guards=[authenticated],
+    description="Why the caller has or lost access to the course: every step of their "
+    "entitlement, oldest first (a staff member's step names no person).",
+    opt=problems(EntitlementNotFound),
+)
+async def my_course_history(
+    request: Request[Any, Any, Any],
+    course_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> AccessHistoryPage:
+    page = await runtime(request).access_history.my_course_history(
+        principal.sub, course_id, offset, limit
+    )
+    return _history_page(page)
+
+
 # --- the pages a buyer returns to ---------------------------------------------------------
 
 
@@ -494,6 +544,7 @@ ROUTES = [
     revoke,
     create_offer,
     list_course_entitlements,
+    entitlement_history,
     list_leads,
     start_onboarding,
     payment_account,
@@ -501,6 +552,7 @@ ROUTES = [
     get_return_allowlist,
     checkout_course,
     checkout_offer,
+    my_course_history,
     checkout_success,
     checkout_cancelled,
     onboarding_returned,

@@ -9,6 +9,7 @@ from typing import Annotated
 import msgspec
 
 from coursemesh.commerce.domain.entitlements import Entitlement
+from coursemesh.commerce.domain.history import ActorType, HistoryEntry
 
 Cents = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
 
@@ -90,6 +91,59 @@ class EntitlementPage(msgspec.Struct, rename="camel"):
 
 class LeadPage(msgspec.Struct, rename="camel"):
     items: list[LeadView]
+    total: int
+    limit: int
+    offset: int
+
+
+class AccessHistoryPayment(msgspec.Struct, rename="camel", omit_defaults=False):
+    """The payment a step names, as it stands now (null fields: not known to commerce)."""
+
+    #: pending | completed | failed | expired | superseded | refunded | disputed
+    status: str | None
+    amount_in_cents: int | None
+    currency: str | None
+
+
+class AccessHistoryEntry(msgspec.Struct, rename="camel", omit_defaults=False):
+    """One step of an entitlement: what it was, what it became, why and by whom."""
+
+    at: datetime
+    #: null for the step that created the entitlement
+    from_status: str | None
+    to_status: str
+    cause: str
+    #: ``user:<id>``, ``provider-webhook`` or ``system:<name>``; null in the buyer's own view
+    #: when a staff member took the step
+    actor: str | None
+    actor_type: ActorType
+    reason: str | None
+    #: our payment id (the ``paymentId`` of the checkout); null: no payment involved
+    payment_id: uuid.UUID | None
+    payment: AccessHistoryPayment | None
+
+    @classmethod
+    def of(cls, entry: HistoryEntry) -> AccessHistoryEntry:
+        paid = entry.payment
+        return cls(
+            at=entry.at,
+            from_status=entry.from_status,
+            to_status=entry.to_status,
+            cause=entry.cause,
+            actor=entry.actor,
+            actor_type=entry.actor_type,
+            reason=entry.reason,
+            payment_id=paid.id if paid else None,
+            payment=None
+            if paid is None
+            else AccessHistoryPayment(
+                status=paid.status, amount_in_cents=paid.amount_in_cents, currency=paid.currency
+            ),
+        )
+
+
+class AccessHistoryPage(msgspec.Struct, rename="camel"):
+    items: list[AccessHistoryEntry]
     total: int
     limit: int
     offset: int
