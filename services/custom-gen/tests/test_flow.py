@@ -1,12 +1,14 @@
 """The whole story on real PostgreSQL, NATS and SeaweedFS: purchase -> submit -> audio objects
 with matching MD5 -> data valid against its schema -> checksum recomputes -> handshake ->
-a staff-approved regen swaps one file and the checksum."""
+a staff-approved regen swaps one file and the checksum; a staff decision is announced with the
+course's events."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -18,12 +20,23 @@ from nats.js.errors import NotFoundError
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import TestIdentity, outbox_events, wait_for
-from coursemesh.customgen.adapters.tables import custom_courses, purchases
+from coursemesh.contracts.customgen import RegenRequestDecided
+from coursemesh.customgen.adapters.tables import custom_courses, generation_jobs, purchases
 from coursemesh.customgen.app.course_data import validate_data
 from coursemesh.customgen.main import create_app
 from coursemesh.customgen.settings import Settings
 
-from .conftest import BRIEF_INTAKE, BUCKET, BUYER, ORG, STAFF, make_staff, purchase
+from .conftest import (
+    BRIEF_INTAKE,
+    BUCKET,
+    BUYER,
+    ORG,
+    STAFF,
+    generate_now,
+    make_settings,
+    make_staff,
+    purchase,
+)
 
 
 async def ready_course(client: Any, identity: TestIdentity, course_id: str) -> dict[str, Any]:
@@ -156,6 +169,20 @@ async def test_purchase_submit_generate_handshake_regenerate(
         )
         assert approved.status_code == 200
         assert approved.json()["status"] == "approved"
+        # The decision is in the outbox, written by the approval's own transaction.
+        (decided,) = await outbox_events(db, "customgen.regen_request.decided.v1")
+        assert decided.payload == RegenRequestDecided(
+            regen_request_id=uuid.UUID(request_id),
+            custom_course_id=uuid.UUID(course_id),
+            organization_id=ORG,
+            user_id=BUYER,
+            audio_id=uuid.UUID(target["id"]),
+            decision="approved",
+            decided_by=STAFF,
+            note=None,
+        )
+        assert (decided.source, decided.aggregate_id) == ("customgen", course_id)
+        assert decided.aggregate_version == ready.aggregate_version + 1
 
         async def completed() -> bool:
             mine = (
@@ -197,7 +224,11 @@ async def test_purchase_submit_generate_handshake_regenerate(
         (regenerated,) = await outbox_events(db, "customgen.audio.regenerated.v1")
         assert str(regenerated.payload.regen_request_id) == request_id
         assert regenerated.payload.audio_checksum == new_audio[1]["checksum"]
-        assert regenerated.aggregate_version > updated.aggregate_version > ready.aggregate_version
+        # One version counter per course: ready, the decision, then the swap's two events.
+        assert [updated.aggregate_version, regenerated.aggregate_version] == [
+            decided.aggregate_version + 1,
+            decided.aggregate_version + 2,
+        ]
 
     async with db.engine.connect() as conn:
         # The database holds the invariant too: checksum = md5 of the stored text.
@@ -212,3 +243,55 @@ async def test_purchase_submit_generate_handshake_regenerate(
         assert row[0] == row[1]
         status = (await conn.execute(sa.select(purchases.c.status))).scalar_one()
         assert status == "submitted"
+
+
+async def test_a_rejection_is_announced_with_its_note_and_starts_no_job(
+    db: Database, database_url: str, nats_url: str, identity: TestIdentity, s3: Any
+) -> None:
+    settings = make_settings(database_url, nats_url, identity, s3, run_workers=False)
+    course_id = await generate_now(db, settings)
+    await make_staff(db)
+    me = identity.headers(BUYER)
+    async with AsyncTestClient(create_app(settings)) as client:
+        detail = (await client.get(f"/me/custom-courses/{course_id}", headers=me)).json()
+        audio_id = detail["data"]["audio_files"][0]["id"]
+        created = await client.post(
+            f"/me/custom-courses/{course_id}/regen-requests",
+            json={"audioId": audio_id, "reason": "Too fast"},
+            headers=me,
+        )
+        request_id = created.json()["id"]
+        rejected = await client.post(
+            f"/organizations/{ORG}/regen-requests/{request_id}/reject",
+            json={"note": "It sounds right to us"},
+            headers=identity.headers(STAFF),
+        )
+        assert rejected.status_code == 200, rejected.text
+        assert rejected.json()["status"] == "rejected"
+
+    (ready,) = await outbox_events(db, "customgen.custom_course.ready.v1")
+    (decided,) = await outbox_events(db, "customgen.regen_request.decided.v1")
+    assert decided.payload == RegenRequestDecided(
+        regen_request_id=uuid.UUID(request_id),
+        custom_course_id=course_id,
+        organization_id=ORG,
+        user_id=BUYER,
+        audio_id=uuid.UUID(audio_id),
+        decision="rejected",
+        decided_by=STAFF,
+        note="It sounds right to us",
+    )
+    assert (decided.aggregate_id, decided.aggregate_version) == (
+        str(course_id),
+        ready.aggregate_version + 1,
+    )
+    async with db.engine.connect() as conn:
+        version = (await conn.execute(sa.select(custom_courses.c.version))).scalar_one()
+        jobs = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(generation_jobs)
+                .where(generation_jobs.c.kind == "regenerate")
+            )
+        ).scalar_one()
+    assert (version, jobs) == (decided.aggregate_version, 0)

@@ -184,6 +184,11 @@ class FakeCourseWriter(_Transaction):
         self.state.regen_requests[request_id] = decided
         return decided
 
+    async def bump_course_version(self, course_id: uuid.UUID) -> int:
+        course = self.state.courses[course_id]
+        self.state.courses[course_id] = replace(course, version=course.version + 1)
+        return course.version + 1
+
 
 def summary(state: State, course: StoredCourse) -> CourseSummary:
     return CourseSummary(

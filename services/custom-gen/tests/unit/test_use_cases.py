@@ -15,7 +15,9 @@ from coursemesh.contracts.customgen import (
     CustomCourseReady,
     CustomCourseRequested,
     CustomCourseUpdated,
+    RegenRequestDecided,
 )
+from coursemesh.contracts.types import RegenDecision
 from coursemesh.customgen.app import queries, regen
 from coursemesh.customgen.app.course_data import validate_data
 from coursemesh.customgen.app.generation import GenerationRunner
@@ -233,11 +235,14 @@ async def test_an_approved_regen_swaps_one_file_and_announces_it() -> None:
     assert after.checksum == calculate_checksum(after.data).checksum != before.checksum
     assert jobs.store.deleted == [target["object_key"]]  # type: ignore[attr-defined]
     assert store.state.regen_requests[created.id].status == "completed"
+    decided = [e for e in store.state.events if isinstance(e.payload, RegenRequestDecided)]
     updated = [e for e in store.state.events if isinstance(e.payload, CustomCourseUpdated)]
     regenerated = [e for e in store.state.events if isinstance(e.payload, AudioRegenerated)]
-    assert [e.aggregate_version for e in updated] == [before.version + 1]
-    assert [e.aggregate_version for e in regenerated] == [before.version + 2]
-    assert after.version == before.version + 2
+    # One counter per course: the decision, then the swap's two events.
+    assert [e.aggregate_version for e in decided] == [before.version + 1]
+    assert [e.aggregate_version for e in updated] == [before.version + 2]
+    assert [e.aggregate_version for e in regenerated] == [before.version + 3]
+    assert after.version == before.version + 3
 
 
 async def test_a_second_request_for_the_same_file_is_refused_while_one_is_open() -> None:
@@ -278,6 +283,67 @@ async def test_the_daily_limit_refuses_the_next_request() -> None:
             daily_limit=2,
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("approve", "decision", "note", "jobs_started"),
+    [(True, "approved", None, 1), (False, "rejected", "It sounds right to us", 0)],
+)
+async def test_a_decision_records_its_event_in_the_same_transaction(
+    approve: bool, decision: RegenDecision, note: str | None, jobs_started: int
+) -> None:
+    store, course_id, _ = await generated_course()
+    course = store.state.courses[course_id]
+    audio_id = uuid.UUID(course.data["audio_files"][0]["id"])
+    created = await regen.create_regen_request(
+        store, user_id=BUYER, course_id=course_id, audio_id=audio_id, reason="r", daily_limit=3
+    )
+    events_before, jobs_before = len(store.state.events), len(store.state.jobs)
+    decided = await regen.decide_on_regen_request(
+        store,
+        organization_id=ORG,
+        request_id=created.id,
+        staff_user_id=STAFF,
+        approve=approve,
+        note=note,
+    )
+    assert decided.status == decision
+    (event,) = store.state.events[events_before:]
+    assert event.payload == RegenRequestDecided(
+        regen_request_id=created.id,
+        custom_course_id=course_id,
+        organization_id=ORG,
+        user_id=BUYER,
+        audio_id=audio_id,
+        decision=decision,
+        decided_by=STAFF,
+        note=note,
+    )
+    assert event.type == "customgen.regen_request.decided.v1"
+    # An event of the course: its counter moves on by one, and the event carries the new value.
+    assert (event.aggregate_id, event.aggregate_version) == (str(course_id), course.version + 1)
+    assert store.state.courses[course_id].version == course.version + 1
+    assert len(store.state.jobs) - jobs_before == jobs_started
+
+
+async def test_a_refused_decision_publishes_nothing() -> None:
+    store, course_id, _ = await generated_course()
+    audio_id = uuid.UUID(store.state.courses[course_id].data["audio_files"][0]["id"])
+    created = await regen.create_regen_request(
+        store, user_id=BUYER, course_id=course_id, audio_id=audio_id, reason="r", daily_limit=3
+    )
+    decide: dict[str, Any] = {"organization_id": ORG, "request_id": created.id, "note": None}
+    await regen.decide_on_regen_request(store, staff_user_id=STAFF, approve=False, **decide)
+    before = copy.deepcopy(store.state)
+    await refused(
+        "REGEN_ALREADY_DECIDED",
+        regen.decide_on_regen_request(store, staff_user_id=STAFF, approve=True, **decide),
+    )
+    await refused(
+        "NOT_FOUND",
+        regen.decide_on_regen_request(store, staff_user_id=STRANGER, approve=True, **decide),
+    )
+    assert store.state == before
 
 
 async def test_a_decided_request_cannot_be_decided_again() -> None:

@@ -15,6 +15,7 @@ from coursemesh.contracts.types import (
     CustomCourseCode,
     CustomCourseUpdateReason,
     NonNegativeInt,
+    RegenDecision,
     UserId,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "CustomCourseReady",
     "CustomCourseRequested",
     "CustomCourseUpdated",
+    "RegenRequestDecided",
 ]
 
 
@@ -77,3 +79,20 @@ class AudioRegenerated(Event, frozen=True, kw_only=True):
     checksum: Checksum
     file_size_bytes: NonNegativeInt
     audio_checksum: Checksum
+
+
+@event("customgen.regen_request.decided.v1")
+class RegenRequestDecided(Event, frozen=True, kw_only=True):
+    """Staff of the course's organization approved or rejected a buyer's request to regenerate
+    one audio file. An approval starts a regeneration job; its result is an
+    ``audio.regenerated`` event.
+    """
+
+    regen_request_id: uuid.UUID
+    custom_course_id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: UserId
+    audio_id: uuid.UUID
+    decision: RegenDecision
+    decided_by: UserId
+    note: str | None = None

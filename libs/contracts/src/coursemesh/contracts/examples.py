@@ -248,6 +248,16 @@ def example_payloads() -> dict[str, Event]:
             file_size_bytes=48391,
             audio_checksum=AUDIO_CHECKSUM,
         ),
+        customgen.RegenRequestDecided(
+            regen_request_id=REGEN,
+            custom_course_id=CUSTOM_COURSE,
+            organization_id=ORG,
+            user_id=BUYER,
+            audio_id=AUDIO,
+            decision="approved",
+            decided_by=TRAINER,
+            note="Re-recording it at a calmer pace.",
+        ),
         demo.CounterSet(counter_id="c-1", value=42),
     ]
     return {type(e).event_type: e for e in examples}

@@ -34,6 +34,7 @@ __all__ = [
     "PaymentProvider",
     "PositiveInt",
     "PreviewType",
+    "RegenDecision",
     "Role",
     "UserId",
     "UtcDateTime",
@@ -106,6 +107,9 @@ LeadSource = Literal["course_purchase", "custom_course_purchase"]
 
 CustomCourseUpdateReason = Literal["audio_appended", "audio_regenerated", "content_edited"]
 """Why a ready custom course's data (and so its checksum) changed."""
+
+RegenDecision = Literal["approved", "rejected"]
+"""What the organization's staff decided on a buyer's audio regeneration request."""
 
 # --- structures ----------------------------------------------------------------------------
 

@@ -315,6 +315,17 @@ class SqlCourseWriter:
         ).one()
         return _regen_view(row)
 
+    async def bump_course_version(self, course_id: uuid.UUID) -> int:
+        version: int = (
+            await self._session.execute(
+                sa.update(custom_courses)
+                .where(custom_courses.c.id == course_id)
+                .values(version=custom_courses.c.version + 1)
+                .returning(custom_courses.c.version)
+            )
+        ).scalar_one()
+        return version
+
 
 class SqlCourseStore:
     """:class:`~coursemesh.customgen.app.ports.CourseStore` on the service's database."""

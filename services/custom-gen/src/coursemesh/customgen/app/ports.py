@@ -158,6 +158,13 @@ class CourseWriter(StaffDirectory, EventSink, Protocol):
         self, request_id: uuid.UUID, status: RegenStatus, decided_by: str, note: str | None
     ) -> RegenRequestView: ...
 
+    async def bump_course_version(self, course_id: uuid.UUID) -> int:
+        """The course's event version, raised by one in one statement and returned: the
+        ``aggregate_version`` of the course event this transaction publishes. The course row
+        stays locked until the transaction ends, so a regeneration's swap, which reads the
+        version under the same lock, numbers its events after it."""
+        ...
+
 
 class CourseStore(Protocol):
     """Where the courses, purchases and regen requests live."""

@@ -1,5 +1,6 @@
 """``manage-regen-requests``: buyers ask for one audio file to be regenerated; staff of the
-course's organization approve (a regeneration job starts) or reject."""
+course's organization approve (a regeneration job starts) or reject, announced by a
+``customgen.regen_request.decided.v1`` event of the course."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable
 
 from coursemesh.chassis.errors import NotFound
 from coursemesh.chassis.staff import require_staff
+from coursemesh.contracts.customgen import RegenRequestDecided
+from coursemesh.contracts.types import RegenDecision
 from coursemesh.customgen.app.ports import CourseStore, NewRegenRequest, RegenRequestTaken
 from coursemesh.customgen.app.views import RegenRequestView
 from coursemesh.customgen.domain.regen import (
@@ -94,10 +97,26 @@ async def decide_on_regen_request(
         outcome = decide_regen_request(status)
         if request is None or outcome != "decided":
             raise decision_refusal(outcome, status)
-        decided = await tx.record_decision(
-            request_id, "approved" if approve else "rejected", staff_user_id, note
-        )
+        decision: RegenDecision = "approved" if approve else "rejected"
+        decided = await tx.record_decision(request_id, decision, staff_user_id, note)
         if approve:
             await tx.add_job(request.custom_course_id, "regenerate", "synthesize", request_id)
             tx.after_commit(wake_worker)
+        # An event of the course: its next version keeps the decision ordered before the
+        # regeneration's own events, which the swap numbers under the same row lock.
+        version = await tx.bump_course_version(request.custom_course_id)
+        tx.publish(
+            RegenRequestDecided(
+                regen_request_id=request.id,
+                custom_course_id=request.custom_course_id,
+                organization_id=request.organization_id,
+                user_id=request.user_id,
+                audio_id=request.audio_id,
+                decision=decision,
+                decided_by=staff_user_id,
+                note=note,
+            ),
+            aggregate_id=request.custom_course_id,
+            aggregate_version=version,
+        )
         return decided
