@@ -9,7 +9,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["chaos", "consistency", "event_hop", "http", "learning_scale", "makeup", "webhooks"]
+BENCHMARKS = [
+    "chaos",
+    "consistency",
+    "deliveries",
+    "event_hop",
+    "http",
+    "learning_scale",
+    "makeup",
+    "webhooks",
+]
 #: What ``python -m bench`` (``make bench``) runs without names: every benchmark but the drill.
 DEFAULT = [name for name in BENCHMARKS if name != "chaos"]
 

@@ -3,7 +3,7 @@
 #
 #   docker build -f deploy/docker/service.Dockerfile --build-arg SERVICE=catalog -t coursemesh/catalog .
 #
-# SERVICE is the distribution suffix: catalog | commerce | learning | customgen.
+# SERVICE is the distribution suffix: catalog | commerce | learning | customgen | integrations.
 # The same image runs the migration job with another command:
 #   python -m coursemesh.chassis.migrate <service>      (service name: catalog ... custom-gen)
 # Build context: the repository root (paths filtered by service.Dockerfile.dockerignore).
@@ -33,6 +33,7 @@ COPY services/catalog/pyproject.toml services/catalog/pyproject.toml
 COPY services/commerce/pyproject.toml services/commerce/pyproject.toml
 COPY services/learning/pyproject.toml services/learning/pyproject.toml
 COPY services/custom-gen/pyproject.toml services/custom-gen/pyproject.toml
+COPY services/integrations/pyproject.toml services/integrations/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package "coursemesh-${SERVICE}"
 

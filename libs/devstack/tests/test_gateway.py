@@ -20,7 +20,7 @@ from coursemesh.devstack.testing import assert_pids_gone
 
 STANDIN = Path(__file__).with_name("standin_app.py")
 ALLOWED_ORIGIN = "https://app.example"  # the stand-ins' (standin_app.ALLOWED_ORIGIN)
-SERVICES = ["catalog", "commerce", "learning", "custom-gen"]
+SERVICES = ["catalog", "commerce", "learning", "custom-gen", "integrations"]
 
 
 @dataclass
@@ -88,6 +88,9 @@ ROUTES = [
     ("/me/custom-course-purchases", "custom-gen"),
     ("/organizations/o1/custom-courses", "custom-gen"),
     ("/organizations/o1/regen-requests/r1", "custom-gen"),
+    # integrations
+    ("/organizations/o1/webhook-endpoints", "integrations"),
+    ("/organizations/o1/webhook-endpoints/w1/deliveries/d1/replay", "integrations"),
     # catalog: everything else under /organizations and /public
     ("/organizations", "catalog"),
     ("/organizations/o1", "catalog"),

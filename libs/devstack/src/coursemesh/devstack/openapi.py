@@ -26,8 +26,8 @@ from coursemesh.devstack.services import SERVICES, ServiceSpec
 REGENERATE = "uv run python -m coursemesh.devstack.openapi --write"
 DESCRIPTION = (
     "The HTTP contract of the whole coursemesh suite as clients reach it through the gateway: "
-    "the catalog, commerce, learning and custom-gen services' documents merged (each is also "
-    "served alone at `/openapi/<service>.json`). Guarded operations need "
+    "the catalog, commerce, learning, custom-gen and integrations services' documents merged "
+    "(each is also served alone at `/openapi/<service>.json`). Guarded operations need "
     "`Authorization: Bearer <JWT>`; every refusal is `application/problem+json` with a stable "
     "`code`. Generated: regenerate with `" + REGENERATE + "`."
 )

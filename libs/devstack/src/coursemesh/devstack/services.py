@@ -131,6 +131,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
             "S3_REGION": lambda e, _r: e.s3_region,
         },
     ),
+    ServiceSpec(
+        "integrations",
+        "coursemesh.integrations",
+        "INTEGRATIONS_",
+        # The development stack's receivers (a developer's tunnel, the tests' servers) listen
+        # on this machine, which production refuses as a webhook destination.
+        env={"ALLOW_LOOPBACK_ENDPOINTS": _const("true")},
+    ),
 )
 
 #: Buckets the stack creates before services start.

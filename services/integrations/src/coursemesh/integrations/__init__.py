@@ -1,0 +1,1 @@
+"""Integrations: signed outgoing webhooks to the endpoints an organization registers."""

@@ -1,0 +1,403 @@
+"""The endpoint store and the delivery queue on the service's PostgreSQL schema."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coursemesh.chassis.db import Database
+from coursemesh.integrations.adapters.tables import (
+    custom_course_owners,
+    deliveries,
+    delivery_attempts,
+    endpoints,
+    memberships,
+)
+from coursemesh.integrations.app.ports import (
+    Attempt,
+    ClaimedDelivery,
+    Delivery,
+    Endpoint,
+    EndpointTransaction,
+    NewDelivery,
+    SendResult,
+)
+
+#: The channel new deliveries are announced on (every sender process LISTENs to it).
+CHANNEL = "integrations_deliveries"
+_EXCERPT_CHARS = 1024
+
+
+def _endpoint(row: Any) -> Endpoint:
+    return Endpoint(
+        id=row.id,
+        organization_id=row.organization_id,
+        url=row.url,
+        description=row.description,
+        event_types=list(row.event_types),
+        enabled=row.enabled,
+        disabled_reason=row.disabled_reason,
+        secret=row.secret,
+        previous_secret=row.previous_secret,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        webhook_id=row.webhook_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_response_status=row.last_response_status,
+        last_latency_ms=row.last_latency_ms,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _endpoint_values(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "organization_id": endpoint.organization_id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": endpoint.event_types,
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "secret": endpoint.secret,
+        "previous_secret": endpoint.previous_secret,
+        "previous_secret_expires_at": endpoint.previous_secret_expires_at,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+    }
+
+
+class SqlEndpointTransaction:
+    """:class:`~coursemesh.integrations.app.ports.EndpointTransaction` on a session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        found = await self._s.scalar(
+            sa.select(memberships.c.is_staff).where(
+                memberships.c.organization_id == organization_id,
+                memberships.c.user_id == user_id,
+            )
+        )
+        return bool(found)
+
+    async def add_endpoint(self, endpoint: Endpoint) -> None:
+        await self._s.execute(endpoints.insert().values(_endpoint_values(endpoint)))
+
+    async def endpoints(
+        self, organization_id: uuid.UUID, offset: int, limit: int
+    ) -> tuple[list[Endpoint], int]:
+        where = endpoints.c.organization_id == organization_id
+        total = await self._s.scalar(sa.select(sa.func.count()).where(where)) or 0
+        rows = await self._s.execute(
+            sa.select(endpoints)
+            .where(where)
+            .order_by(endpoints.c.created_at, endpoints.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [_endpoint(r) for r in rows], total
+
+    async def endpoint(
+        self, organization_id: uuid.UUID, endpoint_id: uuid.UUID, *, lock: bool = False
+    ) -> Endpoint | None:
+        query = sa.select(endpoints).where(
+            endpoints.c.id == endpoint_id, endpoints.c.organization_id == organization_id
+        )
+        row = (await self._s.execute(query.with_for_update() if lock else query)).first()
+        return None if row is None else _endpoint(row)
+
+    async def save_endpoint(self, endpoint: Endpoint) -> None:
+        await self._s.execute(
+            endpoints.update()
+            .where(endpoints.c.id == endpoint.id)
+            .values(_endpoint_values(endpoint))
+        )
+        if endpoint.enabled:
+            await self._s.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+    async def delete_endpoint(self, endpoint_id: uuid.UUID) -> None:
+        await self._s.execute(endpoints.delete().where(endpoints.c.id == endpoint_id))
+
+    async def subscribers(self, organization_id: uuid.UUID, event_type: str) -> list[Endpoint]:
+        rows = await self._s.execute(
+            sa.select(endpoints).where(
+                endpoints.c.organization_id == organization_id,
+                endpoints.c.enabled,
+                endpoints.c.event_types.any_() == event_type,
+            )
+        )
+        return [_endpoint(r) for r in rows]
+
+    async def add_deliveries(self, new: Sequence[NewDelivery]) -> None:
+        values = [
+            {
+                "id": d.id,
+                "endpoint_id": d.endpoint_id,
+                "organization_id": d.organization_id,
+                "webhook_id": d.webhook_id,
+                "event_id": d.event_id,
+                "event_type": d.event_type,
+                "body": d.body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": d.created_at,
+                "created_at": d.created_at,
+                "updated_at": d.created_at,
+            }
+            for d in new
+        ]
+        await self._s.execute(
+            pg_insert(deliveries)
+            .values(values)
+            .on_conflict_do_nothing(constraint="uq_deliveries_endpoint_event")
+        )
+        await self._s.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+    async def deliveries(
+        self, endpoint_id: uuid.UUID, status: str | None, offset: int, limit: int
+    ) -> tuple[list[Delivery], int]:
+        where = [deliveries.c.endpoint_id == endpoint_id]
+        if status is not None:
+            where.append(deliveries.c.status == status)
+        total = await self._s.scalar(sa.select(sa.func.count()).where(*where)) or 0
+        rows = await self._s.execute(
+            sa.select(deliveries)
+            .where(*where)
+            .order_by(deliveries.c.created_at.desc(), deliveries.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [_delivery(r) for r in rows], total
+
+    async def delivery(self, endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> Delivery | None:
+        row = (
+            await self._s.execute(
+                sa.select(deliveries).where(
+                    deliveries.c.id == delivery_id, deliveries.c.endpoint_id == endpoint_id
+                )
+            )
+        ).first()
+        return None if row is None else _delivery(row)
+
+    async def attempts(self, delivery_id: uuid.UUID) -> list[Attempt]:
+        rows = await self._s.execute(
+            sa.select(delivery_attempts)
+            .where(delivery_attempts.c.delivery_id == delivery_id)
+            .order_by(delivery_attempts.c.id)
+        )
+        return [
+            Attempt(
+                attempt=r.attempt,
+                at=r.at,
+                response_status=r.response_status,
+                latency_ms=r.latency_ms,
+                error=r.error,
+                response_excerpt=r.response_excerpt,
+            )
+            for r in rows
+        ]
+
+    async def schedule_again(
+        self,
+        endpoint_id: uuid.UUID,
+        now: datetime,
+        *,
+        delivery_id: uuid.UUID | None = None,
+        failed_between: tuple[datetime, datetime] | None = None,
+    ) -> int:
+        where = [deliveries.c.endpoint_id == endpoint_id]
+        if delivery_id is not None:
+            where.append(deliveries.c.id == delivery_id)
+        if failed_between is not None:
+            since, until = failed_between
+            where += [
+                deliveries.c.status == "failed",
+                deliveries.c.created_at >= since,
+                deliveries.c.created_at < until,
+            ]
+        result = await self._s.execute(
+            deliveries.update()
+            .where(*where)
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                claimed_until=None,
+                updated_at=now,
+            )
+            .returning(deliveries.c.id)
+        )
+        count = len(result.all())
+        if count:
+            await self._s.execute(sa.text(f"NOTIFY {CHANNEL}"))
+        return count
+
+    async def remember_custom_course(
+        self, custom_course_id: uuid.UUID, organization_id: uuid.UUID
+    ) -> None:
+        await self._s.execute(
+            pg_insert(custom_course_owners)
+            .values(custom_course_id=custom_course_id, organization_id=organization_id)
+            .on_conflict_do_nothing()
+        )
+
+    async def custom_course_organization(self, custom_course_id: uuid.UUID) -> uuid.UUID | None:
+        found: uuid.UUID | None = await self._s.scalar(
+            sa.select(custom_course_owners.c.organization_id).where(
+                custom_course_owners.c.custom_course_id == custom_course_id
+            )
+        )
+        return found
+
+
+class SqlEndpointStorage:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[EndpointTransaction]:
+        async with self._db.unit_of_work() as uow:
+            yield SqlEndpointTransaction(uow.session)
+
+
+class SqlDeliveryQueue:
+    """:class:`~coursemesh.integrations.app.ports.DeliveryQueue` on the database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease_seconds: float, busy: Sequence[uuid.UUID]
+    ) -> list[ClaimedDelivery]:
+        due = (
+            sa.select(deliveries.c.id, deliveries.c.endpoint_id)
+            .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
+            .where(
+                deliveries.c.status == "pending",
+                deliveries.c.next_attempt_at <= now,
+                sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now),
+                endpoints.c.enabled,
+            )
+            .order_by(deliveries.c.next_attempt_at)
+            # Some headroom: rows of one endpoint beyond its first are left to the next round.
+            .limit(limit * 4)
+            .with_for_update(of=deliveries, skip_locked=True)
+        )
+        if busy:
+            due = due.where(deliveries.c.endpoint_id.not_in(list(busy)))
+        async with self._db.unit_of_work() as uow:
+            chosen: dict[uuid.UUID, uuid.UUID] = {}
+            for row in await uow.session.execute(due):
+                if row.endpoint_id not in chosen and len(chosen) < limit:
+                    chosen[row.endpoint_id] = row.id
+            if not chosen:
+                return []
+            claimed = await uow.session.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(list(chosen.values())))
+                .values(claimed_until=now + timedelta(seconds=lease_seconds))
+                .returning(
+                    deliveries.c.id,
+                    deliveries.c.webhook_id,
+                    deliveries.c.body,
+                    deliveries.c.attempts,
+                    deliveries.c.endpoint_id,
+                )
+            )
+            rows = claimed.all()
+            owners = {
+                r.id: _endpoint(r)
+                for r in await uow.session.execute(
+                    sa.select(endpoints).where(endpoints.c.id.in_(list(chosen)))
+                )
+            }
+        return [
+            ClaimedDelivery(
+                id=r.id,
+                webhook_id=r.webhook_id,
+                body=r.body,
+                attempts=r.attempts,
+                endpoint=owners[r.endpoint_id],
+            )
+            for r in rows
+        ]
+
+    async def record(
+        self,
+        delivery: ClaimedDelivery,
+        result: SendResult,
+        at: datetime,
+        *,
+        status: str,
+        next_attempt_at: datetime | None,
+        disable_reason: str | None = None,
+    ) -> None:
+        excerpt = None if result.excerpt is None else result.excerpt[:_EXCERPT_CHARS]
+        async with self._db.unit_of_work() as uow:
+            s = uow.session
+            await s.execute(
+                delivery_attempts.insert().values(
+                    delivery_id=delivery.id,
+                    attempt=delivery.attempts + 1,
+                    at=at,
+                    response_status=result.status,
+                    latency_ms=result.latency_ms,
+                    error=result.error,
+                    response_excerpt=excerpt,
+                )
+            )
+            # Only while our claim stands: a replay in the meantime started the delivery over.
+            await s.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.id == delivery.id,
+                    deliveries.c.attempts == delivery.attempts,
+                    deliveries.c.status == "pending",
+                )
+                .values(
+                    status=status,
+                    attempts=delivery.attempts + 1,
+                    next_attempt_at=next_attempt_at,
+                    claimed_until=None,
+                    last_response_status=result.status,
+                    last_latency_ms=result.latency_ms,
+                    last_error=result.error,
+                    updated_at=at,
+                )
+            )
+            if disable_reason is not None:
+                await s.execute(
+                    endpoints.update()
+                    .where(endpoints.c.id == delivery.endpoint.id)
+                    .values(enabled=False, disabled_reason=disable_reason, updated_at=at)
+                )
+
+    async def purge(self, before: datetime) -> int:
+        async with self._db.unit_of_work() as uow:
+            result = await uow.session.execute(
+                deliveries.delete()
+                .where(deliveries.c.created_at < before, deliveries.c.status != "pending")
+                .returning(deliveries.c.id)
+            )
+            return len(result.all())

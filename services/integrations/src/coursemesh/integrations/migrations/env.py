@@ -1,0 +1,3 @@
+from coursemesh.chassis.migrations import run_env
+
+run_env()
