@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import TestIdentity, deliver, migrated_database, service_settings
 from coursemesh.contracts import Event, envelope
 from coursemesh.contracts.catalog import MembershipChanged, membership_aggregate_id
+from coursemesh.contracts.commerce import EntitlementChanged
 from coursemesh.integrations.events.handlers import subscriptions
 from coursemesh.integrations.main import create_app
 from coursemesh.integrations.service import SERVICE
@@ -97,13 +99,18 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def serve(r: Receiver, port: int = 0) -> None:
+    """Start ``r`` listening (on ``port``, or any free one)."""
+    r.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(r))
+    threading.Thread(target=r.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
-    r.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(r))
-    thread = threading.Thread(target=r.server.serve_forever, daemon=True)
-    thread.start()
+    serve(r)
     yield r
+    assert r.server is not None
     r.server.shutdown()
     r.server.server_close()
 
@@ -179,3 +186,20 @@ async def client(
 
 def dumps(value: Any) -> str:
     return json.dumps(value)
+
+
+def entitlement(status: str = "active", previous: str | None = None) -> EntitlementChanged:
+    return EntitlementChanged(
+        entitlement_id=uuid.uuid4(),
+        user_id="user_buyer",
+        course_id=uuid.uuid4(),
+        organization_id=ORG,
+        status=status,  # type: ignore[arg-type]
+        access_revoked_at=None,
+        source_payment_transaction_id=None,
+        membership_id=None,
+        previous_status=previous,  # type: ignore[arg-type]
+        cause="free_checkout",
+        reason=None,
+        changed_at=datetime(2026, 12, 5, 9, 0, tzinfo=UTC),
+    )

@@ -14,8 +14,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from integrations_support import ORG, OWNER, Receiver, World
-from test_webhooks import entitlement
+from integrations_support import ORG, OWNER, Receiver, World, entitlement
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import TestIdentity, wait_for

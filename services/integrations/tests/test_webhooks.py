@@ -10,34 +10,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from integrations_support import ORG, OTHER_ORG, OTHER_OWNER, OWNER, Receiver, World
+from integrations_support import (
+    ORG,
+    OTHER_ORG,
+    OTHER_OWNER,
+    OWNER,
+    Receiver,
+    World,
+    entitlement,
+    serve,
+)
 from litestar.testing import AsyncTestClient
 from standardwebhooks.webhooks import Webhook
 
 from coursemesh.chassis.testing import TestIdentity, deliver, wait_for
 from coursemesh.contracts import envelope
-from coursemesh.contracts.commerce import EntitlementChanged
+from coursemesh.devstack.ports import free_port
 from coursemesh.integrations.events.handlers import subscriptions
 
 Client = AsyncTestClient[Any]
 BASE = f"/organizations/{ORG}/webhook-endpoints"
-
-
-def entitlement(status: str = "active", previous: str | None = None) -> EntitlementChanged:
-    return EntitlementChanged(
-        entitlement_id=uuid.uuid4(),
-        user_id="user_buyer",
-        course_id=uuid.uuid4(),
-        organization_id=ORG,
-        status=status,  # type: ignore[arg-type]
-        access_revoked_at=None,
-        source_payment_transaction_id=None,
-        membership_id=None,
-        previous_status=previous,  # type: ignore[arg-type]
-        cause="free_checkout",
-        reason=None,
-        changed_at=datetime(2026, 12, 5, 9, 0, tzinfo=UTC),
-    )
 
 
 async def register(
@@ -320,3 +312,39 @@ async def test_patch_and_delete(client: Client, identity: TestIdentity, receiver
     gone = await client.delete(path, headers=identity.headers(OWNER))
     assert gone.status_code == 204
     assert (await client.get(path, headers=identity.headers(OWNER))).status_code == 404
+
+
+async def test_a_receiver_down_then_up_gets_every_event_once(
+    client: Client, identity: TestIdentity, world: World
+) -> None:
+    port = free_port()
+    down = Receiver()
+    created = await client.post(
+        BASE,
+        json={"url": f"http://127.0.0.1:{port}/hooks", "eventTypes": ["enrollment.activated"]},
+        headers=identity.headers(OWNER),
+    )
+    assert created.status_code == 201, created.text
+    endpoint = created.json()
+    down.secrets.append(endpoint["secret"])
+    events = 5
+    for _ in range(events):
+        await world.event(entitlement(), uuid.uuid4())
+
+    async def all_refused() -> bool:
+        log = await delivery_log(client, identity, endpoint["id"])
+        return len(log) == events and all(d["attempts"] >= 1 for d in log)
+
+    await wait_for(all_refused, timeout=15, message="every delivery refused once")
+    assert all(d["lastError"] for d in await delivery_log(client, identity, endpoint["id"]))
+    serve(down, port)  # the receiver comes up
+    try:
+        await received(down, events)
+        await settled(client, identity, endpoint["id"])
+    finally:
+        assert down.server is not None
+        down.server.shutdown()
+        down.server.server_close()
+    assert sorted(down.ids()) == sorted({*down.ids()})  # each id exactly once
+    assert len(down.ids()) == events
+    assert all(r.verified is not None for r in down.received)
