@@ -53,7 +53,7 @@ PROFILE_ENV = "COURSEMESH_E2E_COMPOSE_PROFILE"
 @dataclass(frozen=True)
 class ComposeProfile:
     """A variant of the compose stack: a file merged over docker-compose.yml, and the services
-    of it that must keep running besides the four services and the gateway."""
+    of it that must keep running besides the five services and the gateway."""
 
     file: Path
     infrastructure: tuple[str, ...]
@@ -255,12 +255,13 @@ class ComposeService:
     env_prefix: str
 
 
-#: The four services, as named in docker-compose.yml (and in the journeys' ``spec.name``).
+#: The five services, as named in docker-compose.yml (and in the journeys' ``spec.name``).
 COMPOSE_SERVICES = (
     ComposeService("catalog", "CATALOG_"),
     ComposeService("commerce", "COMMERCE_"),
     ComposeService("learning", "LEARNING_"),
     ComposeService("custom-gen", "CUSTOMGEN_"),
+    ComposeService("integrations", "INTEGRATIONS_"),
 )
 
 

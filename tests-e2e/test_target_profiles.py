@@ -57,7 +57,7 @@ class PsReply:
 
 
 def test_check_requires_the_three_nats_nodes_with_the_profile(tmp_path: Path) -> None:
-    services = ["catalog", "commerce", "learning", "custom-gen", "gateway"]
+    services = ["catalog", "commerce", "learning", "custom-gen", "integrations", "gateway"]
     ComposeStack(tmp_path, 1, KEY, run=PsReply(services)).check()
     down = ComposeStack(tmp_path, 1, KEY, run=PsReply([*services, "nats"]), profile="nats-cluster")
     with pytest.raises(ComposeError, match=r"nats-2: 0/1 running; nats-3: 0/1 running"):

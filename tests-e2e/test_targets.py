@@ -64,6 +64,7 @@ def test_up_and_down_argv_per_topology(tmp_path: Path, replicas: int, scale: str
         *base(tmp_path), "up", "-d", "--build", "--wait",
         "--scale", f"catalog={scale}", "--scale", f"commerce={scale}",
         "--scale", f"learning={scale}", "--scale", f"custom-gen={scale}",
+        "--scale", f"integrations={scale}",
     ]  # fmt: skip
     assert stack.down_argv() == [*base(tmp_path), "down", "-v", "--remove-orphans"]
     assert stack.private_key_argv() == [
@@ -72,9 +73,9 @@ def test_up_and_down_argv_per_topology(tmp_path: Path, replicas: int, scale: str
     ]  # fmt: skip
     assert stack.config.replicas == replicas
     assert sorted({r.spec.name for r in stack.replicas}) == [
-        "catalog", "commerce", "custom-gen", "learning",
+        "catalog", "commerce", "custom-gen", "integrations", "learning",
     ]  # fmt: skip
-    assert len(stack.replicas) == 4 * replicas
+    assert len(stack.replicas) == 5 * replicas
 
 
 def test_override_adds_key_span_files_and_s3_port(tmp_path: Path) -> None:
@@ -111,6 +112,7 @@ def test_compose_file_allows_scaling_and_the_target_reads_what_it_publishes() ->
         ("commerce", "COMMERCE_UPSTREAMS"),
         ("learning", "LEARNING_UPSTREAMS"),
         ("custom-gen", "CUSTOMGEN_UPSTREAMS"),
+        ("integrations", "INTEGRATIONS_UPSTREAMS"),
     ]:
         service = services[name]
         # a scaled service may have neither a fixed name nor a published host port

@@ -92,6 +92,7 @@ def test_each_declared_projection_is_fed_by_the_services_live_handlers() -> None
     from coursemesh.catalog import main as catalog
     from coursemesh.commerce.events import catalog as commerce
     from coursemesh.customgen import main as customgen
+    from coursemesh.integrations.events import handlers as integrations
     from coursemesh.learning.events import projections as learning
 
     live: dict[str, list[Subscription]] = {
@@ -99,6 +100,7 @@ def test_each_declared_projection_is_fed_by_the_services_live_handlers() -> None
         "commerce": commerce.SUBSCRIPTIONS,
         "learning": learning.subscriptions(),
         "custom-gen": customgen.SUBSCRIPTIONS,
+        "integrations": integrations.subscriptions(),
     }
     declared = {spec.name: load_projections(spec.name) for spec in SERVICES}
     assert {s: sorted(p) for s, p in declared.items()} == {
@@ -106,6 +108,7 @@ def test_each_declared_projection_is_fed_by_the_services_live_handlers() -> None
         "commerce": ["courses", "memberships", "organizations"],
         "learning": ["entitlements", "memberships", "workouts"],
         "custom-gen": ["memberships"],
+        "integrations": ["memberships"],
     }
     for service, projections in declared.items():
         handlers = {t: h for sub in live[service] for t, h in sub.handlers.items()}

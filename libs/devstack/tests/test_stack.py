@@ -82,7 +82,7 @@ def test_stack_starts_routes_and_stops_without_orphans(
         migrate_log = (data / "logs" / "migrate-catalog.log").read_text()
         assert migrate_log.splitlines()[-1] == "migrated catalog"
         pids = [child.pid for child in stack.children()]
-        assert len(pids) == 4 + 4 + 1  # postgres nats s3 smtp, four services, gateway
+        assert len(pids) == 4 + 5 + 1  # postgres nats s3 smtp, five services, gateway
     finally:
         stack.stop()
     assert_pids_gone(pids)

@@ -6,6 +6,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from integrations_support import client, database_url, db, identity, receiver, world
+from integrations_support import (
+    client,
+    database_url,
+    db,
+    identity,
+    idle_client,
+    receiver,
+    world,
+)
 
-__all__ = ["client", "database_url", "db", "identity", "receiver", "world"]
+__all__ = ["client", "database_url", "db", "identity", "idle_client", "receiver", "world"]

@@ -166,11 +166,8 @@ def identity(tmp_path: Path) -> TestIdentity:
     return TestIdentity(tmp_path / "identity")
 
 
-@pytest.fixture
-async def client(
-    database_url: str, nats_url: str, identity: TestIdentity, world: World
-) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = service_settings(
+def _settings(database_url: str, nats_url: str, identity: TestIdentity, **extra: Any) -> Any:
+    return service_settings(
         SERVICE,
         database_url=database_url,
         nats_url=nats_url,
@@ -179,7 +176,26 @@ async def client(
         allow_loopback_endpoints=True,
         retry_scale=RETRY_SCALE,
         poll_interval_seconds=0.05,
+        **extra,
     )
+
+
+@pytest.fixture
+async def client(
+    database_url: str, nats_url: str, identity: TestIdentity, world: World
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app with its sender running."""
+    settings = _settings(database_url, nats_url, identity)
+    async with AsyncTestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def idle_client(
+    database_url: str, nats_url: str, identity: TestIdentity, world: World
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app without its sender: only requests change the database."""
+    settings = _settings(database_url, nats_url, identity, run_workers=False)
     async with AsyncTestClient(create_app(settings)) as test_client:
         yield test_client
 

@@ -15,32 +15,35 @@ from coursemesh.chassis.testing import TestIdentity
 
 
 @pytest.fixture
-async def routes(client: Any, identity: TestIdentity, receiver: Receiver) -> list[hostile.Target]:
-    """Every route with a body, aimed at a registered endpoint of the organization."""
-    created = await client.post(
+async def routes(
+    idle_client: Any, identity: TestIdentity, receiver: Receiver
+) -> list[hostile.Target]:
+    """Every route with a body, aimed at a registered endpoint of the organization (the
+    sender does not run: a delivery it sent would change the database under the check)."""
+    created = await idle_client.post(
         f"/organizations/{ORG}/webhook-endpoints",
         json={"url": receiver.url, "eventTypes": ["lead.created"]},
         headers=identity.headers(OWNER),
     )
     assert created.status_code == 201, created.text
     ids = {"org_id": str(ORG), "endpoint_id": created.json()["id"]}
-    return hostile.targets(client.app, ids)
+    return hostile.targets(idle_client.app, ids)
 
 
 async def test_every_route_refuses_each_hostile_body_and_changes_nothing(
-    client: Any, routes: list[hostile.Target], db: Database, identity: TestIdentity
+    idle_client: Any, routes: list[hostile.Target], db: Database, identity: TestIdentity
 ) -> None:
     assert len(routes) == 7
-    await hostile.assert_refuses_hostile_bodies(client, db, routes, identity.headers(OWNER))
+    await hostile.assert_refuses_hostile_bodies(idle_client, db, routes, identity.headers(OWNER))
 
 
 @hostile.PROPERTY_SETTINGS
 @given(data=st.data())
 async def test_no_body_breaks_a_route(
     data: st.DataObject,
-    client: Any,
+    idle_client: Any,
     routes: list[hostile.Target],
     db: Database,
     identity: TestIdentity,
 ) -> None:
-    await hostile.assert_draw_survives(data, client, db, routes, identity.headers(OWNER))
+    await hostile.assert_draw_survives(data, idle_client, db, routes, identity.headers(OWNER))

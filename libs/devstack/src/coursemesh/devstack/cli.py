@@ -138,7 +138,7 @@ def up(
         float, typer.Option(min=0.0, help="longest restart delay in seconds")
     ] = 10.0,
 ) -> None:
-    """Start PostgreSQL, NATS, S3, SMTP, migrations, the four services and the gateway, then
+    """Start PostgreSQL, NATS, S3, SMTP, migrations, the five services and the gateway, then
     supervise them: a child that exits is restarted with backoff until it crash-loops."""
     from coursemesh.devstack.stack import Stack, StackConfig, StackError
     from coursemesh.devstack.stack import public_url as checked_public_url

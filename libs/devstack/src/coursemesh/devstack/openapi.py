@@ -1,4 +1,4 @@
-"""The suite's one API contract, ``docs/openapi.json``: the four services' OpenAPI documents
+"""The suite's one API contract, ``docs/openapi.json``: the five services' OpenAPI documents
 merged, as the gateway serves it at ``/openapi.json``.
 
     uv run python -m coursemesh.devstack.openapi            # print the merged document
