@@ -5,6 +5,8 @@ delivery is asynchronous by nature)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -348,3 +350,22 @@ async def test_a_receiver_down_then_up_gets_every_event_once(
     assert sorted(down.ids()) == sorted({*down.ids()})  # each id exactly once
     assert len(down.ids()) == events
     assert all(r.verified is not None for r in down.received)
+
+
+async def test_a_replay_while_the_first_attempt_is_in_flight_is_sent_again(
+    client: Client, identity: TestIdentity, receiver: Receiver
+) -> None:
+    endpoint = await register(client, identity, receiver)
+    receiver.hold = threading.Event()
+    sent = await client.post(f"{BASE}/{endpoint['id']}/test", headers=identity.headers(OWNER))
+    await asyncio.to_thread(receiver.holding.wait, 15)
+    assert receiver.holding.is_set()  # the first attempt is in the receiver's hands
+    replayed = await client.post(
+        f"{BASE}/{endpoint['id']}/deliveries/{sent.json()['deliveryId']}/replay",
+        headers=identity.headers(OWNER),
+    )
+    assert replayed.status_code == 202, replayed.text
+    receiver.hold.set()
+    await received(receiver, 2)  # the in-flight attempt's success did not swallow the replay
+    await settled(client, identity, endpoint["id"])
+    assert receiver.ids() == [sent.json()["webhookId"]] * 2

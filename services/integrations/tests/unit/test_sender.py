@@ -35,7 +35,7 @@ def endpoint(url: str = "https://hooks.example.com/in") -> Endpoint:
 
 
 def claimed(ep: Endpoint, attempts: int = 0) -> ClaimedDelivery:
-    return ClaimedDelivery(uuid.uuid4(), "msg_1", '{"type":"lead.created"}', attempts, ep)
+    return ClaimedDelivery(uuid.uuid4(), "msg_1", '{"type":"lead.created"}', attempts, ep, NOW)
 
 
 class Queue:

@@ -187,12 +187,99 @@ def schemas() -> dict[str, Any]:
     }
 
 
+def examples() -> dict[str, Any]:
+    """A delivery body of every public type, as a receiver gets it."""
+    from coursemesh.contracts import examples as ex
+
+    t = ex.EXAMPLE_TIME
+    entitlement: dict[str, Any] = {
+        "entitlement_id": ex.ENTITLEMENT,
+        "organization_id": ex.ORG,
+        "course_id": ex.COURSE,
+        "user_id": ex.BUYER,
+    }
+    payment: dict[str, Any] = {
+        "payment_id": ex.TRANSACTION,
+        "organization_id": ex.ORG,
+        "user_id": ex.BUYER,
+        "entitlement_id": ex.ENTITLEMENT,
+        "custom_course_purchase_id": None,
+        "amount_in_cents": 4900,
+        "currency": "EUR",
+        "provider": "stripe",
+        "at": t,
+    }
+    custom: dict[str, Any] = {
+        "custom_course_id": ex.CUSTOM_COURSE,
+        "organization_id": ex.ORG,
+        "user_id": ex.BUYER,
+        "checksum": ex.CHECKSUM,
+        "file_size_bytes": 48391,
+    }
+    data: dict[str, _Data] = {
+        "enrollment.activated": EnrollmentData(
+            **entitlement,
+            status="active",
+            previous_status="pending",
+            cause="payment_completed",
+            reason=None,
+            payment_id=ex.TRANSACTION,
+            changed_at=t,
+        ),
+        "enrollment.revoked": EnrollmentData(
+            **entitlement,
+            status="revoked",
+            previous_status="active",
+            cause="staff_revoked",
+            reason="Refunded on request",
+            payment_id=ex.TRANSACTION,
+            changed_at=t,
+        ),
+        "payment.completed": PaymentData(**payment),
+        "payment.failed": PaymentData(**{**payment, "failure_reason": "card_declined"}),
+        "payment.refunded": PaymentData(**payment),
+        "lead.created": LeadCreatedData(
+            lead_id=ex.LEAD,
+            organization_id=ex.ORG,
+            user_id=ex.BUYER,
+            email="ann@example.com",
+            source="course_purchase",
+            created_at=t,
+        ),
+        "course.started": CourseStartedData(**entitlement, start_date=t.date(), restart_count=0),
+        "course.completed": CourseCompletedData(**entitlement, completed_at=t),
+        "workout.completed": WorkoutCompletedData(
+            **entitlement, workout_id=ex.WORKOUT_A, day_offset=0, completed_at=t
+        ),
+        "custom_course.ready": CustomCourseData(**custom),
+        "custom_course.updated": CustomCourseData(**custom, reason="audio_regenerated"),
+        "regen_request.decided": RegenDecidedData(
+            regen_request_id=ex.REGEN,
+            custom_course_id=ex.CUSTOM_COURSE,
+            organization_id=ex.ORG,
+            user_id=ex.BUYER,
+            audio_id=ex.AUDIO,
+            decision="approved",
+            note=None,
+        ),
+        TEST_EVENT_TYPE: TestData(
+            endpoint_id=ex.ORG, organization_id=ex.ORG, message="A test event, sent on request."
+        ),
+    }
+    return {
+        kind: msgspec.to_builtins(
+            WebhookMessage(type=kind, timestamp=t, data=msgspec.to_builtins(body))
+        )
+        for kind, body in data.items()
+    }
+
+
 def document() -> str:
-    """``docs/webhook-events.json``: the schemas as committed (regenerate with
-    ``uv run python -m coursemesh.contracts.webhooks --write``)."""
+    """``docs/webhook-events.json``: the schemas and an example of each type, as committed
+    (regenerate with ``uv run python -m coursemesh.contracts.webhooks --write``)."""
     import json
 
-    return json.dumps(schemas(), indent=2, sort_keys=True) + "\n"
+    return json.dumps({**schemas(), "examples": examples()}, indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":

@@ -323,6 +323,7 @@ class SqlDeliveryQueue:
                     deliveries.c.body,
                     deliveries.c.attempts,
                     deliveries.c.endpoint_id,
+                    deliveries.c.claimed_until,
                 )
             )
             rows = claimed.all()
@@ -339,6 +340,7 @@ class SqlDeliveryQueue:
                 body=r.body,
                 attempts=r.attempts,
                 endpoint=owners[r.endpoint_id],
+                claimed_until=r.claimed_until,
             )
             for r in rows
         ]
@@ -367,13 +369,13 @@ class SqlDeliveryQueue:
                     response_excerpt=excerpt,
                 )
             )
-            # Only while our claim stands: a replay in the meantime started the delivery over.
-            await s.execute(
+            # Only while our claim stands: a replay in the meantime cleared it and started the
+            # delivery over, which this attempt's outcome must not overwrite.
+            updated = await s.execute(
                 deliveries.update()
                 .where(
                     deliveries.c.id == delivery.id,
-                    deliveries.c.attempts == delivery.attempts,
-                    deliveries.c.status == "pending",
+                    deliveries.c.claimed_until == delivery.claimed_until,
                 )
                 .values(
                     status=status,
@@ -385,8 +387,9 @@ class SqlDeliveryQueue:
                     last_error=result.error,
                     updated_at=at,
                 )
+                .returning(deliveries.c.id)
             )
-            if disable_reason is not None:
+            if updated.first() is not None and disable_reason is not None:
                 await s.execute(
                     endpoints.update()
                     .where(endpoints.c.id == delivery.endpoint.id)

@@ -136,6 +136,8 @@ class ClaimedDelivery:
     body: str
     attempts: int
     endpoint: Endpoint
+    #: the claim's end, which also identifies it: a replay meanwhile clears it
+    claimed_until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +168,8 @@ class DeliveryQueue(Protocol):
         next_attempt_at: datetime | None,
         disable_reason: str | None = None,
     ) -> None:
-        """The attempt, the delivery's new state, and (``disable_reason``) its endpoint
+        """The attempt, and, while the claim still stands (no replay started the delivery
+        over meanwhile), the delivery's new state and (``disable_reason``) its endpoint
         disabled, in one transaction."""
         ...
 
