@@ -30,7 +30,7 @@ from bench.chaos import DrillConfig, render, row_of, run_one  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
-DURATION = float(os.environ.get("COURSEMESH_CHAOS_DURATION", "20"))
+DURATION = float(os.environ.get("COURSEMESH_CHAOS_DURATION", "30"))
 #: Projections must have converged this long after the last victim is back and the load is over.
 #: What stays open last is asynchronous by design: webhook deliveries and receipts retried with
 #: exponential backoff after the failures they met, a receipt whose sent mark a kill lost waits

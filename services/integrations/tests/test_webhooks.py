@@ -369,3 +369,14 @@ async def test_a_replay_while_the_first_attempt_is_in_flight_is_sent_again(
     await received(receiver, 2)  # the in-flight attempt's success did not swallow the replay
     await settled(client, identity, endpoint["id"])
     assert receiver.ids() == [sent.json()["webhookId"]] * 2
+
+
+async def test_a_host_that_does_not_resolve_is_refused(
+    client: Client, identity: TestIdentity
+) -> None:
+    response = await client.post(
+        BASE,
+        json={"url": "https://no-such-host.invalid/", "eventTypes": ["lead.created"]},
+        headers=identity.headers(OWNER),
+    )
+    assert (response.status_code, response.json()["code"]) == (422, "ENDPOINT_URL_INVALID")

@@ -24,6 +24,7 @@ from coursemesh.integrations.domain.catalogue import body_of, unknown_event_type
 from coursemesh.integrations.domain.errors import (
     DeliveryNotFound,
     EndpointNotFound,
+    EndpointUrlInvalid,
     UnknownEventType,
 )
 from coursemesh.integrations.domain.secrets import new_secret
@@ -49,7 +50,10 @@ async def check_destination(url: str, resolver: Resolver, policy: Policy) -> Non
     """Refuse a URL that is malformed or whose host resolves to an address we never send to."""
     target = parse_endpoint_url(url, allow_insecure=policy.allow_loopback)
     literal = literal_address(target.host)
-    addresses = [literal] if literal else await resolver.resolve(target.host, target.port)
+    try:
+        addresses = [literal] if literal else await resolver.resolve(target.host, target.port)
+    except (OSError, UnicodeError) as exc:  # no such name, or not a valid one
+        raise EndpointUrlInvalid(f"{target.host} does not resolve") from exc
     check_addresses(target.host, addresses, allow_loopback=policy.allow_loopback)
 
 
