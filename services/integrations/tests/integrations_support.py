@@ -166,7 +166,7 @@ def identity(tmp_path: Path) -> TestIdentity:
     return TestIdentity(tmp_path / "identity")
 
 
-def _settings(database_url: str, nats_url: str, identity: TestIdentity, **extra: Any) -> Any:
+def settings_for(database_url: str, nats_url: str, identity: TestIdentity, **extra: Any) -> Any:
     return service_settings(
         SERVICE,
         database_url=database_url,
@@ -185,7 +185,7 @@ async def client(
     database_url: str, nats_url: str, identity: TestIdentity, world: World
 ) -> AsyncIterator[AsyncTestClient[Any]]:
     """The app with its sender running."""
-    settings = _settings(database_url, nats_url, identity)
+    settings = settings_for(database_url, nats_url, identity)
     async with AsyncTestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -195,7 +195,7 @@ async def idle_client(
     database_url: str, nats_url: str, identity: TestIdentity, world: World
 ) -> AsyncIterator[AsyncTestClient[Any]]:
     """The app without its sender: only requests change the database."""
-    settings = _settings(database_url, nats_url, identity, run_workers=False)
+    settings = settings_for(database_url, nats_url, identity, run_workers=False)
     async with AsyncTestClient(create_app(settings)) as test_client:
         yield test_client
 

@@ -15,6 +15,7 @@ from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import (
     TestIdentity,
     deliver,
+    migration_drift,
     service_settings,
     wait_for,
 )
@@ -197,27 +198,6 @@ async def test_entitlement_event_over_real_jetstream_opens_the_player(
 
 
 async def test_migrations_match_the_table_declarations(database_url: str) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from coursemesh.learning.adapters.tables import metadata
 
-    def diff(connection: Any) -> list[Any]:
-        context = MigrationContext.configure(
-            connection,
-            opts={
-                "include_schemas": True,
-                "include_name": lambda name, kind, _: kind != "schema" or name == SERVICE.schema,
-                "include_object": lambda obj, name, kind, *_: name != "alembic_version",
-            },
-        )
-        return list(compare_metadata(context, metadata))
-
-    # A plain engine (search_path public) so the learning schema is compared by name.
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            assert await conn.run_sync(diff) == []
-    finally:
-        await engine.dispose()
+    assert await migration_drift(database_url, SERVICE.schema, metadata) == []

@@ -13,6 +13,7 @@ from standardwebhooks.webhooks import Webhook
 
 from coursemesh.contracts import commerce, customgen, learning
 from coursemesh.contracts.webhooks import EVENT_TYPES, schemas
+from coursemesh.integrations.adapters.network import retry_after_seconds
 from coursemesh.integrations.domain.catalogue import MAX_BODY_BYTES, body_of, public_event
 from coursemesh.integrations.domain.errors import EndpointAddressForbidden, EndpointUrlInvalid
 from coursemesh.integrations.domain.outcome import outcome_of
@@ -77,6 +78,12 @@ def test_retry_after_is_honoured_only_when_longer_and_bounded() -> None:
         "::ffff:169.254.169.254",
         "240.0.0.1",
         "::",
+        "2002:7f00:1::1",  # 6to4 around 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 around the metadata address
+        "64:ff9b::10.0.0.1",  # NAT64 around a private address
+        "64:ff9b::169.254.169.254",
+        "64:ff9b:1::a00:1",  # NAT64's local-use prefix
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
     ],
 )
 def test_addresses_inside_a_network_are_refused(address: str) -> None:
@@ -86,6 +93,10 @@ def test_addresses_inside_a_network_are_refused(address: str) -> None:
 def test_public_addresses_pass_and_loopback_only_when_allowed() -> None:
     assert forbidden_reason(ipaddress.ip_address("93.184.216.34"), allow_loopback=False) is None
     assert forbidden_reason(ipaddress.ip_address("2606:4700::1"), allow_loopback=False) is None
+    # IPv6 forms of a public IPv4 address are judged as that address
+    assert forbidden_reason(ipaddress.ip_address("2002:5db8:d822::1"), allow_loopback=False) is None
+    nat64 = ipaddress.ip_address("64:ff9b::93.184.216.34")
+    assert forbidden_reason(nat64, allow_loopback=False) is None
     assert forbidden_reason(ipaddress.ip_address("127.0.0.1"), allow_loopback=True) is None
     metadata = ipaddress.ip_address("169.254.169.254")
     assert forbidden_reason(metadata, allow_loopback=True) is not None
@@ -120,6 +131,46 @@ def test_malformed_or_insecure_urls_are_refused(url: str) -> None:
 def test_development_accepts_http() -> None:
     target = parse_endpoint_url("http://127.0.0.1:9000/hooks", allow_insecure=True)
     assert (target.scheme, target.host, target.port) == ("http", "127.0.0.1", 9000)
+    assert (target.host_header, target.path) == ("127.0.0.1:9000", "/hooks")
+
+
+def test_an_internationalised_host_takes_its_ascii_form_everywhere() -> None:
+    target = parse_endpoint_url("https://Bücher.example/in?a=1", allow_insecure=False)
+    assert (target.host, target.port, target.path) == ("xn--bcher-kva.example", 443, "/in?a=1")
+    assert target.host_header == "xn--bcher-kva.example"
+
+
+def test_a_host_name_idna_refuses_is_an_invalid_url() -> None:
+    with pytest.raises(EndpointUrlInvalid):
+        parse_endpoint_url("https://a\u200db.example/", allow_insecure=False)
+
+
+def test_the_host_header_keeps_only_a_port_that_is_not_the_default() -> None:
+    assert parse_endpoint_url("https://h.example:443/", allow_insecure=False).host_header == (
+        "h.example"
+    )
+    assert parse_endpoint_url("https://h.example:8443/", allow_insecure=False).host_header == (
+        "h.example:8443"
+    )
+    assert parse_endpoint_url("https://[2606:4700::1]/", allow_insecure=False).host_header == (
+        "[2606:4700::1]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, None),
+        ("120", 120.0),
+        ("Sat, 05 Dec 2026 12:02:00 GMT", 120.0),
+        ("Sat, 05 Dec 2026 11:00:00 GMT", 0.0),  # in the past: no extra wait
+        ("soon", None),
+    ],
+)
+def test_retry_after_reads_seconds_or_an_http_date(
+    value: str | None, seconds: float | None
+) -> None:
+    assert retry_after_seconds(value, NOW) == seconds
 
 
 @pytest.mark.parametrize(

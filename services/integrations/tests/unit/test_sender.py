@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from coursemesh.integrations.app.ports import ClaimedDelivery, Endpoint, SendResult
 from coursemesh.integrations.app.sending import DeliverySender, SenderPolicy
 from coursemesh.integrations.domain.secrets import new_secret
-from coursemesh.integrations.domain.ssrf import IPAddress
+from coursemesh.integrations.domain.ssrf import IPAddress, Target
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -84,12 +84,17 @@ class Sender:
     def __init__(self, status: int | None = 204, **extra: object) -> None:
         self.status = status
         self.extra = extra
-        self.sent: list[tuple[str, IPAddress, dict[str, str]]] = []
+        self.sent: list[tuple[Target, IPAddress, dict[str, str]]] = []
 
     async def send(
-        self, url: str, address: IPAddress, headers: dict[str, str], body: str, timeout: float
+        self,
+        target: Target,
+        address: IPAddress,
+        headers: dict[str, str],
+        body: str,
+        timeout: float,
     ) -> SendResult:
-        self.sent.append((url, address, headers))
+        self.sent.append((target, address, headers))
         return SendResult(status=self.status, latency_ms=3, **self.extra)  # type: ignore[arg-type]
 
 
@@ -123,8 +128,9 @@ async def test_a_host_resolving_inside_the_network_gets_no_request() -> None:
 async def test_the_request_goes_to_the_checked_address_signed() -> None:
     queue, http = Queue(), Sender()
     await sender(queue, Resolver("93.184.216.34"), http).deliver(claimed(endpoint()))
-    ((_url, address, headers),) = http.sent
+    ((target, address, headers),) = http.sent
     assert str(address) == "93.184.216.34"
+    assert (target.host_header, target.path) == ("hooks.example.com", "/in")
     assert headers["webhook-id"] == "msg_1"
     assert headers["webhook-signature"].startswith("v1,")
     assert queue.records[0][1] == "delivered"
@@ -154,3 +160,40 @@ async def test_one_delivery_in_flight_per_endpoint() -> None:
     # while they are in flight, the next round names both endpoints busy
     await s.send_due()
     assert sorted(queue.busy_seen[1]) == sorted([ep.id, other.id])
+
+
+class BrokenSender(Sender):
+    async def send(
+        self,
+        target: Target,
+        address: IPAddress,
+        headers: dict[str, str],
+        body: str,
+        timeout: float,
+    ) -> SendResult:
+        raise RuntimeError("a bug of ours")
+
+
+async def test_a_fault_of_ours_is_recorded_as_an_attempt_and_retried() -> None:
+    queue = Queue()
+    await sender(queue, Resolver("93.184.216.34"), BrokenSender()).deliver(claimed(endpoint()))
+    ((result, status, next_at, _),) = queue.records
+    assert (result.status, result.error) == (None, "internal: RuntimeError")
+    assert status == "pending"
+    assert next_at is not None
+    assert next_at > NOW
+
+
+async def test_an_internationalised_host_is_looked_up_and_sent_in_its_ascii_form() -> None:
+    class Recording(Resolver):
+        asked: list[str] = []
+
+        async def resolve(self, host: str, port: int) -> list[IPAddress]:
+            self.asked.append(host)
+            return await super().resolve(host, port)
+
+    queue, http, resolver = Queue(), Sender(), Recording("93.184.216.34")
+    await sender(queue, resolver, http).deliver(claimed(endpoint("https://bücher.example/in")))
+    assert resolver.asked == ["xn--bcher-kva.example"]
+    ((target, _, _),) = http.sent
+    assert target.host_header == "xn--bcher-kva.example"

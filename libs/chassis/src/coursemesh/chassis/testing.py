@@ -144,6 +144,33 @@ async def migrated_database(server_url: str, *definitions: ServiceDefinition[Any
     return _with_database(server_url, name)
 
 
+async def migration_drift(database_url: str, schema: str, metadata: sa.MetaData) -> list[Any]:
+    """What alembic's autogenerate finds between a migrated database and the service's table
+    declarations (empty when the migrations build exactly the tables the code declares)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    def diff(connection: Any) -> list[Any]:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "include_schemas": True,
+                "include_name": lambda name, kind, _: kind != "schema" or name == schema,
+                "include_object": lambda obj, name, kind, *_: name != "alembic_version",
+            },
+        )
+        return list(compare_metadata(context, metadata))
+
+    # A plain engine (search_path public) so that the schema is compared by name.
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(diff)
+    finally:
+        await engine.dispose()
+
+
 def _with_database(url: str, database: str) -> str:
     return sa.engine.make_url(url).set(database=database).render_as_string(hide_password=False)
 

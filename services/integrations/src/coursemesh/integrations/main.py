@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import Any
 
 from litestar import Litestar
@@ -13,6 +14,7 @@ from coursemesh.chassis.db import asyncpg_dsn
 from coursemesh.chassis.notify import listen_forever
 from coursemesh.chassis.tasks import cancel_and_wait
 from coursemesh.integrations.adapters.store_sql import CHANNEL
+from coursemesh.integrations.app.ports import Resolver
 from coursemesh.integrations.bootstrap import bootstrap, runtime
 from coursemesh.integrations.events.handlers import subscriptions
 from coursemesh.integrations.http.controllers import WebhookEndpoints
@@ -41,12 +43,13 @@ async def webhook_sender(ctx: ServiceContext[Any]) -> None:
             await cancel_and_wait([listener])
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> Litestar:
+    """``resolver``: DNS for registration and sending (the system's unless a test passes one)."""
     return create_service_app(
         SERVICE,
         settings=settings,
         route_handlers=[WebhookEndpoints],
         subscriptions=subscriptions(),
         workers=[("webhook-sender", webhook_sender)],
-        bootstrap=bootstrap,
+        bootstrap=functools.partial(bootstrap, resolver=resolver),
     )

@@ -95,7 +95,7 @@ entitlement_transitions = sa.Table(
     "entitlement_transitions",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("entitlement_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("entitlement_id", UUID(as_uuid=True), nullable=False),
     sa.Column("from_status", sa.Text),
     sa.Column("to_status", sa.Text, nullable=False),
     sa.Column("cause", sa.Text, nullable=False),
@@ -104,6 +104,7 @@ entitlement_transitions = sa.Table(
     sa.Column("at", _UTC, nullable=False),
     # The payment the step is about (migration 0006); null: none, or a row written before.
     sa.Column("payment_transaction_id", UUID(as_uuid=True)),
+    sa.Index("ix_entitlement_transitions_entitlement_id", "entitlement_id"),
 )
 
 payment_transactions = sa.Table(
@@ -146,13 +147,14 @@ payment_transitions = sa.Table(
     "payment_transitions",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("transaction_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("transaction_id", UUID(as_uuid=True), nullable=False),
     sa.Column("from_status", sa.Text, nullable=False),
     sa.Column("to_status", sa.Text, nullable=False),
     sa.Column("cause", sa.Text, nullable=False),
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("at", _UTC, nullable=False),
+    sa.Index("ix_payment_transitions_transaction_id", "transaction_id"),
 )
 
 webhook_events = sa.Table(

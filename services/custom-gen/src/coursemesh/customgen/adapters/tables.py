@@ -56,6 +56,7 @@ purchases = sa.Table(
     sa.Column("purchased_at", TZ, nullable=False),
     sa.Column("created_at", TZ, nullable=False, server_default=_now()),
     sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+    sa.Index("purchases_by_user", "user_id"),
 )
 
 memberships = sa.Table(
@@ -85,6 +86,8 @@ custom_courses = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),  # aggregate version of its events
     sa.Column("created_at", TZ, nullable=False, server_default=_now()),
     sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+    sa.Index("custom_courses_by_user", "user_id"),
+    sa.Index("custom_courses_by_org", "organization_id", "created_at"),
 )
 
 generation_jobs = sa.Table(
@@ -103,6 +106,8 @@ generation_jobs = sa.Table(
     sa.Column("failed_step", sa.Text),
     sa.Column("created_at", TZ, nullable=False, server_default=_now()),
     sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+    sa.Index("jobs_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+    sa.Index("jobs_by_course", "custom_course_id"),
 )
 
 regen_requests = sa.Table(
@@ -120,4 +125,13 @@ regen_requests = sa.Table(
     sa.Column("decided_at", TZ),
     sa.Column("completed_at", TZ),
     sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Index(
+        "one_open_regen_per_audio",
+        "custom_course_id",
+        "audio_id",
+        unique=True,
+        postgresql_where=sa.text("status IN ('open', 'approved')"),
+    ),
+    sa.Index("regen_by_user", "user_id", "created_at"),
+    sa.Index("regen_by_org", "organization_id", "created_at"),
 )

@@ -8,19 +8,26 @@ import asyncio
 import ipaddress
 import socket
 import time
-from urllib.parse import urlsplit, urlunsplit
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 
 from coursemesh.integrations.app.ports import SendResult
-from coursemesh.integrations.domain.ssrf import IPAddress
+from coursemesh.integrations.domain.ssrf import IPAddress, Target
 
 _EXCERPT_BYTES = 1024
+# A lookup that hangs must not hold a registration request or a sender slot.
+_RESOLVE_TIMEOUT_SECONDS = 5.0
 
 
 class SystemResolver:
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        """The host's addresses; :class:`OSError` (``TimeoutError`` included) when it has none."""
+        async with asyncio.timeout(_RESOLVE_TIMEOUT_SECONDS):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
         seen: list[IPAddress] = []
         for info in infos:
             address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
@@ -29,14 +36,21 @@ class SystemResolver:
         return seen
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delay-seconds or an HTTP date (RFC 9110
+    10.2.3); None when absent or unreadable (the published schedule decides)."""
     if value is None:
         return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: the schedule decides
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an obsolete date form without a zone is GMT by definition
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 class HttpxSender:
@@ -44,15 +58,17 @@ class HttpxSender:
         self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
     async def send(
-        self, url: str, address: IPAddress, headers: dict[str, str], body: str, timeout: float
+        self,
+        target: Target,
+        address: IPAddress,
+        headers: dict[str, str],
+        body: str,
+        timeout: float,
     ) -> SendResult:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
         literal = f"[{address}]" if address.version == 6 else str(address)
-        netloc = f"{literal}:{parts.port}" if parts.port else literal
-        direct = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        sent_headers = {**headers, "host": parts.netloc.rsplit("@", 1)[-1]}
-        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        direct = f"{target.scheme}://{literal}:{target.port}{target.path}"
+        sent_headers = {**headers, "host": target.host_header}
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         started = time.monotonic()
         try:
             async with self._client.stream(
@@ -73,7 +89,9 @@ class HttpxSender:
                 status=response.status_code,
                 latency_ms=latency,
                 excerpt=excerpt[:_EXCERPT_BYTES].decode("utf-8", "replace") or None,
-                retry_after=_retry_after(response),
+                retry_after=retry_after_seconds(
+                    response.headers.get("retry-after"), datetime.now(UTC)
+                ),
                 error=(
                     f"redirect to {response.headers.get('location', '?')} not followed"
                     if response.is_redirect

@@ -290,27 +290,45 @@ class SqlDeliveryQueue:
     async def claim_due(
         self, now: datetime, limit: int, lease_seconds: float, busy: Sequence[uuid.UUID]
     ) -> list[ClaimedDelivery]:
-        due = (
-            sa.select(deliveries.c.id, deliveries.c.endpoint_id)
-            .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
+        """The earliest due delivery of each endpoint with none in flight, oldest first.
+
+        Walking the endpoints (each one's first due row by index) rather than the due rows
+        means one endpoint's backlog, however long, never hides another endpoint's delivery.
+        The endpoint row is locked while claiming so that two senders never both start one:
+        an endpoint has at most one delivery in flight across every process."""
+        first_due = (
+            sa.select(deliveries.c.id, deliveries.c.next_attempt_at)
             .where(
+                deliveries.c.endpoint_id == endpoints.c.id,
                 deliveries.c.status == "pending",
                 deliveries.c.next_attempt_at <= now,
-                sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now),
-                endpoints.c.enabled,
             )
             .order_by(deliveries.c.next_attempt_at)
-            # Some headroom: rows of one endpoint beyond its first are left to the next round.
-            .limit(limit * 4)
-            .with_for_update(of=deliveries, skip_locked=True)
+            .limit(1)
+            .lateral("first_due")
+        )
+        in_flight = (
+            sa.select(deliveries.c.id)
+            .where(
+                deliveries.c.endpoint_id == endpoints.c.id,
+                deliveries.c.claimed_until >= now,
+                deliveries.c.status == "pending",
+            )
+            .exists()
+        )
+        due = (
+            sa.select(first_due.c.id, endpoints.c.id.label("endpoint_id"))
+            .select_from(endpoints.join(first_due, sa.true()))
+            .where(endpoints.c.enabled, ~in_flight)
+            .order_by(first_due.c.next_attempt_at)
+            .limit(limit)
+            # NO KEY UPDATE: new deliveries' foreign-key checks (KEY SHARE) are not blocked.
+            .with_for_update(of=endpoints, skip_locked=True, key_share=True)
         )
         if busy:
-            due = due.where(deliveries.c.endpoint_id.not_in(list(busy)))
+            due = due.where(endpoints.c.id.not_in(list(busy)))
         async with self._db.unit_of_work() as uow:
-            chosen: dict[uuid.UUID, uuid.UUID] = {}
-            for row in await uow.session.execute(due):
-                if row.endpoint_id not in chosen and len(chosen) < limit:
-                    chosen[row.endpoint_id] = row.id
+            chosen = {row.endpoint_id: row.id for row in await uow.session.execute(due)}
             if not chosen:
                 return []
             claimed = await uow.session.execute(
@@ -397,10 +415,21 @@ class SqlDeliveryQueue:
                 )
 
     async def purge(self, before: datetime) -> int:
+        """Deliveries older than ``before`` that are settled, or still pending for an endpoint
+        disabled since before then (they would otherwise wait forever)."""
+        long_disabled = sa.select(endpoints.c.id).where(
+            ~endpoints.c.enabled, endpoints.c.updated_at < before
+        )
         async with self._db.unit_of_work() as uow:
             result = await uow.session.execute(
                 deliveries.delete()
-                .where(deliveries.c.created_at < before, deliveries.c.status != "pending")
+                .where(
+                    deliveries.c.created_at < before,
+                    sa.or_(
+                        deliveries.c.status != "pending",
+                        deliveries.c.endpoint_id.in_(long_disabled),
+                    ),
+                )
                 .returning(deliveries.c.id)
             )
             return len(result.all())

@@ -37,7 +37,7 @@ endpoints = sa.Table(
     "endpoints",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("organization_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("organization_id", sa.Uuid, nullable=False),
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("description", sa.Text),
     sa.Column("event_types", ARRAY(sa.Text), nullable=False),
@@ -48,6 +48,7 @@ endpoints = sa.Table(
     sa.Column("previous_secret_expires_at", _TZ),
     sa.Column("created_at", _TZ, nullable=False),
     sa.Column("updated_at", _TZ, nullable=False),
+    sa.Index("ix_endpoints_organization_id", "organization_id"),
 )
 
 deliveries = sa.Table(
@@ -77,10 +78,20 @@ deliveries = sa.Table(
     sa.Column("updated_at", _TZ, nullable=False),
     sa.UniqueConstraint("endpoint_id", "event_id", name="uq_deliveries_endpoint_event"),
     sa.Index("ix_deliveries_endpoint_created", "endpoint_id", "created_at"),
-    sa.Index(
-        "ix_deliveries_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")
-    ),
     sa.Index("ix_deliveries_created", "created_at"),
+    # Each endpoint's first due delivery, and whether one is in flight (the sender's claim).
+    sa.Index(
+        "ix_deliveries_endpoint_due",
+        "endpoint_id",
+        "next_attempt_at",
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index(
+        "ix_deliveries_endpoint_claimed",
+        "endpoint_id",
+        "claimed_until",
+        postgresql_where=sa.text("claimed_until IS NOT NULL"),
+    ),
 )
 
 delivery_attempts = sa.Table(
@@ -92,7 +103,6 @@ delivery_attempts = sa.Table(
         sa.Uuid,
         sa.ForeignKey(f"{SCHEMA}.deliveries.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
     ),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("at", _TZ, nullable=False),
@@ -100,4 +110,5 @@ delivery_attempts = sa.Table(
     sa.Column("latency_ms", sa.Integer, nullable=False),
     sa.Column("error", sa.Text),
     sa.Column("response_excerpt", sa.Text),
+    sa.Index("ix_delivery_attempts_delivery_id", "delivery_id"),
 )

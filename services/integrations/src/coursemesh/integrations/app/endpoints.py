@@ -97,6 +97,9 @@ class Endpoints:
         now: datetime,
     ) -> Endpoint:
         types = _check_event_types(event_types)
+        # Staff first: a DNS lookup is never made on behalf of someone who may not register.
+        async with self._storage.transaction() as tx:
+            await require_staff(tx, organization_id, user_id)
         await check_destination(url, self._resolver, self._policy)
         endpoint = Endpoint(
             id=uuid.uuid4(),
@@ -138,9 +141,11 @@ class Endpoints:
         changes: EndpointChanges,
         now: datetime,
     ) -> Endpoint:
-        if changes.url is not None:
-            await check_destination(changes.url, self._resolver, self._policy)
         types = None if changes.event_types is None else _check_event_types(changes.event_types)
+        if changes.url is not None:
+            async with self._storage.transaction() as tx:
+                await _staff_endpoint(tx, organization_id, endpoint_id, user_id)
+            await check_destination(changes.url, self._resolver, self._policy)
         async with self._storage.transaction() as tx:
             endpoint = await _staff_endpoint(tx, organization_id, endpoint_id, user_id, lock=True)
             enabled = endpoint.enabled if changes.enabled is None else changes.enabled

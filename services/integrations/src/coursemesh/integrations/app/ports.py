@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from coursemesh.chassis.staff import StaffDirectory
-from coursemesh.integrations.domain.ssrf import IPAddress
+from coursemesh.integrations.domain.ssrf import IPAddress, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,5 +182,10 @@ class Resolver(Protocol):
 
 class Sender(Protocol):
     async def send(
-        self, url: str, address: IPAddress, headers: dict[str, str], body: str, timeout: float
+        self,
+        target: Target,
+        address: IPAddress,
+        headers: dict[str, str],
+        body: str,
+        timeout: float,
     ) -> SendResult: ...

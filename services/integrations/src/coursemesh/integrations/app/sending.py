@@ -99,6 +99,12 @@ class DeliverySender:
     async def deliver(self, delivery: ClaimedDelivery) -> None:
         try:
             result = await self._attempt(delivery)
+        except Exception as exc:
+            # A fault of ours, not the receiver's: still an attempt, logged and retried on the
+            # schedule, so the delivery log shows it instead of a silent wait for the lease.
+            log.exception("delivery %s: attempt failed", delivery.webhook_id)
+            result = SendResult(status=None, latency_ms=0, error=f"internal: {type(exc).__name__}")
+        try:
             await self._record(delivery, result)
         except Exception:
             # The lease runs out and the delivery is claimed again: nothing is lost.
@@ -135,7 +141,7 @@ class DeliverySender:
             "webhook-signature": signature_header(secrets, delivery.webhook_id, now, delivery.body),
         }
         return await self._sender.send(
-            endpoint.url, address, headers, delivery.body, self._policy.timeout
+            target, address, headers, delivery.body, self._policy.timeout
         )
 
     async def _record(self, delivery: ClaimedDelivery, result: SendResult) -> None:
