@@ -17,6 +17,7 @@ from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
 from coursemesh.commerce.adapters.accounts_sql import DriverAccountStore, DriverCheckoutLookup
 from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
+from coursemesh.commerce.adapters.coupons_sql import DriverCouponStore
 from coursemesh.commerce.adapters.history_sql import DriverHistoryStore
 from coursemesh.commerce.adapters.identity import buyer_directory
 from coursemesh.commerce.adapters.mailer import ReceiptSender
@@ -26,6 +27,7 @@ from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.stripe_provider import StripeProvider
 from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.app.checkout import Checkout
+from coursemesh.commerce.app.coupons import Coupons
 from coursemesh.commerce.app.history import AccessHistory
 from coursemesh.commerce.app.metrics import start_counters_at_zero
 from coursemesh.commerce.app.ports import CheckoutLookup, PaymentProvider, SweeperStore
@@ -51,6 +53,7 @@ class Runtime:
     staff: Staff
     #: why a buyer gained or lost access: staff's and the buyer's views
     access_history: AccessHistory
+    coupons: Coupons
     webhooks: PaymentWebhooks
     sweeper: SweeperStore
     receipts_wake: asyncio.Event
@@ -104,6 +107,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         ),
         staff=Staff(DriverStaffStore(db)),
         access_history=AccessHistory(DriverHistoryStore(db)),
+        coupons=Coupons(DriverCouponStore(db)),
         webhooks=PaymentWebhooks(
             DriverWebhookStore(db), provider, nudge_receipts=receipts_wake.set
         ),

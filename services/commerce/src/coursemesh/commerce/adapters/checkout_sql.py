@@ -22,18 +22,20 @@ import asyncpg
 
 from coursemesh.chassis.db import Database, DriverUnitOfWork, SingleStatement, statement_outbox
 from coursemesh.chassis.transaction import Driver, EventSink, Record, Transaction
-from coursemesh.commerce.adapters import entitlements_sql
+from coursemesh.commerce.adapters import coupons_sql, entitlements_sql
 from coursemesh.commerce.adapters.accounts_sql import payment_account, return_allowlist, seller
 from coursemesh.commerce.adapters.entitlements_sql import COLUMNS, entitlement_of
 from coursemesh.commerce.adapters.tables import SCHEMA
 from coursemesh.commerce.app.ports import (
     BuyerStanding,
+    CouponUse,
     PaymentDraft,
     Saved,
     StoredAnswer,
 )
 from coursemesh.commerce.domain.accounts import PaymentAccount
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
+from coursemesh.commerce.domain.coupons import Coupon, CouponUsage
 from coursemesh.commerce.domain.entitlements import Entitlement
 from coursemesh.commerce.domain.events import lead_created, transition_changed
 from coursemesh.commerce.domain.payments import SUPERSEDED, Payment, PurchaseStatus, Seller
@@ -436,6 +438,17 @@ class DriverCheckoutTransaction:
             reason=f"superseded by payment {superseded_by}" if superseded_by else "new checkout",
             at=now,
         )
+
+    async def locked_coupon(self, organization_id: uuid.UUID, code: str) -> Coupon | None:
+        return await coupons_sql.coupon(self._driver, organization_id, code, lock=True)
+
+    async def coupon_usage(
+        self, coupon_id: uuid.UUID, user_id: str, course_id: uuid.UUID
+    ) -> CouponUsage:
+        return await coupons_sql.usage(self._driver, coupon_id, user_id, course_id)
+
+    async def add_coupon_use(self, use: CouponUse) -> None:
+        await coupons_sql.add_use(self._driver, use)
 
 
 class DriverCheckoutStore:

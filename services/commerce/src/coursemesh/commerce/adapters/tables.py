@@ -321,3 +321,49 @@ sandbox_deliveries = sa.Table(
     sa.Column("trace_context", JSONB),
     _now(),
 )
+
+# --- coupons (migration 0007) ----------------------------------------------------------------
+
+coupons = sa.Table(
+    "coupons",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("code", sa.Text, nullable=False),  # upper case
+    sa.Column("percent_off", sa.Integer),
+    sa.Column("amount_off_cents", sa.Integer),
+    sa.Column("course_ids", ARRAY(UUID(as_uuid=True))),  # null: every course
+    sa.Column("valid_from", _UTC),
+    sa.Column("valid_until", _UTC),
+    sa.Column("max_redemptions", sa.Integer),
+    sa.Column("max_per_buyer", sa.Integer),
+    sa.Column("created_by", sa.Text, nullable=False),
+    _now(),
+    sa.UniqueConstraint("organization_id", "code", name="uq_coupons_organization_code"),
+    sa.CheckConstraint(
+        "(percent_off IS NULL) <> (amount_off_cents IS NULL)", name="ck_coupons_one_discount"
+    ),
+)
+
+# One row per checkout that used a coupon; whether it holds a place under the caps follows
+# from its payment's status (domain.coupons). A free one (no payment) holds it at once.
+coupon_redemptions = sa.Table(
+    "coupon_redemptions",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "coupon_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey(f"{SCHEMA}.coupons.id"),
+        nullable=False,
+    ),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("course_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("entitlement_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("payment_transaction_id", UUID(as_uuid=True), unique=True),
+    sa.Column("price_in_cents", sa.Integer, nullable=False),
+    sa.Column("discount_in_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    _now(),
+    sa.Index("ix_coupon_redemptions_coupon_user", "coupon_id", "user_id"),
+)

@@ -17,10 +17,14 @@ A paid checkout charges on the seller's connected account (409 ``PAYMENTS_NOT_EN
 the seller cannot take charges) and sends the buyer back to the checkout's ``successUrl`` /
 ``cancelUrl`` when its organization's allowlist admits them, else to the platform's own pages.
 Return URLs make a course checkout transactional (the fast store writes no payment, and the
-URLs are checked even when the course turns out free)."""
+URLs are checked even when the course turns out free), and so does a coupon: the checkout
+locks the coupon, counts its uses against its caps, charges the price after it (or opens the
+entitlement at once when nothing is left to pay) and records the use with the payment it
+discounts (``app.coupons``, ``domain.coupons``)."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from coursemesh.chassis.errors import NotFound, Unprocessable
+from coursemesh.commerce.app.coupons import apply_coupon
 from coursemesh.commerce.app.ports import (
     META_ENTITLEMENT,
     META_PURCHASE,
@@ -36,6 +41,7 @@ from coursemesh.commerce.app.ports import (
     CheckoutStore,
     CheckoutTransaction,
     CheckoutWrite,
+    CouponUse,
     HostedPaymentRequest,
     PaymentDraft,
     PaymentProvider,
@@ -45,6 +51,7 @@ from coursemesh.commerce.domain.accounts import PaymentAccount, chargeable, plat
 from coursemesh.commerce.domain.checkout import (
     Buyer,
     Charge,
+    CourseFacts,
     Opening,
     PreviousPaymentCompleted,
     Refused,
@@ -52,6 +59,7 @@ from coursemesh.commerce.domain.checkout import (
     idempotency_fingerprint,
     lead_link,
 )
+from coursemesh.commerce.domain.coupons import Quote
 from coursemesh.commerce.domain.events import custom_course_purchased
 from coursemesh.commerce.domain.payments import payments_to_supersede
 from coursemesh.commerce.domain.pricing import is_free
@@ -70,6 +78,9 @@ class ReturnRequest:
 
 
 NO_RETURN = ReturnRequest()
+
+#: Prices a course checkout's opening: the quote after the buyer's coupon.
+PriceRule = Callable[[CourseFacts], Awaitable[Quote]]
 
 
 class CheckoutResponse(msgspec.Struct, rename="camel", omit_defaults=False):
@@ -116,9 +127,10 @@ class Checkout:
         buyer: Buyer,
         idempotency_key: str | None,
         returns: ReturnRequest = NO_RETURN,
+        coupon_code: str | None = None,
     ) -> CheckoutResponse:
         now = self._clock()
-        if idempotency_key is None and returns == NO_RETURN:
+        if idempotency_key is None and returns == NO_RETURN and coupon_code is None:
             async with self._fast.write() as write:
                 opened = await self._open(write, course_id, buyer, now, again_if_lost=False)
             if opened is not None:
@@ -126,11 +138,13 @@ class Checkout:
         async with self._store.write() as tx:
 
             async def run() -> CheckoutResponse:
-                return await self._course_in(tx, course_id, buyer, now, returns)
+                return await self._course_in(tx, course_id, buyer, now, returns, coupon_code)
 
             fingerprint = idempotency_fingerprint("course", course_id)
             if returns != NO_RETURN:
                 fingerprint += returns.fingerprint()
+            if coupon_code is not None:
+                fingerprint += f"|coupon:{coupon_code.strip().upper()}"
             return await _idempotent(tx, buyer.user_id, idempotency_key, fingerprint, run)
 
     async def _open(
@@ -141,18 +155,26 @@ class Checkout:
         now: datetime,
         *,
         again_if_lost: bool,
+        price_rule: PriceRule | None = None,
     ) -> Opening | None:
         """Decide on the facts ``write`` reads and save the opening; a refusal raises. None:
-        ``write`` does not write this opening, or lost a race and is not to decide again."""
+        ``write`` does not write this opening, or lost a race and is not to decide again.
+        ``price_rule``: the checkout names a coupon, applied once the course can be opened."""
         while True:
-            decision = decide_course_checkout(
-                await write.course_facts(course_id, buyer.user_id),
+            facts = await write.course_facts(course_id, buyer.user_id)
+            decide = functools.partial(
+                decide_course_checkout,
+                facts,
                 buyer,
                 course_id=course_id,
                 now=now,
                 new_id=self._new_id(),
                 new_lead_id=self._new_id(),
             )
+            decision = decide()
+            if price_rule is not None and isinstance(decision, Opening):
+                assert facts is not None
+                decision = decide(quote=await price_rule(facts))
             if isinstance(decision, Refused):
                 raise decision.error()
             if not write.accepts(decision):
@@ -172,11 +194,32 @@ class Checkout:
         buyer: Buyer,
         now: datetime,
         returns: ReturnRequest,
+        coupon_code: str | None,
     ) -> CheckoutResponse:
+        price_rule = None
+        if coupon_code is not None:
+
+            async def price_rule(facts: CourseFacts) -> Quote:
+                assert facts.price_in_cents is not None
+                return await apply_coupon(
+                    coupon_code,
+                    organization_id=facts.organization_id,
+                    course_id=course_id,
+                    price_in_cents=facts.price_in_cents,
+                    currency=facts.currency or "",
+                    user_id=buyer.user_id,
+                    now=now,
+                    find=tx.locked_coupon,
+                    count=tx.coupon_usage,
+                )
+
         # A transactional store writes every opening; a lost insert is decided again on the
         # row that won, which the second read locks.
-        opened = await self._open(tx, course_id, buyer, now, again_if_lost=True)
+        opened = await self._open(
+            tx, course_id, buyer, now, again_if_lost=True, price_rule=price_rule
+        )
         assert opened is not None
+        await self._record_coupon_use(tx, opened, buyer)
         org = opened.entitlement.organization_id
         urls = await self._return_urls(tx, org, returns)
         # before anything reaches the provider: a seller who cannot be paid expires nothing
@@ -202,6 +245,28 @@ class Checkout:
         )
         return CheckoutResponse(
             payment_page_url=url, entitlement_id=ent_id, payment_id=transaction_id
+        )
+
+    async def _record_coupon_use(
+        self, tx: CheckoutTransaction, opened: Opening, buyer: Buyer
+    ) -> None:
+        quote = opened.quote
+        if quote is None or quote.coupon is None:
+            return
+        await tx.add_coupon_use(
+            CouponUse(
+                id=self._new_id(),
+                coupon_id=quote.coupon.id,
+                user_id=buyer.user_id,
+                course_id=opened.entitlement.course_id,
+                entitlement_id=opened.entitlement.id,
+                payment_transaction_id=(
+                    None if opened.charge is None else opened.transition.payment_transaction_id
+                ),
+                price_in_cents=quote.price_in_cents,
+                discount_in_cents=quote.discount_in_cents,
+                currency=quote.currency,
+            )
         )
 
     async def _account(self, tx: CheckoutTransaction, organization_id: uuid.UUID) -> PaymentAccount:

@@ -16,6 +16,7 @@ from coursemesh.chassis.staff import StaffDirectory
 from coursemesh.chassis.transaction import Transaction
 from coursemesh.commerce.domain.accounts import AccountEvent, AccountState, PaymentAccount
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
+from coursemesh.commerce.domain.coupons import Coupon, CouponUsage
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
 from coursemesh.commerce.domain.history import RecordedStep
 from coursemesh.commerce.domain.payments import (
@@ -356,6 +357,83 @@ class CheckoutTransaction(CheckoutWrite, Protocol):
         """Mark a pending payment ``superseded`` (reason, replacement, version bumped) with
         its audit row."""
         ...
+
+    async def locked_coupon(self, organization_id: uuid.UUID, code: str) -> Coupon | None:
+        """The organization's coupon, locked until the end of the transaction (checkouts using
+        one coupon count its uses one after another)."""
+        ...
+
+    async def coupon_usage(
+        self, coupon_id: uuid.UUID, user_id: str, course_id: uuid.UUID
+    ) -> CouponUsage:
+        """The uses holding a place under the coupon's caps, leaving out the buyer's own
+        pending checkout of the course (which the checkout asking supersedes)."""
+        ...
+
+    async def add_coupon_use(self, use: CouponUse) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CouponUse:
+    """A checkout that used a coupon: the payment it discounts (None: it made the course
+    free) decides whether it holds a place under the coupon's caps."""
+
+    id: uuid.UUID
+    coupon_id: uuid.UUID
+    user_id: str
+    course_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    payment_transaction_id: uuid.UUID | None
+    price_in_cents: int
+    discount_in_cents: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class CouponSummary:
+    """A coupon with its uses: ``redeemed`` (paid, or free at once), ``reserved`` (payment
+    still open)."""
+
+    coupon: Coupon
+    redeemed: int
+    reserved: int
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCourse:
+    status: str
+    organization_id: uuid.UUID
+    price_in_cents: int | None  # None: no active plan
+    currency: str | None
+
+
+class CouponTransaction(Protocol):
+    @property
+    def directory(self) -> StaffDirectory: ...
+
+    async def course_organizations(self, course_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        """Each known course's organization (courses commerce has not heard of are absent)."""
+        ...
+
+    async def add_coupon(self, coupon: Coupon, created_by: str) -> bool:
+        """False: the organization already has a coupon with this code (nothing written)."""
+        ...
+
+    async def coupons(
+        self, organization_id: uuid.UUID, offset: int, limit: int
+    ) -> tuple[list[CouponSummary], int]: ...
+
+    async def coupon(self, organization_id: uuid.UUID, code: str) -> Coupon | None: ...
+
+    async def usage(
+        self, coupon_id: uuid.UUID, user_id: str, course_id: uuid.UUID
+    ) -> CouponUsage: ...
+
+    async def priced_course(self, course_id: uuid.UUID) -> PricedCourse | None: ...
+
+
+class CouponStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[CouponTransaction]: ...
 
 
 class TransactionalCheckoutStore(Protocol):

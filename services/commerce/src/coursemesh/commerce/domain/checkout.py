@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from coursemesh.chassis.errors import BadRequest, Conflict, DomainError, NotFound
+from coursemesh.commerce.domain.coupons import Quote
 from coursemesh.commerce.domain.entitlements import (
     CourseAlreadyOwned,
     Entitlement,
@@ -107,6 +108,8 @@ class Opening:
     transition: Transition
     lead: LeadLink | None
     charge: Charge | None
+    #: the price with the buyer's coupon, when they named one (its use is saved with it)
+    quote: Quote | None = None
 
     @property
     def entitlement(self) -> Entitlement:
@@ -153,11 +156,13 @@ def decide_course_checkout(
     now: datetime,
     new_id: uuid.UUID,
     new_lead_id: uuid.UUID,
+    quote: Quote | None = None,
 ) -> CheckoutDecision:
     """A published course (else unavailable) with an active plan (else no active plan);
     an active entitlement is already owned; a pending or revoked one is reopened with the
     checkout's initial status; otherwise a new entitlement (active when free, pending when
-    paid)."""
+    paid). ``quote``: the price after the buyer's coupon (a coupon that takes everything off
+    makes the checkout free); the step's reason names the coupon."""
     if facts is None or facts.status != "published":
         return UNAVAILABLE
     price = facts.price_in_cents
@@ -166,6 +171,8 @@ def decide_course_checkout(
     existing = facts.entitlement
     if existing is not None and existing.status == "active":
         return ALREADY_OWNED
+    if quote is not None:
+        price = quote.total_in_cents
     free = is_free(price)
     transition = open_for_checkout(
         existing,
@@ -187,9 +194,11 @@ def decide_course_checkout(
         linked=facts.linked,
         new_lead_id=new_lead_id,
     )
+    if quote is not None and quote.coupon is not None:
+        transition = replace(transition, reason=f"coupon {quote.coupon.code}")
     charge = None if free else Charge(price, facts.currency or "", facts.name or "Course")
     kind: OpeningKind = "reopen" if existing is not None else "free_new" if free else "paid_new"
-    return Opening(kind, transition, lead, charge)
+    return Opening(kind, transition, lead, charge, quote)
 
 
 def idempotency_fingerprint(kind: Literal["course", "offer"], subject: object) -> str:

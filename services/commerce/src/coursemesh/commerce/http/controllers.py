@@ -12,16 +12,24 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Redirect
 
-from coursemesh.chassis.auth import Principal, authenticated, principal_of
+from coursemesh.chassis.auth import (
+    Principal,
+    authenticate,
+    authenticated,
+    bearer_token,
+    principal_of,
+)
 from coursemesh.chassis.errors import DomainError, NotFound
 from coursemesh.chassis.fastroute import FastRoute
 from coursemesh.chassis.openapi import problems
 from coursemesh.chassis.paging import Offset
 from coursemesh.commerce.adapters.sandbox import Settled
 from coursemesh.commerce.app.checkout import NO_RETURN, CheckoutResponse, ReturnRequest
+from coursemesh.commerce.app.coupons import CouponDraft
 from coursemesh.commerce.app.history import EntitlementNotFound, HistoryPage
 from coursemesh.commerce.app.metrics import webhook_outcomes
 from coursemesh.commerce.app.ports import (
+    CouponSummary,
     PaymentProviderRefused,
     PaymentProviderUnavailable,
     WebhookRejected,
@@ -36,6 +44,15 @@ from coursemesh.commerce.domain.accounts import (
     account_status,
 )
 from coursemesh.commerce.domain.checkout import Buyer, PreviousPaymentCompleted
+from coursemesh.commerce.domain.coupons import (
+    CouponCodeTaken,
+    CouponExhausted,
+    CouponInvalid,
+    CouponLimitPerBuyer,
+    CouponNotActive,
+    CouponNotFound,
+    CouponRefused,
+)
 from coursemesh.commerce.domain.entitlements import CourseAlreadyOwned, IllegalTransition
 from coursemesh.commerce.domain.return_urls import ReturnUrlInvalid, ReturnUrlNotAllowed
 from coursemesh.commerce.http import pages
@@ -45,6 +62,9 @@ from coursemesh.commerce.http.schemas import (
     AllowlistBody,
     AllowlistView,
     CheckoutBody,
+    CouponBody,
+    CouponPage,
+    CouponView,
     EntitlementPage,
     EntitlementView,
     LeadPage,
@@ -56,6 +76,8 @@ from coursemesh.commerce.http.schemas import (
     PaymentAccountView,
     PlanView,
     PriceBody,
+    QuoteCoupon,
+    QuoteView,
     RevokeBody,
     WebhookAck,
 )
@@ -67,6 +89,7 @@ Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=100)]
 ORG = "/organizations/{org_id:uuid}"
 # A payment id of ours (a UUID) or the provider's session id: letters, digits, `_` and `-`
 # only, so that no text PostgreSQL cannot store (U+0000) reaches the lookup.
+CouponQuery = Annotated[str | None, QueryParameter(name="coupon", min_length=1, max_length=64)]
 SessionQuery = Annotated[
     str, QueryParameter(name="session", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")
 ]
@@ -77,8 +100,16 @@ NO_COURSE = (404, "COURSE_NOT_FOUND")
 ADMIN_ONLY = (403, "ORGANIZATION_ADMIN_REQUIRED")
 RETURN_URLS = (ReturnUrlInvalid, ReturnUrlNotAllowed)
 PROVIDER = (PaymentProviderUnavailable, PaymentProviderRefused)
+COUPON_REFUSALS = (
+    CouponNotFound,
+    CouponRefused,
+    CouponNotActive,
+    CouponExhausted,
+    CouponLimitPerBuyer,
+)
 CHECKOUT_REFUSALS = (
     CourseAlreadyOwned,
+    *COUPON_REFUSALS,
     PaymentsNotEnabled,
     PreviousPaymentCompleted,
     IllegalTransition,
@@ -125,12 +156,18 @@ CHECKOUT = FastRoute(body=CheckoutBody)
 ONBOARDING = FastRoute(body=OnboardingBody)
 
 
-async def _returns(request: Request[Any, Any, Any]) -> ReturnRequest:
+async def _checkout_body(request: Request[Any, Any, Any]) -> tuple[ReturnRequest, str | None]:
+    """The return URLs and the coupon code a checkout's body asks for."""
     raw = await request.body()
     if not raw.strip():
-        return NO_RETURN
+        return NO_RETURN, None
     body = CHECKOUT.decode(raw)
-    return ReturnRequest(body.success_url, body.cancel_url)
+    returns = (
+        NO_RETURN
+        if body.success_url is None and body.cancel_url is None
+        else ReturnRequest(body.success_url, body.cancel_url)
+    )
+    return returns, body.coupon_code
 
 
 # --- staff ------------------------------------------------------------------------------
@@ -382,8 +419,9 @@ async def checkout_course(
     # The busiest write: no dependencies (Litestar resolves two or more through an anyio task
     # group, which costs more than a free checkout's own work).
     principal = principal_of(request)
+    returns, coupon_code = await _checkout_body(request)
     return await runtime(request).checkout.course(
-        course_id, Buyer(principal.sub, principal.email), idempotency_key, await _returns(request)
+        course_id, Buyer(principal.sub, principal.email), idempotency_key, returns, coupon_code
     )
 
 
@@ -399,8 +437,11 @@ async def checkout_offer(
     idempotency_key: IdempotencyKey = None,
 ) -> CheckoutResponse:
     principal = principal_of(request)
+    returns, coupon_code = await _checkout_body(request)
+    if coupon_code is not None:
+        raise CouponRefused("Coupons apply to course checkouts, not to custom course offers")
     return await runtime(request).checkout.offer(
-        code, Buyer(principal.sub, principal.email), idempotency_key, await _returns(request)
+        code, Buyer(principal.sub, principal.email), idempotency_key, returns
     )
 
 
@@ -422,6 +463,98 @@ async def my_course_history(
         principal.sub, course_id, offset, limit
     )
     return _history_page(page)
+
+
+# --- coupons --------------------------------------------------------------------------------
+
+
+def _coupon_view(summary: CouponSummary) -> CouponView:
+    c = summary.coupon
+    return CouponView(
+        coupon_id=c.id,
+        organization_id=c.organization_id,
+        code=c.code,
+        percent_off=c.percent_off,
+        amount_off_cents=c.amount_off_cents,
+        course_ids=None if c.course_ids is None else list(c.course_ids),
+        valid_from=c.valid_from,
+        valid_until=c.valid_until,
+        max_redemptions=c.max_redemptions,
+        max_per_buyer=c.max_per_buyer,
+        redemptions=summary.redeemed,
+        reserved=summary.reserved,
+        created_at=c.created_at,
+    )
+
+
+@post(
+    f"{ORG}/coupons",
+    guards=[authenticated],
+    description="A coupon of the organization (staff): a percentage or a fixed amount off, "
+    "for some courses or all, in a validity window, with caps on its uses.",
+    opt=problems(CouponInvalid, CouponCodeTaken),
+)
+async def create_coupon(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    data: JSONBody[CouponBody],
+    principal: NamedDependency[Principal],
+) -> CouponView:
+    summary = await runtime(request).coupons.create(
+        org_id,
+        principal.sub,
+        CouponDraft(
+            code=data.code,
+            percent_off=data.percent_off,
+            amount_off_cents=data.amount_off_cents,
+            course_ids=data.course_ids,
+            valid_from=data.valid_from,
+            valid_until=data.valid_until,
+            max_redemptions=data.max_redemptions,
+            max_per_buyer=data.max_per_buyer,
+        ),
+    )
+    return _coupon_view(summary)
+
+
+@get(f"{ORG}/coupons", guards=[authenticated])
+async def list_coupons(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> CouponPage:
+    found, total = await runtime(request).coupons.listed(org_id, principal.sub, offset, limit)
+    return CouponPage([_coupon_view(s) for s in found], total, limit, offset)
+
+
+@get(
+    "/courses/{course_id:uuid}/quote",
+    description="A course's price before paying, with a coupon when `coupon` names one. "
+    "Anyone may ask; with a bearer token the caller's own cap on the coupon is checked too.",
+    opt=problems(NO_COURSE, (400, "NO_ACTIVE_PLAN"), *COUPON_REFUSALS),
+)
+async def course_quote(
+    request: Request[Any, Any, Any],
+    course_id: FromPath[uuid.UUID],
+    coupon: CouponQuery = None,
+) -> QuoteView:
+    caller = await authenticate(request) if bearer_token(request) is not None else None
+    q = await runtime(request).coupons.quote(course_id, coupon, caller.sub if caller else None)
+    applied = q.coupon
+    return QuoteView(
+        course_id=course_id,
+        currency=q.currency,
+        price_in_cents=q.price_in_cents,
+        discount_in_cents=q.discount_in_cents,
+        total_in_cents=q.total_in_cents,
+        coupon=(
+            None
+            if applied is None
+            else QuoteCoupon(applied.code, applied.percent_off, applied.amount_off_cents)
+        ),
+    )
 
 
 # --- the pages a buyer returns to ---------------------------------------------------------
@@ -553,6 +686,9 @@ ROUTES = [
     checkout_course,
     checkout_offer,
     my_course_history,
+    create_coupon,
+    list_coupons,
+    course_quote,
     checkout_success,
     checkout_cancelled,
     onboarding_returned,

@@ -156,11 +156,16 @@ class WebhookAck(msgspec.Struct, rename="camel"):
 ReturnUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 
 
+CouponCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class CheckoutBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    """A checkout's optional body: where the hosted payment page sends the buyer back."""
+    """A checkout's optional body: where the hosted payment page sends the buyer back, and
+    a coupon code (course checkouts)."""
 
     success_url: ReturnUrl | None = None
     cancel_url: ReturnUrl | None = None
+    coupon_code: CouponCode | None = None
 
 
 class OnboardingBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -194,3 +199,61 @@ class AllowlistBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 class AllowlistView(msgspec.Struct, rename="camel"):
     organization_id: uuid.UUID
     urls: list[str]
+
+
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+Cap = Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+
+
+class CouponBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """A coupon: exactly one of ``percentOff`` and ``amountOffCents`` (minor units of the
+    course's currency); ``courseIds`` absent: every course of the organization."""
+
+    code: Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+    percent_off: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    amount_off_cents: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] | None = None
+    course_ids: Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=500)] | None = None
+    valid_from: AwareTime | None = None
+    valid_until: AwareTime | None = None
+    max_redemptions: Cap | None = None
+    max_per_buyer: Cap | None = None
+
+
+class CouponView(msgspec.Struct, rename="camel"):
+    coupon_id: uuid.UUID
+    organization_id: uuid.UUID
+    code: str
+    percent_off: int | None
+    amount_off_cents: int | None
+    course_ids: list[uuid.UUID] | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    max_redemptions: int | None
+    max_per_buyer: int | None
+    #: uses whose payment completed (or that made the course free)
+    redemptions: int
+    #: uses whose payment is still open: they hold a place under the caps until it settles
+    reserved: int
+    created_at: datetime
+
+
+class CouponPage(msgspec.Struct, rename="camel"):
+    items: list[CouponView]
+    total: int
+    limit: int
+    offset: int
+
+
+class QuoteCoupon(msgspec.Struct, rename="camel"):
+    code: str
+    percent_off: int | None
+    amount_off_cents: int | None
+
+
+class QuoteView(msgspec.Struct, rename="camel"):
+    course_id: uuid.UUID
+    currency: str
+    price_in_cents: int
+    discount_in_cents: int
+    total_in_cents: int
+    coupon: QuoteCoupon | None
