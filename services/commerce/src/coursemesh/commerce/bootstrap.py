@@ -22,6 +22,7 @@ from coursemesh.commerce.adapters.history_sql import DriverHistoryStore
 from coursemesh.commerce.adapters.identity import buyer_directory
 from coursemesh.commerce.adapters.mailer import ReceiptSender
 from coursemesh.commerce.adapters.payments_sql import DriverWebhookStore
+from coursemesh.commerce.adapters.refunds_sql import DriverRefundStore
 from coursemesh.commerce.adapters.sandbox import SandboxPages, SandboxProvider
 from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.stripe_provider import StripeProvider
@@ -31,6 +32,7 @@ from coursemesh.commerce.app.coupons import Coupons
 from coursemesh.commerce.app.history import AccessHistory
 from coursemesh.commerce.app.metrics import start_counters_at_zero
 from coursemesh.commerce.app.ports import CheckoutLookup, PaymentProvider, SweeperStore
+from coursemesh.commerce.app.refunds import Refunds
 from coursemesh.commerce.app.seller_payments import SellerPayments
 from coursemesh.commerce.app.staff import Staff
 from coursemesh.commerce.app.webhooks import PaymentWebhooks
@@ -54,6 +56,7 @@ class Runtime:
     #: why a buyer gained or lost access: staff's and the buyer's views
     access_history: AccessHistory
     coupons: Coupons
+    refunds: Refunds
     webhooks: PaymentWebhooks
     sweeper: SweeperStore
     receipts_wake: asyncio.Event
@@ -108,6 +111,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         staff=Staff(DriverStaffStore(db)),
         access_history=AccessHistory(DriverHistoryStore(db)),
         coupons=Coupons(DriverCouponStore(db)),
+        refunds=Refunds(DriverRefundStore(db), provider),
         webhooks=PaymentWebhooks(
             DriverWebhookStore(db), provider, nudge_receipts=receipts_wake.set
         ),

@@ -44,7 +44,7 @@ from coursemesh.commerce.domain.payments import SUPERSEDED, Payment, PurchaseSta
 # to the seller ($1 course, $2 buyer).
 _COURSE = """
 SELECT c.status, c.organization_id, c.name, p.price_in_cents, p.currency, m.membership_id,
-       l.id AS lead_id, ol.lead_id IS NOT NULL AS linked{entitlement_columns}
+       l.id AS lead_id, ol.lead_id IS NOT NULL AS linked, p.refund_window_days{entitlement_columns}
 FROM courses c
 LEFT JOIN plans p ON p.course_id = c.id AND p.type = 'course' AND p.is_active
 LEFT JOIN memberships m
@@ -113,6 +113,7 @@ def _facts(row: Record, entitlement: Entitlement | None) -> CourseFacts:
         lead_id=row["lead_id"],
         linked=row["linked"],
         entitlement=entitlement,
+        refund_window_days=row["refund_window_days"],
     )
 
 
@@ -228,9 +229,10 @@ RETURNING lead_id
 _INSERT_PAYMENT = """
 INSERT INTO payment_transactions (
     id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,
-    currency, provider, status, metadata, buyer_email, description, version, provider_account_id
+    currency, provider, status, metadata, buyer_email, description, version, provider_account_id,
+    refund_window_days
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1, $12)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1, $12, $13)
 """
 
 
@@ -396,6 +398,7 @@ class DriverCheckoutTransaction:
             draft.buyer_email,
             draft.description,
             draft.provider_account_id,
+            draft.refund_window_days,
         )
 
     async def seller(self, organization_id: uuid.UUID) -> Seller | None:

@@ -21,12 +21,15 @@ from coursemesh.commerce.domain.entitlements import Entitlement
 
 _UPSERT_PLAN = """
 INSERT INTO plans (id, course_id, type, organization_id, price_in_cents, currency, is_active,
-                   version)
-VALUES ($1, $2, 'course', $3, $4, $5, $6, 1)
+                   version, refund_window_days)
+VALUES ($1, $2, 'course', $3, $4, $5, $6, 1, $7)
 ON CONFLICT (course_id, type) DO UPDATE
    SET price_in_cents = EXCLUDED.price_in_cents, currency = EXCLUDED.currency,
-       is_active = EXCLUDED.is_active, version = plans.version + 1
-RETURNING id, course_id, organization_id, price_in_cents, currency, is_active, version
+       is_active = EXCLUDED.is_active, version = plans.version + 1,
+       refund_window_days = CASE WHEN $8 THEN plans.refund_window_days
+                                 ELSE EXCLUDED.refund_window_days END
+RETURNING id, course_id, organization_id, price_in_cents, currency, is_active, version,
+          refund_window_days
 """
 _ADD_OFFER = """
 INSERT INTO custom_course_offers (id, organization_id, code, title, price_in_cents, currency)
@@ -87,6 +90,8 @@ class DriverStaffTransaction:
             plan.price_in_cents,
             plan.currency,
             plan.is_active,
+            plan.refund_window_days,
+            plan.keep_refund_window,
         )
         assert row is not None
         return Plan(
@@ -97,6 +102,7 @@ class DriverStaffTransaction:
             currency=row["currency"],
             is_active=row["is_active"],
             version=row["version"],
+            refund_window_days=row["refund_window_days"],
         )
 
     async def add_offer(self, offer: Offer) -> bool:

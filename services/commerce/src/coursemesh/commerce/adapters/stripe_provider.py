@@ -230,27 +230,32 @@ class StripeProvider:
         )
 
     async def refund_payment(self, tx: Transaction, request: RefundRequest) -> None:
-        """``POST /v1/refunds`` for the payment intent, the whole amount, reason ``duplicate``,
-        our reason in its metadata; one idempotency key per payment, so a webhook delivered
-        again after a failed commit does not refund twice. A charge refunded before is done."""
+        """``POST /v1/refunds`` for the payment intent, the whole amount, reason ``duplicate``
+        for a late payment (the platform's fee refunded too) or ``requested_by_customer`` for
+        a buyer's request (the fee kept, as Stripe does by default), our reason in its
+        metadata; one idempotency key per payment and kind, so a retry does not refund twice.
+        A charge refunded before is done."""
         if not request.provider_payment_id:
             raise PaymentProviderUnavailable(
                 f"Payment {request.transaction_id} has no Stripe payment intent to refund",
                 code="REFUND_NOT_POSSIBLE",
             )
+        by_buyer = request.reason == "requested_by_customer"
         params: dict[str, Any] = {
             "payment_intent": request.provider_payment_id,
-            "reason": "duplicate",
+            "reason": "requested_by_customer" if by_buyer else "duplicate",
             "metadata": {
                 "paymentTransactionId": str(request.transaction_id),
                 "coursemeshReason": request.reason,
             },
         }
-        options: Any = {"idempotency_key": f"coursemesh-late-refund-{request.transaction_id}"}
+        kind = "customer-refund" if by_buyer else "late-refund"
+        options: Any = {"idempotency_key": f"coursemesh-{kind}-{request.transaction_id}"}
         if request.account_id:
             options["stripe_account"] = request.account_id
-            # the payment should not have happened: the platform gives its fee back too
-            params["refund_application_fee"] = True
+            if not by_buyer:
+                # the payment should not have happened: the platform gives its fee back too
+                params["refund_application_fee"] = True
         try:
             await self._client.v1.refunds.create_async(params, options)  # type: ignore[arg-type]
         except stripe.InvalidRequestError as exc:

@@ -68,6 +68,7 @@ plans = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("is_active", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("refund_window_days", sa.Integer),  # migration 0008; null: no refund requests
     sa.UniqueConstraint("course_id", "type", name="uq_plans_course_type"),
     sa.CheckConstraint("price_in_cents >= 0", name="ck_plans_price"),
 )
@@ -140,6 +141,9 @@ payment_transactions = sa.Table(
         "entitlement_id",
         postgresql_where="status = 'pending'",
     ),
+    # The plan's refund window when bought, and when the buyer asked for a refund (0008).
+    sa.Column("refund_window_days", sa.Integer),
+    sa.Column("refund_requested_at", _UTC),
 )
 
 # The payments' audit trail (migration 0004): supersessions and late-payment refunds.

@@ -419,6 +419,7 @@ class Checkout:
                 buyer_email=buyer.email,
                 description=charge.description,
                 provider_account_id=account.account_id,
+                refund_window_days=charge.refund_window_days,
             )
         )
         seller = await tx.seller(organization_id)

@@ -28,8 +28,10 @@ from coursemesh.commerce.domain.payments import (
     Purchase,
     PurchaseStatus,
     Receipt,
+    RefundReason,
     Seller,
 )
+from coursemesh.commerce.domain.refunds import PaidAccess
 from coursemesh.contracts.types import PaymentProvider as ProviderName
 
 __all__ = [
@@ -117,8 +119,8 @@ class HostedPayment:
 
 @dataclass(frozen=True)
 class RefundRequest:
-    """A whole refund of a payment we will not apply (a late payment): ``reason`` is ours
-    (a :data:`LateReason`), recorded with the refund."""
+    """A whole refund of a payment: one we will not apply (a late payment) or one its buyer
+    asked for inside the refund window; ``reason`` is ours, recorded with the refund."""
 
     transaction_id: uuid.UUID
     account_id: str | None
@@ -126,7 +128,7 @@ class RefundRequest:
     provider_payment_id: str | None
     amount_in_cents: int
     currency: str
-    reason: LateReason
+    reason: RefundReason
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,8 @@ class PaymentDraft:
     buyer_email: str | None
     description: str
     provider_account_id: str
+    #: the plan's refund window when it was bought (the buyer's refund request uses it)
+    refund_window_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +440,29 @@ class CouponStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[CouponTransaction]: ...
 
 
+class RefundTransaction(Protocol):
+    @property
+    def transaction(self) -> Transaction: ...
+
+    async def own_entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
+        """The buyer's entitlement to the course, locked until the end of the transaction."""
+        ...
+
+    async def paid_access(self, payment_id: uuid.UUID) -> tuple[Payment, PaidAccess] | None:
+        """The payment, locked until the end of the transaction, with its refund facts."""
+        ...
+
+    async def mark_refund_requested(
+        self, payment: Payment, actor: str, reason: str | None, at: datetime
+    ) -> None:
+        """Record the buyer's request on the payment, with an audit row."""
+        ...
+
+
+class RefundStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[RefundTransaction]: ...
+
+
 class TransactionalCheckoutStore(Protocol):
     def write(self) -> AbstractAsyncContextManager[CheckoutTransaction]: ...
 
@@ -452,6 +479,10 @@ class PlanDraft:
     price_in_cents: int
     currency: str
     is_active: bool
+    #: days after a payment completes during which the buyer's refund request is approved
+    #: (None: no self-service refunds); ``keep_refund_window``: leave the plan's as it is
+    refund_window_days: int | None = None
+    keep_refund_window: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +494,7 @@ class Plan:
     currency: str
     is_active: bool
     version: int
+    refund_window_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,9 +63,12 @@ class Staff:
         user_id: str,
         price_in_cents: int,
         is_active: bool,
+        refund_window_days: int | None = None,
+        *,
+        keep_refund_window: bool = True,
     ) -> Plan:
         """Upsert the course's plan (type 'course', keyed on the course, currency from the
-        org) and publish ``plan.priced``."""
+        org) and publish ``plan.priced``; the refund window is left as it is unless given."""
         async with self._store.transaction() as tx:
             await require_staff(tx.directory, organization_id, user_id)
             await _require_course(tx, organization_id, course_id)
@@ -73,7 +76,15 @@ class Staff:
             if currency is None:
                 raise _not_synced()
             plan = await tx.upsert_plan(
-                PlanDraft(course_id, organization_id, price_in_cents, currency, is_active)
+                PlanDraft(
+                    course_id,
+                    organization_id,
+                    price_in_cents,
+                    currency,
+                    is_active,
+                    refund_window_days,
+                    keep_refund_window,
+                )
             )
             tx.transaction.publish(
                 PlanPriced(

@@ -43,6 +43,7 @@ class CourseFacts:
     lead_id: uuid.UUID | None
     linked: bool  # the buyer's lead is linked to the seller
     entitlement: Entitlement | None
+    refund_window_days: int | None = None  # the active plan's
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class Charge:
     amount_in_cents: int
     currency: str
     description: str
+    refund_window_days: int | None = None
 
 
 # --- outcomes ------------------------------------------------------------------------------
@@ -196,7 +198,11 @@ def decide_course_checkout(
     )
     if quote is not None and quote.coupon is not None:
         transition = replace(transition, reason=f"coupon {quote.coupon.code}")
-    charge = None if free else Charge(price, facts.currency or "", facts.name or "Course")
+    charge = (
+        None
+        if free
+        else Charge(price, facts.currency or "", facts.name or "Course", facts.refund_window_days)
+    )
     kind: OpeningKind = "reopen" if existing is not None else "free_new" if free else "paid_new"
     return Opening(kind, transition, lead, charge, quote)
 

@@ -37,6 +37,8 @@ ExpiryOutcome = Literal["expired", "completed"]
 #: superseded by a newer checkout, or the entitlement was already active through another payment.
 LateReason = Literal["late_payment_superseded", "late_payment_already_active"]
 LATE_REASONS: tuple[LateReason, ...] = ("late_payment_superseded", "late_payment_already_active")
+#: Why we refund a payment: a late one, or its buyer asked inside the plan's refund window.
+RefundReason = LateReason | Literal["requested_by_customer"]
 #: ``payment_transactions.status_reason`` of a payment a newer checkout superseded.
 SUPERSEDED = "superseded"
 

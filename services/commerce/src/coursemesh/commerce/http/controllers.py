@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from litestar import MediaType, Request, Response, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -54,6 +55,11 @@ from coursemesh.commerce.domain.coupons import (
     CouponRefused,
 )
 from coursemesh.commerce.domain.entitlements import CourseAlreadyOwned, IllegalTransition
+from coursemesh.commerce.domain.refunds import (
+    NothingToRefund,
+    RefundsNotOffered,
+    RefundWindowClosed,
+)
 from coursemesh.commerce.domain.return_urls import ReturnUrlInvalid, ReturnUrlNotAllowed
 from coursemesh.commerce.http import pages
 from coursemesh.commerce.http.schemas import (
@@ -78,6 +84,8 @@ from coursemesh.commerce.http.schemas import (
     PriceBody,
     QuoteCoupon,
     QuoteView,
+    RefundRequestBody,
+    RefundRequestView,
     RevokeBody,
     WebhookAck,
 )
@@ -185,8 +193,15 @@ async def set_price(
     data: JSONBody[PriceBody],
     principal: NamedDependency[Principal],
 ) -> PlanView:
+    window = data.refund_window_days
     plan = await runtime(request).staff.set_price(
-        org_id, course_id, principal.sub, data.price_in_cents, data.is_active
+        org_id,
+        course_id,
+        principal.sub,
+        data.price_in_cents,
+        data.is_active,
+        None if isinstance(window, msgspec.UnsetType) else window,
+        keep_refund_window=isinstance(window, msgspec.UnsetType),
     )
     return PlanView(
         plan_id=plan.id,
@@ -195,6 +210,7 @@ async def set_price(
         price_in_cents=plan.price_in_cents,
         currency=plan.currency,
         is_active=plan.is_active,
+        refund_window_days=plan.refund_window_days,
     )
 
 
@@ -465,6 +481,36 @@ async def my_course_history(
     return _history_page(page)
 
 
+REFUND = FastRoute(body=RefundRequestBody)
+
+
+@post(
+    "/me/courses/{course_id:uuid}/refund-request",
+    guards=[authenticated],
+    status_code=202,
+    description="The caller's money back for a course bought with a refund window, while it is "
+    "open: the refund is asked of the payment provider at once, and access ends when the "
+    "provider confirms it. Asking again answers the first request.",
+    opt=problems(EntitlementNotFound, NothingToRefund, RefundsNotOffered, RefundWindowClosed),
+    **REFUND.route_options(),
+)
+async def request_refund(
+    request: Request[Any, Any, Any], course_id: FromPath[uuid.UUID]
+) -> RefundRequestView:
+    principal = principal_of(request)
+    raw = await request.body()
+    reason = REFUND.decode(raw).reason if raw.strip() else None
+    asked = await runtime(request).refunds.request(principal.sub, course_id, reason)
+    return RefundRequestView(
+        payment_id=asked.payment_id,
+        amount_in_cents=asked.amount_in_cents,
+        currency=asked.currency,
+        status="requested",
+        requested_at=asked.requested_at,
+        window_closes_at=asked.window_closes_at,
+    )
+
+
 # --- coupons --------------------------------------------------------------------------------
 
 
@@ -686,6 +732,7 @@ ROUTES = [
     checkout_course,
     checkout_offer,
     my_course_history,
+    request_refund,
     create_coupon,
     list_coupons,
     course_quote,

@@ -14,9 +14,15 @@ from coursemesh.commerce.domain.history import ActorType, HistoryEntry
 Cents = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
 
 
+RefundWindowDays = Annotated[int, msgspec.Meta(ge=0, le=365)]
+
+
 class PriceBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     price_in_cents: Cents
     is_active: bool = True
+    #: days after payment during which a buyer's refund request is approved; null: none;
+    #: absent: unchanged
+    refund_window_days: RefundWindowDays | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class PlanView(msgspec.Struct, rename="camel"):
@@ -26,6 +32,7 @@ class PlanView(msgspec.Struct, rename="camel"):
     price_in_cents: int
     currency: str
     is_active: bool
+    refund_window_days: int | None
 
 
 class RevokeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -257,3 +264,18 @@ class QuoteView(msgspec.Struct, rename="camel"):
     discount_in_cents: int
     total_in_cents: int
     coupon: QuoteCoupon | None
+
+
+class RefundRequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
+
+
+class RefundRequestView(msgspec.Struct, rename="camel"):
+    """The refund asked of the payment provider; access ends when the provider confirms it."""
+
+    payment_id: uuid.UUID
+    amount_in_cents: int
+    currency: str
+    status: str
+    requested_at: datetime
+    window_closes_at: datetime | None
