@@ -279,7 +279,8 @@ def _chain(suite: Suite, trace_id: str, ent_id: str) -> tuple[dict[str, Any], ..
         for s in spans
         if s["service"] == "commerce"
         and s["kind"] == "PRODUCER"
-        and s["name"].startswith("commerce.entitlement.changed")
+        # v1 goes beside it for the previous release's consumers; learning reads v2
+        and s["name"].startswith("commerce.entitlement.changed.v2")
     ]
     assert len(publish) == 1, f"commerce publish span: {publish}"
     message_id = publish[0]["attributes"]["messaging.message.id"]
@@ -318,7 +319,7 @@ def _pay_chain(suite: Suite, trace_id: str, org_id: str) -> tuple[dict[str, Any]
     publish = [
         s
         for s in commerce
-        if s["kind"] == "PRODUCER" and s["name"].startswith("commerce.entitlement.changed")
+        if s["kind"] == "PRODUCER" and s["name"].startswith("commerce.entitlement.changed.v2")
     ]
     assert len(publish) == 1, f"activation publish span: {publish}"
     message_id = publish[0]["attributes"]["messaging.message.id"]

@@ -25,7 +25,7 @@ from coursemesh.chassis.rebuild import load_projections
 from coursemesh.chassis.service import load_definition
 from coursemesh.chassis.testing import migrated_database
 from coursemesh.contracts import encode, envelope
-from coursemesh.contracts.commerce import EntitlementChanged
+from coursemesh.contracts.commerce import EntitlementChanged, EntitlementChangedV2
 from coursemesh.devstack.cli import app
 from coursemesh.devstack.services import SERVICES
 
@@ -114,13 +114,17 @@ def test_each_declared_projection_is_fed_by_the_services_live_handlers() -> None
         handlers = {t: h for sub in live[service] for t, h in sub.handlers.items()}
         schema = load_definition(service).schema
         for projection in projections.values():
-            for event_type, handler in projection.handlers_by_type.items():
+            for event_type, handler in projection.live_handlers_by_type.items():
                 assert handlers[event_type] == handler, (service, projection.name, event_type)
             assert {t.schema for t in projection.tables} == {schema}
 
 
-def _entitlement(entitlement_id: uuid.UUID, user: str, status: str, version: int) -> Any:
-    payload = EntitlementChanged(
+def _entitlement(
+    entitlement_id: uuid.UUID, user: str, status: str, version: int, *, v1: bool = False
+) -> Any:
+    """A change as commerce publishes it now (v2), or as it did before v2 existed (v1)."""
+    kind = EntitlementChanged if v1 else EntitlementChangedV2
+    payload = kind(
         entitlement_id=entitlement_id,
         user_id=user,
         course_id=uuid.UUID(int=7),
@@ -138,7 +142,8 @@ def _entitlement(entitlement_id: uuid.UUID, user: str, status: str, version: int
 
 
 async def _commerce_history(nats_url: str) -> None:
-    """A COMMERCE stream of its own: three entitlements, one of them changed twice."""
+    """A COMMERCE stream of its own: three entitlements, one of them changed twice; the
+    first two changes from before v2 existed (v1 only)."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     with contextlib.suppress(NotFoundError):
@@ -146,8 +151,8 @@ async def _commerce_history(nats_url: str) -> None:
     await ensure_streams(js, {"commerce"})
     ann, bob, cid = uuid.UUID(int=101), uuid.UUID(int=102), uuid.UUID(int=103)
     for env in (
-        _entitlement(ann, "ann", "pending", 1),
-        _entitlement(bob, "bob", "active", 1),
+        _entitlement(ann, "ann", "pending", 1, v1=True),
+        _entitlement(bob, "bob", "active", 1, v1=True),
         _entitlement(ann, "ann", "active", 2),
         _entitlement(cid, "cid", "active", 1),
     ):
@@ -237,6 +242,7 @@ def test_projection_names_are_checked_and_listed(tmp_path: Path) -> None:
     assert listed.exit_code == 0, listed.output
     assert "entitlements" in listed.output
     assert "commerce.entitlement.changed.v1" in listed.output
+    assert "commerce.entitlement.changed.v2" in listed.output
     unknown = runner.invoke(
         app, ["projection", "rebuild", "learning", "courses", "--data-dir", str(tmp_path)]
     )

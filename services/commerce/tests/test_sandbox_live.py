@@ -187,7 +187,7 @@ async def test_sandbox_webhook_continues_the_pay_requests_trace(
             s
             for s in spans()
             if s.kind is trace.SpanKind.PRODUCER
-            and s.name.startswith("commerce.entitlement.changed")
+            and s.name.startswith("commerce.entitlement.changed.v2")
             and f"{s.context.trace_id:032x}" == trace_id
         ]
 

@@ -21,7 +21,7 @@ from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import TestIdentity, deliver, migrated_database, service_settings
 from coursemesh.contracts import Event, envelope
 from coursemesh.contracts.catalog import MembershipChanged, membership_aggregate_id
-from coursemesh.contracts.commerce import EntitlementChanged
+from coursemesh.contracts.commerce import EntitlementChangedV2
 from coursemesh.integrations.events.handlers import subscriptions
 from coursemesh.integrations.main import create_app
 from coursemesh.integrations.service import SERVICE
@@ -204,8 +204,8 @@ def dumps(value: Any) -> str:
     return json.dumps(value)
 
 
-def entitlement(status: str = "active", previous: str | None = None) -> EntitlementChanged:
-    return EntitlementChanged(
+def entitlement(status: str = "active", previous: str | None = None) -> EntitlementChangedV2:
+    return EntitlementChangedV2(
         entitlement_id=uuid.uuid4(),
         user_id="user_buyer",
         course_id=uuid.uuid4(),

@@ -22,7 +22,7 @@ from coursemesh.contracts.catalog import (
     WorkoutUpserted,
     membership_aggregate_id,
 )
-from coursemesh.contracts.commerce import EntitlementChanged
+from coursemesh.contracts.commerce import EntitlementChangedV2
 from coursemesh.contracts.types import CurriculumDay, CurriculumItem
 from coursemesh.learning.events.projections import subscriptions
 from coursemesh.learning.main import create_app
@@ -152,7 +152,7 @@ class World:
         version = self.entitlement_versions.get(key, 0) + 1
         self.entitlement_versions[key] = version
         await self.event(
-            EntitlementChanged(
+            EntitlementChangedV2(
                 entitlement_id=entitlement_id,
                 user_id=user_id,
                 course_id=course_id,

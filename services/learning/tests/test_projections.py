@@ -26,7 +26,7 @@ from coursemesh.contracts.catalog import (
     WorkoutDeleted,
     WorkoutUpserted,
 )
-from coursemesh.contracts.commerce import EntitlementChanged
+from coursemesh.contracts.commerce import EntitlementChangedV2
 from coursemesh.learning.adapters.tables import courses, entitlements, memberships, workouts
 from coursemesh.learning.events.projections import subscriptions
 from coursemesh.learning.main import create_app
@@ -38,8 +38,8 @@ async def rows(db: Database, table: sa.Table) -> list[Any]:
         return list((await conn.execute(sa.select(table))).all())
 
 
-def entitlement_payload(status: str, user_id: str = "user_buyer") -> EntitlementChanged:
-    return EntitlementChanged(
+def entitlement_payload(status: str, user_id: str = "user_buyer") -> EntitlementChangedV2:
+    return EntitlementChangedV2(
         entitlement_id=examples.ENTITLEMENT,
         user_id=user_id,
         course_id=examples.COURSE,
@@ -164,7 +164,7 @@ async def test_entitlement_event_over_real_jetstream_opens_the_player(
     )
     user = f"user_{uuid.uuid4().hex[:8]}"
     entitlement_id = uuid.uuid4()
-    payload = EntitlementChanged(
+    payload = EntitlementChangedV2(
         entitlement_id=entitlement_id,
         user_id=user,
         course_id=examples.COURSE,

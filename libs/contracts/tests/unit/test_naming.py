@@ -38,6 +38,7 @@ EXPECTED = {
     "commerce": {
         "commerce.plan.priced.v1",
         "commerce.entitlement.changed.v1",
+        "commerce.entitlement.changed.v2",
         "commerce.payment.completed.v1",
         "commerce.payment.failed.v1",
         "commerce.payment.refunded.v1",

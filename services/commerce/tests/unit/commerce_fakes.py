@@ -32,9 +32,9 @@ from coursemesh.commerce.domain.accounts import AccountEvent, AccountState, Paym
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
 from coursemesh.commerce.domain.events import (
-    entitlement_changed,
+    entitlement_events,
     lead_created,
-    transition_changed,
+    transition_events,
 )
 from coursemesh.commerce.domain.history import LinkedPayment, RecordedStep
 from coursemesh.commerce.domain.payments import (
@@ -233,21 +233,17 @@ class FakeEntitlements:
     async def save(self, t: Transition) -> None:
         self._memory.entitlements[t.entitlement.id] = t.entitlement
         self._memory.transitions.append(t)
-        self._tx.publish(
-            transition_changed(t),
-            aggregate_id=t.entitlement.id,
-            aggregate_version=t.entitlement.version,
-        )
+        for event in transition_events(t):
+            self._tx.publish(
+                event, aggregate_id=t.entitlement.id, aggregate_version=t.entitlement.version
+            )
 
     async def refresh(self, ent: Entitlement) -> None:
         self._memory.entitlements[ent.id] = ent
-        self._tx.publish(
-            entitlement_changed(
-                ent, previous_status="active", cause="payment_completed", reason=None
-            ),
-            aggregate_id=ent.id,
-            aggregate_version=ent.version,
-        )
+        for event in entitlement_events(
+            ent, previous_status="active", cause="payment_completed", reason=None
+        ):
+            self._tx.publish(event, aggregate_id=ent.id, aggregate_version=ent.version)
 
 
 # --- checkout ----------------------------------------------------------------------------------
@@ -295,9 +291,8 @@ class FakeFastWrite:
             )
         memory.entitlements[ent.id] = ent
         memory.transitions.append(opening.transition)
-        self._tx.publish(
-            transition_changed(opening.transition), aggregate_id=ent.id, aggregate_version=1
-        )
+        for event in transition_events(opening.transition):
+            self._tx.publish(event, aggregate_id=ent.id, aggregate_version=1)
         memory.events.extend(self._tx.staged)
         return "saved"
 
@@ -338,11 +333,8 @@ class FakeCheckoutTransaction:
             return "lost"
         self._memory.entitlements[ent.id] = ent
         self._memory.transitions.append(opening.transition)
-        self._tx.publish(
-            transition_changed(opening.transition),
-            aggregate_id=ent.id,
-            aggregate_version=ent.version,
-        )
+        for event in transition_events(opening.transition):
+            self._tx.publish(event, aggregate_id=ent.id, aggregate_version=ent.version)
         return "saved"
 
     async def stored_answer(self, user_id: str, key: str) -> StoredAnswer | None:
@@ -572,6 +564,25 @@ class FakeStaffTransaction:
         )
         self._memory.plans[plan.course_id] = saved
         return saved
+
+    async def user_entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
+        for ent in self._memory.entitlements.values():
+            if (ent.user_id, ent.course_id) == (user_id, course_id):
+                return ent
+        return None
+
+    async def membership_id(self, organization_id: uuid.UUID, user_id: str) -> uuid.UUID | None:
+        return self._memory.memberships.get((organization_id, user_id))
+
+    async def add_entitlement(self, t: Transition) -> bool:
+        ent = t.entitlement
+        if await self.user_entitlement(ent.user_id, ent.course_id) is not None:
+            return False
+        self._memory.entitlements[ent.id] = ent
+        self._memory.transitions.append(t)
+        for event in transition_events(t):
+            self.transaction.publish(event, aggregate_id=ent.id, aggregate_version=ent.version)
+        return True
 
     async def add_offer(self, offer: Offer) -> bool:
         if offer.code in self._memory.offers:

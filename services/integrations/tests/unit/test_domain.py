@@ -210,7 +210,7 @@ def test_the_signature_verifies_with_the_library_under_each_valid_secret() -> No
 
 
 def test_internal_events_map_to_their_public_types() -> None:
-    ent = commerce.EntitlementChanged(
+    ent = commerce.EntitlementChangedV2(
         entitlement_id=uuid.uuid4(),
         user_id="u",
         course_id=uuid.uuid4(),
@@ -229,7 +229,7 @@ def test_internal_events_map_to_their_public_types() -> None:
     assert revoked.type == "enrollment.revoked"
     data = json.loads(body_of(revoked.type, revoked.data, NOW))["data"]
     assert (data["reason"], data["cause"]) == ("chargeback", "staff_revoked")
-    pending = public_event(commerce.EntitlementChanged(**{**_fields(ent), "status": "pending"}))
+    pending = public_event(commerce.EntitlementChangedV2(**{**_fields(ent), "status": "pending"}))
     assert pending is None
     ready = customgen.CustomCourseReady(
         custom_course_id=uuid.uuid4(), user_id="u", checksum="0" * 32, file_size_bytes=10

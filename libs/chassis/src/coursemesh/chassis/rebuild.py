@@ -57,6 +57,9 @@ class Projection:
     tables: tuple[sa.Table, ...]
     handlers: Mapping[type[Event], AnyHandler]
     description: str = ""
+    #: Handlers of types the live consumer no longer reads but the stream still holds: an
+    #: event type superseded by a new version, whose older changes exist only in it.
+    history: Mapping[type[Event], AnyHandler] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.tables or not self.handlers:
@@ -66,8 +69,15 @@ class Projection:
                 raise ValueError(f"projection {self.name}: {table.name} has no primary key")
 
     @property
-    def handlers_by_type(self) -> dict[str, AnyHandler]:
+    def live_handlers_by_type(self) -> dict[str, AnyHandler]:
+        """The handlers the service's live consumers run too."""
         return {event_type.event_type: h for event_type, h in self.handlers.items()}
+
+    @property
+    def handlers_by_type(self) -> dict[str, AnyHandler]:
+        """Every handler a rebuild runs: the live ones and the history's."""
+        history = {event_type.event_type: h for event_type, h in self.history.items()}
+        return {**history, **self.live_handlers_by_type}
 
     @property
     def streams(self) -> dict[str, list[str]]:

@@ -14,6 +14,7 @@ from coursemesh.contracts.types import (
     CurrencyCode,
     CustomCourseCode,
     EntitlementCause,
+    EntitlementCauseName,
     EntitlementStatus,
     LeadSource,
     NonEmptyStr,
@@ -25,6 +26,7 @@ from coursemesh.contracts.types import (
 __all__ = [
     "CustomCoursePurchased",
     "EntitlementChanged",
+    "EntitlementChangedV2",
     "LeadCreated",
     "PaymentCompleted",
     "PaymentFailed",
@@ -75,6 +77,35 @@ class EntitlementChanged(Event, frozen=True, kw_only=True):
     cause: EntitlementCause
     reason: str | None
     """Free text, e.g. the staff revoke reason."""
+    changed_at: UtcDateTime
+
+
+@event("commerce.entitlement.changed.v2")
+class EntitlementChangedV2(Event, frozen=True, kw_only=True):
+    """An entitlement was created or changed; carries its full state. The fields of
+    ``commerce.entitlement.changed.v1``, with ``cause`` an open set
+    (:data:`~coursemesh.contracts.types.EntitlementCauseName`) so that new ways to gain or lose
+    access (a staff grant) need no new version.
+
+    Emitted on every transition. Commerce also emits v1 beside it, with the same aggregate
+    version, for each transition whose cause v1 knows, until every consumer reads v2; a
+    transition with a cause v1 does not know is in v2 only. Learning and integrations read v2.
+    """
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    status: EntitlementStatus
+    access_revoked_at: UtcDateTime | None
+    source_payment_transaction_id: uuid.UUID | None
+    """The payment transaction that activated it; ``None`` when no payment did."""
+    membership_id: uuid.UUID | None
+    previous_status: EntitlementStatus | None
+    """``None`` when the row was just created."""
+    cause: EntitlementCauseName
+    reason: str | None
+    """Free text: the staff member's reason for a revoke or a grant, the coupon used."""
     changed_at: UtcDateTime
 
 

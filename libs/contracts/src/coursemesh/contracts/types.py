@@ -27,6 +27,7 @@ __all__ = [
     "CustomCourseCode",
     "CustomCourseUpdateReason",
     "EntitlementCause",
+    "EntitlementCauseName",
     "EntitlementStatus",
     "LeadSource",
     "NonEmptyStr",
@@ -98,7 +99,21 @@ EntitlementCause = Literal[
     "checkout_expired",  # pending -> revoked by the abandoned-checkout sweeper
     "staff_revoked",  # any -> revoked by a staff action
 ]
-"""Why an entitlement changed (the transition's trigger)."""
+"""Why an entitlement changed (the transition's trigger), as ``commerce.entitlement.changed.v1``
+carries it: a closed set."""
+
+EntitlementCauseName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description=(
+            "Why the entitlement changed: one of the v1 causes, or staff_granted (a staff "
+            "member gave the course without a payment). The set grows without a new version: "
+            "a consumer treats a cause it does not know by the entitlement's status alone."
+        ),
+    ),
+]
+"""Why an entitlement changed, as ``commerce.entitlement.changed.v2`` carries it: an open set."""
 
 PaymentProvider = Literal["sandbox", "stripe"]
 

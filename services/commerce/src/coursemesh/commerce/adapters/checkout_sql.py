@@ -37,7 +37,7 @@ from coursemesh.commerce.domain.accounts import PaymentAccount
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.coupons import Coupon, CouponUsage
 from coursemesh.commerce.domain.entitlements import Entitlement
-from coursemesh.commerce.domain.events import lead_created, transition_changed
+from coursemesh.commerce.domain.events import lead_created, transition_events
 from coursemesh.commerce.domain.payments import SUPERSEDED, Payment, PurchaseStatus, Seller
 
 # The course, its active plan, the buyer's membership of the seller, their lead and its link
@@ -127,9 +127,8 @@ async def read_facts(driver: Driver, course_id: uuid.UUID, user_id: str) -> Cour
 
 def _publish_entitlement(events: EventSink, opening: Opening) -> None:
     ent = opening.entitlement
-    events.publish(
-        transition_changed(opening.transition), aggregate_id=ent.id, aggregate_version=ent.version
-    )
+    for event in transition_events(opening.transition):
+        events.publish(event, aggregate_id=ent.id, aggregate_version=ent.version)
 
 
 # --- the fast store ----------------------------------------------------------------------------
@@ -203,12 +202,6 @@ class FastCheckoutStore:
 
 # --- the transactional store -----------------------------------------------------------------
 
-_INSERT_ENTITLEMENT = f"""
-INSERT INTO course_entitlements ({COLUMNS})
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-ON CONFLICT (user_id, course_id) DO NOTHING
-RETURNING id
-"""
 _STANDING = """
 SELECT m.membership_id, l.id AS lead_id, ol.lead_id IS NOT NULL AS linked
 FROM (SELECT 1) AS one
@@ -294,21 +287,7 @@ class DriverCheckoutTransaction:
         t = opening.transition
         ent = t.entitlement
         if t.previous_status is None:
-            inserted = await self._driver.fetchval(
-                _INSERT_ENTITLEMENT,
-                ent.id,
-                ent.user_id,
-                ent.course_id,
-                ent.organization_id,
-                ent.status,
-                ent.access_revoked_at,
-                ent.source_payment_transaction_id,
-                ent.membership_id,
-                ent.buyer_email,
-                ent.version,
-                ent.status_changed_at,
-            )
-            if inserted is None:
+            if not await entitlements_sql.insert(self._driver, ent):
                 return "lost"
         else:
             await entitlements_sql.update(self._driver, ent)

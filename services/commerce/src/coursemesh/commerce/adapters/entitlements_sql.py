@@ -7,7 +7,7 @@ import uuid
 
 from coursemesh.chassis.transaction import Driver, Record, Transaction
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
-from coursemesh.commerce.domain.events import entitlement_changed, transition_changed
+from coursemesh.commerce.domain.events import entitlement_events, transition_events
 
 COLUMNS = (
     "id, user_id, course_id, organization_id, status, access_revoked_at,"
@@ -23,6 +23,12 @@ UPDATE course_entitlements
    SET status = $2, access_revoked_at = $3, source_payment_transaction_id = $4,
        membership_id = $5, buyer_email = $6, version = $7, status_changed_at = $8
  WHERE id = $1
+"""
+_INSERT = f"""
+INSERT INTO course_entitlements ({COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (user_id, course_id) DO NOTHING
+RETURNING id
 """
 _AUDIT = """
 INSERT INTO entitlement_transitions
@@ -46,6 +52,25 @@ def entitlement_of(row: Record, prefix: str = "") -> Entitlement:
         version=row[prefix + "version"],
         status_changed_at=row[prefix + "status_changed_at"],
     )
+
+
+async def insert(driver: Driver, ent: Entitlement) -> bool:
+    """A new entitlement row; False when the user has one for the course already."""
+    inserted = await driver.fetchval(
+        _INSERT,
+        ent.id,
+        ent.user_id,
+        ent.course_id,
+        ent.organization_id,
+        ent.status,
+        ent.access_revoked_at,
+        ent.source_payment_transaction_id,
+        ent.membership_id,
+        ent.buyer_email,
+        ent.version,
+        ent.status_changed_at,
+    )
+    return inserted is not None
 
 
 async def update(driver: Driver, ent: Entitlement) -> None:
@@ -98,18 +123,14 @@ class DriverEntitlements:
         driver = await self._tx.driver()
         await update(driver, t.entitlement)
         await audit(driver, t)
-        self._tx.publish(
-            transition_changed(t),
-            aggregate_id=t.entitlement.id,
-            aggregate_version=t.entitlement.version,
-        )
+        for event in transition_events(t):
+            self._tx.publish(
+                event, aggregate_id=t.entitlement.id, aggregate_version=t.entitlement.version
+            )
 
     async def refresh(self, ent: Entitlement) -> None:
         await update(await self._tx.driver(), ent)
-        self._tx.publish(
-            entitlement_changed(
-                ent, previous_status="active", cause="payment_completed", reason=None
-            ),
-            aggregate_id=ent.id,
-            aggregate_version=ent.version,
-        )
+        for event in entitlement_events(
+            ent, previous_status="active", cause="payment_completed", reason=None
+        ):
+            self._tx.publish(event, aggregate_id=ent.id, aggregate_version=ent.version)

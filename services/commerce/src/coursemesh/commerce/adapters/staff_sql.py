@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.memberships import DriverStaffDirectory
 from coursemesh.chassis.transaction import Driver, Transaction
+from coursemesh.commerce.adapters import entitlements_sql
 from coursemesh.commerce.adapters.entitlements_sql import (
     COLUMNS,
     DriverEntitlements,
@@ -17,8 +18,12 @@ from coursemesh.commerce.adapters.entitlements_sql import (
 )
 from coursemesh.commerce.app.ports import LeadEntry, Plan, PlanDraft
 from coursemesh.commerce.domain.checkout import Offer
-from coursemesh.commerce.domain.entitlements import Entitlement
+from coursemesh.commerce.domain.entitlements import Entitlement, Transition
+from coursemesh.commerce.domain.events import transition_events
 
+_USER_ENTITLEMENT = (
+    f"SELECT {COLUMNS} FROM course_entitlements WHERE user_id = $1 AND course_id = $2 FOR UPDATE"
+)
 _UPSERT_PLAN = """
 INSERT INTO plans (id, course_id, type, organization_id, price_in_cents, currency, is_active,
                    version, refund_window_days)
@@ -68,6 +73,29 @@ class DriverStaffTransaction:
     @property
     def transaction(self) -> Transaction:
         return self._tx
+
+    async def user_entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
+        row = await self._driver.fetchrow(_USER_ENTITLEMENT, user_id, course_id)
+        return None if row is None else entitlement_of(row)
+
+    async def membership_id(self, organization_id: uuid.UUID, user_id: str) -> uuid.UUID | None:
+        found: uuid.UUID | None = await self._driver.fetchval(
+            "SELECT membership_id FROM memberships"
+            " WHERE organization_id = $1 AND user_id = $2 AND role IS NOT NULL",
+            organization_id,
+            user_id,
+        )
+        return found
+
+    async def add_entitlement(self, t: Transition) -> bool:
+        if not await entitlements_sql.insert(self._driver, t.entitlement):
+            return False
+        await entitlements_sql.audit(self._driver, t)
+        for event in transition_events(t):
+            self._tx.publish(
+                event, aggregate_id=t.entitlement.id, aggregate_version=t.entitlement.version
+            )
+        return True
 
     async def course_organization(self, course_id: uuid.UUID) -> uuid.UUID | None:
         org: uuid.UUID | None = await self._driver.fetchval(

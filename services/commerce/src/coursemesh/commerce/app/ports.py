@@ -531,6 +531,17 @@ class StaffTransaction(Protocol):
         """Insert the plan or update the course's one (its version bumped)."""
         ...
 
+    async def user_entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
+        """The user's entitlement to the course, locked until the end of the transaction."""
+        ...
+
+    async def membership_id(self, organization_id: uuid.UUID, user_id: str) -> uuid.UUID | None: ...
+
+    async def add_entitlement(self, t: Transition) -> bool:
+        """Write a new entitlement with its audit row and events; False (nothing written)
+        when the user has one for the course already (a concurrent write made it)."""
+        ...
+
     async def add_offer(self, offer: Offer) -> bool:
         """False: the code is taken."""
         ...

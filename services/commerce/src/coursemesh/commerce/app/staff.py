@@ -21,7 +21,7 @@ from coursemesh.commerce.app.ports import (
     StaffTransaction,
 )
 from coursemesh.commerce.domain.checkout import Offer
-from coursemesh.commerce.domain.entitlements import Entitlement, transition, user_actor
+from coursemesh.commerce.domain.entitlements import Entitlement, grant, transition, user_actor
 from coursemesh.contracts.commerce import PlanPriced
 
 
@@ -113,6 +113,40 @@ class Staff:
             )
             await tx.entitlements.save(t)
             return t.entitlement
+
+    async def grant(
+        self,
+        organization_id: uuid.UUID,
+        course_id: uuid.UUID,
+        staff_id: str,
+        user_id: str,
+        reason: str,
+    ) -> Entitlement:
+        """Give ``user_id`` the course without a payment (comp access): a new entitlement, or
+        their revoked one active again; audited with the staff member and the reason."""
+        async with self._store.transaction() as tx:
+            await require_staff(tx.directory, organization_id, staff_id)
+            await _require_course(tx, organization_id, course_id)
+            membership_id = await tx.membership_id(organization_id, user_id)
+            while True:
+                existing = await tx.user_entitlement(user_id, course_id)
+                t = grant(
+                    existing,
+                    new_id=self._new_id(),
+                    user_id=user_id,
+                    course_id=course_id,
+                    organization_id=organization_id,
+                    membership_id=membership_id,
+                    staff_id=staff_id,
+                    reason=reason,
+                    now=self._clock(),
+                )
+                if existing is not None:
+                    await tx.entitlements.save(t)
+                    return t.entitlement
+                # a checkout of the same user may insert first: decide again on its row
+                if await tx.add_entitlement(t):
+                    return t.entitlement
 
     async def create_offer(
         self,

@@ -23,6 +23,7 @@ Cause = Literal[
     "payment_disputed",
     "checkout_expired",
     "staff_revoked",
+    "staff_granted",
 ]
 
 # (from, cause) -> to. ``None`` as "from" is a row that does not exist yet.
@@ -43,6 +44,10 @@ TRANSITIONS: dict[tuple[Status | None, Cause], Status] = {
     ("active", "payment_refunded"): "revoked",
     ("active", "payment_disputed"): "revoked",
     ("active", "staff_revoked"): "revoked",
+    # A staff grant (comp access, no payment) opens a new or revoked row; a pending row has a
+    # payment open, which its buyer may still complete: revoke it first.
+    (None, "staff_granted"): "active",
+    ("revoked", "staff_granted"): "active",
 }
 
 
@@ -144,6 +149,51 @@ def open_for_checkout(
     return Transition(
         ent, existing.status if existing else None, cause, user_actor(user_id), None, now
     )
+
+
+def grant(
+    existing: Entitlement | None,
+    *,
+    new_id: uuid.UUID,
+    user_id: str,
+    course_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    membership_id: uuid.UUID | None,
+    staff_id: str,
+    reason: str,
+    now: datetime,
+) -> Transition:
+    """A staff grant: a new active row, or the revoked row active again (no payment is its
+    source); an active row is already owned, a pending one cannot be granted."""
+    if existing is not None and existing.status == "active":
+        raise CourseAlreadyOwned("This user already has access to this course")
+    status = next_status(existing.status if existing else None, "staff_granted")
+    if existing is None:
+        ent = Entitlement(
+            id=new_id,
+            user_id=user_id,
+            course_id=course_id,
+            organization_id=organization_id,
+            status=status,
+            access_revoked_at=None,
+            source_payment_transaction_id=None,
+            membership_id=membership_id,
+            buyer_email=None,
+            version=1,
+            status_changed_at=now,
+        )
+    else:
+        ent = replace(
+            existing,
+            status=status,
+            access_revoked_at=None,
+            source_payment_transaction_id=None,
+            membership_id=membership_id,
+            version=existing.version + 1,
+            status_changed_at=now,
+        )
+    previous = existing.status if existing else None
+    return Transition(ent, previous, "staff_granted", user_actor(staff_id), reason, now)
 
 
 def transition(

@@ -5,26 +5,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import cast
+from typing import cast, get_args
 
 from coursemesh.commerce.domain.checkout import LeadLink, Offer
 from coursemesh.commerce.domain.entitlements import Cause, Entitlement, Status, Transition
 from coursemesh.commerce.domain.payments import Payment
+from coursemesh.contracts import Event
 from coursemesh.contracts.commerce import (
     CustomCoursePurchased,
     EntitlementChanged,
+    EntitlementChangedV2,
     LeadCreated,
     PaymentCompleted,
     PaymentFailed,
     PaymentRefunded,
 )
+from coursemesh.contracts.types import EntitlementCause
 
 
-def entitlement_changed(
+def entitlement_events(
     ent: Entitlement, *, previous_status: Status | None, cause: Cause, reason: str | None
-) -> EntitlementChanged:
-    """The entitlement's full state after a change (its aggregate version is ``ent.version``)."""
-    return EntitlementChanged(
+) -> list[Event]:
+    """The events of one change of an entitlement (its full state after it), all with its
+    aggregate version (``ent.version``): v2, and v1 beside it when v1 knows the cause (for
+    consumers of the previous release)."""
+    v2 = EntitlementChangedV2(
         entitlement_id=ent.id,
         user_id=ent.user_id,
         course_id=ent.course_id,
@@ -38,10 +43,22 @@ def entitlement_changed(
         reason=reason,
         changed_at=ent.status_changed_at,
     )
+    if cause not in V1_CAUSES:
+        return [v2]
+    # the same fields: v1 differs only in the type of ``cause``
+    v1 = EntitlementChanged(
+        **{f: getattr(v2, f) for f in EntitlementChanged.__struct_fields__ if f != "cause"},
+        cause=cast(EntitlementCause, cause),
+    )
+    return [v1, v2]
 
 
-def transition_changed(t: Transition) -> EntitlementChanged:
-    return entitlement_changed(
+#: The causes ``commerce.entitlement.changed.v1`` can carry.
+V1_CAUSES = frozenset(get_args(EntitlementCause))
+
+
+def transition_events(t: Transition) -> list[Event]:
+    return entitlement_events(
         t.entitlement, previous_status=t.previous_status, cause=t.cause, reason=t.reason
     )
 

@@ -27,7 +27,7 @@ Viewer = Literal["staff", "buyer"]
 USER_PREFIX = "user:"
 SYSTEM_PREFIX = "system:"
 #: the cause of the one step a staff member takes on an entitlement
-STAFF_CAUSES = frozenset({"staff_revoked"})
+STAFF_CAUSES = frozenset({"staff_revoked", "staff_granted"})
 
 
 @dataclass(frozen=True, slots=True)

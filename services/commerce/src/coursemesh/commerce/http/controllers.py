@@ -73,6 +73,7 @@ from coursemesh.commerce.http.schemas import (
     CouponView,
     EntitlementPage,
     EntitlementView,
+    GrantBody,
     LeadPage,
     LeadView,
     OfferBody,
@@ -229,6 +230,27 @@ async def revoke(
 ) -> EntitlementView:
     ent = await runtime(request).staff.revoke_entitlement(
         org_id, entitlement_id, principal.sub, data.reason
+    )
+    return EntitlementView.of(ent)
+
+
+@post(
+    f"{ORG}/courses/{{course_id:uuid}}/grants",
+    guards=[authenticated],
+    description="Give a user the course without a payment (staff): a new entitlement, or their "
+    "revoked one active again; audited with the staff member and the reason. Revoke it as any "
+    "entitlement.",
+    opt=problems(NO_COURSE, CourseAlreadyOwned, IllegalTransition),
+)
+async def grant_course(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    course_id: FromPath[uuid.UUID],
+    data: JSONBody[GrantBody],
+    principal: NamedDependency[Principal],
+) -> EntitlementView:
+    ent = await runtime(request).staff.grant(
+        org_id, course_id, principal.sub, data.user_id, data.reason
     )
     return EntitlementView.of(ent)
 
@@ -721,6 +743,7 @@ async def sandbox_submit_onboarding(
 ROUTES = [
     set_price,
     revoke,
+    grant_course,
     create_offer,
     list_course_entitlements,
     entitlement_history,

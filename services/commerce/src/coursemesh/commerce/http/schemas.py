@@ -39,6 +39,13 @@ class RevokeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
+class GrantBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """Comp access: the user (the identity provider's ``sub``) and why."""
+
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\x00]+$")]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
 class OfferBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     code: Annotated[str, msgspec.Meta(pattern=r"^X[A-Z0-9]{5}$")]
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]

@@ -35,7 +35,7 @@ class PublicEvent:
     data: msgspec.Struct
 
 
-def _enrollment(p: commerce.EntitlementChanged) -> PublicEvent | None:
+def _enrollment(p: commerce.EntitlementChangedV2) -> PublicEvent | None:
     kind = {"active": "enrollment.activated", "revoked": "enrollment.revoked"}.get(p.status)
     if kind is None or p.previous_status == p.status:  # pending, or a link refresh
         return None
@@ -80,7 +80,7 @@ def public_event(payload: Any, custom_course_org: uuid.UUID | None = None) -> Pu
     ``custom_course_org``: the organization of the custom course the payload is about (its
     ready/updated events do not carry it)."""
     match payload:
-        case commerce.EntitlementChanged():
+        case commerce.EntitlementChangedV2():
             return _enrollment(payload)
         case commerce.PaymentCompleted():
             return _payment("payment.completed", payload, payload.completed_at)

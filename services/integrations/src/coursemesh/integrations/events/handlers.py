@@ -39,7 +39,7 @@ async def on_public_event(uow: UnitOfWork, env: Envelope[Any]) -> None:
 
 
 PUBLISHED = (
-    commerce.EntitlementChanged,
+    commerce.EntitlementChangedV2,
     commerce.PaymentCompleted,
     commerce.PaymentFailed,
     commerce.PaymentRefunded,

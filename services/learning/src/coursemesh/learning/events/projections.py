@@ -29,7 +29,7 @@ from coursemesh.contracts.catalog import (
     WorkoutDeleted,
     WorkoutUpserted,
 )
-from coursemesh.contracts.commerce import EntitlementChanged
+from coursemesh.contracts.commerce import EntitlementChanged, EntitlementChangedV2
 from coursemesh.learning.adapters.tables import (
     completion_history,
     completions,
@@ -238,7 +238,7 @@ def subscriptions() -> list[Subscription]:
             CourseArchived: on_course_archived,
             WorkoutUpserted: on_workout_upserted,
             WorkoutDeleted: on_workout_deleted,
-            EntitlementChanged: Batched(on_entitlements_changed),
+            EntitlementChangedV2: Batched(on_entitlements_changed),
             MembershipChanged: on_membership_changed,
         },
         # A buyer's entitlement is applied only after the catalog events that existed by then
@@ -261,7 +261,10 @@ PROJECTIONS = (
     Projection(
         "entitlements",
         tables=(entitlements,),
-        handlers={EntitlementChanged: Batched(on_entitlements_changed)},
+        handlers={EntitlementChangedV2: Batched(on_entitlements_changed)},
+        # The stream's changes from before v2 exist only in v1; a change published in both
+        # versions carries one aggregate version, applied once.
+        history={EntitlementChanged: Batched(on_entitlements_changed)},
         description="commerce's entitlements: who may play which course",
     ),
     Projection(

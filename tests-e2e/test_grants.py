@@ -1,0 +1,57 @@
+"""Staff grants through the gateway, back to back and without a retry: the user a course is
+granted to plays it at their next call (learning reads ``commerce.entitlement.changed.v2``; a
+"no" is caught up before it is answered), loses it once a staff revoke's consistency token
+reaches learning with their call, and both steps are in their access history."""
+
+from __future__ import annotations
+
+import pytest
+from suite import Course, Suite, ok, problem, token_of
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_granted_course_plays_at_once_and_a_revoke_ends_it(
+    suite: Suite, paid_course: Course
+) -> None:
+    guest = suite.user("granted")
+    granted = ok(
+        paid_course.owner.post(
+            f"/organizations/{paid_course.org_id}/courses/{paid_course.course_id}/grants",
+            {"userId": guest.sub, "reason": "podcast giveaway"},
+        ),
+        201,
+    )
+    assert (granted["status"], granted["sourcePaymentTransactionId"]) == ("active", None)
+    view = suite.player(guest, paid_course)
+    assert view["entitlement"]["status"] == "active"
+
+    revoke = paid_course.owner.post(
+        f"/organizations/{paid_course.org_id}/entitlements/{granted['entitlementId']}/revoke",
+        {"reason": "giveaway ended"},
+    )
+    assert ok(revoke)["status"] == "revoked"
+    # another client's write: the guest reads it at once with the write's consistency token
+    problem(
+        guest.get(f"/me/courses/{paid_course.course_id}", headers=token_of(revoke)),
+        403,
+        "ENTITLEMENT_REVOKED",
+    )
+    history = ok(guest.get(f"/me/courses/{paid_course.course_id}/history"))
+    assert [(e["cause"], e["actorType"], e["actor"]) for e in history["items"]] == [
+        ("staff_granted", "staff", None),
+        ("staff_revoked", "staff", None),
+    ]
+
+
+def test_only_staff_grant(suite: Suite, paid_course: Course) -> None:
+    stranger = suite.user("grant-stranger")
+    problem(
+        stranger.post(
+            f"/organizations/{paid_course.org_id}/courses/{paid_course.course_id}/grants",
+            {"userId": stranger.sub, "reason": "free for me"},
+        ),
+        404,
+        "NOT_FOUND",
+    )
+    problem(stranger.get(f"/me/courses/{paid_course.course_id}"), 404)
