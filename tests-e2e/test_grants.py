@@ -55,3 +55,23 @@ def test_only_staff_grant(suite: Suite, paid_course: Course) -> None:
         "NOT_FOUND",
     )
     problem(stranger.get(f"/me/courses/{paid_course.course_id}"), 404)
+
+
+def test_a_cohort_from_a_csv_file_plays_at_once(suite: Suite, paid_course: Course) -> None:
+    cohort = [suite.user(f"cohort-{i}") for i in range(3)]
+    url = f"/organizations/{paid_course.org_id}/courses/{paid_course.course_id}/grants/bulk"
+    csv = "userId\n" + "".join(f"{u.sub}\n" for u in cohort)
+    headers = {"content-type": "text/csv"}
+    dry = ok(
+        paid_course.owner.post(
+            url, content=csv, params={"dryRun": "true", "reason": "cohort"}, headers=headers
+        )
+    )
+    assert dry["counts"]["granted"] == 3
+    problem(cohort[0].get(f"/me/courses/{paid_course.course_id}"), 404)
+    done = ok(
+        paid_course.owner.post(url, content=csv, params={"reason": "cohort"}, headers=headers)
+    )
+    assert [r["outcome"] for r in done["rows"]] == ["granted"] * 3
+    for user in cohort:
+        assert suite.player(user, paid_course)["entitlement"]["status"] == "active"

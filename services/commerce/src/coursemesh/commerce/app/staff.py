@@ -20,8 +20,17 @@ from coursemesh.commerce.app.ports import (
     StaffStore,
     StaffTransaction,
 )
+from coursemesh.commerce.domain.bulk_grants import GrantRow, RowOutcome
 from coursemesh.commerce.domain.checkout import Offer
-from coursemesh.commerce.domain.entitlements import Entitlement, grant, transition, user_actor
+from coursemesh.commerce.domain.entitlements import (
+    CourseAlreadyOwned,
+    Entitlement,
+    IllegalTransition,
+    Transition,
+    grant,
+    transition,
+    user_actor,
+)
 from coursemesh.contracts.commerce import PlanPriced
 
 
@@ -42,6 +51,48 @@ async def _require_course(
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: Rows of a bulk grant per transaction: a long file holds no lock for long.
+BULK_CHUNK = 200
+
+
+async def _grant_in(
+    tx: StaffTransaction,
+    course_id: uuid.UUID,
+    staff_id: str,
+    user_id: str,
+    reason: str,
+    *,
+    new_id: uuid.UUID,
+    now: datetime,
+    write: bool,
+) -> Transition:
+    """The grant's transition for ``user_id`` (raises as :func:`grant` does), saved when
+    ``write``. A checkout of the same user that inserts first is decided again on its row."""
+    organization_id = await tx.course_organization(course_id)
+    assert organization_id is not None
+    membership_id = await tx.membership_id(organization_id, user_id)
+    while True:
+        existing = await tx.user_entitlement(user_id, course_id)
+        t = grant(
+            existing,
+            new_id=new_id,
+            user_id=user_id,
+            course_id=course_id,
+            organization_id=organization_id,
+            membership_id=membership_id,
+            staff_id=staff_id,
+            reason=reason,
+            now=now,
+        )
+        if not write:
+            return t
+        if existing is not None:
+            await tx.entitlements.save(t)
+            return t
+        if await tx.add_entitlement(t):
+            return t
 
 
 class Staff:
@@ -127,26 +178,67 @@ class Staff:
         async with self._store.transaction() as tx:
             await require_staff(tx.directory, organization_id, staff_id)
             await _require_course(tx, organization_id, course_id)
-            membership_id = await tx.membership_id(organization_id, user_id)
-            while True:
-                existing = await tx.user_entitlement(user_id, course_id)
-                t = grant(
-                    existing,
-                    new_id=self._new_id(),
-                    user_id=user_id,
-                    course_id=course_id,
-                    organization_id=organization_id,
-                    membership_id=membership_id,
-                    staff_id=staff_id,
-                    reason=reason,
-                    now=self._clock(),
-                )
-                if existing is not None:
-                    await tx.entitlements.save(t)
-                    return t.entitlement
-                # a checkout of the same user may insert first: decide again on its row
-                if await tx.add_entitlement(t):
-                    return t.entitlement
+            t = await _grant_in(
+                tx,
+                course_id,
+                staff_id,
+                user_id,
+                reason,
+                new_id=self._new_id(),
+                now=self._clock(),
+                write=True,
+            )
+            return t.entitlement
+
+    async def bulk_grant(
+        self,
+        organization_id: uuid.UUID,
+        course_id: uuid.UUID,
+        staff_id: str,
+        rows: Sequence[GrantRow],
+        *,
+        dry_run: bool,
+    ) -> list[tuple[GrantRow, RowOutcome, str | None]]:
+        """Each row through the single grant's rule, in transactions of
+        :data:`BULK_CHUNK` rows; ``dry_run``: what each row would do, nothing written. A user
+        already active (a file uploaded again) changes nothing."""
+        async with self._store.transaction() as tx:
+            await require_staff(tx.directory, organization_id, staff_id)
+            await _require_course(tx, organization_id, course_id)
+        results: list[tuple[GrantRow, RowOutcome, str | None]] = []
+        seen: dict[str, int] = {}
+        pending: list[GrantRow] = []
+        for row in rows:
+            if row.problem is not None:
+                results.append((row, "invalid", row.problem))
+            elif row.user_id in seen:
+                results.append((row, "duplicate", f"the same user as row {seen[row.user_id]}"))
+            else:
+                seen[row.user_id] = row.number
+                pending.append(row)
+        for start in range(0, len(pending), BULK_CHUNK):
+            async with self._store.transaction() as tx:
+                for row in pending[start : start + BULK_CHUNK]:
+                    assert row.reason is not None
+                    outcome: RowOutcome
+                    try:
+                        t = await _grant_in(
+                            tx,
+                            course_id,
+                            staff_id,
+                            row.user_id,
+                            row.reason,
+                            new_id=self._new_id(),
+                            now=self._clock(),
+                            write=not dry_run,
+                        )
+                        outcome = "granted" if t.previous_status is None else "regranted"
+                    except CourseAlreadyOwned:
+                        outcome = "already_active"
+                    except IllegalTransition:
+                        outcome = "pending_payment"
+                    results.append((row, outcome, None))
+        return sorted(results, key=lambda r: r[0].number)
 
     async def create_offer(
         self,

@@ -4,7 +4,7 @@ pages a buyer returns to, and the sandbox provider's hosted pages."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import msgspec
 from litestar import MediaType, Request, Response, get, patch, post, put
@@ -44,6 +44,7 @@ from coursemesh.commerce.domain.accounts import (
     UnknownConnectedAccount,
     account_status,
 )
+from coursemesh.commerce.domain.bulk_grants import CsvInvalid, RowOutcome, parse_grant_csv
 from coursemesh.commerce.domain.checkout import Buyer, PreviousPaymentCompleted
 from coursemesh.commerce.domain.coupons import (
     CouponCodeTaken,
@@ -67,6 +68,8 @@ from coursemesh.commerce.http.schemas import (
     AccessHistoryPage,
     AllowlistBody,
     AllowlistView,
+    BulkGrantRowView,
+    BulkGrantView,
     CheckoutBody,
     CouponBody,
     CouponPage,
@@ -253,6 +256,46 @@ async def grant_course(
         org_id, course_id, principal.sub, data.user_id, data.reason
     )
     return EntitlementView.of(ent)
+
+
+BulkReason = Annotated[str | None, QueryParameter(name="reason", min_length=1, max_length=500)]
+
+
+@post(
+    f"{ORG}/courses/{{course_id:uuid}}/grants/bulk",
+    guards=[authenticated],
+    status_code=200,
+    description="Grant the course to every user of a CSV file (staff): a header line naming "
+    "`userId` and optionally `reason` (a row without one takes the `reason` parameter), at "
+    "most 10,000 users. Each row goes through the single grant's rule and gets its outcome; "
+    "`dryRun=true` says what each row would do and writes nothing; uploading a file again "
+    "changes nothing for the users it already gave the course to.",
+    opt=problems(NO_COURSE, CsvInvalid),
+)
+async def bulk_grant_course(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    course_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+    dry_run: Annotated[bool, QueryParameter(name="dryRun")] = False,
+    reason: BulkReason = None,
+) -> BulkGrantView:
+    rows = parse_grant_csv(await request.body(), reason)
+    results = await runtime(request).staff.bulk_grant(
+        org_id, course_id, principal.sub, rows, dry_run=dry_run
+    )
+    counts = dict.fromkeys(get_args(RowOutcome), 0)
+    for _, outcome, _ in results:
+        counts[outcome] += 1
+    return BulkGrantView(
+        dry_run=dry_run,
+        total=len(results),
+        counts=counts,
+        rows=[
+            BulkGrantRowView(row.number, row.user_id, outcome, detail)
+            for row, outcome, detail in results
+        ],
+    )
 
 
 @post(
@@ -744,6 +787,7 @@ ROUTES = [
     set_price,
     revoke,
     grant_course,
+    bulk_grant_course,
     create_offer,
     list_course_entitlements,
     entitlement_history,

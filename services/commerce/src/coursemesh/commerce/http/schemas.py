@@ -286,3 +286,19 @@ class RefundRequestView(msgspec.Struct, rename="camel"):
     status: str
     requested_at: datetime
     window_closes_at: datetime | None
+
+
+class BulkGrantRowView(msgspec.Struct, rename="camel"):
+    row: int
+    user_id: str
+    #: granted | regranted | already_active | pending_payment | invalid | duplicate
+    outcome: str
+    detail: str | None
+
+
+class BulkGrantView(msgspec.Struct, rename="camel"):
+    dry_run: bool
+    total: int
+    #: rows per outcome (every outcome named, zero included)
+    counts: dict[str, int]
+    rows: list[BulkGrantRowView]

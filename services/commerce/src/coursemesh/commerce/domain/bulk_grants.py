@@ -1,0 +1,101 @@
+"""A bulk grant's file: a CSV of the users to give a course to. Pure: parsing and checking
+each row; the use case grants row by row through the single grant's rule."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Literal
+
+from coursemesh.chassis.errors import Unprocessable
+
+MAX_ROWS = 10_000
+MAX_USER_ID = 255
+MAX_REASON = 500
+
+RowOutcome = Literal[
+    "granted",  # a new entitlement, active
+    "regranted",  # the user's revoked entitlement, active again
+    "already_active",  # nothing to do: uploading the same file again changes nothing
+    "pending_payment",  # a checkout of theirs awaits payment: not granted
+    "invalid",  # the row breaks a rule (``detail`` says which)
+    "duplicate",  # the user is on an earlier row of the file
+]
+
+
+class CsvInvalid(Unprocessable):
+    code = "CSV_INVALID"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRow:
+    """A row of the file (``number`` counts from 1, the header not included)."""
+
+    number: int
+    user_id: str
+    reason: str | None
+    #: why the row cannot be granted, before anything is looked up (None: it can be tried)
+    problem: str | None = None
+
+
+def parse_grant_csv(raw: bytes, default_reason: str | None) -> list[GrantRow]:
+    """The rows of a CSV whose header names a ``userId`` column (and optionally ``reason``);
+    a row without a reason takes ``default_reason``. :class:`CsvInvalid` for a file that
+    cannot be read as such; a bad row is kept, with its ``problem``."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CsvInvalid("The file is not UTF-8 text") from exc
+    if "\x00" in text:
+        raise CsvInvalid("The file holds a NUL character")
+    try:
+        table = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise CsvInvalid(f"Not a CSV file: {exc}") from exc
+    if not table:
+        raise CsvInvalid("The file is empty")
+    header = [h.strip() for h in table[0]]
+    if "userId" not in header:
+        raise CsvInvalid("The first line must name the columns, one of them userId")
+    unknown = [h for h in header if h not in ("userId", "reason")]
+    if unknown:
+        raise CsvInvalid(f"Unknown columns: {', '.join(unknown)} (userId and reason are known)")
+    body = [r for r in table[1:] if any(cell.strip() for cell in r)]
+    if not body:
+        raise CsvInvalid("The file names no user")
+    if len(body) > MAX_ROWS:
+        raise CsvInvalid(f"At most {MAX_ROWS} users per file; split it")
+    user_at, reason_at = (
+        header.index("userId"),
+        header.index("reason") if "reason" in header else None,
+    )
+    rows: list[GrantRow] = []
+    for number, cells in enumerate(body, start=1):
+        rows.append(_row(number, cells, user_at, reason_at, default_reason, len(header)))
+    return rows
+
+
+def _row(
+    number: int,
+    cells: list[str],
+    user_at: int,
+    reason_at: int | None,
+    default_reason: str | None,
+    width: int,
+) -> GrantRow:
+    user_id = cells[user_at].strip() if user_at < len(cells) else ""
+    given = cells[reason_at].strip() if reason_at is not None and reason_at < len(cells) else ""
+    reason = given or default_reason
+    problem = None
+    if len(cells) != width:
+        problem = f"the row has {len(cells)} cells, the header {width}"
+    elif not user_id:
+        problem = "no userId"
+    elif len(user_id) > MAX_USER_ID:
+        problem = f"userId longer than {MAX_USER_ID} characters"
+    elif not reason:
+        problem = "no reason (give a reason column or the reason parameter)"
+    elif len(reason) > MAX_REASON:
+        problem = f"reason longer than {MAX_REASON} characters"
+    return GrantRow(number, user_id, reason, problem)
