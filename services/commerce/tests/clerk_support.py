@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 SECRET_KEY = "sk_test_commerce_clerk"
 
@@ -64,6 +64,17 @@ def fake_clerk() -> Iterator[FakeClerk]:
                 self._answer(clerk.failures.pop(0), {"errors": [{"code": "internal"}]})
             elif self.headers.get("authorization") != f"Bearer {SECRET_KEY}":
                 self._answer(401, {"errors": [{"code": "authentication_invalid"}]})
+            elif self.path.startswith("/v1/users?"):
+                # the user list, filtered by address as Clerk does (case-insensitive)
+                wanted = {a.lower() for a in parse_qs(urlsplit(self.path).query)["email_address"]}
+                self._answer(
+                    200,
+                    [
+                        u
+                        for u in clerk.users.values()
+                        if {e["email_address"].lower() for e in u["email_addresses"]} & wanted
+                    ],
+                )
             elif not self.path.startswith("/v1/users/"):
                 self._answer(404, {"errors": [{"code": "resource_not_found"}]})
             else:

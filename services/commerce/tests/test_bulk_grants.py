@@ -62,7 +62,7 @@ def outcomes(body: dict[str, Any]) -> list[tuple[int, str, str]]:
 EXPECTED = [
     (1, "user_a", "granted"),
     (2, "user_b", "granted"),
-    (3, "", "invalid"),
+    (3, None, "invalid"),
     (4, "user_a", "duplicate"),
     (5, "user_active", "already_active"),
     (6, BUYER, "pending_payment"),
@@ -86,7 +86,7 @@ async def test_a_dry_run_says_what_each_row_would_do_and_writes_nothing(harness:
         "invalid": 1,
         "duplicate": 1,
     }
-    assert body["rows"][2]["detail"] == "no userId"
+    assert body["rows"][2]["detail"] == "no userId or email"
     assert body["rows"][3]["detail"] == "the same user as row 1"
     assert await harness.snapshot() == before
 
@@ -128,7 +128,7 @@ async def test_a_long_file_is_granted_in_several_transactions(harness: Harness) 
     ("content", "why"),
     [
         (b"userId\n\xff\xfe\n", "not UTF-8"),
-        ("email\nguest@example.com\n", "no userId column"),
+        ("name\nguest\n", "no userId or email column"),
         ("userId,plan\nuser_a,gold\n", "an unknown column"),
         ("userId,reason\n", "no user"),
         ("", "empty"),
@@ -152,3 +152,25 @@ async def test_only_staff_upload(harness: Harness) -> None:
     r = await upload(harness, org, course, "userId\nuser_x\n", by=BUYER, reason="mine")
     assert r.status_code == 404
     assert await harness.snapshot() == before
+
+
+async def test_rows_may_name_users_by_their_e_mail_address(harness: Harness) -> None:
+    org, course = await harness.shop(price=4900)
+    domain = harness.settings.dev_email_domain
+    content = (
+        "userId,email,reason\n"
+        f",user_x@{domain},by address\n"
+        "user_x,,by id\n"
+        f",nobody@elsewhere.example,unknown\n"
+        f"user_y,user_y@{domain},both\n"
+    )
+    r = await upload(harness, org, course, content)
+    assert r.status_code == 200, r.text
+    assert [
+        (row["userId"], row["email"], row["outcome"], row["detail"]) for row in r.json()["rows"]
+    ] == [
+        ("user_x", f"user_x@{domain}", "granted", None),
+        ("user_x", None, "duplicate", "the same user as row 1"),
+        (None, "nobody@elsewhere.example", "invalid", "no user has this e-mail address"),
+        ("user_y", f"user_y@{domain}", "invalid", "both userId and email: give one"),
+    ]

@@ -15,12 +15,14 @@ from commerce_support import BUYER, OWNER, TRAINER, Harness
 from stripe_support import FakeStripe
 from test_webhooks import post_webhook, press_pay
 
+from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.adapters.tables import (
     coupon_redemptions,
     entitlement_transitions,
     entitlements,
     payment_transactions,
 )
+from coursemesh.commerce.app.sweeper import expire_abandoned_checkouts
 
 
 def coupons_url(org: uuid.UUID) -> str:
@@ -313,3 +315,16 @@ async def test_stripe_is_asked_for_the_price_after_the_coupon(
     [call] = [c for c in fake_stripe_api.calls if c["path"] == "/v1/checkout/sessions"]
     assert call["body"]["line_items[0][price_data][unit_amount]"] == ["3920"]
     assert not [k for k in call["body"] if "discount" in k or "coupon" in k]
+
+
+async def test_an_abandoned_checkout_swept_gives_its_place_back(harness: Harness) -> None:
+    org, course = await harness.shop(price=4900)
+    await create(harness, org, code="LASTONE", percentOff=10, maxRedemptions=1)
+    assert (await checkout(harness, course, "LASTONE")).status_code == 201
+    assert (await listed(harness, org))["LASTONE"]["reserved"] == 1
+    ttl = timedelta(hours=24)
+    later = datetime.now(UTC) + ttl + timedelta(seconds=1)
+    assert await expire_abandoned_checkouts(DriverSweeperStore(harness.db), ttl=ttl, now=later) == 1
+    summary = (await listed(harness, org))["LASTONE"]
+    assert (summary["reserved"], summary["redemptions"]) == (0, 0)
+    assert (await checkout(harness, course, "LASTONE", "user_second")).status_code == 201

@@ -129,3 +129,23 @@ async def test_a_grant_without_a_user_or_a_reason_is_400(
     )
     assert r.status_code == 400, r.text
     assert await harness.rows(entitlements) == []
+
+
+async def test_a_user_named_by_e_mail_is_found_in_the_identity_directory(harness: Harness) -> None:
+    org, course = await harness.shop(price=4900)
+    address = f"{GUEST}@{harness.settings.dev_email_domain}"
+    r = await harness.client.post(
+        f"/organizations/{org}/courses/{course}/grants",
+        json={"email": address, "reason": "by address"},
+        headers=harness.auth(TRAINER),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["userId"] == GUEST
+    before = await harness.snapshot()
+    unknown = await harness.client.post(
+        f"/organizations/{org}/courses/{course}/grants",
+        json={"email": "nobody@elsewhere.example", "reason": "by address"},
+        headers=harness.auth(TRAINER),
+    )
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "USER_NOT_FOUND")
+    assert await harness.snapshot() == before

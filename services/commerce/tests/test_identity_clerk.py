@@ -80,3 +80,32 @@ async def test_the_dev_directory_derives_an_address_and_none_knows_nobody() -> N
     assert await dev.email_of("user_2abc") == "user_2abc@users.dev.example"
     assert await dev.email_of("a b<c>@d") == "a_b_c__d@users.dev.example"
     assert await NoDirectory().email_of("user_2abc") is None
+
+
+async def test_a_user_is_found_by_address_only_when_exactly_one_has_it(clerk: FakeClerk) -> None:
+    clerk.users["user_1"] = clerk_user("user_1", "ada@buyer.example")
+    clerk.users["user_2"] = clerk_user("user_2", "bo@buyer.example", "shared@x.example")
+    clerk.users["user_3"] = clerk_user("user_3", "cy@buyer.example", "shared@x.example")
+    directory = ClerkDirectory(SECRET_KEY, clerk.base_url)
+    assert await directory.user_with_email("Ada@Buyer.example") == "user_1"
+    assert await directory.user_with_email("nobody@x.example") is None
+    assert await directory.user_with_email("shared@x.example") is None  # two users have it
+    assert clerk.requests[0] == (
+        "/v1/users?email_address=Ada%40Buyer.example&limit=2",
+        f"Bearer {SECRET_KEY}",
+    )
+
+
+async def test_the_user_list_failing_is_unavailable(clerk: FakeClerk) -> None:
+    clerk.failures.append(503)
+    with pytest.raises(DirectoryUnavailable):
+        await ClerkDirectory(SECRET_KEY, clerk.base_url).user_with_email("a@b.example")
+
+
+async def test_the_development_directory_reads_its_own_addresses_back() -> None:
+    dev = DevDirectory("users.coursemesh.local")
+    address = await dev.email_of("user_guest")
+    assert address == "user_guest@users.coursemesh.local"
+    assert await dev.user_with_email(address) == "user_guest"
+    assert await dev.user_with_email("user_guest@elsewhere.example") is None
+    assert await NoDirectory().user_with_email(address) is None

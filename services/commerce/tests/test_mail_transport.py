@@ -186,6 +186,10 @@ class Directory:
             raise DirectoryUnavailable("clerk answered 503 for a user")
         return self.addresses.get(user_id)
 
+    async def user_with_email(self, email: str) -> str | None:
+        found = [user for user, address in self.addresses.items() if address == email]
+        return found[0] if len(found) == 1 else None
+
 
 async def test_a_receipt_without_an_address_goes_to_the_directorys(
     harness: Harness, certificates: Certificates

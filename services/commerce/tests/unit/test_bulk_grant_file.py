@@ -21,7 +21,7 @@ def test_a_bad_row_is_kept_with_its_problem() -> None:
     rows = parse_grant_csv(b"userId,reason\nuser_a\n,why\nuser_c,\n", None)
     assert [r.problem for r in rows] == [
         "the row has 1 cells, the header 2",
-        "no userId",
+        "no userId or email",
         "no reason (give a reason column or the reason parameter)",
     ]
 

@@ -88,6 +88,7 @@ def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
 
 def build_runtime(settings: Settings, db: Database) -> Runtime:
     provider, sandbox = providers(settings)
+    directory = buyer_directory(settings)
     receipts_wake, webhooks_wake = asyncio.Event(), asyncio.Event()
     sandbox.on_queued = webhooks_wake.set  # a refund's webhook
     return Runtime(
@@ -108,7 +109,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         seller_payments=SellerPayments(
             DriverAccountStore(db), provider, public_base_url=settings.public_base_url
         ),
-        staff=Staff(DriverStaffStore(db)),
+        staff=Staff(DriverStaffStore(db), directory=directory),
         access_history=AccessHistory(DriverHistoryStore(db)),
         coupons=Coupons(DriverCouponStore(db)),
         refunds=Refunds(DriverRefundStore(db), provider),
@@ -118,9 +119,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         sweeper=DriverSweeperStore(db),
         receipts_wake=receipts_wake,
         webhooks_wake=webhooks_wake,
-        receipt_sender=ReceiptSender.from_settings(
-            settings, db, receipts_wake, buyer_directory(settings)
-        ),
+        receipt_sender=ReceiptSender.from_settings(settings, db, receipts_wake, directory),
     )
 
 

@@ -15,8 +15,8 @@ from coursemesh.chassis.memberships import DriverStaffDirectory
 from coursemesh.chassis.transaction import Driver, Record
 from coursemesh.commerce.app.ports import CouponSummary, CouponUse, PricedCourse
 from coursemesh.commerce.domain.coupons import (
-    HOLDING_PAYMENT_STATUSES,
     RELEASED_REFUND_REASONS,
+    SETTLED_PAYMENT_STATUSES,
     Coupon,
     CouponUsage,
 )
@@ -27,21 +27,26 @@ _COLUMNS = (
 )
 
 
-def _holding(statuses: str, reasons: str) -> str:
-    """A use holds its place while its payment is open or once it completed (domain.coupons);
-    ``statuses`` and ``reasons`` name the parameters carrying the domain's lists."""
+def _holding(settled: str, reasons: str) -> str:
+    """Whether a use holds its place (domain.coupons): free, paid (``settled`` names the
+    parameter carrying the settled statuses, ``reasons`` the released refunds'), or open for
+    a checkout still pending."""
     return f"""(r.payment_transaction_id IS NULL
-     OR (p.status = ANY({statuses}::text[])
+     OR (p.status = ANY({settled}::text[])
          AND NOT (p.status = 'refunded'
-                  AND coalesce(p.status_reason, '') = ANY({reasons}::text[]))))"""
+                  AND coalesce(p.status_reason, '') = ANY({reasons}::text[])))
+     OR (p.status = 'pending' AND e.status = 'pending'))"""
 
 
+_JOINS = """
+LEFT JOIN payment_transactions p ON p.id = r.payment_transaction_id
+LEFT JOIN course_entitlements e ON e.id = r.entitlement_id
+"""
 # The buyer's (``$2``) own pending checkout of the course (``$3``) is left out: the checkout
 # that asks supersedes it.
 _USAGE = f"""
 SELECT count(*) AS total, count(*) FILTER (WHERE r.user_id = $2) AS by_buyer
-FROM coupon_redemptions r
-LEFT JOIN payment_transactions p ON p.id = r.payment_transaction_id
+FROM coupon_redemptions r {_JOINS}
 WHERE r.coupon_id = $1 AND {_holding("$4", "$5")}
   AND NOT (r.user_id = $2 AND r.course_id = $3 AND coalesce(p.status, '') = 'pending')
 """
@@ -49,9 +54,8 @@ _SUMMARIES = f"""
 SELECT r.coupon_id AS id,
        count(*) FILTER (WHERE {_holding("$2", "$3")} AND coalesce(p.status, '') <> 'pending')
            AS redeemed,
-       count(*) FILTER (WHERE p.status = 'pending') AS reserved
-FROM coupon_redemptions r
-LEFT JOIN payment_transactions p ON p.id = r.payment_transaction_id
+       count(*) FILTER (WHERE p.status = 'pending' AND e.status = 'pending') AS reserved
+FROM coupon_redemptions r {_JOINS}
 WHERE r.coupon_id = ANY($1::uuid[])
 GROUP BY r.coupon_id
 """
@@ -98,7 +102,7 @@ async def usage(
         coupon_id,
         user_id,
         course_id,
-        list(HOLDING_PAYMENT_STATUSES),
+        list(SETTLED_PAYMENT_STATUSES),
         list(RELEASED_REFUND_REASONS),
     )
     assert row is not None
@@ -186,7 +190,7 @@ class DriverCouponTransaction:
             for row in await self._driver.fetch(
                 _SUMMARIES,
                 [c.id for c in found],
-                list(HOLDING_PAYMENT_STATUSES),
+                list(SETTLED_PAYMENT_STATUSES),
                 list(RELEASED_REFUND_REASONS),
             ):
                 counts[row["id"]] = (row["redeemed"], row["reserved"])

@@ -54,6 +54,34 @@ class ClerkDirectory:
         except ValueError as exc:  # JSON that is not a user (json errors are ValueErrors too)
             raise DirectoryUnavailable(f"clerk: malformed user: {exc}") from exc
 
+    async def user_with_email(self, email: str) -> str | None:
+        """``GET {api_base}/v1/users?email_address=…``: the id of the one user Clerk lists."""
+        url = f"{self.api_base.rstrip('/')}/v1/users"
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.get(
+                    url,
+                    params={"email_address": email, "limit": "2"},
+                    headers={
+                        "Authorization": f"Bearer {self.secret_key}",
+                        "Accept": "application/json",
+                    },
+                )
+        except httpx.HTTPError as exc:
+            raise DirectoryUnavailable(f"clerk: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise DirectoryUnavailable(f"clerk answered {response.status_code} for a user list")
+        try:
+            users = response.json()
+            if not isinstance(users, list):
+                raise ValueError("not a list")
+            ids = [u.get("id") for u in users if isinstance(u, dict)]
+        except ValueError as exc:
+            raise DirectoryUnavailable(f"clerk: malformed user list: {exc}") from exc
+        if len(ids) != 1 or not isinstance(ids[0], str) or not ids[0]:
+            return None
+        return ids[0]
+
 
 def primary_email(user: Any) -> str | None:
     """The primary address of a Clerk user object; None when it has none."""
@@ -89,12 +117,23 @@ class DevDirectory:
             raise ValueError("a user id is required")
         return f"{_UNSAFE.sub('_', user_id)[:64]}@{self.domain}"
 
+    async def user_with_email(self, email: str) -> str | None:
+        """The user whose derived address ``email`` is (one without characters an address
+        may not hold, or longer than 64: those cannot be told back)."""
+        local, _, domain = email.rpartition("@")
+        if domain.lower() != self.domain or not local or _UNSAFE.search(local) or len(local) >= 64:
+            return None
+        return local
+
 
 @dataclass(frozen=True)
 class NoDirectory:
     """No directory: a receipt without the buyer's email ends as ``no_address``."""
 
     async def email_of(self, user_id: str) -> str | None:
+        return None
+
+    async def user_with_email(self, email: str) -> str | None:
         return None
 
 

@@ -139,6 +139,12 @@ class OnboardingLink:
     expires_at: datetime
 
 
+class UserDirectoryUnavailable(DomainError):
+    """The identity provider's directory could not be asked (a user named by e-mail)."""
+
+    status, code, title = 503, "USER_DIRECTORY_UNAVAILABLE", "Service Unavailable"
+
+
 class PaymentProviderUnavailable(DomainError):
     """The payment provider failed or could not be reached (a 5xx, a timeout, an answer we
     cannot use): nothing was changed; the client may try again."""
@@ -781,4 +787,10 @@ class BuyerDirectory(Protocol):
     async def email_of(self, user_id: str) -> str | None:
         """The user's primary email address; None: the directory knows no address for them
         (an unknown user included). Raises :class:`DirectoryUnavailable` when it cannot say."""
+        ...
+
+    async def user_with_email(self, email: str) -> str | None:
+        """The id of the one user with the address ``email``; None: no user has it (or more
+        than one, which the directory cannot tell apart). Raises :class:`DirectoryUnavailable`
+        when it cannot say."""
         ...

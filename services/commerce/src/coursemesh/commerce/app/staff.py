@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from coursemesh.chassis.errors import Conflict, NotFound
+from coursemesh.chassis.errors import Conflict, NotFound, Unprocessable
 from coursemesh.chassis.staff import require_staff
 from coursemesh.commerce.app.ports import (
+    BuyerDirectory,
+    DirectoryUnavailable,
     LeadEntry,
     Plan,
     PlanDraft,
     StaffStore,
     StaffTransaction,
+    UserDirectoryUnavailable,
 )
 from coursemesh.commerce.domain.bulk_grants import GrantRow, RowOutcome
 from coursemesh.commerce.domain.checkout import Offer
@@ -51,6 +55,18 @@ async def _require_course(
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class UserNotFound(Unprocessable):
+    code = "USER_NOT_FOUND"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantTarget:
+    """Whom a grant is for: a user id, or an e-mail address (exactly one)."""
+
+    user_id: str | None = None
+    email: str | None = None
 
 
 #: Rows of a bulk grant per transaction: a long file holds no lock for long.
@@ -100,12 +116,25 @@ class Staff:
         self,
         store: StaffStore,
         *,
+        directory: BuyerDirectory | None = None,
         clock: Callable[[], datetime] = _now,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
     ) -> None:
         self._store = store
+        self._directory = directory
         self._clock = clock
         self._new_id = new_id
+
+    async def user_with_email(self, email: str) -> str | None:
+        """The identity provider's user with this address (None: none, or several)."""
+        if self._directory is None:
+            return None
+        try:
+            return await self._directory.user_with_email(email)
+        except DirectoryUnavailable as exc:
+            raise UserDirectoryUnavailable(
+                "The identity provider could not be asked for this e-mail address; try again"
+            ) from exc
 
     async def set_price(
         self,
@@ -170,11 +199,17 @@ class Staff:
         organization_id: uuid.UUID,
         course_id: uuid.UUID,
         staff_id: str,
-        user_id: str,
+        target: GrantTarget,
         reason: str,
     ) -> Entitlement:
-        """Give ``user_id`` the course without a payment (comp access): a new entitlement, or
-        their revoked one active again; audited with the staff member and the reason."""
+        """Give the user (by id, or by the address the identity provider knows them by) the
+        course without a payment (comp access): a new entitlement, or their revoked one active
+        again; audited with the staff member and the reason."""
+        async with self._store.transaction() as tx:
+            await require_staff(tx.directory, organization_id, staff_id)
+        user_id = target.user_id or await self.user_with_email(target.email or "")
+        if user_id is None:
+            raise UserNotFound(f"No user has the e-mail address {target.email}")
         async with self._store.transaction() as tx:
             await require_staff(tx.directory, organization_id, staff_id)
             await _require_course(tx, organization_id, course_id)
@@ -211,6 +246,17 @@ class Staff:
         for row in rows:
             if row.problem is not None:
                 results.append((row, "invalid", row.problem))
+            elif not row.user_id:  # named by e-mail: asked of the identity provider
+                found = await self.user_with_email(row.email or "")
+                if found is None:
+                    results.append((row, "invalid", "no user has this e-mail address"))
+                    continue
+                row = replace(row, user_id=found)
+                if row.user_id in seen:
+                    results.append((row, "duplicate", f"the same user as row {seen[row.user_id]}"))
+                else:
+                    seen[row.user_id] = row.number
+                    pending.append(row)
             elif row.user_id in seen:
                 results.append((row, "duplicate", f"the same user as row {seen[row.user_id]}"))
             else:

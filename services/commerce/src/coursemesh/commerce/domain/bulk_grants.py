@@ -1,5 +1,6 @@
-"""A bulk grant's file: a CSV of the users to give a course to. Pure: parsing and checking
-each row; the use case grants row by row through the single grant's rule."""
+"""A bulk grant's file: a CSV of the users to give a course to, by id or by e-mail address.
+Pure: parsing and checking each row; the use case grants row by row through the single
+grant's rule."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from coursemesh.chassis.errors import Unprocessable
 
 MAX_ROWS = 10_000
 MAX_USER_ID = 255
+MAX_EMAIL = 254
 MAX_REASON = 500
+COLUMNS = ("userId", "email", "reason")
 
 RowOutcome = Literal[
     "granted",  # a new entitlement, active
@@ -33,16 +36,18 @@ class GrantRow:
     """A row of the file (``number`` counts from 1, the header not included)."""
 
     number: int
-    user_id: str
+    user_id: str  # empty while the row names the user by ``email``
     reason: str | None
     #: why the row cannot be granted, before anything is looked up (None: it can be tried)
     problem: str | None = None
+    email: str | None = None
 
 
 def parse_grant_csv(raw: bytes, default_reason: str | None) -> list[GrantRow]:
-    """The rows of a CSV whose header names a ``userId`` column (and optionally ``reason``);
-    a row without a reason takes ``default_reason``. :class:`CsvInvalid` for a file that
-    cannot be read as such; a bad row is kept, with its ``problem``."""
+    """The rows of a CSV whose header names a ``userId`` or an ``email`` column, or both (each
+    row fills one), and optionally ``reason``; a row without a reason takes ``default_reason``.
+    :class:`CsvInvalid` for a file that cannot be read as such; a bad row is kept, with its
+    ``problem``."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -56,46 +61,46 @@ def parse_grant_csv(raw: bytes, default_reason: str | None) -> list[GrantRow]:
     if not table:
         raise CsvInvalid("The file is empty")
     header = [h.strip() for h in table[0]]
-    if "userId" not in header:
-        raise CsvInvalid("The first line must name the columns, one of them userId")
-    unknown = [h for h in header if h not in ("userId", "reason")]
+    if "userId" not in header and "email" not in header:
+        raise CsvInvalid("The first line must name the columns, userId or email among them")
+    unknown = [h for h in header if h not in COLUMNS]
     if unknown:
-        raise CsvInvalid(f"Unknown columns: {', '.join(unknown)} (userId and reason are known)")
+        raise CsvInvalid(f"Unknown columns: {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
     body = [r for r in table[1:] if any(cell.strip() for cell in r)]
     if not body:
         raise CsvInvalid("The file names no user")
     if len(body) > MAX_ROWS:
         raise CsvInvalid(f"At most {MAX_ROWS} users per file; split it")
-    user_at, reason_at = (
-        header.index("userId"),
-        header.index("reason") if "reason" in header else None,
-    )
-    rows: list[GrantRow] = []
-    for number, cells in enumerate(body, start=1):
-        rows.append(_row(number, cells, user_at, reason_at, default_reason, len(header)))
-    return rows
+    at = {name: header.index(name) for name in COLUMNS if name in header}
+    return [_row(n, cells, at, default_reason, len(header)) for n, cells in enumerate(body, 1)]
 
 
 def _row(
     number: int,
     cells: list[str],
-    user_at: int,
-    reason_at: int | None,
+    at: dict[str, int],
     default_reason: str | None,
     width: int,
 ) -> GrantRow:
-    user_id = cells[user_at].strip() if user_at < len(cells) else ""
-    given = cells[reason_at].strip() if reason_at is not None and reason_at < len(cells) else ""
-    reason = given or default_reason
+    def cell(name: str) -> str:
+        index = at.get(name)
+        return cells[index].strip() if index is not None and index < len(cells) else ""
+
+    user_id, email = cell("userId"), cell("email")
+    reason = cell("reason") or default_reason
     problem = None
     if len(cells) != width:
         problem = f"the row has {len(cells)} cells, the header {width}"
-    elif not user_id:
-        problem = "no userId"
+    elif not user_id and not email:
+        problem = "no userId or email"
+    elif user_id and email:
+        problem = "both userId and email: give one"
     elif len(user_id) > MAX_USER_ID:
         problem = f"userId longer than {MAX_USER_ID} characters"
+    elif email and ("@" not in email or len(email) > MAX_EMAIL):
+        problem = "not an e-mail address"
     elif not reason:
         problem = "no reason (give a reason column or the reason parameter)"
     elif len(reason) > MAX_REASON:
         problem = f"reason longer than {MAX_REASON} characters"
-    return GrantRow(number, user_id, reason, problem)
+    return GrantRow(number, user_id, reason, problem, email or None)

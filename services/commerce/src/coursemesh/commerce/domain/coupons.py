@@ -5,9 +5,10 @@ course's own currency), for some of the organization's courses or all of them, i
 optional validity window, with optional caps on its uses in all and per buyer.
 
 A use is counted by the payment it discounts: it *holds* a place under the caps while that
-payment is open and once it completed (refunded or disputed later included), and gives its
-place back when the payment expires, fails or is superseded by a newer checkout. A use that
-makes the course free holds its place at once (nothing is left to pay)."""
+payment is open for a checkout still awaiting it and once it completed (refunded or disputed
+later included), and gives its place back when the payment expires, fails or is superseded by
+a newer checkout, or when the abandoned checkout is swept (its entitlement no longer pending).
+A use that makes the course free holds its place at once (nothing is left to pay)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from datetime import datetime
 from coursemesh.chassis.errors import Unprocessable
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
-#: The payment statuses under which a coupon use holds its place (see the module's note).
-HOLDING_PAYMENT_STATUSES = ("pending", "completed", "refunded", "disputed")
+#: The statuses of a paid payment: its coupon use holds its place for good.
+SETTLED_PAYMENT_STATUSES = ("completed", "refunded", "disputed")
 #: A payment refunded because it completed after a newer checkout had superseded it gave its
 #: place back when it was superseded.
 RELEASED_REFUND_REASONS = ("late_payment_superseded", "late_payment_already_active")

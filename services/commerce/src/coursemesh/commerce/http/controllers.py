@@ -20,7 +20,7 @@ from coursemesh.chassis.auth import (
     bearer_token,
     principal_of,
 )
-from coursemesh.chassis.errors import DomainError, NotFound
+from coursemesh.chassis.errors import BadRequest, DomainError, NotFound
 from coursemesh.chassis.fastroute import FastRoute
 from coursemesh.chassis.openapi import problems
 from coursemesh.chassis.paging import Offset
@@ -33,9 +33,11 @@ from coursemesh.commerce.app.ports import (
     CouponSummary,
     PaymentProviderRefused,
     PaymentProviderUnavailable,
+    UserDirectoryUnavailable,
     WebhookRejected,
 )
 from coursemesh.commerce.app.seller_payments import Allowlist
+from coursemesh.commerce.app.staff import GrantTarget, UserNotFound
 from coursemesh.commerce.bootstrap import Runtime, runtime
 from coursemesh.commerce.domain.accounts import (
     ConnectedAccountMissing,
@@ -243,7 +245,9 @@ async def revoke(
     description="Give a user the course without a payment (staff): a new entitlement, or their "
     "revoked one active again; audited with the staff member and the reason. Revoke it as any "
     "entitlement.",
-    opt=problems(NO_COURSE, CourseAlreadyOwned, IllegalTransition),
+    opt=problems(
+        NO_COURSE, CourseAlreadyOwned, IllegalTransition, UserNotFound, UserDirectoryUnavailable
+    ),
 )
 async def grant_course(
     request: Request[Any, Any, Any],
@@ -252,8 +256,10 @@ async def grant_course(
     data: JSONBody[GrantBody],
     principal: NamedDependency[Principal],
 ) -> EntitlementView:
+    if (data.user_id is None) == (data.email is None):
+        raise BadRequest("Give exactly one of userId and email", code="VALIDATION_FAILED")
     ent = await runtime(request).staff.grant(
-        org_id, course_id, principal.sub, data.user_id, data.reason
+        org_id, course_id, principal.sub, GrantTarget(data.user_id, data.email), data.reason
     )
     return EntitlementView.of(ent)
 
@@ -292,7 +298,7 @@ async def bulk_grant_course(
         total=len(results),
         counts=counts,
         rows=[
-            BulkGrantRowView(row.number, row.user_id, outcome, detail)
+            BulkGrantRowView(row.number, row.user_id or None, row.email, outcome, detail)
             for row, outcome, detail in results
         ],
     )

@@ -39,11 +39,18 @@ class RevokeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
-class GrantBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    """Comp access: the user (the identity provider's ``sub``) and why."""
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 
-    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\x00]+$")]
+
+class GrantBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """Comp access: the user, by the identity provider's id (``sub``) or by the e-mail address
+    it knows them by (exactly one of the two), and why."""
+
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    user_id: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\x00]+$")] | None
+    ) = None
+    email: Email | None = None
 
 
 class OfferBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -290,7 +297,9 @@ class RefundRequestView(msgspec.Struct, rename="camel"):
 
 class BulkGrantRowView(msgspec.Struct, rename="camel"):
     row: int
-    user_id: str
+    #: the user granted (for a row naming an e-mail address: the one it was found to be)
+    user_id: str | None
+    email: str | None
     #: granted | regranted | already_active | pending_payment | invalid | duplicate
     outcome: str
     detail: str | None
