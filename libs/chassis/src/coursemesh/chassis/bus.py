@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Coroutine, Iterable
+from typing import Any, Protocol
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -69,21 +69,24 @@ class Bus:
         """
         if self.nc.is_closed:
             return
-        try:
-            async with asyncio.timeout(DRAIN_TIMEOUT_SECONDS + CLOSE_TIMEOUT_SECONDS):
-                if self.nc.is_connected:
-                    await self.nc.drain()
-                else:
-                    # nats-py refuses to drain while (re)connecting; nothing could be flushed.
-                    await self.nc.close()
-        except Exception as exc:  # the server went away mid-drain, or the drain overran
-            log.warning("nats: closing without a drain: %r", exc)
+        if self.nc.is_connected:
+            await _bounded(self.nc.drain(), DRAIN_TIMEOUT_SECONDS + CLOSE_TIMEOUT_SECONDS, "drain")
         if not self.nc.is_closed:
-            try:
-                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
-                    await self.nc.close()
-            except Exception as exc:
-                log.warning("nats: close failed: %r", exc)
+            # nats-py refuses to drain while (re)connecting; nothing could be flushed.
+            await _bounded(self.nc.close(), CLOSE_TIMEOUT_SECONDS, "close")
+
+
+async def _bounded(step: Coroutine[Any, Any, None], seconds: float, what: str) -> None:
+    """Run a closing step of nats-py for at most ``seconds``, in a task of its own: nats-py
+    swallows a cancellation while it waits for its reconnection task, so a timeout around it
+    in this task could be lost and the wait for a dead socket to close never end."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("nats: %s did not finish within %ss; closing without it", what, seconds)
+    elif task.exception() is not None:  # the server went away mid-drain
+        log.warning("nats: %s failed: %r", what, task.exception())
 
 
 def source_stream_config(source: str, replicas: int = 1) -> StreamConfig:

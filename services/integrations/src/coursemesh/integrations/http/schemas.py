@@ -65,32 +65,14 @@ class EndpointView(msgspec.Struct, rename="camel"):
         )
 
 
-class EndpointWithSecret(msgspec.Struct, rename="camel"):
+class EndpointWithSecret(EndpointView, rename="camel"):
     """An endpoint as registered or rotated: the only answers that show its secret."""
 
-    id: uuid.UUID
-    organization_id: uuid.UUID
-    url: str
-    description: str | None
-    event_types: list[str]
-    enabled: bool
     secret: str
-    created_at: datetime
-    previous_secret_expires_at: datetime | None
 
     @classmethod
     def of(cls, e: Endpoint) -> EndpointWithSecret:
-        return cls(
-            e.id,
-            e.organization_id,
-            e.url,
-            e.description,
-            e.event_types,
-            e.enabled,
-            e.secret,
-            e.created_at,
-            e.previous_secret_expires_at,
-        )
+        return cls(**msgspec.structs.asdict(EndpointView.of(e)), secret=e.secret)
 
 
 class EndpointPage(msgspec.Struct, rename="camel"):
