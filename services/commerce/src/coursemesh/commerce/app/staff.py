@@ -75,6 +75,7 @@ BULK_CHUNK = 200
 
 async def _grant_in(
     tx: StaffTransaction,
+    organization_id: uuid.UUID,
     course_id: uuid.UUID,
     staff_id: str,
     user_id: str,
@@ -86,8 +87,6 @@ async def _grant_in(
 ) -> Transition:
     """The grant's transition for ``user_id`` (raises as :func:`grant` does), saved when
     ``write``. A checkout of the same user that inserts first is decided again on its row."""
-    organization_id = await tx.course_organization(course_id)
-    assert organization_id is not None
     membership_id = await tx.membership_id(organization_id, user_id)
     while True:
         existing = await tx.user_entitlement(user_id, course_id)
@@ -215,6 +214,7 @@ class Staff:
             await _require_course(tx, organization_id, course_id)
             t = await _grant_in(
                 tx,
+                organization_id,
                 course_id,
                 staff_id,
                 user_id,
@@ -244,19 +244,15 @@ class Staff:
         seen: dict[str, int] = {}
         pending: list[GrantRow] = []
         for row in rows:
+            if row.problem is None and not row.user_id:  # named by e-mail: ask the provider
+                found = await self.user_with_email(row.email or "")
+                row = replace(
+                    row,
+                    user_id=found or "",
+                    problem=None if found else "no user has this e-mail address",
+                )
             if row.problem is not None:
                 results.append((row, "invalid", row.problem))
-            elif not row.user_id:  # named by e-mail: asked of the identity provider
-                found = await self.user_with_email(row.email or "")
-                if found is None:
-                    results.append((row, "invalid", "no user has this e-mail address"))
-                    continue
-                row = replace(row, user_id=found)
-                if row.user_id in seen:
-                    results.append((row, "duplicate", f"the same user as row {seen[row.user_id]}"))
-                else:
-                    seen[row.user_id] = row.number
-                    pending.append(row)
             elif row.user_id in seen:
                 results.append((row, "duplicate", f"the same user as row {seen[row.user_id]}"))
             else:
@@ -270,6 +266,7 @@ class Staff:
                     try:
                         t = await _grant_in(
                             tx,
+                            organization_id,
                             course_id,
                             staff_id,
                             row.user_id,
