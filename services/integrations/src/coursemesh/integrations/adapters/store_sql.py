@@ -281,6 +281,43 @@ class SqlEndpointStorage:
             yield SqlEndpointTransaction(uow.session)
 
 
+# The sender's claim, built once (it runs at every wake-up): each enabled endpoint with none
+# in flight and not ``busy`` here, with its earliest due delivery (one index probe each).
+_first_due = (
+    sa.select(deliveries.c.id, deliveries.c.next_attempt_at)
+    .where(
+        deliveries.c.endpoint_id == endpoints.c.id,
+        deliveries.c.status == "pending",
+        deliveries.c.next_attempt_at <= sa.bindparam("now"),
+    )
+    .order_by(deliveries.c.next_attempt_at)
+    .limit(1)
+    .lateral("first_due")
+)
+_in_flight = (
+    sa.select(deliveries.c.id)
+    .where(
+        deliveries.c.endpoint_id == endpoints.c.id,
+        deliveries.c.claimed_until >= sa.bindparam("now"),
+        deliveries.c.status == "pending",
+    )
+    .exists()
+)
+_CLAIMABLE = (
+    sa.select(_first_due.c.id, endpoints.c.id.label("endpoint_id"))
+    .select_from(endpoints.join(_first_due, sa.true()))
+    .where(
+        endpoints.c.enabled,
+        ~_in_flight,
+        endpoints.c.id.not_in(sa.bindparam("busy", expanding=True)),
+    )
+    .order_by(_first_due.c.next_attempt_at)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    # NO KEY UPDATE: new deliveries' foreign-key checks (KEY SHARE) are not blocked.
+    .with_for_update(of=endpoints, skip_locked=True, key_share=True)
+)
+
+
 class SqlDeliveryQueue:
     """:class:`~coursemesh.integrations.app.ports.DeliveryQueue` on the database."""
 
@@ -296,39 +333,11 @@ class SqlDeliveryQueue:
         means one endpoint's backlog, however long, never hides another endpoint's delivery.
         The endpoint row is locked while claiming so that two senders never both start one:
         an endpoint has at most one delivery in flight across every process."""
-        first_due = (
-            sa.select(deliveries.c.id, deliveries.c.next_attempt_at)
-            .where(
-                deliveries.c.endpoint_id == endpoints.c.id,
-                deliveries.c.status == "pending",
-                deliveries.c.next_attempt_at <= now,
-            )
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(1)
-            .lateral("first_due")
-        )
-        in_flight = (
-            sa.select(deliveries.c.id)
-            .where(
-                deliveries.c.endpoint_id == endpoints.c.id,
-                deliveries.c.claimed_until >= now,
-                deliveries.c.status == "pending",
-            )
-            .exists()
-        )
-        due = (
-            sa.select(first_due.c.id, endpoints.c.id.label("endpoint_id"))
-            .select_from(endpoints.join(first_due, sa.true()))
-            .where(endpoints.c.enabled, ~in_flight)
-            .order_by(first_due.c.next_attempt_at)
-            .limit(limit)
-            # NO KEY UPDATE: new deliveries' foreign-key checks (KEY SHARE) are not blocked.
-            .with_for_update(of=endpoints, skip_locked=True, key_share=True)
-        )
-        if busy:
-            due = due.where(endpoints.c.id.not_in(list(busy)))
         async with self._db.unit_of_work() as uow:
-            chosen = {row.endpoint_id: row.id for row in await uow.session.execute(due)}
+            params = {"now": now, "limit": limit, "busy": list(busy)}
+            chosen = {
+                row.endpoint_id: row.id for row in await uow.session.execute(_CLAIMABLE, params)
+            }
             if not chosen:
                 return []
             claimed = await uow.session.execute(
