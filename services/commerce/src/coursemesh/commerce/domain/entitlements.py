@@ -103,8 +103,9 @@ def next_status(current: Status | None, cause: Cause) -> Status:
         ) from None
 
 
-def open_for_checkout(
+def _opened(
     existing: Entitlement | None,
+    cause: Cause,
     *,
     new_id: uuid.UUID,
     user_id: str,
@@ -112,15 +113,14 @@ def open_for_checkout(
     organization_id: uuid.UUID,
     membership_id: uuid.UUID | None,
     buyer_email: str | None,
-    free: bool,
+    actor: str,
+    reason: str | None,
     now: datetime,
 ) -> Transition:
-    """A checkout's transition: active -> COURSE_ALREADY_OWNED; pending or
-    revoked -> the same row with the new initial status; none -> a new row."""
-    cause: Cause = "free_checkout" if free else "paid_checkout"
-    if existing is not None and existing.status == "active":
-        raise CourseAlreadyOwned("You already own this course")
-    status = next_status(existing.status if existing else None, cause)
+    """``existing`` (or a new row) moved by ``cause`` to its opening status, with no payment as
+    its source yet (the callers refuse an active row first)."""
+    previous = existing.status if existing else None
+    status = next_status(previous, cause)
     if existing is None:
         ent = Entitlement(
             id=new_id,
@@ -146,8 +146,37 @@ def open_for_checkout(
             version=existing.version + 1,
             status_changed_at=now,
         )
-    return Transition(
-        ent, existing.status if existing else None, cause, user_actor(user_id), None, now
+    return Transition(ent, previous, cause, actor, reason, now)
+
+
+def open_for_checkout(
+    existing: Entitlement | None,
+    *,
+    new_id: uuid.UUID,
+    user_id: str,
+    course_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    membership_id: uuid.UUID | None,
+    buyer_email: str | None,
+    free: bool,
+    now: datetime,
+) -> Transition:
+    """A checkout's transition: active -> COURSE_ALREADY_OWNED; pending or
+    revoked -> the same row with the new initial status; none -> a new row."""
+    if existing is not None and existing.status == "active":
+        raise CourseAlreadyOwned("You already own this course")
+    return _opened(
+        existing,
+        "free_checkout" if free else "paid_checkout",
+        new_id=new_id,
+        user_id=user_id,
+        course_id=course_id,
+        organization_id=organization_id,
+        membership_id=membership_id,
+        buyer_email=buyer_email,
+        actor=user_actor(user_id),
+        reason=None,
+        now=now,
     )
 
 
@@ -167,33 +196,19 @@ def grant(
     source); an active row is already owned, a pending one cannot be granted."""
     if existing is not None and existing.status == "active":
         raise CourseAlreadyOwned("This user already has access to this course")
-    status = next_status(existing.status if existing else None, "staff_granted")
-    if existing is None:
-        ent = Entitlement(
-            id=new_id,
-            user_id=user_id,
-            course_id=course_id,
-            organization_id=organization_id,
-            status=status,
-            access_revoked_at=None,
-            source_payment_transaction_id=None,
-            membership_id=membership_id,
-            buyer_email=None,
-            version=1,
-            status_changed_at=now,
-        )
-    else:
-        ent = replace(
-            existing,
-            status=status,
-            access_revoked_at=None,
-            source_payment_transaction_id=None,
-            membership_id=membership_id,
-            version=existing.version + 1,
-            status_changed_at=now,
-        )
-    previous = existing.status if existing else None
-    return Transition(ent, previous, "staff_granted", user_actor(staff_id), reason, now)
+    return _opened(
+        existing,
+        "staff_granted",
+        new_id=new_id,
+        user_id=user_id,
+        course_id=course_id,
+        organization_id=organization_id,
+        membership_id=membership_id,
+        buyer_email=None,
+        actor=user_actor(staff_id),
+        reason=reason,
+        now=now,
+    )
 
 
 def transition(
