@@ -105,8 +105,13 @@ class EntitlementChangedV2(Event, frozen=True, kw_only=True):
     """``None`` when the row was just created."""
     cause: EntitlementCauseName
     reason: str | None
-    """Free text: the staff member's reason for a revoke or a grant, the coupon used."""
+    """Free text: the staff member's reason for a revoke or a grant, the coupon used;
+    ``expired`` when a time-limited access ended."""
     changed_at: UtcDateTime
+    """When this change happened."""
+    access_ends_at: UtcDateTime | None = None
+    """When the access ends (``None``: lifetime access); on a revoked entitlement, when it was
+    to end. A renewal (cause ``access_renewed``) moves it."""
 
 
 @event("commerce.payment.completed.v1")

@@ -15,6 +15,7 @@ from litestar import Litestar, Request
 
 from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
+from coursemesh.commerce.adapters.access_sql import DriverAccessExpiryStore
 from coursemesh.commerce.adapters.accounts_sql import DriverAccountStore, DriverCheckoutLookup
 from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
 from coursemesh.commerce.adapters.coupons_sql import DriverCouponStore
@@ -31,7 +32,12 @@ from coursemesh.commerce.app.checkout import Checkout
 from coursemesh.commerce.app.coupons import Coupons
 from coursemesh.commerce.app.history import AccessHistory
 from coursemesh.commerce.app.metrics import start_counters_at_zero
-from coursemesh.commerce.app.ports import CheckoutLookup, PaymentProvider, SweeperStore
+from coursemesh.commerce.app.ports import (
+    AccessExpiryStore,
+    CheckoutLookup,
+    PaymentProvider,
+    SweeperStore,
+)
 from coursemesh.commerce.app.refunds import Refunds
 from coursemesh.commerce.app.seller_payments import SellerPayments
 from coursemesh.commerce.app.staff import Staff
@@ -59,6 +65,8 @@ class Runtime:
     refunds: Refunds
     webhooks: PaymentWebhooks
     sweeper: SweeperStore
+    #: ends time-limited access and tells buyers beforehand
+    access_expiry: AccessExpiryStore
     receipts_wake: asyncio.Event
     webhooks_wake: asyncio.Event
     #: the ``receipt-sender`` worker's sender (SMTP transport, buyer directory)
@@ -117,6 +125,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
             DriverWebhookStore(db), provider, nudge_receipts=receipts_wake.set
         ),
         sweeper=DriverSweeperStore(db),
+        access_expiry=DriverAccessExpiryStore(db, receipts_wake.set),
         receipts_wake=receipts_wake,
         webhooks_wake=webhooks_wake,
         receipt_sender=ReceiptSender.from_settings(settings, db, receipts_wake, directory),

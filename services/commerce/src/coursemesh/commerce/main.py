@@ -10,6 +10,7 @@ from litestar import Litestar
 
 from coursemesh.chassis.app import ServiceContext, create_service_app
 from coursemesh.commerce.adapters.sandbox import WebhookSender
+from coursemesh.commerce.app.access_expiry import run_access_expiry
 from coursemesh.commerce.app.sweeper import run_sweeper
 from coursemesh.commerce.bootstrap import bootstrap, runtime
 from coursemesh.commerce.events.catalog import SUBSCRIPTIONS
@@ -45,6 +46,17 @@ async def sweep_checkouts(ctx: ServiceContext[Any]) -> None:
     )
 
 
+async def end_time_limited_access(ctx: ServiceContext[Any]) -> None:
+    rt = runtime(ctx)
+    s = rt.settings
+    await run_access_expiry(
+        rt.access_expiry,
+        notice=timedelta(days=s.access_expiry_notice_days),
+        interval=s.access_expiry_interval_seconds,
+        stop=asyncio.Event(),
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     return create_service_app(
         SERVICE,
@@ -54,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ("sandbox-webhook-sender", send_webhooks),
             ("receipt-sender", send_receipts),
             ("checkout-sweeper", sweep_checkouts),
+            ("access-expiry", end_time_limited_access),
         ],
         bootstrap=bootstrap,
         settings=settings or SERVICE.load_settings(),

@@ -40,6 +40,10 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     sandbox_webhook_key: str | None = None
     checkout_ttl_seconds: float = 86_400.0
     sweep_interval_seconds: float = 60.0
+    # Time-limited access: how long before its end the buyer is told, and how often ends are
+    # looked for (an access ends at the first look after its end).
+    access_expiry_notice_days: float = 3.0
+    access_expiry_interval_seconds: float = 60.0
     webhook_max_attempts: int = 8
     webhook_backoff_base_seconds: float = 0.5
     webhook_backoff_cap_seconds: float = 300.0

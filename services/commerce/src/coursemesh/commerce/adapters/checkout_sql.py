@@ -44,7 +44,8 @@ from coursemesh.commerce.domain.payments import SUPERSEDED, Payment, PurchaseSta
 # to the seller ($1 course, $2 buyer).
 _COURSE = """
 SELECT c.status, c.organization_id, c.name, p.price_in_cents, p.currency, m.membership_id,
-       l.id AS lead_id, ol.lead_id IS NOT NULL AS linked, p.refund_window_days{entitlement_columns}
+       l.id AS lead_id, ol.lead_id IS NOT NULL AS linked, p.refund_window_days,
+       p.access_days{entitlement_columns}
 FROM courses c
 LEFT JOIN plans p ON p.course_id = c.id AND p.type = 'course' AND p.is_active
 LEFT JOIN memberships m
@@ -74,7 +75,7 @@ _LOCK_ENTITLEMENT = (
 # undoes the whole statement. The final SELECT reads the parts in the order the transactional
 # store writes them (lead, link, entitlement), so two checkouts of one buyer wait for each
 # other instead of deadlocking.
-_OUTBOX = statement_outbox(SCHEMA, first_param=21)
+_OUTBOX = statement_outbox(SCHEMA, first_param=22)
 _SAVE_FREE = f"""
 WITH lead AS (
     INSERT INTO leads (id, user_id, email, source)
@@ -87,9 +88,10 @@ WITH lead AS (
 ), saved AS (
     INSERT INTO course_entitlements (
         id, user_id, course_id, organization_id, status, access_revoked_at,
-        source_payment_transaction_id, membership_id, buyer_email, version, status_changed_at
+        source_payment_transaction_id, membership_id, buyer_email, version, status_changed_at,
+        access_ends_at
     )
-    VALUES ($8, $2, $9, $6, $10, $11, $12, $13, $14, $15, $16)
+    VALUES ($8, $2, $9, $6, $10, $11, $12, $13, $14, $15, $16, $21)
     RETURNING 1
 ), audit AS (
     INSERT INTO entitlement_transitions
@@ -114,6 +116,7 @@ def _facts(row: Record, entitlement: Entitlement | None) -> CourseFacts:
         linked=row["linked"],
         entitlement=entitlement,
         refund_window_days=row["refund_window_days"],
+        access_days=row["access_days"],
     )
 
 
@@ -184,6 +187,7 @@ class FastCheckoutWrite:
                 t.cause,
                 t.actor,
                 t.reason,
+                ent.access_ends_at,
             )
         except asyncpg.UniqueViolationError:
             return "lost"
@@ -223,16 +227,17 @@ _INSERT_PAYMENT = """
 INSERT INTO payment_transactions (
     id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,
     currency, provider, status, metadata, buyer_email, description, version, provider_account_id,
-    refund_window_days
+    refund_window_days, access_days, renewal
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1, $12, $13)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1, $12, $13, $14,
+        $15)
 """
 
 
 PAYMENT_COLUMNS = (
     "id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,"
     " currency, provider, provider_transaction_id, provider_payment_id, status, buyer_email,"
-    " description, version, status_reason, provider_account_id"
+    " description, version, status_reason, provider_account_id, access_days, renewal"
 )
 # The entitlement's open payments, locked ($1 entitlement).
 _OPEN_PAYMENTS = f"""
@@ -378,6 +383,8 @@ class DriverCheckoutTransaction:
             draft.description,
             draft.provider_account_id,
             draft.refund_window_days,
+            draft.access_days,
+            draft.renewal,
         )
 
     async def seller(self, organization_id: uuid.UUID) -> Seller | None:
@@ -472,6 +479,8 @@ def payment_of(row: Record) -> Payment:
         version=row["version"],
         status_reason=row["status_reason"],
         provider_account_id=row["provider_account_id"],
+        access_days=row["access_days"],
+        renewal=row["renewal"],
     )
 
 

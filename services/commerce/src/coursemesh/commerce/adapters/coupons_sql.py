@@ -30,12 +30,12 @@ _COLUMNS = (
 def _holding(settled: str, reasons: str) -> str:
     """Whether a use holds its place (domain.coupons): free, paid (``settled`` names the
     parameter carrying the settled statuses, ``reasons`` the released refunds'), or open for
-    a checkout still pending."""
+    a checkout still pending (a renewal's: its payment open while the access goes on)."""
     return f"""(r.payment_transaction_id IS NULL
      OR (p.status = ANY({settled}::text[])
          AND NOT (p.status = 'refunded'
                   AND coalesce(p.status_reason, '') = ANY({reasons}::text[])))
-     OR (p.status = 'pending' AND e.status = 'pending'))"""
+     OR (p.status = 'pending' AND (e.status = 'pending' OR p.renewal)))"""
 
 
 _JOINS = """
@@ -54,7 +54,8 @@ _SUMMARIES = f"""
 SELECT r.coupon_id AS id,
        count(*) FILTER (WHERE {_holding("$2", "$3")} AND coalesce(p.status, '') <> 'pending')
            AS redeemed,
-       count(*) FILTER (WHERE p.status = 'pending' AND e.status = 'pending') AS reserved
+       count(*) FILTER (WHERE p.status = 'pending' AND (e.status = 'pending' OR p.renewal))
+           AS reserved
 FROM coupon_redemptions r {_JOINS}
 WHERE r.coupon_id = ANY($1::uuid[])
 GROUP BY r.coupon_id

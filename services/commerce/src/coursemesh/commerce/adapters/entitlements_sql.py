@@ -11,7 +11,8 @@ from coursemesh.commerce.domain.events import entitlement_events, transition_eve
 
 COLUMNS = (
     "id, user_id, course_id, organization_id, status, access_revoked_at,"
-    " source_payment_transaction_id, membership_id, buyer_email, version, status_changed_at"
+    " source_payment_transaction_id, membership_id, buyer_email, version, status_changed_at,"
+    " access_ends_at"
 )
 
 _LOCK = f"SELECT {COLUMNS} FROM course_entitlements WHERE id = $1 FOR UPDATE"
@@ -21,12 +22,13 @@ _LOCK_IN_ORG = (
 _UPDATE = """
 UPDATE course_entitlements
    SET status = $2, access_revoked_at = $3, source_payment_transaction_id = $4,
-       membership_id = $5, buyer_email = $6, version = $7, status_changed_at = $8
+       membership_id = $5, buyer_email = $6, version = $7, status_changed_at = $8,
+       access_ends_at = $9
  WHERE id = $1
 """
 _INSERT = f"""
 INSERT INTO course_entitlements ({COLUMNS})
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (user_id, course_id) DO NOTHING
 RETURNING id
 """
@@ -51,6 +53,7 @@ def entitlement_of(row: Record, prefix: str = "") -> Entitlement:
         buyer_email=row[prefix + "buyer_email"],
         version=row[prefix + "version"],
         status_changed_at=row[prefix + "status_changed_at"],
+        access_ends_at=row[prefix + "access_ends_at"],
     )
 
 
@@ -69,6 +72,7 @@ async def insert(driver: Driver, ent: Entitlement) -> bool:
         ent.buyer_email,
         ent.version,
         ent.status_changed_at,
+        ent.access_ends_at,
     )
     return inserted is not None
 
@@ -84,6 +88,7 @@ async def update(driver: Driver, ent: Entitlement) -> None:
         ent.buyer_email,
         ent.version,
         ent.status_changed_at,
+        ent.access_ends_at,
     )
 
 

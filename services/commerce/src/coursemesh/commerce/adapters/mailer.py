@@ -163,10 +163,10 @@ class ReceiptSender:
         return kw
 
     async def _address(self, row: Any) -> str | None:
-        """The address queued with the receipt, else the directory's for the buyer."""
+        """The address queued with the mail, else the directory's for its addressee."""
         if row["email"]:
             return str(row["email"])
-        user_id = row.get("user_id")
+        user_id = row.get("addressee")
         if not user_id:
             return None
         return await self.directory.email_of(str(user_id))
@@ -210,13 +210,13 @@ class ReceiptSender:
             )
 
 
-#: The buyer of the receipt's payment (None for a receipt without one).
-_BUYER = (
+#: Whom the mail is for: the user it names, else the buyer of the receipt's payment.
+_BUYER = sa.func.coalesce(
+    receipts.c.user_id,
     sa.select(payment_transactions.c.user_id)
     .where(payment_transactions.c.id == receipts.c.transaction_id)
-    .scalar_subquery()
-    .label("user_id")
-)
+    .scalar_subquery(),
+).label("addressee")
 
 
 def html_body(subject: str, body: str) -> str:

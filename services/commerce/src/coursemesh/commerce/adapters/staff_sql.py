@@ -26,15 +26,16 @@ _USER_ENTITLEMENT = (
 )
 _UPSERT_PLAN = """
 INSERT INTO plans (id, course_id, type, organization_id, price_in_cents, currency, is_active,
-                   version, refund_window_days)
-VALUES ($1, $2, 'course', $3, $4, $5, $6, 1, $7)
+                   version, refund_window_days, access_days)
+VALUES ($1, $2, 'course', $3, $4, $5, $6, 1, $7, $9)
 ON CONFLICT (course_id, type) DO UPDATE
    SET price_in_cents = EXCLUDED.price_in_cents, currency = EXCLUDED.currency,
        is_active = EXCLUDED.is_active, version = plans.version + 1,
        refund_window_days = CASE WHEN $8 THEN plans.refund_window_days
-                                 ELSE EXCLUDED.refund_window_days END
+                                 ELSE EXCLUDED.refund_window_days END,
+       access_days = CASE WHEN $10 THEN plans.access_days ELSE EXCLUDED.access_days END
 RETURNING id, course_id, organization_id, price_in_cents, currency, is_active, version,
-          refund_window_days
+          refund_window_days, access_days
 """
 _ADD_OFFER = """
 INSERT INTO custom_course_offers (id, organization_id, code, title, price_in_cents, currency)
@@ -120,6 +121,8 @@ class DriverStaffTransaction:
             plan.is_active,
             plan.refund_window_days,
             plan.keep_refund_window,
+            plan.access_days,
+            plan.keep_access_days,
         )
         assert row is not None
         return Plan(
@@ -131,6 +134,7 @@ class DriverStaffTransaction:
             is_active=row["is_active"],
             version=row["version"],
             refund_window_days=row["refund_window_days"],
+            access_days=row["access_days"],
         )
 
     async def add_offer(self, offer: Offer) -> bool:

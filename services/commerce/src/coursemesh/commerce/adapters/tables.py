@@ -69,6 +69,7 @@ plans = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("refund_window_days", sa.Integer),  # migration 0008; null: no refund requests
+    sa.Column("access_days", sa.Integer),  # migration 0009; null: lifetime access
     sa.UniqueConstraint("course_id", "type", name="uq_plans_course_type"),
     sa.CheckConstraint("price_in_cents >= 0", name="ck_plans_price"),
 )
@@ -88,8 +89,16 @@ entitlements = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("status_changed_at", _UTC, nullable=False),
     _now(),
+    # When an active access ends (null: never), and the end its buyer was told of (0009).
+    sa.Column("access_ends_at", _UTC),
+    sa.Column("expiry_notice_for", _UTC),
     sa.UniqueConstraint("user_id", "course_id", name="uq_entitlements_user_course"),
     sa.Index("ix_entitlements_pending", "status_changed_at", postgresql_where="status = 'pending'"),
+    sa.Index(
+        "ix_entitlements_access_ends",
+        "access_ends_at",
+        postgresql_where="status = 'active' AND access_ends_at IS NOT NULL",
+    ),
 )
 
 entitlement_transitions = sa.Table(
@@ -144,6 +153,9 @@ payment_transactions = sa.Table(
     # The plan's refund window when bought, and when the buyer asked for a refund (0008).
     sa.Column("refund_window_days", sa.Integer),
     sa.Column("refund_requested_at", _UTC),
+    # The plan's access duration when bought, and whether it extends a held access (0009).
+    sa.Column("access_days", sa.Integer),
+    sa.Column("renewal", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # The payments' audit trail (migration 0004): supersessions and late-payment refunds.
@@ -184,6 +196,8 @@ receipts = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("sent_at", _UTC),
     _now(),
+    # The addressee of a mail that belongs to no payment (0009).
+    sa.Column("user_id", sa.Text),
 )
 
 leads = sa.Table(

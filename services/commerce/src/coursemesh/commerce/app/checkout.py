@@ -226,7 +226,7 @@ class Checkout:
         account = None if opened.charge is None else await self._account(tx, org)
         ent_id = opened.entitlement.id
         transaction_id = opened.transition.payment_transaction_id
-        if opened.kind == "reopen":
+        if opened.kind in ("reopen", "renew"):
             await self._supersede_open_payments(tx, ent_id, buyer, transaction_id, now)
         if opened.charge is None:
             return CheckoutResponse(payment_page_url=None, entitlement_id=ent_id)
@@ -420,6 +420,8 @@ class Checkout:
                 description=charge.description,
                 provider_account_id=account.account_id,
                 refund_window_days=charge.refund_window_days,
+                access_days=charge.access_days,
+                renewal=charge.renewal,
             )
         )
         seller = await tx.seller(organization_id)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 from coursemesh.chassis.errors import BadRequest, DomainError, Unprocessable
 from coursemesh.chassis.staff import StaffDirectory
 from coursemesh.chassis.transaction import Transaction
+from coursemesh.commerce.domain.access import EndingAccess, ExpiryNotice
 from coursemesh.commerce.domain.accounts import AccountEvent, AccountState, PaymentAccount
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.coupons import Coupon, CouponUsage
@@ -300,6 +301,10 @@ class PaymentDraft:
     provider_account_id: str
     #: the plan's refund window when it was bought (the buyer's refund request uses it)
     refund_window_days: int | None = None
+    #: the plan's access duration when it was bought (None: lifetime); ``renewal``: the
+    #: payment extends an access its buyer holds
+    access_days: int | None = None
+    renewal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +494,10 @@ class PlanDraft:
     #: (None: no self-service refunds); ``keep_refund_window``: leave the plan's as it is
     refund_window_days: int | None = None
     keep_refund_window: bool = False
+    #: days an access bought lasts from its activation (None: lifetime);
+    #: ``keep_access_days``: leave the plan's as it is
+    access_days: int | None = None
+    keep_access_days: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +510,7 @@ class Plan:
     is_active: bool
     version: int
     refund_window_days: int | None = None
+    access_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -771,6 +781,35 @@ class SweeperBatch(Protocol):
 
 class SweeperStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[SweeperBatch]: ...
+
+
+# --- time-limited access ---------------------------------------------------------------------
+
+
+class AccessExpiryBatch(Protocol):
+    @property
+    def entitlements(self) -> EntitlementRepository: ...
+
+    async def claim_ended(self, now: datetime, limit: int) -> Sequence[Entitlement]:
+        """Active entitlements whose access ended by ``now``, locked (rows another
+        transaction holds are skipped)."""
+        ...
+
+    async def claim_ending(
+        self, now: datetime, until: datetime, limit: int
+    ) -> Sequence[EndingAccess]:
+        """Active entitlements whose access ends after ``now`` and by ``until`` and whose
+        buyer was not told of that end yet, locked as :meth:`claim_ended` does."""
+        ...
+
+    async def queue_notice(self, notice: ExpiryNotice) -> None:
+        """Queue the mail (once per notice id) and mark its end date told on the entitlement;
+        the mail sender is woken once the transaction commits."""
+        ...
+
+
+class AccessExpiryStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[AccessExpiryBatch]: ...
 
 
 # --- receipts: where a buyer is written to -----------------------------------------------------

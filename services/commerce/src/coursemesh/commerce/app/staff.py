@@ -145,9 +145,12 @@ class Staff:
         refund_window_days: int | None = None,
         *,
         keep_refund_window: bool = True,
+        access_days: int | None = None,
+        keep_access_days: bool = True,
     ) -> Plan:
         """Upsert the course's plan (type 'course', keyed on the course, currency from the
-        org) and publish ``plan.priced``; the refund window is left as it is unless given."""
+        org) and publish ``plan.priced``; the refund window and the access duration are left
+        as they are unless given."""
         async with self._store.transaction() as tx:
             await require_staff(tx.directory, organization_id, user_id)
             await _require_course(tx, organization_id, course_id)
@@ -163,6 +166,8 @@ class Staff:
                     is_active,
                     refund_window_days,
                     keep_refund_window,
+                    access_days,
+                    keep_access_days,
                 )
             )
             tx.transaction.publish(

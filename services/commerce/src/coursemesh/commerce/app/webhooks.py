@@ -188,7 +188,7 @@ class PaymentWebhooks:
             return
         payment_open = payment.status == "pending"
         await self._settle_payment(ledger, payment, event, now, entitlement_id=ent.id)
-        effect = entitlement_after_payment(ent, payment.id, event, now, payment_open=payment_open)
+        effect = entitlement_after_payment(ent, payment, event, now, payment_open=payment_open)
         if isinstance(effect, Refresh):
             await ledger.entitlements.refresh(effect.entitlement)
         elif effect is not None:

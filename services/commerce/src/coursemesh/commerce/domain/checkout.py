@@ -15,6 +15,7 @@ from coursemesh.commerce.domain.entitlements import (
     CourseAlreadyOwned,
     Entitlement,
     Transition,
+    is_renewable,
     open_for_checkout,
 )
 from coursemesh.commerce.domain.pricing import is_free
@@ -44,6 +45,7 @@ class CourseFacts:
     linked: bool  # the buyer's lead is linked to the seller
     entitlement: Entitlement | None
     refund_window_days: int | None = None  # the active plan's
+    access_days: int | None = None  # the active plan's; None: lifetime access
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,10 @@ class Charge:
     currency: str
     description: str
     refund_window_days: int | None = None
+    #: how long the access bought lasts (None: lifetime); ``renewal``: it extends an access
+    #: the buyer holds
+    access_days: int | None = None
+    renewal: bool = False
 
 
 # --- outcomes ------------------------------------------------------------------------------
@@ -97,13 +103,14 @@ UNAVAILABLE = Refused("unavailable")
 NO_ACTIVE_PLAN = Refused("no_active_plan")
 ALREADY_OWNED = Refused("already_owned")
 
-OpeningKind = Literal["free_new", "paid_new", "reopen"]
+OpeningKind = Literal["free_new", "paid_new", "reopen", "renew"]
 
 
 @dataclass(frozen=True, slots=True)
 class Opening:
-    """A checkout that opens an entitlement: a new row (``free_new``, ``paid_new``) or the
-    buyer's pending or revoked row (``reopen``), the lead link it adds (None for a member of
+    """A checkout that opens an entitlement: a new row (``free_new``, ``paid_new``), the
+    buyer's pending or revoked row (``reopen``) or their time-limited access still running
+    (``renew``), the lead link it adds (None for a member of
     the seller or a lead already linked to it), and the charge (None when free)."""
 
     kind: OpeningKind
@@ -161,17 +168,20 @@ def decide_course_checkout(
     quote: Quote | None = None,
 ) -> CheckoutDecision:
     """A published course (else unavailable) with an active plan (else no active plan);
-    an active entitlement is already owned; a pending or revoked one is reopened with the
-    checkout's initial status; otherwise a new entitlement (active when free, pending when
-    paid). ``quote``: the price after the buyer's coupon (a coupon that takes everything off
-    makes the checkout free); the step's reason names the coupon."""
+    an active entitlement is already owned unless its access ends, when the checkout renews it
+    (free: extended at once; paid: extended when the payment completes); a pending or revoked
+    one is reopened with the checkout's initial status; otherwise a new entitlement (active
+    when free, pending when paid), its access lasting the plan's ``access_days``. ``quote``:
+    the price after the buyer's coupon (a coupon that takes everything off makes the checkout
+    free); the step's reason names the coupon."""
     if facts is None or facts.status != "published":
         return UNAVAILABLE
     price = facts.price_in_cents
     if price is None:
         return NO_ACTIVE_PLAN
     existing = facts.entitlement
-    if existing is not None and existing.status == "active":
+    renewal = is_renewable(existing)
+    if existing is not None and existing.status == "active" and not renewal:
         return ALREADY_OWNED
     if quote is not None:
         price = quote.total_in_cents
@@ -186,6 +196,7 @@ def decide_course_checkout(
         buyer_email=buyer.email,
         free=free,
         now=now,
+        access_days=facts.access_days,
     )
     lead = lead_link(
         organization_id=facts.organization_id,
@@ -201,9 +212,24 @@ def decide_course_checkout(
     charge = (
         None
         if free
-        else Charge(price, facts.currency or "", facts.name or "Course", facts.refund_window_days)
+        else Charge(
+            price,
+            facts.currency or "",
+            facts.name or "Course",
+            facts.refund_window_days,
+            facts.access_days,
+            renewal,
+        )
     )
-    kind: OpeningKind = "reopen" if existing is not None else "free_new" if free else "paid_new"
+    kind: OpeningKind = (
+        "renew"
+        if renewal
+        else "reopen"
+        if existing is not None
+        else "free_new"
+        if free
+        else "paid_new"
+    )
     return Opening(kind, transition, lead, charge, quote)
 
 

@@ -1,5 +1,7 @@
 """The entitlement state machine (``course_entitlements.status``): checkout, payment outcomes,
-refund, dispute, checkout expiry and staff revoke (the last four all end in ``revoked``).
+refund, dispute, checkout expiry, staff revoke and the end of a time-limited access (the last
+five all end in ``revoked``); renewal of a time-limited access (active stays active, its end
+moves).
 
 Pure: no I/O. An illegal transition raises ``IllegalTransition`` (409 if it reaches a client).
 """
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from coursemesh.chassis.errors import Conflict
@@ -24,6 +26,9 @@ Cause = Literal[
     "checkout_expired",
     "staff_revoked",
     "staff_granted",
+    "renewal_checkout",
+    "access_renewed",
+    "access_expired",
 ]
 
 # (from, cause) -> to. ``None`` as "from" is a row that does not exist yet.
@@ -48,7 +53,18 @@ TRANSITIONS: dict[tuple[Status | None, Cause], Status] = {
     # payment open, which its buyer may still complete: revoke it first.
     (None, "staff_granted"): "active",
     ("revoked", "staff_granted"): "active",
+    # A time-limited access: a paid checkout of it while it lasts opens a payment (the access
+    # goes on meanwhile), a free one or that payment's completion moves its end; at the end
+    # the access is revoked.
+    ("active", "renewal_checkout"): "active",
+    ("active", "access_renewed"): "active",
+    ("active", "access_expired"): "revoked",
 }
+
+#: The reason recorded when a time-limited access ends.
+EXPIRED = "expired"
+#: The actor of the transitions that end time-limited access.
+ACCESS_EXPIRY_ACTOR = "system:access-expiry"
 
 
 class IllegalTransition(Conflict):
@@ -72,6 +88,8 @@ class Entitlement:
     buyer_email: str | None
     version: int
     status_changed_at: datetime
+    #: when an active access ends (None: lifetime); kept on a revoked row as it was
+    access_ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,23 @@ def next_status(current: Status | None, cause: Cause) -> Status:
         ) from None
 
 
+def access_end(
+    access_days: int | None, now: datetime, current_end: datetime | None = None
+) -> datetime | None:
+    """When access bought for ``access_days`` (None: lifetime) ends: that many days from the
+    later of now and the end of the access still held (``current_end``)."""
+    if access_days is None:
+        return None
+    start = now if current_end is None else max(now, current_end)
+    return start + timedelta(days=access_days)
+
+
+def is_renewable(ent: Entitlement | None) -> bool:
+    """An active access with an end can be bought again, to extend it; lifetime access is
+    owned."""
+    return ent is not None and ent.status == "active" and ent.access_ends_at is not None
+
+
 def _opened(
     existing: Entitlement | None,
     cause: Cause,
@@ -116,11 +151,14 @@ def _opened(
     actor: str,
     reason: str | None,
     now: datetime,
+    access_days: int | None = None,
 ) -> Transition:
     """``existing`` (or a new row) moved by ``cause`` to its opening status, with no payment as
-    its source yet (the callers refuse an active row first)."""
+    its source yet (the callers refuse an active row first); opened active, its access ends
+    ``access_days`` from now (None: lifetime)."""
     previous = existing.status if existing else None
     status = next_status(previous, cause)
+    ends = access_end(access_days, now) if status == "active" else None
     if existing is None:
         ent = Entitlement(
             id=new_id,
@@ -134,6 +172,7 @@ def _opened(
             buyer_email=buyer_email,
             version=1,
             status_changed_at=now,
+            access_ends_at=ends,
         )
     else:
         ent = replace(
@@ -145,6 +184,7 @@ def _opened(
             buyer_email=buyer_email or existing.buyer_email,
             version=existing.version + 1,
             status_changed_at=now,
+            access_ends_at=ends,
         )
     return Transition(ent, previous, cause, actor, reason, now)
 
@@ -160,9 +200,15 @@ def open_for_checkout(
     buyer_email: str | None,
     free: bool,
     now: datetime,
+    access_days: int | None = None,
 ) -> Transition:
-    """A checkout's transition: active -> COURSE_ALREADY_OWNED; pending or
+    """A checkout's transition: active with an end -> its renewal (:func:`renew`, or a
+    :func:`renewal_checkout` when paid); active for life -> COURSE_ALREADY_OWNED; pending or
     revoked -> the same row with the new initial status; none -> a new row."""
+    if existing is not None and is_renewable(existing):
+        if free:
+            return renew(existing, access_days, actor=user_actor(user_id), now=now)
+        return renewal_checkout(existing, actor=user_actor(user_id), now=now)
     if existing is not None and existing.status == "active":
         raise CourseAlreadyOwned("You already own this course")
     return _opened(
@@ -177,7 +223,44 @@ def open_for_checkout(
         actor=user_actor(user_id),
         reason=None,
         now=now,
+        access_days=access_days,
     )
+
+
+def renewal_checkout(ent: Entitlement, *, actor: str, now: datetime) -> Transition:
+    """A paid checkout of an access that still lasts: the access goes on unchanged while the
+    payment is open (the step records that payment)."""
+    next_status(ent.status, "renewal_checkout")
+    return Transition(
+        replace(ent, version=ent.version + 1), "active", "renewal_checkout", actor, None, now
+    )
+
+
+def renew(
+    ent: Entitlement,
+    access_days: int | None,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    transaction_id: uuid.UUID | None = None,
+) -> Transition:
+    """An active access bought again: its end moves ``access_days`` on from the later of now
+    and its current end (None: it becomes lifetime access); a payment (``transaction_id``)
+    becomes its source."""
+    next_status(ent.status, "access_renewed")
+    changed = replace(
+        ent,
+        access_ends_at=access_end(access_days, now, ent.access_ends_at),
+        source_payment_transaction_id=transaction_id or ent.source_payment_transaction_id,
+        version=ent.version + 1,
+    )
+    return Transition(changed, "active", "access_renewed", actor, reason, now, transaction_id)
+
+
+def expire(ent: Entitlement, now: datetime) -> Transition:
+    """The end of a time-limited access: revoked, with reason ``expired``."""
+    return transition(ent, "access_expired", actor=ACCESS_EXPIRY_ACTOR, now=now, reason=EXPIRED)
 
 
 def grant(
@@ -219,11 +302,16 @@ def transition(
     now: datetime,
     reason: str | None = None,
     transaction_id: uuid.UUID | None = None,
+    access_days: int | None = None,
 ) -> Transition:
     """Apply a payment outcome, expiry or revoke to an existing entitlement; ``transaction_id``
     is the payment the step is about (it becomes the entitlement's source payment only on a
-    completion)."""
+    completion, whose access lasts ``access_days`` from now; None: lifetime). A revoked row
+    keeps the end its access had."""
     status = next_status(ent.status, cause)
+    ends = ent.access_ends_at
+    if cause == "payment_completed":
+        ends = access_end(access_days, now)
     changed = replace(
         ent,
         status=status,
@@ -233,6 +321,7 @@ def transition(
         ),
         version=ent.version + 1,
         status_changed_at=now,
+        access_ends_at=ends,
     )
     return Transition(changed, ent.status, cause, actor, reason, now, transaction_id)
 

@@ -24,7 +24,12 @@ from coursemesh.contracts.types import EntitlementCause
 
 
 def entitlement_events(
-    ent: Entitlement, *, previous_status: Status | None, cause: Cause, reason: str | None
+    ent: Entitlement,
+    *,
+    previous_status: Status | None,
+    cause: Cause,
+    reason: str | None,
+    changed_at: datetime | None = None,
 ) -> list[Event]:
     """The events of one change of an entitlement (its full state after it), all with its
     aggregate version (``ent.version``): v2, and v1 beside it when v1 knows the cause (for
@@ -41,7 +46,8 @@ def entitlement_events(
         previous_status=previous_status,
         cause=cause,
         reason=reason,
-        changed_at=ent.status_changed_at,
+        changed_at=changed_at or ent.status_changed_at,
+        access_ends_at=ent.access_ends_at,
     )
     if cause not in V1_CAUSES:
         return [v2]
@@ -59,7 +65,11 @@ V1_CAUSES = frozenset(get_args(EntitlementCause))
 
 def transition_events(t: Transition) -> list[Event]:
     return entitlement_events(
-        t.entitlement, previous_status=t.previous_status, cause=t.cause, reason=t.reason
+        t.entitlement,
+        previous_status=t.previous_status,
+        cause=t.cause,
+        reason=t.reason,
+        changed_at=t.at,
     )
 
 

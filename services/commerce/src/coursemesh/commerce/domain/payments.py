@@ -15,6 +15,7 @@ from coursemesh.commerce.domain.entitlements import (
     Entitlement,
     Transition,
     refresh_payment_link,
+    renew,
     transition,
 )
 from coursemesh.commerce.domain.pricing import format_amount
@@ -94,6 +95,10 @@ class Payment:
     status_reason: str | None = None
     #: the seller's connected account it was opened on
     provider_account_id: str | None = None
+    #: how long the access it buys lasts (None: lifetime); ``renewal``: it extends an access
+    #: its buyer held when checking out
+    access_days: int | None = None
+    renewal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,25 +189,41 @@ EntitlementEffect = Transition | Refresh | None
 
 def entitlement_after_payment(
     ent: Entitlement,
-    payment_id: uuid.UUID,
+    payment: Payment,
     event: PaymentEvent,
     now: datetime,
     *,
     payment_open: bool = True,
 ) -> EntitlementEffect:
-    """What a payment outcome does to the entitlement it names: a completion activates it
-    (on an active row it only refreshes the payment link, if that changed); a failed or
+    """What a payment outcome does to the entitlement it names: a completion activates it,
+    its access lasting the payment's ``access_days``; on an active row the first completion
+    of a renewal extends the access, any other only refreshes the payment link, if that
+    changed (a renewal's end is then already counted); a failed or
     expired payment only ends a pending checkout, and only when it was the checkout's open
     payment (``payment_open``: pending before the event; the expiry of a payment a newer
     checkout superseded leaves that checkout pending); a refund or dispute only revokes the row
     its own payment activated. None: the entitlement stays as it is."""
+    payment_id = payment.id
     outcome = event.outcome or "failed"
     if outcome == "completed":
         if ent.status == "active":
+            if payment.renewal and payment.status != "completed":
+                return renew(
+                    ent,
+                    payment.access_days,
+                    actor=WEBHOOK_ACTOR,
+                    now=now,
+                    transaction_id=payment_id,
+                )
             refreshed = refresh_payment_link(ent, payment_id)
             return None if refreshed is None else Refresh(refreshed)
         return transition(
-            ent, "payment_completed", actor=WEBHOOK_ACTOR, now=now, transaction_id=payment_id
+            ent,
+            "payment_completed",
+            actor=WEBHOOK_ACTOR,
+            now=now,
+            transaction_id=payment_id,
+            access_days=payment.access_days,
         )
     still_relevant = (
         ent.status == "pending" and payment_open
@@ -233,8 +254,9 @@ LateOutcome = LateReason | Literal["refunded_already"]
 def late_payment(ent: Entitlement, payment: Payment, event: PaymentEvent) -> LateOutcome | None:
     """Whether a verified completion is a late payment, refunded instead of applied: the
     payment was superseded by a newer checkout, or the entitlement is already active through
-    another payment (a second charge for one course). ``refunded_already``: a completion of a
-    payment already refunded as late (the provider's other event for it): nothing to do.
+    another payment (a second charge for one course; a renewal's charge is not one).
+    ``refunded_already``: a completion of a payment already refunded as late (the provider's
+    other event for it): nothing to do.
     None: an ordinary completion (or a replay of the one that activated the entitlement)."""
     if event.outcome != "completed":
         return None
@@ -244,6 +266,7 @@ def late_payment(ent: Entitlement, payment: Payment, event: PaymentEvent) -> Lat
         return "late_payment_superseded"
     if (
         payment.status != "completed"
+        and not payment.renewal
         and ent.status == "active"
         and ent.source_payment_transaction_id != payment.id
     ):

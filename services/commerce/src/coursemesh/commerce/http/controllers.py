@@ -199,7 +199,7 @@ async def set_price(
     data: JSONBody[PriceBody],
     principal: NamedDependency[Principal],
 ) -> PlanView:
-    window = data.refund_window_days
+    window, days = data.refund_window_days, data.access_days
     plan = await runtime(request).staff.set_price(
         org_id,
         course_id,
@@ -208,6 +208,8 @@ async def set_price(
         data.is_active,
         None if isinstance(window, msgspec.UnsetType) else window,
         keep_refund_window=isinstance(window, msgspec.UnsetType),
+        access_days=None if isinstance(days, msgspec.UnsetType) else days,
+        keep_access_days=isinstance(days, msgspec.UnsetType),
     )
     return PlanView(
         plan_id=plan.id,
@@ -217,6 +219,7 @@ async def set_price(
         currency=plan.currency,
         is_active=plan.is_active,
         refund_window_days=plan.refund_window_days,
+        access_days=plan.access_days,
     )
 
 

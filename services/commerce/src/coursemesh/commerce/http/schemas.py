@@ -15,6 +15,7 @@ Cents = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
 
 
 RefundWindowDays = Annotated[int, msgspec.Meta(ge=0, le=365)]
+AccessDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
 
 
 class PriceBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -23,6 +24,8 @@ class PriceBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     #: days after payment during which a buyer's refund request is approved; null: none;
     #: absent: unchanged
     refund_window_days: RefundWindowDays | msgspec.UnsetType | None = msgspec.UNSET
+    #: days an access bought lasts from its activation; null: lifetime; absent: unchanged
+    access_days: AccessDays | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class PlanView(msgspec.Struct, rename="camel"):
@@ -33,6 +36,7 @@ class PlanView(msgspec.Struct, rename="camel"):
     currency: str
     is_active: bool
     refund_window_days: int | None
+    access_days: int | None
 
 
 class RevokeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -78,6 +82,8 @@ class EntitlementView(msgspec.Struct, rename="camel"):
     source_payment_transaction_id: uuid.UUID | None
     membership_id: uuid.UUID | None
     version: int
+    #: when the access ends (null: lifetime); on a revoked entitlement, when it was to end
+    access_ends_at: datetime | None = None
 
     @classmethod
     def of(cls, ent: Entitlement) -> EntitlementView:
@@ -91,6 +97,7 @@ class EntitlementView(msgspec.Struct, rename="camel"):
             source_payment_transaction_id=ent.source_payment_transaction_id,
             membership_id=ent.membership_id,
             version=ent.version,
+            access_ends_at=ent.access_ends_at,
         )
 
 
