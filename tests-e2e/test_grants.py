@@ -5,8 +5,10 @@ reaches learning with their call, and both steps are in their access history."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from suite import Course, Suite, ok, problem, token_of
+from suite import Course, Suite, eventually, ok, problem, token_of
 
 pytestmark = pytest.mark.e2e
 
@@ -73,5 +75,34 @@ def test_a_cohort_from_a_csv_file_plays_at_once(suite: Suite, paid_course: Cours
         paid_course.owner.post(url, content=csv, params={"reason": "cohort"}, headers=headers)
     )
     assert [r["outcome"] for r in done["rows"]] == ["granted"] * 3
+    for user in cohort:
+        assert suite.player(user, paid_course)["entitlement"]["status"] == "active"
+
+
+def test_a_large_file_in_the_background_shows_its_progress(
+    suite: Suite, paid_course: Course
+) -> None:
+    cohort = [suite.user(f"job-{i}") for i in range(5)]
+    url = f"/organizations/{paid_course.org_id}/courses/{paid_course.course_id}/grants/bulk/jobs"
+    csv = "userId\n" + "".join(f"{u.sub}\n" for u in cohort)
+    started = paid_course.owner.post(
+        url, content=csv, params={"reason": "cohort"}, headers={"content-type": "text/csv"}
+    )
+    job = ok(started, 202)
+    assert (job["total"], job["processed"], job["percent"]) == (5, 0, 0)
+    location = started.headers["location"]
+    assert location.endswith(f"/grants/bulk/jobs/{job['jobId']}")
+
+    def finished() -> dict[str, Any]:
+        body = ok(paid_course.owner.get(location))
+        assert body["status"] == "done"
+        return body
+
+    done = eventually(
+        finished,
+        why="the job runs in commerce's background worker, after the upload's answer",
+        what="the bulk grant job done",
+    )
+    assert (done["processed"], done["percent"], done["counts"]["granted"]) == (5, 100, 5)
     for user in cohort:
         assert suite.player(user, paid_course)["entitlement"]["status"] == "active"

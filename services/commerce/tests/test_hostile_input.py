@@ -22,7 +22,7 @@ async def routes(harness: Harness) -> list[hostile.Target]:
 async def test_every_route_refuses_each_hostile_body_and_changes_nothing(
     harness: Harness, routes: list[hostile.Target]
 ) -> None:
-    assert len(routes) == 16
+    assert len(routes) == 17
     tails = {(t.method, t.path.rsplit("/", 1)[1]) for t in routes}
     assert {
         ("POST", "onboarding"),
@@ -32,6 +32,7 @@ async def test_every_route_refuses_each_hostile_body_and_changes_nothing(
         ("POST", "refund-request"),
         ("POST", "grants"),
         ("POST", "bulk"),
+        ("POST", "jobs"),
     } <= tails
     await hostile.assert_refuses_hostile_bodies(
         harness.client, harness.db, routes, harness.auth(TRAINER)

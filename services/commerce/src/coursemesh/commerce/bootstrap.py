@@ -28,6 +28,7 @@ from coursemesh.commerce.adapters.sandbox import SandboxPages, SandboxProvider
 from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.stripe_provider import StripeProvider
 from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
+from coursemesh.commerce.app.bulk_grants import BulkGrants
 from coursemesh.commerce.app.checkout import Checkout
 from coursemesh.commerce.app.coupons import Coupons
 from coursemesh.commerce.app.history import AccessHistory
@@ -59,6 +60,9 @@ class Runtime:
     checkout_lookup: CheckoutLookup
     seller_payments: SellerPayments
     staff: Staff
+    #: bulk grants, in the request or by the ``bulk-grant-runner`` worker (woken by ``bulk_wake``)
+    bulk_grants: BulkGrants
+    bulk_wake: asyncio.Event
     #: why a buyer gained or lost access: staff's and the buyer's views
     access_history: AccessHistory
     coupons: Coupons
@@ -97,7 +101,8 @@ def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
 def build_runtime(settings: Settings, db: Database) -> Runtime:
     provider, sandbox = providers(settings)
     directory = buyer_directory(settings)
-    receipts_wake, webhooks_wake = asyncio.Event(), asyncio.Event()
+    receipts_wake, webhooks_wake, bulk_wake = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    staff = Staff(DriverStaffStore(db), directory=directory)
     sandbox.on_queued = webhooks_wake.set  # a refund's webhook
     return Runtime(
         settings=settings,
@@ -117,7 +122,11 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         seller_payments=SellerPayments(
             DriverAccountStore(db), provider, public_base_url=settings.public_base_url
         ),
-        staff=Staff(DriverStaffStore(db), directory=directory),
+        staff=staff,
+        bulk_grants=BulkGrants(
+            DriverStaffStore(db), find_user=staff.user_with_email, wake=bulk_wake.set
+        ),
+        bulk_wake=bulk_wake,
         access_history=AccessHistory(DriverHistoryStore(db)),
         coupons=Coupons(DriverCouponStore(db)),
         refunds=Refunds(DriverRefundStore(db), provider),

@@ -11,6 +11,7 @@ from litestar import Litestar
 from coursemesh.chassis.app import ServiceContext, create_service_app
 from coursemesh.commerce.adapters.sandbox import WebhookSender
 from coursemesh.commerce.app.access_expiry import run_access_expiry
+from coursemesh.commerce.app.bulk_grants import run_bulk_grants
 from coursemesh.commerce.app.sweeper import run_sweeper
 from coursemesh.commerce.bootstrap import bootstrap, runtime
 from coursemesh.commerce.events.catalog import SUBSCRIPTIONS
@@ -57,6 +58,13 @@ async def end_time_limited_access(ctx: ServiceContext[Any]) -> None:
     )
 
 
+async def run_bulk_grant_jobs(ctx: ServiceContext[Any]) -> None:
+    rt = runtime(ctx)
+    await run_bulk_grants(
+        rt.bulk_grants, rt.bulk_wake, rt.settings.bulk_grant_poll_seconds, asyncio.Event()
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     return create_service_app(
         SERVICE,
@@ -67,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ("receipt-sender", send_receipts),
             ("checkout-sweeper", sweep_checkouts),
             ("access-expiry", end_time_limited_access),
+            ("bulk-grant-runner", run_bulk_grant_jobs),
         ],
         bootstrap=bootstrap,
         settings=settings or SERVICE.load_settings(),

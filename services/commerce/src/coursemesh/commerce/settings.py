@@ -44,6 +44,9 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     # looked for (an access ends at the first look after its end).
     access_expiry_notice_days: float = 3.0
     access_expiry_interval_seconds: float = 60.0
+    # How often a replica looks for bulk grant jobs queued elsewhere or left by a runner that
+    # stopped (one queued in this process wakes it at once).
+    bulk_grant_poll_seconds: float = 5.0
     webhook_max_attempts: int = 8
     webhook_backoff_base_seconds: float = 0.5
     webhook_backoff_cap_seconds: float = 300.0

@@ -6,17 +6,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.memberships import DriverStaffDirectory
 from coursemesh.chassis.transaction import Driver, Transaction
-from coursemesh.commerce.adapters import entitlements_sql
+from coursemesh.commerce.adapters import bulk_grants_sql, entitlements_sql
 from coursemesh.commerce.adapters.entitlements_sql import (
     COLUMNS,
     DriverEntitlements,
     entitlement_of,
 )
 from coursemesh.commerce.app.ports import LeadEntry, Plan, PlanDraft
+from coursemesh.commerce.domain.bulk_grants import BulkJob, GrantRow, RowResult
 from coursemesh.commerce.domain.checkout import Offer
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
 from coursemesh.commerce.domain.events import transition_events
@@ -173,6 +175,40 @@ class DriverStaffTransaction:
             for r in rows
         ]
         return entries, int(total)
+
+    async def add_bulk_job(self, job: BulkJob, rows: Sequence[GrantRow]) -> None:
+        await bulk_grants_sql.add_job(self._driver, job, rows)
+
+    async def bulk_job(
+        self, organization_id: uuid.UUID, course_id: uuid.UUID, job_id: uuid.UUID
+    ) -> tuple[BulkJob, list[RowResult]] | None:
+        return await bulk_grants_sql.read_job(self._driver, organization_id, course_id, job_id)
+
+    async def claim_bulk_job(
+        self, now: datetime, lease: timedelta
+    ) -> tuple[BulkJob, list[GrantRow], list[RowResult]] | None:
+        return await bulk_grants_sql.claim_job(self._driver, now, lease)
+
+    async def lock_bulk_job_at(self, job_id: uuid.UUID, processed: int) -> bool:
+        return await bulk_grants_sql.lock_job_at(self._driver, job_id, processed)
+
+    async def save_bulk_progress(
+        self,
+        job_id: uuid.UUID,
+        processed: int,
+        results: Sequence[RowResult],
+        *,
+        finished_at: datetime | None,
+        lease_until: datetime,
+    ) -> None:
+        await bulk_grants_sql.save_progress(
+            self._driver,
+            job_id,
+            processed,
+            results,
+            finished_at=finished_at,
+            lease_until=lease_until,
+        )
 
 
 class DriverStaffStore:

@@ -385,3 +385,25 @@ coupon_redemptions = sa.Table(
     _now(),
     sa.Index("ix_coupon_redemptions_coupon_user", "coupon_id", "user_id"),
 )
+
+# A bulk grant run in the background (migration 0010): its file's rows, the results of the rows
+# done so far (appended a chunk at a time with ``processed``), and its runner's lease.
+bulk_grant_jobs = sa.Table(
+    "bulk_grant_jobs",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("course_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("staff_id", sa.Text, nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # queued | running | done
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("processed", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("rows", JSONB, nullable=False),
+    sa.Column("results", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("lease_until", _UTC),
+    sa.Column("created_at", _UTC, nullable=False),
+    sa.Column("finished_at", _UTC),
+    sa.CheckConstraint("status IN ('queued', 'running', 'done')", name="ck_bulk_grant_jobs_status"),
+    sa.Index("ix_bulk_grant_jobs_open", "created_at", postgresql_where="status <> 'done'"),
+)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from coursemesh.chassis.errors import BadRequest, DomainError, Unprocessable
@@ -16,6 +16,7 @@ from coursemesh.chassis.staff import StaffDirectory
 from coursemesh.chassis.transaction import Transaction
 from coursemesh.commerce.domain.access import EndingAccess, ExpiryNotice
 from coursemesh.commerce.domain.accounts import AccountEvent, AccountState, PaymentAccount
+from coursemesh.commerce.domain.bulk_grants import BulkJob, GrantRow, RowResult
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.coupons import Coupon, CouponUsage
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
@@ -569,6 +570,42 @@ class StaffTransaction(Protocol):
     async def organization_leads(
         self, organization_id: uuid.UUID, limit: int, offset: int
     ) -> tuple[Sequence[LeadEntry], int]: ...
+
+    # --- bulk grants run in the background (app.bulk_grants) ---
+
+    async def add_bulk_job(self, job: BulkJob, rows: Sequence[GrantRow]) -> None:
+        """Queue the job with the rows of its file."""
+        ...
+
+    async def bulk_job(
+        self, organization_id: uuid.UUID, course_id: uuid.UUID, job_id: uuid.UUID
+    ) -> tuple[BulkJob, list[RowResult]] | None:
+        """The course's job and the results of its rows done so far; None: no such job."""
+        ...
+
+    async def claim_bulk_job(
+        self, now: datetime, lease: timedelta
+    ) -> tuple[BulkJob, list[GrantRow], list[RowResult]] | None:
+        """The oldest job not done whose runner's lease ended (a queued one has none),
+        leased for ``lease`` and marked running; with its rows and its results so far."""
+        ...
+
+    async def lock_bulk_job_at(self, job_id: uuid.UUID, processed: int) -> bool:
+        """Lock the job until the end of the transaction; False when its progress is no
+        longer ``processed`` (another runner went on with it)."""
+        ...
+
+    async def save_bulk_progress(
+        self,
+        job_id: uuid.UUID,
+        processed: int,
+        results: Sequence[RowResult],
+        *,
+        finished_at: datetime | None,
+        lease_until: datetime,
+    ) -> None:
+        """Add a chunk's results and the job's new progress (done with ``finished_at``)."""
+        ...
 
 
 class StaffStore(Protocol):

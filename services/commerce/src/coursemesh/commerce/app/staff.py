@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from coursemesh.chassis.errors import Conflict, NotFound, Unprocessable
@@ -24,12 +24,9 @@ from coursemesh.commerce.app.ports import (
     StaffTransaction,
     UserDirectoryUnavailable,
 )
-from coursemesh.commerce.domain.bulk_grants import GrantRow, RowOutcome
 from coursemesh.commerce.domain.checkout import Offer
 from coursemesh.commerce.domain.entitlements import (
-    CourseAlreadyOwned,
     Entitlement,
-    IllegalTransition,
     Transition,
     grant,
     transition,
@@ -45,7 +42,7 @@ def _not_synced() -> Conflict:
     )
 
 
-async def _require_course(
+async def require_course(
     tx: StaffTransaction, organization_id: uuid.UUID, course_id: uuid.UUID
 ) -> None:
     """The course is one of the org's (any status) in commerce's projection."""
@@ -69,11 +66,7 @@ class GrantTarget:
     email: str | None = None
 
 
-#: Rows of a bulk grant per transaction: a long file holds no lock for long.
-BULK_CHUNK = 200
-
-
-async def _grant_in(
+async def grant_in(
     tx: StaffTransaction,
     organization_id: uuid.UUID,
     course_id: uuid.UUID,
@@ -153,7 +146,7 @@ class Staff:
         as they are unless given."""
         async with self._store.transaction() as tx:
             await require_staff(tx.directory, organization_id, user_id)
-            await _require_course(tx, organization_id, course_id)
+            await require_course(tx, organization_id, course_id)
             currency = await tx.organization_currency(organization_id)
             if currency is None:
                 raise _not_synced()
@@ -216,8 +209,8 @@ class Staff:
             raise UserNotFound(f"No user has the e-mail address {target.email}")
         async with self._store.transaction() as tx:
             await require_staff(tx.directory, organization_id, staff_id)
-            await _require_course(tx, organization_id, course_id)
-            t = await _grant_in(
+            await require_course(tx, organization_id, course_id)
+            t = await grant_in(
                 tx,
                 organization_id,
                 course_id,
@@ -229,64 +222,6 @@ class Staff:
                 write=True,
             )
             return t.entitlement
-
-    async def bulk_grant(
-        self,
-        organization_id: uuid.UUID,
-        course_id: uuid.UUID,
-        staff_id: str,
-        rows: Sequence[GrantRow],
-        *,
-        dry_run: bool,
-    ) -> list[tuple[GrantRow, RowOutcome, str | None]]:
-        """Each row through the single grant's rule, in transactions of
-        :data:`BULK_CHUNK` rows; ``dry_run``: what each row would do, nothing written. A user
-        already active (a file uploaded again) changes nothing."""
-        async with self._store.transaction() as tx:
-            await require_staff(tx.directory, organization_id, staff_id)
-            await _require_course(tx, organization_id, course_id)
-        results: list[tuple[GrantRow, RowOutcome, str | None]] = []
-        seen: dict[str, int] = {}
-        pending: list[GrantRow] = []
-        for row in rows:
-            if row.problem is None and not row.user_id:  # named by e-mail: ask the provider
-                found = await self.user_with_email(row.email or "")
-                row = replace(
-                    row,
-                    user_id=found or "",
-                    problem=None if found else "no user has this e-mail address",
-                )
-            if row.problem is not None:
-                results.append((row, "invalid", row.problem))
-            elif row.user_id in seen:
-                results.append((row, "duplicate", f"the same user as row {seen[row.user_id]}"))
-            else:
-                seen[row.user_id] = row.number
-                pending.append(row)
-        for start in range(0, len(pending), BULK_CHUNK):
-            async with self._store.transaction() as tx:
-                for row in pending[start : start + BULK_CHUNK]:
-                    assert row.reason is not None
-                    outcome: RowOutcome
-                    try:
-                        t = await _grant_in(
-                            tx,
-                            organization_id,
-                            course_id,
-                            staff_id,
-                            row.user_id,
-                            row.reason,
-                            new_id=self._new_id(),
-                            now=self._clock(),
-                            write=not dry_run,
-                        )
-                        outcome = "granted" if t.previous_status is None else "regranted"
-                    except CourseAlreadyOwned:
-                        outcome = "already_active"
-                    except IllegalTransition:
-                        outcome = "pending_payment"
-                    results.append((row, outcome, None))
-        return sorted(results, key=lambda r: r[0].number)
 
     async def create_offer(
         self,
@@ -316,7 +251,7 @@ class Staff:
     ) -> tuple[Sequence[Entitlement], int]:
         async with self._store.transaction() as tx:
             await require_staff(tx.directory, organization_id, user_id)
-            await _require_course(tx, organization_id, course_id)
+            await require_course(tx, organization_id, course_id)
             return await tx.course_entitlements(organization_id, course_id, limit, offset)
 
     async def organization_leads(

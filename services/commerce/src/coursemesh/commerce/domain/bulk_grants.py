@@ -1,13 +1,16 @@
 """A bulk grant's file: a CSV of the users to give a course to, by id or by e-mail address.
-Pure: parsing and checking each row; the use case grants row by row through the single
-grant's rule."""
+Pure: parsing and checking each row, each row's result, a background run's progress; the use
+case grants row by row through the single grant's rule."""
 
 from __future__ import annotations
 
 import csv
 import io
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Literal, get_args
 
 from coursemesh.chassis.errors import Unprocessable
 
@@ -104,3 +107,48 @@ def _row(
     elif len(reason) > MAX_REASON:
         problem = f"reason longer than {MAX_REASON} characters"
     return GrantRow(number, user_id, reason, problem, email or None)
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """What a row of the file did (or would do, in a dry run)."""
+
+    number: int
+    #: the user granted (for a row naming an e-mail address: the one it was found to be)
+    user_id: str | None
+    email: str | None
+    outcome: RowOutcome
+    detail: str | None = None
+
+
+BulkJobStatus = Literal["queued", "running", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkJob:
+    """A bulk grant run in the background, chunk by chunk: ``processed`` of ``total`` rows
+    done, their results kept as each chunk commits."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    course_id: uuid.UUID
+    staff_id: str
+    dry_run: bool
+    status: BulkJobStatus
+    total: int
+    processed: int
+    created_at: datetime
+    finished_at: datetime | None = None
+
+    @property
+    def percent(self) -> int:
+        """How much of the file is done, rounded down (100 only once every row is)."""
+        return 100 if self.total == 0 else self.processed * 100 // self.total
+
+
+def outcome_counts(results: Sequence[RowResult]) -> dict[str, int]:
+    """Rows per outcome, every outcome named (zero included)."""
+    counts = dict.fromkeys(get_args(RowOutcome), 0)
+    for result in results:
+        counts[result.outcome] += 1
+    return counts

@@ -4,7 +4,7 @@ pages a buyer returns to, and the sandbox provider's hosted pages."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, patch, post, put
@@ -46,7 +46,7 @@ from coursemesh.commerce.domain.accounts import (
     UnknownConnectedAccount,
     account_status,
 )
-from coursemesh.commerce.domain.bulk_grants import CsvInvalid, RowOutcome, parse_grant_csv
+from coursemesh.commerce.domain.bulk_grants import CsvInvalid, outcome_counts, parse_grant_csv
 from coursemesh.commerce.domain.checkout import Buyer, PreviousPaymentCompleted
 from coursemesh.commerce.domain.coupons import (
     CouponCodeTaken,
@@ -70,6 +70,7 @@ from coursemesh.commerce.http.schemas import (
     AccessHistoryPage,
     AllowlistBody,
     AllowlistView,
+    BulkGrantJobView,
     BulkGrantRowView,
     BulkGrantView,
     CheckoutBody,
@@ -290,21 +291,66 @@ async def bulk_grant_course(
     reason: BulkReason = None,
 ) -> BulkGrantView:
     rows = parse_grant_csv(await request.body(), reason)
-    results = await runtime(request).staff.bulk_grant(
+    results = await runtime(request).bulk_grants.run(
         org_id, course_id, principal.sub, rows, dry_run=dry_run
     )
-    counts = dict.fromkeys(get_args(RowOutcome), 0)
-    for _, outcome, _ in results:
-        counts[outcome] += 1
     return BulkGrantView(
         dry_run=dry_run,
         total=len(results),
-        counts=counts,
-        rows=[
-            BulkGrantRowView(row.number, row.user_id or None, row.email, outcome, detail)
-            for row, outcome, detail in results
-        ],
+        counts=outcome_counts(results),
+        rows=[BulkGrantRowView.of(r) for r in results],
     )
+
+
+BULK_JOBS = f"{ORG}/courses/{{course_id:uuid}}/grants/bulk/jobs"
+
+
+@post(
+    BULK_JOBS,
+    guards=[authenticated],
+    status_code=202,
+    description="The same file as `grants/bulk`, run in the background for a large file: "
+    "answers at once with the job and its `Location`, whose `processed`, `total` and "
+    "`percent` show the progress while the rows are granted a chunk at a time.",
+    opt=problems(NO_COURSE, CsvInvalid),
+)
+async def start_bulk_grant_job(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    course_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+    dry_run: Annotated[bool, QueryParameter(name="dryRun")] = False,
+    reason: BulkReason = None,
+) -> Response[BulkGrantJobView]:
+    rows = parse_grant_csv(await request.body(), reason)
+    job = await runtime(request).bulk_grants.start(
+        org_id, course_id, principal.sub, rows, dry_run=dry_run
+    )
+    return Response(
+        BulkGrantJobView.of(job, []),
+        status_code=202,
+        headers={
+            "Location": f"/organizations/{org_id}/courses/{course_id}/grants/bulk/jobs/{job.id}"
+        },
+    )
+
+
+@get(
+    f"{BULK_JOBS}/{{job_id:uuid}}",
+    guards=[authenticated],
+    description="A background bulk grant: its progress, the outcomes so far and, once "
+    "`status` is `done`, every row's result.",
+    opt=problems(NO_COURSE, (404, "BULK_GRANT_JOB_NOT_FOUND")),
+)
+async def bulk_grant_job(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    course_id: FromPath[uuid.UUID],
+    job_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+) -> BulkGrantJobView:
+    job, results = await runtime(request).bulk_grants.job(org_id, course_id, principal.sub, job_id)
+    return BulkGrantJobView.of(job, results)
 
 
 @post(
@@ -797,6 +843,8 @@ ROUTES = [
     revoke,
     grant_course,
     bulk_grant_course,
+    start_bulk_grant_job,
+    bulk_grant_job,
     create_offer,
     list_course_entitlements,
     entitlement_history,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 
+from coursemesh.commerce.domain.bulk_grants import BulkJob, RowResult, outcome_counts
 from coursemesh.commerce.domain.entitlements import Entitlement
 from coursemesh.commerce.domain.history import ActorType, HistoryEntry
 
@@ -311,6 +312,10 @@ class BulkGrantRowView(msgspec.Struct, rename="camel"):
     outcome: str
     detail: str | None
 
+    @classmethod
+    def of(cls, result: RowResult) -> BulkGrantRowView:
+        return cls(result.number, result.user_id, result.email, result.outcome, result.detail)
+
 
 class BulkGrantView(msgspec.Struct, rename="camel"):
     dry_run: bool
@@ -318,3 +323,36 @@ class BulkGrantView(msgspec.Struct, rename="camel"):
     #: rows per outcome (every outcome named, zero included)
     counts: dict[str, int]
     rows: list[BulkGrantRowView]
+
+
+class BulkGrantJobView(msgspec.Struct, rename="camel"):
+    job_id: uuid.UUID
+    #: queued | running | done
+    status: str
+    dry_run: bool
+    total: int
+    #: rows done so far, and that as a whole percentage of ``total`` (100 only when done)
+    processed: int
+    percent: int
+    #: rows done so far per outcome (every outcome named, zero included)
+    counts: dict[str, int]
+    created_at: datetime
+    finished_at: datetime | None
+    #: every row's result once the job is done; empty before
+    rows: list[BulkGrantRowView]
+
+    @classmethod
+    def of(cls, job: BulkJob, results: list[RowResult]) -> BulkGrantJobView:
+        done = job.status == "done"
+        return cls(
+            job_id=job.id,
+            status=job.status,
+            dry_run=job.dry_run,
+            total=job.total,
+            processed=job.processed,
+            percent=job.percent,
+            counts=outcome_counts(results),
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            rows=[BulkGrantRowView.of(r) for r in results] if done else [],
+        )
