@@ -24,6 +24,7 @@ Cause = Literal[
     "checkout_expired",
     "staff_revoked",
     "staff_granted",
+    "gift_claimed",
 ]
 
 # (from, cause) -> to. ``None`` as "from" is a row that does not exist yet.
@@ -48,6 +49,10 @@ TRANSITIONS: dict[tuple[Status | None, Cause], Status] = {
     # payment open, which its buyer may still complete: revoke it first.
     (None, "staff_granted"): "active",
     ("revoked", "staff_granted"): "active",
+    # A gift's recipient claims it: a new or revoked row of theirs, its source the gift's
+    # payment (so a refund of that payment revokes it); a pending row's checkout must end first.
+    (None, "gift_claimed"): "active",
+    ("revoked", "gift_claimed"): "active",
 }
 
 
@@ -248,3 +253,36 @@ def refresh_payment_link(ent: Entitlement, transaction_id: uuid.UUID) -> Entitle
         access_revoked_at=None,
         version=ent.version + 1,
     )
+
+
+def claim_gift(
+    existing: Entitlement | None,
+    *,
+    new_id: uuid.UUID,
+    user_id: str,
+    course_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    membership_id: uuid.UUID | None,
+    gift_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    now: datetime,
+) -> Transition:
+    """A gift claimed by ``user_id``: their new or revoked row active, the gift's payment its
+    source and the step's payment; the actor is the claimer, the reason names the gift."""
+    if existing is not None and existing.status == "active":
+        raise CourseAlreadyOwned("You already own this course")
+    t = _opened(
+        existing,
+        "gift_claimed",
+        new_id=new_id,
+        user_id=user_id,
+        course_id=course_id,
+        organization_id=organization_id,
+        membership_id=membership_id,
+        buyer_email=None,
+        actor=user_actor(user_id),
+        reason=f"gift {gift_id}",
+        now=now,
+    )
+    ent = replace(t.entitlement, source_payment_transaction_id=payment_id)
+    return replace(t, entitlement=ent, payment_transaction_id=payment_id)
