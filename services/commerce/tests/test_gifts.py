@@ -80,12 +80,13 @@ async def paid_gift(h: Harness, smtp_server: Any) -> tuple[uuid.UUID, dict[str, 
 async def test_a_gift_checkout_opens_a_gift_and_one_payment_and_no_entitlement(
     harness: Harness,
 ) -> None:
-    org, course = await harness.shop()
+    _org, course = await harness.shop()
     to = recipient()
     r = await gift_checkout(harness, course, f"  {to.upper().split('@')[0]}@GIFT.example ")
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["paymentPageUrl"] and body["entitlementId"] is None
+    assert body["paymentPageUrl"]
+    assert body["entitlementId"] is None
     [gift] = await harness.rows(gifts)
     [txn] = await harness.rows(payment_transactions)
     assert (str(gift["id"]), str(txn["id"])) == (body["giftId"], body["paymentId"])
@@ -103,9 +104,10 @@ async def test_a_gift_checkout_opens_a_gift_and_one_payment_and_no_entitlement(
 async def test_completion_mails_the_recipient_a_link_that_claims_the_course_for_the_claimer(
     harness: Harness, smtp_server: Any
 ) -> None:
-    org, txn, gift_id, token = await paid_gift(harness, smtp_server)
+    _org, txn, gift_id, token = await paid_gift(harness, smtp_server)
     [gift] = await harness.rows(gifts)
-    assert gift["status"] == "paid" and gift["sent_at"] is not None
+    assert gift["status"] == "paid"
+    assert gift["sent_at"] is not None
     assert await harness.rows(entitlements) == []  # nobody has it before the claim
     # the payer gets their receipt as for any purchase
     assert {r["email"] for r in await harness.rows(receipts)} >= {f"{BUYER}@example.com"}
@@ -173,9 +175,11 @@ async def test_claiming_needs_a_signed_in_user(harness: Harness, smtp_server: An
 async def test_a_claimer_who_owns_the_course_is_refused_and_the_gift_stays_claimable(
     harness: Harness, smtp_server: Any
 ) -> None:
-    org, txn, _, token = await paid_gift(harness, smtp_server)
+    org, _txn, _, token = await paid_gift(harness, smtp_server)
     # the friend bought the course themselves meanwhile
-    assert (await harness.checkout(txn_course(await harness.rows(gifts)), FRIEND)).status_code == 201
+    assert (
+        await harness.checkout(txn_course(await harness.rows(gifts)), FRIEND)
+    ).status_code == 201
     mine = await harness.rows(payment_transactions, payment_transactions.c.user_id == FRIEND)
     await press_pay(harness, mine[0])
     assert (await post_webhook(harness, org, mine[0])).status_code == 200
@@ -195,7 +199,9 @@ async def test_a_claimer_with_an_open_checkout_of_the_course_waits(
     harness: Harness, smtp_server: Any
 ) -> None:
     _, _, _, token = await paid_gift(harness, smtp_server)
-    assert (await harness.checkout(txn_course(await harness.rows(gifts)), FRIEND)).status_code == 201
+    assert (
+        await harness.checkout(txn_course(await harness.rows(gifts)), FRIEND)
+    ).status_code == 201
     before = await harness.snapshot()
     r = await claim(harness, token)
     assert (r.status_code, r.json()["code"]) == (409, "CHECKOUT_PENDING")
@@ -254,7 +260,8 @@ async def test_resend_rotates_the_token_so_the_old_link_stops_working(
     assert r.status_code == 200, r.text
     assert r.json()["sendCount"] == 2
     old, new = await links_mailed(harness, smtp_server, gift["recipient_email"])
-    assert old == first and new != first
+    assert old == first
+    assert new != first
     gone = await claim(harness, old)
     assert (gone.status_code, gone.json()["code"]) == (404, "GIFT_NOT_FOUND")
     assert (await claim(harness, new)).status_code == 200
@@ -284,7 +291,8 @@ async def test_the_payer_lists_their_gifts(harness: Harness, smtp_server: Any) -
         "30-day reset",
     )
     assert item["recipientEmail"].endswith("@gift.example")
-    assert item["claimedAt"] and item["sentAt"]
+    assert item["claimedAt"]
+    assert item["sentAt"]
     assert r.json()["total"] == 1
 
 
@@ -325,7 +333,8 @@ async def test_an_idempotency_key_answers_again_and_binds_the_recipient(harness:
     to = recipient()
     first = await gift_checkout(harness, course, to, **{"Idempotency-Key": "gift-1"})
     again = await gift_checkout(harness, course, to, **{"Idempotency-Key": "gift-1"})
-    assert first.status_code == 201 and again.json() == first.json()
+    assert first.status_code == 201
+    assert again.json() == first.json()
     assert await harness.count(gifts) == 1
     other = await gift_checkout(harness, course, recipient(), **{"Idempotency-Key": "gift-1"})
     assert (other.status_code, other.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
