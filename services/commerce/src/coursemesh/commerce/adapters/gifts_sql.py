@@ -8,16 +8,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from coursemesh.chassis.db import Database
-from coursemesh.chassis.transaction import Driver, Record, Transaction
-from coursemesh.commerce.adapters import entitlements_sql
+from coursemesh.chassis.transaction import Driver, Record
 from coursemesh.commerce.adapters.accounts_sql import seller
-from coursemesh.commerce.adapters.entitlements_sql import (
-    COLUMNS,
-    DriverEntitlements,
-    entitlement_of,
-)
-from coursemesh.commerce.domain.entitlements import Entitlement, Transition
-from coursemesh.commerce.domain.events import transition_events
+from coursemesh.commerce.adapters.staff_sql import DriverStaffTransaction
 from coursemesh.commerce.domain.gifts import Gift
 from coursemesh.commerce.domain.payments import Receipt, Seller
 
@@ -48,9 +41,6 @@ _PAYER_GIFTS = f"""
 SELECT {GIFT_COLUMNS}, count(*) OVER () AS total FROM gifts WHERE payer_user_id = $1
 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3
 """
-_LOCK_USER_ENTITLEMENT = (
-    f"SELECT {COLUMNS} FROM course_entitlements WHERE user_id = $1 AND course_id = $2 FOR UPDATE"
-)
 _QUEUE_MAIL = """
 INSERT INTO receipts (transaction_id, email, subject, body) VALUES ($1, $2, $3, $4)
 ON CONFLICT DO NOTHING
@@ -121,15 +111,9 @@ async def queue_mail(driver: Driver, mail: Receipt) -> None:
     await driver.execute(_QUEUE_MAIL, mail.transaction_id, mail.email, mail.subject, mail.body)
 
 
-class DriverGiftTransaction:
-    def __init__(self, tx: Transaction, driver: Driver) -> None:
-        self._tx = tx
-        self._driver = driver
-        self.entitlements = DriverEntitlements(tx)
-
-    @property
-    def transaction(self) -> Transaction:
-        return self._tx
+class DriverGiftTransaction(DriverStaffTransaction):
+    """The staff transaction's reads and writes of a user's entitlement (locked, inserted with
+    its audit row and events), and the gift's own."""
 
     async def lock_by_token(self, token_hash: str) -> Gift | None:
         row = await self._driver.fetchrow(_LOCK_BY_TOKEN, token_hash)
@@ -141,29 +125,6 @@ class DriverGiftTransaction:
 
     async def save_gift(self, gift: Gift) -> None:
         await save(self._driver, gift)
-
-    async def user_entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
-        row = await self._driver.fetchrow(_LOCK_USER_ENTITLEMENT, user_id, course_id)
-        return None if row is None else entitlement_of(row)
-
-    async def membership_id(self, organization_id: uuid.UUID, user_id: str) -> uuid.UUID | None:
-        membership: uuid.UUID | None = await self._driver.fetchval(
-            "SELECT membership_id FROM memberships"
-            " WHERE organization_id = $1 AND user_id = $2 AND role IS NOT NULL",
-            organization_id,
-            user_id,
-        )
-        return membership
-
-    async def add_entitlement(self, t: Transition) -> bool:
-        if not await entitlements_sql.insert(self._driver, t.entitlement):
-            return False
-        await entitlements_sql.audit(self._driver, t)
-        for event in transition_events(t):
-            self._tx.publish(
-                event, aggregate_id=t.entitlement.id, aggregate_version=t.entitlement.version
-            )
-        return True
 
     async def seller(self, organization_id: uuid.UUID) -> Seller | None:
         return await seller(self._driver, organization_id)

@@ -146,12 +146,9 @@ def claim_refusal(
     who owns the course already or has a checkout of it open (the gift stays claimable)."""
     if gift is None:
         return GiftNotFound("No gift has this claim link")
-    if gift.status in ("claimed", "refunded"):
-        return GiftAlreadyClaimed("This gift has already been claimed")
-    if gift.status in ("cancelled", "failed"):
-        return GiftCancelled("This gift was cancelled")
-    if gift.status != "paid":
-        return GiftNotPaid("This gift has not been paid yet")
+    unclaimable = _not_claimable(gift)
+    if unclaimable is not None:
+        return unclaimable
     if gift.payer_user_id == claimer_id:
         return GiftOwnPurchase("A gift is claimed by its recipient, not by the account that paid")
     if existing is not None and existing.status == "active":
@@ -167,6 +164,11 @@ def resend_refusal(gift: Gift | None) -> DomainError | None:
     """A resend is for a paid gift nobody claimed yet."""
     if gift is None:
         return GiftNotFound("No such gift")
+    return _not_claimable(gift)
+
+
+def _not_claimable(gift: Gift) -> DomainError | None:
+    """Why the gift itself cannot be claimed (None: it is paid and unclaimed)."""
     if gift.status in ("claimed", "refunded"):
         return GiftAlreadyClaimed("This gift has already been claimed")
     if gift.status in ("cancelled", "failed"):
