@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from coursemesh.chassis.errors import DomainError
+from coursemesh.chassis.settings import SettingsError, load_settings
+from coursemesh.commerce.app.gifts import ClaimLinks
 from coursemesh.commerce.domain.checkout import CourseFacts
 from coursemesh.commerce.domain.entitlements import (
     CourseAlreadyOwned,
@@ -33,6 +35,7 @@ from coursemesh.commerce.domain.gifts import (
     token_hash,
     with_token,
 )
+from coursemesh.commerce.settings import Settings
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 ORG, COURSE, PAYMENT = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -248,3 +251,28 @@ def test_a_claimed_gift_names_its_claimer_and_entitlement() -> None:
         FRIEND,
         NOW,
     )
+
+
+_ENV = {
+    "COMMERCE_DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1:1/db",
+    "COMMERCE_NATS_URL": "nats://127.0.0.1:1",
+    "COMMERCE_JWKS_URL": "http://127.0.0.1:1/.well-known/jwks.json",
+    "COMMERCE_SANDBOX_WEBHOOK_KEY": "k-1",
+    "COMMERCE_PUBLIC_BASE_URL": "https://api.example.com/",
+}
+
+
+def test_the_claim_link_template_defaults_to_the_public_base_url() -> None:
+    settings = load_settings(Settings, "COMMERCE_", _ENV)
+    assert settings.gift_claim_url == "https://api.example.com/gifts/{token}"
+    custom = {**_ENV, "COMMERCE_GIFT_CLAIM_URL_TEMPLATE": "https://app.example/claim?t={token}"}
+    links = ClaimLinks(load_settings(Settings, "COMMERCE_", custom).gift_claim_url, lambda: "tk")
+    issued, mail = links.issue(gift(send_count=0), None, NOW)
+    assert "https://app.example/claim?t=tk" in mail.body
+    assert issued.claim_token_hash == token_hash("tk")
+
+
+@pytest.mark.parametrize("template", ["https://app.example/claim", "ftp://x/{token}", "{token}"])
+def test_a_claim_link_template_without_a_token_or_an_http_url_is_refused(template: str) -> None:
+    with pytest.raises(SettingsError, match="GIFT_CLAIM_URL_TEMPLATE"):
+        load_settings(Settings, "COMMERCE_", {**_ENV, "COMMERCE_GIFT_CLAIM_URL_TEMPLATE": template})
