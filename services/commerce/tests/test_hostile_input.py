@@ -22,7 +22,7 @@ async def routes(harness: Harness) -> list[hostile.Target]:
 async def test_every_route_refuses_each_hostile_body_and_changes_nothing(
     harness: Harness, routes: list[hostile.Target]
 ) -> None:
-    assert len(routes) == 17
+    assert len(routes) == 19
     tails = {(t.method, t.path.rsplit("/", 1)[1]) for t in routes}
     assert {
         ("POST", "onboarding"),

@@ -4,6 +4,7 @@ the background sender, and the receipt delivered to a real SMTP server."""
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -23,7 +24,9 @@ async def test_side_effects_sandbox_pay_activates_and_emails_receipt_to_non_memb
 ) -> None:
     h = await live()
     _, course = await h.shop(price=4900)
-    checkout = (await h.checkout(course)).json()
+    # a buyer of this test only: the SMTP server's mailbox is shared by the session's tests
+    buyer = f"{BUYER}-{uuid.uuid4().hex[:8]}"
+    checkout = (await h.checkout(course, user=buyer)).json()
     page = await h.client.get(checkout["paymentPageUrl"])
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
@@ -45,7 +48,7 @@ async def test_side_effects_sandbox_pay_activates_and_emails_receipt_to_non_memb
     await wait_for(recorded, timeout=20, message="the delivery's answer recorded")
     [delivery] = await h.payment_deliveries()
     assert (delivery["last_status"], delivery["attempts"]) == (200, 1)
-    email = f"{BUYER}@example.com"
+    email = f"{buyer}@example.com"
 
     async def received() -> bool:  # the mailbox's own wait_for blocks the loop the app runs on
         return any(m["To"] == email for m in smtp_server.mailbox.messages())

@@ -19,6 +19,7 @@ from coursemesh.commerce.adapters.access_sql import DriverAccessExpiryStore
 from coursemesh.commerce.adapters.accounts_sql import DriverAccountStore, DriverCheckoutLookup
 from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
 from coursemesh.commerce.adapters.coupons_sql import DriverCouponStore
+from coursemesh.commerce.adapters.gifts_sql import DriverGiftStore
 from coursemesh.commerce.adapters.history_sql import DriverHistoryStore
 from coursemesh.commerce.adapters.identity import buyer_directory
 from coursemesh.commerce.adapters.mailer import ReceiptSender
@@ -31,6 +32,7 @@ from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.app.bulk_grants import BulkGrants
 from coursemesh.commerce.app.checkout import Checkout
 from coursemesh.commerce.app.coupons import Coupons
+from coursemesh.commerce.app.gifts import ClaimLinks, Gifts
 from coursemesh.commerce.app.history import AccessHistory
 from coursemesh.commerce.app.metrics import start_counters_at_zero
 from coursemesh.commerce.app.ports import (
@@ -75,6 +77,8 @@ class Runtime:
     webhooks_wake: asyncio.Event
     #: the ``receipt-sender`` worker's sender (SMTP transport, buyer directory)
     receipt_sender: ReceiptSender
+    #: gifted courses: the recipient's claim, the payer's gifts and resends
+    gifts: Gifts
 
 
 def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
@@ -104,6 +108,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
     receipts_wake, webhooks_wake, bulk_wake = asyncio.Event(), asyncio.Event(), asyncio.Event()
     staff = Staff(DriverStaffStore(db), directory=directory)
     sandbox.on_queued = webhooks_wake.set  # a refund's webhook
+    gift_links = ClaimLinks(settings.gift_claim_url)
     return Runtime(
         settings=settings,
         db=db,
@@ -131,13 +136,17 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         coupons=Coupons(DriverCouponStore(db)),
         refunds=Refunds(DriverRefundStore(db), provider),
         webhooks=PaymentWebhooks(
-            DriverWebhookStore(db), provider, nudge_receipts=receipts_wake.set
+            DriverWebhookStore(db),
+            provider,
+            nudge_receipts=receipts_wake.set,
+            gift_links=gift_links,
         ),
         sweeper=DriverSweeperStore(db),
         access_expiry=DriverAccessExpiryStore(db, receipts_wake.set),
         receipts_wake=receipts_wake,
         webhooks_wake=webhooks_wake,
         receipt_sender=ReceiptSender.from_settings(settings, db, receipts_wake, directory),
+        gifts=Gifts(DriverGiftStore(db), gift_links, nudge_mail=receipts_wake.set),
     )
 
 

@@ -62,6 +62,10 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     # Where buyers open what they bought (the learner app or site), linked from the checkout's
     # success page; unset: the page says to open the app.
     library_url: str | None = None
+    # The claim link mailed to a gift's recipient, ``{token}`` standing for the claim token (the
+    # client app serves that page and calls ``POST /gifts/{token}/claim``); unset:
+    # ``{PUBLIC_BASE_URL}/gifts/{token}``.
+    gift_claim_url_template: str | None = None
 
     @property
     def stripe_webhook_secrets(self) -> tuple[str, ...]:
@@ -72,6 +76,13 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     @property
     def webhook_base_url(self) -> str:
         return (self.webhook_target_base_url or self.public_base_url).rstrip("/")
+
+    @property
+    def gift_claim_url(self) -> str:
+        """The claim link's template in use (``GIFT_CLAIM_URL_TEMPLATE``, or its default)."""
+        if self.gift_claim_url_template is not None:
+            return self.gift_claim_url_template
+        return self.public_base_url.rstrip("/") + "/gifts/{token}"
 
     @property
     def buyer_directory(self) -> Literal["clerk", "dev", "none"]:
@@ -103,6 +114,18 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
                 " provider is for development and tests only; `make up` generates one)"
             )
         self._check_mail()
+        self._check_gift_claim_url()
+
+    def _check_gift_claim_url(self) -> None:
+        template = self.gift_claim_url_template
+        if template is None:
+            return
+        parts = urlsplit(template)
+        if parts.scheme not in ("http", "https") or not parts.netloc or "{token}" not in template:
+            raise ValueError(
+                "GIFT_CLAIM_URL_TEMPLATE must be an http(s) URL containing {token},"
+                f" not {template!r}"
+            )
 
     def _check_mail(self) -> None:
         """Refuse contradictory mail and identity settings before anything starts."""

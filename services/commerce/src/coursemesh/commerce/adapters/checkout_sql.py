@@ -22,7 +22,7 @@ import asyncpg
 
 from coursemesh.chassis.db import Database, DriverUnitOfWork, SingleStatement, statement_outbox
 from coursemesh.chassis.transaction import Driver, EventSink, Record, Transaction
-from coursemesh.commerce.adapters import coupons_sql, entitlements_sql
+from coursemesh.commerce.adapters import coupons_sql, entitlements_sql, gifts_sql
 from coursemesh.commerce.adapters.accounts_sql import payment_account, return_allowlist, seller
 from coursemesh.commerce.adapters.entitlements_sql import COLUMNS, entitlement_of
 from coursemesh.commerce.adapters.tables import SCHEMA
@@ -38,6 +38,7 @@ from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Op
 from coursemesh.commerce.domain.coupons import Coupon, CouponUsage
 from coursemesh.commerce.domain.entitlements import Entitlement
 from coursemesh.commerce.domain.events import lead_created, transition_events
+from coursemesh.commerce.domain.gifts import Gift
 from coursemesh.commerce.domain.payments import SUPERSEDED, Payment, PurchaseStatus, Seller
 
 # The course, its active plan, the buyer's membership of the seller, their lead and its link
@@ -438,6 +439,9 @@ class DriverCheckoutTransaction:
 
     async def add_coupon_use(self, use: CouponUse) -> None:
         await coupons_sql.add_use(self._driver, use)
+
+    async def add_gift(self, gift: Gift) -> None:
+        await gifts_sql.insert(self._driver, gift)
 
 
 class DriverCheckoutStore:

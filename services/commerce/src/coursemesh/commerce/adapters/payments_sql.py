@@ -9,7 +9,7 @@ from datetime import datetime
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.transaction import Driver, Transaction
-from coursemesh.commerce.adapters import accounts_sql
+from coursemesh.commerce.adapters import accounts_sql, gifts_sql
 from coursemesh.commerce.adapters.accounts_sql import seller
 from coursemesh.commerce.adapters.checkout_sql import (
     PAYMENT_COLUMNS,
@@ -21,6 +21,7 @@ from coursemesh.commerce.adapters.entitlements_sql import DriverEntitlements
 from coursemesh.commerce.app.ports import ProviderName
 from coursemesh.commerce.domain.accounts import AccountEvent, PaymentAccount
 from coursemesh.commerce.domain.checkout import Offer
+from coursemesh.commerce.domain.gifts import Gift
 from coursemesh.commerce.domain.payments import (
     WEBHOOK_ACTOR,
     LateReason,
@@ -203,6 +204,14 @@ class DriverPaymentLedger:
             at=now,
         )
         return version
+
+    async def lock_gift(
+        self, gift_id: uuid.UUID | None, payment_id: uuid.UUID | None
+    ) -> Gift | None:
+        return await gifts_sql.lock(self._driver, gift_id, payment_id)
+
+    async def save_gift(self, gift: Gift) -> None:
+        await gifts_sql.save(self._driver, gift)
 
 
 class DriverWebhookStore:

@@ -407,3 +407,34 @@ bulk_grant_jobs = sa.Table(
     sa.CheckConstraint("status IN ('queued', 'running', 'done')", name="ck_bulk_grant_jobs_status"),
     sa.Index("ix_bulk_grant_jobs_open", "created_at", postgresql_where="status <> 'done'"),
 )
+
+# --- gifts (migration 0011) ------------------------------------------------------------------
+
+# A course bought for someone else: the payer's payment, the recipient's address, the claim
+# link's token (only its SHA-256, hex), and once claimed the claimer's entitlement.
+gifts = sa.Table(
+    "gifts",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("course_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("course_name", sa.Text, nullable=False),
+    sa.Column("payer_user_id", sa.Text, nullable=False),
+    sa.Column("payer_email", sa.Text),
+    sa.Column("recipient_email", sa.Text, nullable=False),
+    # pending | paid | claimed | failed | cancelled | refunded
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("payment_transaction_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("claim_token_hash", sa.Text),
+    sa.Column("entitlement_id", UUID(as_uuid=True)),
+    sa.Column("claimed_by", sa.Text),
+    sa.Column("claimed_at", _UTC),
+    sa.Column("sent_at", _UTC),
+    sa.Column("send_count", sa.Integer, nullable=False, server_default=sa.text("0")),
+    _now(),
+    # the plan's access duration when bought: the claimer's access lasts that long
+    sa.Column("access_days", sa.Integer),
+    sa.UniqueConstraint("payment_transaction_id", name="uq_gifts_payment_transaction_id"),
+    sa.UniqueConstraint("claim_token_hash", name="uq_gifts_claim_token_hash"),
+    sa.Index("ix_gifts_payer_created", "payer_user_id", "created_at"),
+)

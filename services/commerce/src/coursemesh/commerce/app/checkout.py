@@ -36,6 +36,7 @@ from coursemesh.chassis.errors import NotFound, Unprocessable
 from coursemesh.commerce.app.coupons import apply_coupon
 from coursemesh.commerce.app.ports import (
     META_ENTITLEMENT,
+    META_GIFT,
     META_PURCHASE,
     META_TRANSACTION,
     CheckoutStore,
@@ -59,8 +60,9 @@ from coursemesh.commerce.domain.checkout import (
     idempotency_fingerprint,
     lead_link,
 )
-from coursemesh.commerce.domain.coupons import Quote
+from coursemesh.commerce.domain.coupons import CouponRefused, Quote
 from coursemesh.commerce.domain.events import custom_course_purchased
+from coursemesh.commerce.domain.gifts import Gift, gift_charge, gift_recipient
 from coursemesh.commerce.domain.payments import payments_to_supersede
 from coursemesh.commerce.domain.pricing import is_free
 from coursemesh.commerce.domain.return_urls import ReturnUrls, return_urls
@@ -89,6 +91,8 @@ class CheckoutResponse(msgspec.Struct, rename="camel", omit_defaults=False):
     purchase_id: uuid.UUID | None = None
     # the payment's id, the ``session`` of the return pages (none when nothing is charged)
     payment_id: uuid.UUID | None = None
+    # the gift a gift checkout created (``giftRecipientEmail``); none otherwise
+    gift_id: uuid.UUID | None = None
 
 
 def _now() -> datetime:
@@ -395,6 +399,7 @@ class Checkout:
         now: datetime,
         urls: ReturnUrls,
         transaction_id: uuid.UUID | None = None,
+        gift_id: uuid.UUID | None = None,
     ) -> str:
         """A payment row and a hosted payment on the seller's connected account; returns the
         page URL."""
@@ -405,6 +410,8 @@ class Checkout:
             metadata[META_ENTITLEMENT] = str(entitlement_id)
         if purchase_id is not None:
             metadata[META_PURCHASE] = str(purchase_id)
+        if gift_id is not None:
+            metadata[META_GIFT] = str(gift_id)
         await tx.add_payment(
             PaymentDraft(
                 id=transaction_id,
@@ -449,6 +456,90 @@ class Checkout:
             transaction_id, hosted.provider_transaction_id, hosted.payment_page_url
         )
         return hosted.payment_page_url
+
+    # --- a gift of a course --------------------------------------------------------------
+
+    async def gift(
+        self,
+        course_id: uuid.UUID,
+        payer: Buyer,
+        recipient_email: str,
+        idempotency_key: str | None,
+        returns: ReturnRequest = NO_RETURN,
+        coupon_code: str | None = None,
+    ) -> CheckoutResponse:
+        """A course bought for ``recipient_email``: a pending gift and its payment, no
+        entitlement for anyone (the recipient's comes with the claim, ``app.gifts``). Always
+        transactional; the recipient is part of the ``Idempotency-Key``'s request."""
+        recipient = gift_recipient(recipient_email)
+        if coupon_code is not None:
+            raise CouponRefused("Coupons apply to course checkouts, not to gifts")
+        now = self._clock()
+        async with self._store.write() as tx:
+
+            async def run() -> CheckoutResponse:
+                return await self._gift_in(tx, course_id, payer, recipient, now, returns)
+
+            fingerprint = idempotency_fingerprint("course", course_id)
+            if returns != NO_RETURN:
+                fingerprint += returns.fingerprint()
+            fingerprint += f"|gift:{recipient}"
+            return await _idempotent(tx, payer.user_id, idempotency_key, fingerprint, run)
+
+    async def _gift_in(
+        self,
+        tx: CheckoutTransaction,
+        course_id: uuid.UUID,
+        payer: Buyer,
+        recipient: str,
+        now: datetime,
+        returns: ReturnRequest,
+    ) -> CheckoutResponse:
+        facts = await tx.course_facts(course_id, payer.user_id)
+        charge = gift_charge(facts)
+        assert facts is not None
+        org = facts.organization_id
+        urls = await self._return_urls(tx, org, returns)
+        account = await self._account(tx, org)
+        lead = lead_link(
+            organization_id=org,
+            buyer=payer,
+            source="course_purchase",
+            membership_id=facts.membership_id,
+            lead_id=facts.lead_id,
+            linked=facts.linked,
+            new_lead_id=self._new_id(),
+        )
+        if lead is not None:
+            await tx.save_lead(lead, now)
+        gift_id, payment_id = self._new_id(), self._new_id()
+        await tx.add_gift(
+            Gift(
+                id=gift_id,
+                organization_id=org,
+                course_id=course_id,
+                course_name=facts.name or "Course",
+                payer_user_id=payer.user_id,
+                payer_email=payer.email,
+                recipient_email=recipient,
+                status="pending",
+                payment_transaction_id=payment_id,
+                created_at=now,
+                access_days=facts.access_days,
+            )
+        )
+        url = await self._open_payment(
+            tx,
+            account=account,
+            organization_id=org,
+            buyer=payer,
+            charge=charge,
+            now=now,
+            urls=urls,
+            transaction_id=payment_id,
+            gift_id=gift_id,
+        )
+        return CheckoutResponse(payment_page_url=url, payment_id=payment_id, gift_id=gift_id)
 
 
 async def _idempotent(

@@ -20,6 +20,7 @@ from coursemesh.commerce.domain.bulk_grants import BulkJob, GrantRow, RowResult
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.coupons import Coupon, CouponUsage
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
+from coursemesh.commerce.domain.gifts import Gift
 from coursemesh.commerce.domain.history import RecordedStep
 from coursemesh.commerce.domain.payments import (
     ExpiryOutcome,
@@ -38,6 +39,7 @@ from coursemesh.contracts.types import PaymentProvider as ProviderName
 
 __all__ = [
     "META_ENTITLEMENT",
+    "META_GIFT",
     "META_PURCHASE",
     "META_TRANSACTION",
     "AccountStore",
@@ -85,6 +87,7 @@ __all__ = [
 META_ENTITLEMENT = "courseEntitlementId"
 META_PURCHASE = "customCoursePurchaseId"
 META_TRANSACTION = "paymentTransactionId"
+META_GIFT = "giftId"
 
 
 # --- the payment provider ------------------------------------------------------------------
@@ -387,6 +390,10 @@ class CheckoutTransaction(CheckoutWrite, Protocol):
         ...
 
     async def add_coupon_use(self, use: CouponUse) -> None: ...
+
+    async def add_gift(self, gift: Gift) -> None:
+        """A new gift (pending: its payment is opened in the same transaction)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -764,6 +771,17 @@ class PaymentLedger(Protocol):
         row; returns the payment's new version."""
         ...
 
+    async def lock_gift(
+        self, gift_id: uuid.UUID | None, payment_id: uuid.UUID | None
+    ) -> Gift | None:
+        """The gift of this id, or else the one this payment pays, locked; None: no such gift
+        (or no id given)."""
+        ...
+
+    async def save_gift(self, gift: Gift) -> None:
+        """Write the gift's status, claim token hash and sending."""
+        ...
+
 
 class WebhookStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[PaymentLedger]: ...
@@ -870,3 +888,54 @@ class BuyerDirectory(Protocol):
         than one, which the directory cannot tell apart). Raises :class:`DirectoryUnavailable`
         when it cannot say."""
         ...
+
+
+# --- gifts -------------------------------------------------------------------------------------
+
+
+class GiftTransaction(Protocol):
+    """A claim, a resend or the payer's list, in one transaction."""
+
+    @property
+    def transaction(self) -> Transaction: ...
+
+    @property
+    def entitlements(self) -> EntitlementRepository: ...
+
+    async def lock_by_token(self, token_hash: str) -> Gift | None:
+        """The gift whose current claim token has this hash, locked (two claims of one link
+        run one after the other)."""
+        ...
+
+    async def lock_own(self, gift_id: uuid.UUID, payer_user_id: str) -> Gift | None:
+        """The payer's gift, locked; None for another payer's."""
+        ...
+
+    async def save_gift(self, gift: Gift) -> None: ...
+
+    async def user_entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None:
+        """The user's entitlement to the course, locked until the end of the transaction."""
+        ...
+
+    async def membership_id(self, organization_id: uuid.UUID, user_id: str) -> uuid.UUID | None: ...
+
+    async def add_entitlement(self, t: Transition) -> bool:
+        """A new entitlement with its audit row and events; False (nothing written) when the
+        user has one for the course already."""
+        ...
+
+    async def seller(self, organization_id: uuid.UUID) -> Seller | None: ...
+
+    async def queue_mail(self, mail: Receipt) -> None:
+        """Queue a mail for the receipt sender."""
+        ...
+
+    async def payer_gifts(
+        self, payer_user_id: str, offset: int, limit: int
+    ) -> tuple[Sequence[Gift], int]:
+        """A page of the payer's gifts, newest first, and how many there are."""
+        ...
+
+
+class GiftStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[GiftTransaction]: ...

@@ -22,12 +22,14 @@ from typing import Literal, NoReturn
 from opentelemetry import trace
 
 from coursemesh.chassis.errors import DomainError, Forbidden, NotFound
+from coursemesh.commerce.app.gifts import DEFAULT_CLAIM_PATH, ClaimLinks, apply_gift_outcome
 from coursemesh.commerce.app.metrics import (
     webhook_cross_org_mismatches,
     webhook_payment_mismatches,
 )
 from coursemesh.commerce.app.ports import (
     META_ENTITLEMENT,
+    META_GIFT,
     META_PURCHASE,
     META_TRANSACTION,
     PaymentLedger,
@@ -82,11 +84,13 @@ class PaymentWebhooks:
         *,
         nudge_receipts: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = _now,
+        gift_links: ClaimLinks = ClaimLinks(DEFAULT_CLAIM_PATH),
     ) -> None:
         self._store = store
         self._provider = provider
         self._nudge_receipts = nudge_receipts
         self._clock = clock
+        self._gift_links = gift_links
 
     async def handle(
         self, event: PaymentEvent | AccountEvent, path_organization: uuid.UUID | None = None
@@ -135,6 +139,11 @@ class PaymentWebhooks:
             elif purchase_id is not None:
                 await self._apply_to_purchase(
                     ledger, organization_id, purchase_id, payment, event, now
+                )
+            elif META_GIFT in metadata or payment is not None:
+                # a gift's payment names no entitlement and no purchase: the gift names it
+                await self._apply_to_gift(
+                    ledger, organization_id, _uuid(metadata.get(META_GIFT)), payment, event, now
                 )
             elif not any(key in metadata for key in (META_TRANSACTION, META_ENTITLEMENT)):
                 # a sale of the seller's own on its account, not made through us: acknowledged
@@ -227,6 +236,33 @@ class PaymentWebhooks:
                 aggregate_version=1,
             )
 
+    async def _apply_to_gift(
+        self,
+        ledger: PaymentLedger,
+        org_id: uuid.UUID,
+        gift_id: uuid.UUID | None,
+        payment: Payment | None,
+        event: PaymentEvent,
+        now: datetime,
+    ) -> None:
+        """The gift's payment settled as any other; the gift then follows its outcome
+        (``app.gifts``): paid with a claim link mailed, ended, cancelled or its claimer's
+        access revoked."""
+        gift = await ledger.lock_gift(gift_id, payment.id if payment else None)
+        if gift is None:
+            raise NotFound("The webhook names an unknown gift", code="UNKNOWN_GIFT")
+        if gift.organization_id != org_id or (
+            payment is not None and payment.organization_id != org_id
+        ):
+            _cross_org("gift", org_id, gift.organization_id, event)
+        if payment is None:
+            raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
+        await self._check_payment(
+            ledger, org_id, payment, event, gift_payment_id=gift.payment_transaction_id
+        )
+        await self._settle_payment(ledger, payment, event, now, entitlement_id=gift.entitlement_id)
+        await apply_gift_outcome(ledger, gift, payment, event, now, self._gift_links)
+
     async def _check_payment(
         self,
         ledger: PaymentLedger,
@@ -236,13 +272,18 @@ class PaymentWebhooks:
         *,
         entitlement_id: uuid.UUID | None = None,
         purchase_id: uuid.UUID | None = None,
+        gift_payment_id: uuid.UUID | None = None,
     ) -> None:
         """The event must name this purchase's own payment, carry its amount and currency,
         and agree with the provider's records. A refusal is logged with the trace, counted,
         and rolls back."""
         try:
             mismatch = payment_mismatch(
-                payment, event, entitlement_id=entitlement_id, purchase_id=purchase_id
+                payment,
+                event,
+                entitlement_id=entitlement_id,
+                purchase_id=purchase_id,
+                gift_payment_id=gift_payment_id,
             )
             if mismatch is not None:
                 raise mismatch

@@ -29,6 +29,7 @@ Cause = Literal[
     "renewal_checkout",
     "access_renewed",
     "access_expired",
+    "gift_claimed",
 ]
 
 # (from, cause) -> to. ``None`` as "from" is a row that does not exist yet.
@@ -59,6 +60,10 @@ TRANSITIONS: dict[tuple[Status | None, Cause], Status] = {
     ("active", "renewal_checkout"): "active",
     ("active", "access_renewed"): "active",
     ("active", "access_expired"): "revoked",
+    # A gift's recipient claims it: a new or revoked row of theirs, its source the gift's
+    # payment (so a refund of that payment revokes it); a pending row's checkout must end first.
+    (None, "gift_claimed"): "active",
+    ("revoked", "gift_claimed"): "active",
 }
 
 #: The reason recorded when a time-limited access ends.
@@ -337,3 +342,39 @@ def refresh_payment_link(ent: Entitlement, transaction_id: uuid.UUID) -> Entitle
         access_revoked_at=None,
         version=ent.version + 1,
     )
+
+
+def claim_gift(
+    existing: Entitlement | None,
+    *,
+    new_id: uuid.UUID,
+    user_id: str,
+    course_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    membership_id: uuid.UUID | None,
+    gift_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    now: datetime,
+    access_days: int | None = None,
+) -> Transition:
+    """A gift claimed by ``user_id``: their new or revoked row active, the gift's payment its
+    source and the step's payment; the actor is the claimer, the reason names the gift; the
+    access lasts ``access_days`` from the claim (None: lifetime)."""
+    if existing is not None and existing.status == "active":
+        raise CourseAlreadyOwned("You already own this course")
+    t = _opened(
+        existing,
+        "gift_claimed",
+        new_id=new_id,
+        user_id=user_id,
+        course_id=course_id,
+        organization_id=organization_id,
+        membership_id=membership_id,
+        buyer_email=None,
+        actor=user_actor(user_id),
+        reason=f"gift {gift_id}",
+        now=now,
+        access_days=access_days,
+    )
+    ent = replace(t.entitlement, source_payment_transaction_id=payment_id)
+    return replace(t, entitlement=ent, payment_transaction_id=payment_id)

@@ -133,10 +133,16 @@ def payment_mismatch(
     *,
     entitlement_id: uuid.UUID | None = None,
     purchase_id: uuid.UUID | None = None,
+    gift_payment_id: uuid.UUID | None = None,
 ) -> DomainError | None:
     """A valid signature says who sent the event, not that it is about what was charged: the
     event must name this purchase's own payment and carry its amount and currency. The refusal,
-    or None when the event matches."""
+    or None when the event matches. ``gift_payment_id``: the payment of the gift the event
+    names (a gift's payment names no entitlement and no purchase)."""
+    if gift_payment_id is not None and gift_payment_id != payment.id:
+        return Unprocessable(
+            "The webhook's payment is not the one of this gift", code="WEBHOOK_PAYMENT_MISMATCH"
+        )
     if (payment.entitlement_id, payment.custom_course_purchase_id) != (
         entitlement_id,
         purchase_id,

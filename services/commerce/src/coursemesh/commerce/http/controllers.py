@@ -58,6 +58,17 @@ from coursemesh.commerce.domain.coupons import (
     CouponRefused,
 )
 from coursemesh.commerce.domain.entitlements import CourseAlreadyOwned, IllegalTransition
+from coursemesh.commerce.domain.gifts import (
+    Gift,
+    GiftAlreadyClaimed,
+    GiftCancelled,
+    GiftCheckoutPending,
+    GiftCourseFree,
+    GiftNotFound,
+    GiftNotPaid,
+    GiftOwnPurchase,
+    GiftRecipientInvalid,
+)
 from coursemesh.commerce.domain.refunds import (
     NothingToRefund,
     RefundsNotOffered,
@@ -79,6 +90,9 @@ from coursemesh.commerce.http.schemas import (
     CouponView,
     EntitlementPage,
     EntitlementView,
+    GiftClaimView,
+    GiftPage,
+    GiftView,
     GrantBody,
     LeadPage,
     LeadView,
@@ -132,6 +146,7 @@ CHECKOUT_REFUSALS = (
     *RETURN_URLS,
     *PROVIDER,
 )
+GIFT_CHECKOUT_REFUSALS = (GiftRecipientInvalid, GiftCourseFree)
 WEBHOOK_REFUSALS = problems(
     WebhookRejected,
     (400, "WEBHOOK_TIMESTAMP_STALE"),
@@ -141,6 +156,7 @@ WEBHOOK_REFUSALS = problems(
     (404, "UNKNOWN_PAYMENT"),
     (404, "UNKNOWN_PURCHASE"),
     (404, "UNKNOWN_ENTITLEMENT"),
+    (404, "UNKNOWN_GIFT"),
     UnknownConnectedAccount,
     (409, "WEBHOOK_SESSION_NOT_SETTLED"),
     ConnectedAccountMissing,
@@ -169,6 +185,12 @@ SEE_OTHER = {
 # strictly (unknown fields, wrong types: 400).
 CHECKOUT = FastRoute(body=CheckoutBody)
 ONBOARDING = FastRoute(body=OnboardingBody)
+
+
+async def _gift_recipient(request: Request[Any, Any, Any]) -> str | None:
+    """The address a checkout's body buys the course for, as a gift (None: not a gift)."""
+    raw = await request.body()
+    return CHECKOUT.decode(raw).gift_recipient_email if raw.strip() else None
 
 
 async def _checkout_body(request: Request[Any, Any, Any]) -> tuple[ReturnRequest, str | None]:
@@ -544,7 +566,11 @@ async def get_return_allowlist(
 @post(
     "/courses/{course_id:uuid}/checkout",
     guards=[authenticated],
-    opt=problems(NO_COURSE, (400, "NO_ACTIVE_PLAN"), *CHECKOUT_REFUSALS),
+    description="Buy the course: free at once, or through the hosted payment page. With "
+    "`giftRecipientEmail` the course is bought as a gift for that address: a gift and its "
+    "payment, no entitlement; once paid the recipient is mailed a claim link (no coupon, no "
+    "free course).",
+    opt=problems(NO_COURSE, (400, "NO_ACTIVE_PLAN"), *CHECKOUT_REFUSALS, *GIFT_CHECKOUT_REFUSALS),
     **CHECKOUT.route_options(),
 )
 async def checkout_course(
@@ -556,6 +582,16 @@ async def checkout_course(
     # group, which costs more than a free checkout's own work).
     principal = principal_of(request)
     returns, coupon_code = await _checkout_body(request)
+    recipient = await _gift_recipient(request)
+    if recipient is not None:
+        return await runtime(request).checkout.gift(
+            course_id,
+            Buyer(principal.sub, principal.email),
+            recipient,
+            idempotency_key,
+            returns,
+            coupon_code,
+        )
     return await runtime(request).checkout.course(
         course_id, Buyer(principal.sub, principal.email), idempotency_key, returns, coupon_code
     )
@@ -576,6 +612,8 @@ async def checkout_offer(
     returns, coupon_code = await _checkout_body(request)
     if coupon_code is not None:
         raise CouponRefused("Coupons apply to course checkouts, not to custom course offers")
+    if await _gift_recipient(request) is not None:
+        raise GiftRecipientInvalid("Gifts apply to course checkouts, not to custom course offers")
     return await runtime(request).checkout.offer(
         code, Buyer(principal.sub, principal.email), idempotency_key, returns
     )
@@ -838,6 +876,88 @@ async def sandbox_submit_onboarding(
     return _page_or_redirect(await runtime(request).sandbox_pages.complete_onboarding(account_id))
 
 
+# --- gifts ----------------------------------------------------------------------------------
+
+
+def _gift_view(g: Gift) -> GiftView:
+    return GiftView(
+        gift_id=g.id,
+        course_id=g.course_id,
+        course_name=g.course_name,
+        organization_id=g.organization_id,
+        recipient_email=g.recipient_email,
+        status=g.status,
+        payment_id=g.payment_transaction_id,
+        created_at=g.created_at,
+        sent_at=g.sent_at,
+        send_count=g.send_count,
+        claimed_at=g.claimed_at,
+    )
+
+
+@post(
+    "/gifts/{claim_token:str}/claim",
+    guards=[authenticated],
+    status_code=200,
+    description="Claim a gift with the token of its claim link: the course for the signed-in "
+    "caller (never the account that paid), audited `gift_claimed`. A link works once; a "
+    "resend replaces it.",
+    opt=problems(
+        GiftNotFound,
+        GiftAlreadyClaimed,
+        GiftOwnPurchase,
+        GiftCancelled,
+        GiftNotPaid,
+        CourseAlreadyOwned,
+        GiftCheckoutPending,
+    ),
+)
+async def claim_gift(
+    request: Request[Any, Any, Any],
+    # any text: a token that is not one of ours is not found (only its hash is looked up)
+    claim_token: FromPath[str],
+    principal: NamedDependency[Principal],
+) -> GiftClaimView:
+    done = await runtime(request).gifts.claim(claim_token, principal.sub)
+    return GiftClaimView(
+        gift_id=done.gift.id,
+        course_id=done.gift.course_id,
+        entitlement=EntitlementView.of(done.entitlement),
+    )
+
+
+@get(
+    "/me/gifts",
+    guards=[authenticated],
+    description="The gifts the caller paid for, newest first: course, recipient, status, "
+    "when the claim link was sent and when it was claimed.",
+)
+async def my_gifts(
+    request: Request[Any, Any, Any],
+    principal: NamedDependency[Principal],
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> GiftPage:
+    found, total = await runtime(request).gifts.mine(principal.sub, offset, limit)
+    return GiftPage([_gift_view(g) for g in found], total, limit, offset)
+
+
+@post(
+    "/me/gifts/{gift_id:uuid}/resend",
+    guards=[authenticated],
+    status_code=200,
+    description="Mail the claim link of the caller's paid, unclaimed gift again, with a new "
+    "token: the link sent before stops working.",
+    opt=problems(GiftNotFound, GiftAlreadyClaimed, GiftCancelled, GiftNotPaid),
+)
+async def resend_gift(
+    request: Request[Any, Any, Any],
+    gift_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+) -> GiftView:
+    return _gift_view(await runtime(request).gifts.resend(gift_id, principal.sub))
+
+
 ROUTES = [
     set_price,
     revoke,
@@ -871,4 +991,7 @@ ROUTES = [
     decline,
     sandbox_onboarding,
     sandbox_submit_onboarding,
+    claim_gift,
+    my_gifts,
+    resend_gift,
 ]

@@ -195,6 +195,9 @@ class CheckoutBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     success_url: ReturnUrl | None = None
     cancel_url: ReturnUrl | None = None
     coupon_code: CouponCode | None = None
+    #: a gift: the course is bought for this address (checked by the use case: 422
+    #: ``GIFT_RECIPIENT_INVALID`` when it is not an e-mail address)
+    gift_recipient_email: str | None = None
 
 
 class OnboardingBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -356,3 +359,36 @@ class BulkGrantJobView(msgspec.Struct, rename="camel"):
             finished_at=job.finished_at,
             rows=[BulkGrantRowView.of(r) for r in results] if done else [],
         )
+
+
+class GiftView(msgspec.Struct, rename="camel", omit_defaults=False):
+    """A gift as its payer sees it (the claim token is never shown: it is only in the mail)."""
+
+    gift_id: uuid.UUID
+    course_id: uuid.UUID
+    course_name: str
+    organization_id: uuid.UUID
+    recipient_email: str
+    #: pending | paid | claimed | failed | cancelled | refunded
+    status: str
+    payment_id: uuid.UUID
+    created_at: datetime
+    #: when the claim link was last mailed (null: not yet: the payment is still open)
+    sent_at: datetime | None
+    send_count: int
+    claimed_at: datetime | None
+
+
+class GiftPage(msgspec.Struct, rename="camel"):
+    items: list[GiftView]
+    total: int
+    limit: int
+    offset: int
+
+
+class GiftClaimView(msgspec.Struct, rename="camel"):
+    """A claimed gift: the claimer's entitlement to the course."""
+
+    gift_id: uuid.UUID
+    course_id: uuid.UUID
+    entitlement: EntitlementView
