@@ -16,6 +16,7 @@ from litestar import Litestar, Request
 from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
 from coursemesh.commerce.adapters.accounts_sql import DriverAccountStore, DriverCheckoutLookup
+from coursemesh.commerce.adapters.bundles_sql import DriverBundleCheckoutStore, DriverBundleStore
 from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
 from coursemesh.commerce.adapters.coupons_sql import DriverCouponStore
 from coursemesh.commerce.adapters.history_sql import DriverHistoryStore
@@ -27,6 +28,7 @@ from coursemesh.commerce.adapters.sandbox import SandboxPages, SandboxProvider
 from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.stripe_provider import StripeProvider
 from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
+from coursemesh.commerce.app.bundles import BundleCheckout, Bundles
 from coursemesh.commerce.app.checkout import Checkout
 from coursemesh.commerce.app.coupons import Coupons
 from coursemesh.commerce.app.history import AccessHistory
@@ -63,6 +65,8 @@ class Runtime:
     webhooks_wake: asyncio.Event
     #: the ``receipt-sender`` worker's sender (SMTP transport, buyer directory)
     receipt_sender: ReceiptSender
+    bundles: Bundles
+    bundle_checkout: BundleCheckout
 
 
 def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
@@ -120,6 +124,16 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         receipts_wake=receipts_wake,
         webhooks_wake=webhooks_wake,
         receipt_sender=ReceiptSender.from_settings(settings, db, receipts_wake, directory),
+        bundles=Bundles(DriverBundleStore(db)),
+        bundle_checkout=BundleCheckout(
+            bundles=DriverBundleCheckoutStore(db),
+            fast=FastCheckoutStore(db),
+            store=DriverCheckoutStore(db),
+            provider=provider,
+            checkout_ttl=timedelta(seconds=settings.checkout_ttl_seconds),
+            public_base_url=settings.public_base_url,
+            platform_fee_bps=settings.platform_fee_bps,
+        ),
     )
 
 

@@ -35,6 +35,7 @@ import msgspec
 from coursemesh.chassis.errors import NotFound, Unprocessable
 from coursemesh.commerce.app.coupons import apply_coupon
 from coursemesh.commerce.app.ports import (
+    META_BUNDLE_PURCHASE,
     META_ENTITLEMENT,
     META_PURCHASE,
     META_TRANSACTION,
@@ -395,6 +396,7 @@ class Checkout:
         now: datetime,
         urls: ReturnUrls,
         transaction_id: uuid.UUID | None = None,
+        bundle_purchase_id: uuid.UUID | None = None,
     ) -> str:
         """A payment row and a hosted payment on the seller's connected account; returns the
         page URL."""
@@ -405,6 +407,8 @@ class Checkout:
             metadata[META_ENTITLEMENT] = str(entitlement_id)
         if purchase_id is not None:
             metadata[META_PURCHASE] = str(purchase_id)
+        if bundle_purchase_id is not None:
+            metadata[META_BUNDLE_PURCHASE] = str(bundle_purchase_id)
         await tx.add_payment(
             PaymentDraft(
                 id=transaction_id,
@@ -420,6 +424,7 @@ class Checkout:
                 description=charge.description,
                 provider_account_id=account.account_id,
                 refund_window_days=charge.refund_window_days,
+                bundle_purchase_id=bundle_purchase_id,
             )
         )
         seller = await tx.seller(organization_id)
@@ -455,6 +460,7 @@ async def _idempotent(
     key: str | None,
     fingerprint: str,
     run: Callable[[], Awaitable[CheckoutResponse]],
+    answer_type: type[CheckoutResponse] = CheckoutResponse,
 ) -> CheckoutResponse:
     """With an ``Idempotency-Key``, the first response is stored with the effects it describes
     (one transaction) and returned again for every retry; the key's lock makes a concurrent
@@ -467,7 +473,7 @@ async def _idempotent(
             raise Unprocessable(
                 "This Idempotency-Key was used for another request", code="IDEMPOTENCY_KEY_REUSED"
             )
-        return msgspec.convert(stored.response, CheckoutResponse)
+        return msgspec.convert(stored.response, answer_type)
     response = await run()
     await tx.store_answer(user_id, key, fingerprint, msgspec.to_builtins(response))
     return response

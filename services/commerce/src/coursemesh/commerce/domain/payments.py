@@ -94,6 +94,8 @@ class Payment:
     status_reason: str | None = None
     #: the seller's connected account it was opened on
     provider_account_id: str | None = None
+    #: the bundle purchase it pays for (its entitlements are the purchase's)
+    bundle_purchase_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +130,15 @@ def payment_mismatch(
     *,
     entitlement_id: uuid.UUID | None = None,
     purchase_id: uuid.UUID | None = None,
+    bundle_purchase_id: uuid.UUID | None = None,
 ) -> DomainError | None:
     """A valid signature says who sent the event, not that it is about what was charged: the
     event must name this purchase's own payment and carry its amount and currency. The refusal,
     or None when the event matches."""
-    if (payment.entitlement_id, payment.custom_course_purchase_id) != (
+    if (payment.entitlement_id, payment.custom_course_purchase_id, payment.bundle_purchase_id) != (
         entitlement_id,
         purchase_id,
+        bundle_purchase_id,
     ) or (
         event.provider_transaction_id is not None
         and event.provider_transaction_id != payment.provider_transaction_id
