@@ -13,6 +13,7 @@ import pytest
 from commerce_support import BUYER, MEMBER, TRAINER, Harness
 from test_webhooks import post_webhook, press_pay
 
+from coursemesh.chassis.testing import outbox_events
 from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.adapters.tables import (
     bundle_purchase_items,
@@ -307,6 +308,11 @@ async def test_a_refund_of_the_bundle_payment_revokes_every_course(harness: Harn
         ("provider-webhook", txn["id"])
     }
     assert len(revokes) == 3
+    changes = await outbox_events(harness.db, "commerce.entitlement.changed.v2")
+    revoked = [e for e in changes if e.payload.cause == "payment_refunded"]
+    assert {(e.payload.status, e.payload.course_id) for e in revoked} == {
+        ("revoked", c) for c in courses
+    }
 
 
 async def test_a_failed_payment_ends_every_pending_course(harness: Harness) -> None:

@@ -23,6 +23,7 @@ from coursemesh.commerce.domain.bundles import (
     quote_bundle,
 )
 from coursemesh.commerce.domain.entitlements import CourseAlreadyOwned, Entitlement
+from coursemesh.commerce.domain.payments import Payment, PaymentEvent, payment_mismatch
 
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 ORG = uuid.uuid4()
@@ -166,3 +167,36 @@ def test_an_unavailable_bundle_has_no_price() -> None:
     bundle = make(offers_of(a, b))
     with pytest.raises(BundleNotFound):
         quote_bundle(bundle, offers_of(a, replace(b, status="draft")), {})
+
+
+def test_a_webhook_must_name_the_bundle_purchase_its_payment_pays_for() -> None:
+    purchase = uuid.uuid4()
+    payment = Payment(
+        id=uuid.uuid4(),
+        organization_id=ORG,
+        user_id="u",
+        entitlement_id=None,
+        custom_course_purchase_id=None,
+        amount_in_cents=2500,
+        currency="USD",
+        provider="sandbox",
+        provider_transaction_id="sbx_1",
+        provider_payment_id=None,
+        status="pending",
+        buyer_email=None,
+        description="Bundle",
+        version=1,
+        bundle_purchase_id=purchase,
+    )
+    event = PaymentEvent(
+        "evt_1", "payment.completed", "completed", "sbx_1", None, None, None, 2500, "USD"
+    )
+    assert payment_mismatch(payment, event, bundle_purchase_id=purchase) is None
+    for named in (uuid.uuid4(), None):
+        refused = payment_mismatch(payment, event, bundle_purchase_id=named)
+        assert refused is not None
+        assert refused.code == "WEBHOOK_PAYMENT_MISMATCH"
+    cheaper = replace(event, amount_in_cents=1)
+    refused = payment_mismatch(payment, cheaper, bundle_purchase_id=purchase)
+    assert refused is not None
+    assert refused.code == "WEBHOOK_AMOUNT_MISMATCH"
