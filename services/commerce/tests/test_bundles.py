@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from commerce_support import BUYER, MEMBER, TRAINER, Harness
+from commerce_support import BUYER, MEMBER, OWNER, TRAINER, Harness
 from test_webhooks import post_webhook, press_pay
 
 from coursemesh.chassis.testing import outbox_events
@@ -511,3 +511,52 @@ async def test_a_course_active_through_another_payment_is_left_as_it_is(harness:
     )
     assert {ents[c]["source_payment_transaction_id"] for c in courses[1:]} == {txn["id"]}
     assert (await the_payment(harness))["status"] == "completed"
+
+
+# --- what the course checkout's body does ---------------------------------------------------
+
+
+async def test_return_urls_are_the_course_checkouts_own(harness: Harness) -> None:
+    org, courses = await store(harness)
+    bundle_id = await bundle_of(harness, org, courses)
+    shop = "https://shop.example.com/checkout"
+    r = await harness.client.put(
+        f"/organizations/{org}/return-url-allowlist",
+        json={"urls": [shop]},
+        headers=harness.auth(OWNER),
+    )
+    assert r.status_code == 200, r.text
+    before = await harness.snapshot()
+    refused = await harness.client.post(
+        f"/bundles/{bundle_id}/checkout",
+        json={"successUrl": "https://evil.example.com/checkout"},
+        headers=harness.auth(BUYER),
+    )
+    assert (refused.status_code, refused.json()["code"]) == (422, "RETURN_URL_NOT_ALLOWED")
+    coupon = await harness.client.post(
+        f"/bundles/{bundle_id}/checkout",
+        json={"couponCode": "HALF"},
+        headers=harness.auth(BUYER),
+    )
+    assert (coupon.status_code, coupon.json()["code"]) == (422, "COUPON_NOT_APPLICABLE")
+    assert await harness.snapshot() == before
+    bought = await harness.client.post(
+        f"/bundles/{bundle_id}/checkout",
+        json={"successUrl": f"{shop}/done"},
+        headers=harness.auth(BUYER),
+    )
+    assert bought.status_code == 201, bought.text
+    [session] = await harness.rows(sandbox_sessions)
+    assert session["success_url"] == f"{shop}/done"
+
+
+async def test_a_bundle_course_has_no_self_service_refund(harness: Harness) -> None:
+    org, courses = await store(harness)
+    await buy(harness, await bundle_of(harness, org, courses))
+    txn = await the_payment(harness)
+    await press_pay(harness, txn)
+    await post_webhook(harness, org, txn)
+    r = await harness.client.post(
+        f"/me/courses/{courses[0]}/refund-request", headers=harness.auth(BUYER)
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "REFUNDS_NOT_OFFERED")
