@@ -560,3 +560,13 @@ async def test_a_bundle_course_has_no_self_service_refund(harness: Harness) -> N
         f"/me/courses/{courses[0]}/refund-request", headers=harness.auth(BUYER)
     )
     assert (r.status_code, r.json()["code"]) == (409, "REFUNDS_NOT_OFFERED")
+
+
+async def test_a_free_course_of_a_paid_bundle_waits_for_the_payment_with_the_others(
+    harness: Harness,
+) -> None:
+    org, courses = await store(harness, (3000, 0))
+    r = await buy(harness, await bundle_of(harness, org, courses, 2500))
+    assert r.status_code == 201, r.text
+    assert r.json()["amountInCents"] == 2500
+    assert await statuses(harness) == dict.fromkeys(courses, "pending")
