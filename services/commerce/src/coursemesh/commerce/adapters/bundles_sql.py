@@ -45,7 +45,7 @@ FROM bundle_purchases WHERE id = $1 FOR UPDATE
 """
 _ITEMS = """
 SELECT course_id, entitlement_id, list_price_in_cents FROM bundle_purchase_items
-WHERE bundle_purchase_id = $1 ORDER BY entitlement_id
+WHERE bundle_purchase_id = $1 ORDER BY course_id
 """
 
 
@@ -67,8 +67,8 @@ async def bundle(driver: Driver, bundle_id: uuid.UUID) -> Bundle | None:
 
 
 async def lock_purchase(driver: Driver, purchase_id: uuid.UUID) -> BundlePurchase | None:
-    """The purchase, locked, with its items in their entitlements' order (the order a
-    webhook locks them in)."""
+    """The purchase, locked, with its items in their courses' id order: the webhook locks
+    their entitlements in it, as the checkout does."""
     row = await driver.fetchrow(_LOCK_PURCHASE, purchase_id)
     if row is None:
         return None

@@ -262,7 +262,7 @@ class PaymentWebhooks:
             ledger, org_id, payment, event, bundle_purchase_id=bundle_purchase_id
         )
         ents = []
-        for item in purchase.items:  # in the entitlements' id order: the lock order
+        for item in purchase.items:  # in the courses' id order, as the checkout locks them
             ent = await ledger.entitlements.lock(item.entitlement_id)
             if ent is None:
                 raise NotFound(
