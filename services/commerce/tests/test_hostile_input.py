@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from commerce_support import TRAINER, Harness
 from hypothesis import given
@@ -15,14 +17,20 @@ async def routes(harness: Harness) -> list[hostile.Target]:
     """Every route aimed at a priced course of an organization whose trainer calls (the app
     runs no background work, so a refusal must change nothing by itself)."""
     org, course = await harness.shop()
-    ids = {"org_id": str(org), "course_id": str(course), "code": "SPRING", "session_id": "cs_1"}
+    ids = {
+        "org_id": str(org),
+        "course_id": str(course),
+        "code": "SPRING",
+        "session_id": "cs_1",
+        "bundle_id": str(uuid.uuid4()),
+    }
     return hostile.targets(harness.client.app, ids)
 
 
 async def test_every_route_refuses_each_hostile_body_and_changes_nothing(
     harness: Harness, routes: list[hostile.Target]
 ) -> None:
-    assert len(routes) == 19
+    assert len(routes) == 21
     tails = {(t.method, t.path.rsplit("/", 1)[1]) for t in routes}
     assert {
         ("POST", "onboarding"),

@@ -13,6 +13,7 @@ from typing import Any
 
 from coursemesh.chassis.transaction import Driver
 from coursemesh.commerce.app.ports import (
+    BundlePurchase,
     BuyerStanding,
     ExpiryOutcome,
     HostedPayment,
@@ -723,6 +724,9 @@ class FakeSweeperStore:
 
 
 class FakeLedger:
+    async def lock_bundle_purchase(self, purchase_id: uuid.UUID) -> BundlePurchase | None:
+        return None  # the use case's unit tests buy no bundle
+
     def __init__(self, tx: FakeTransaction) -> None:
         self.transaction = tx
         self._memory = tx.memory

@@ -17,6 +17,7 @@ from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
 from coursemesh.commerce.adapters.access_sql import DriverAccessExpiryStore
 from coursemesh.commerce.adapters.accounts_sql import DriverAccountStore, DriverCheckoutLookup
+from coursemesh.commerce.adapters.bundles_sql import DriverBundleCheckoutStore, DriverBundleStore
 from coursemesh.commerce.adapters.checkout_sql import DriverCheckoutStore, FastCheckoutStore
 from coursemesh.commerce.adapters.coupons_sql import DriverCouponStore
 from coursemesh.commerce.adapters.gifts_sql import DriverGiftStore
@@ -30,6 +31,7 @@ from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.stripe_provider import StripeProvider
 from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.app.bulk_grants import BulkGrants
+from coursemesh.commerce.app.bundles import BundleCheckout, Bundles
 from coursemesh.commerce.app.checkout import Checkout
 from coursemesh.commerce.app.coupons import Coupons
 from coursemesh.commerce.app.gifts import ClaimLinks, Gifts
@@ -79,6 +81,8 @@ class Runtime:
     receipt_sender: ReceiptSender
     #: gifted courses: the recipient's claim, the payer's gifts and resends
     gifts: Gifts
+    bundles: Bundles
+    bundle_checkout: BundleCheckout
 
 
 def providers(settings: Settings) -> tuple[PaymentProvider, SandboxProvider]:
@@ -147,6 +151,16 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         webhooks_wake=webhooks_wake,
         receipt_sender=ReceiptSender.from_settings(settings, db, receipts_wake, directory),
         gifts=Gifts(DriverGiftStore(db), gift_links, nudge_mail=receipts_wake.set),
+        bundles=Bundles(DriverBundleStore(db)),
+        bundle_checkout=BundleCheckout(
+            bundles=DriverBundleCheckoutStore(db),
+            fast=FastCheckoutStore(db),
+            store=DriverCheckoutStore(db),
+            provider=provider,
+            checkout_ttl=timedelta(seconds=settings.checkout_ttl_seconds),
+            public_base_url=settings.public_base_url,
+            platform_fee_bps=settings.platform_fee_bps,
+        ),
     )
 
 

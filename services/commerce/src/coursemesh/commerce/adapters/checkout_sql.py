@@ -228,22 +228,29 @@ _INSERT_PAYMENT = """
 INSERT INTO payment_transactions (
     id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,
     currency, provider, status, metadata, buyer_email, description, version, provider_account_id,
-    refund_window_days, access_days, renewal
+    refund_window_days, access_days, renewal, bundle_purchase_id
 )
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9::text::jsonb, $10, $11, 1, $12, $13, $14,
-        $15)
+        $15, $16)
 """
 
 
+# The payments of the bundle purchases that opened entitlement $1.
+BUNDLE_PAYMENTS_OF = """
+SELECT bp.payment_transaction_id FROM bundle_purchase_items bi
+JOIN bundle_purchases bp ON bp.id = bi.bundle_purchase_id
+WHERE bi.entitlement_id = $1 AND bp.payment_transaction_id IS NOT NULL"""
 PAYMENT_COLUMNS = (
     "id, organization_id, user_id, entitlement_id, custom_course_purchase_id, amount_in_cents,"
     " currency, provider, provider_transaction_id, provider_payment_id, status, buyer_email,"
-    " description, version, status_reason, provider_account_id, access_days, renewal"
+    " description, version, status_reason, provider_account_id, access_days, renewal,"
+    " bundle_purchase_id"
 )
-# The entitlement's open payments, locked ($1 entitlement).
+# The entitlement's open payments, locked ($1 entitlement): its own, and the payment of a
+# bundle purchase that opened it.
 _OPEN_PAYMENTS = f"""
 SELECT {PAYMENT_COLUMNS} FROM payment_transactions
-WHERE entitlement_id = $1 AND status = 'pending'
+WHERE (entitlement_id = $1 OR id IN ({BUNDLE_PAYMENTS_OF})) AND status = 'pending'
 ORDER BY created_at
 FOR UPDATE
 """
@@ -386,6 +393,7 @@ class DriverCheckoutTransaction:
             draft.refund_window_days,
             draft.access_days,
             draft.renewal,
+            draft.bundle_purchase_id,
         )
 
     async def seller(self, organization_id: uuid.UUID) -> Seller | None:
@@ -485,6 +493,7 @@ def payment_of(row: Record) -> Payment:
         provider_account_id=row["provider_account_id"],
         access_days=row["access_days"],
         renewal=row["renewal"],
+        bundle_purchase_id=row["bundle_purchase_id"],
     )
 
 

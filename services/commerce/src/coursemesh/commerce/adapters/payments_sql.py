@@ -9,7 +9,7 @@ from datetime import datetime
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.transaction import Driver, Transaction
-from coursemesh.commerce.adapters import accounts_sql, gifts_sql
+from coursemesh.commerce.adapters import accounts_sql, bundles_sql, gifts_sql
 from coursemesh.commerce.adapters.accounts_sql import seller
 from coursemesh.commerce.adapters.checkout_sql import (
     PAYMENT_COLUMNS,
@@ -18,7 +18,7 @@ from coursemesh.commerce.adapters.checkout_sql import (
     payment_of,
 )
 from coursemesh.commerce.adapters.entitlements_sql import DriverEntitlements
-from coursemesh.commerce.app.ports import ProviderName
+from coursemesh.commerce.app.ports import BundlePurchase, ProviderName
 from coursemesh.commerce.domain.accounts import AccountEvent, PaymentAccount
 from coursemesh.commerce.domain.checkout import Offer
 from coursemesh.commerce.domain.gifts import Gift
@@ -144,6 +144,9 @@ class DriverPaymentLedger:
         )
         assert row is not None
         return offer_of(row)
+
+    async def lock_bundle_purchase(self, purchase_id: uuid.UUID) -> BundlePurchase | None:
+        return await bundles_sql.lock_purchase(self._driver, purchase_id)
 
     async def set_payment_status(
         self,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.transaction import Driver, Transaction
+from coursemesh.commerce.adapters.checkout_sql import BUNDLE_PAYMENTS_OF
 from coursemesh.commerce.adapters.entitlements_sql import (
     COLUMNS,
     DriverEntitlements,
@@ -15,12 +16,13 @@ from coursemesh.commerce.adapters.entitlements_sql import (
 )
 from coursemesh.commerce.app.ports import PendingCheckout
 
-# Each with the payment still open for it (the newest, should there be more than one), so the
-# expiry's audit row names it.
+# Each with the payment still open for it (the newest, should there be more than one; a bundle
+# purchase's payment included), so the expiry's audit row names it.
 _CLAIM = f"""
 SELECT {COLUMNS},
        (SELECT p.id FROM payment_transactions p
-         WHERE p.entitlement_id = e.id AND p.status = 'pending'
+         WHERE (p.entitlement_id = e.id OR p.id IN ({BUNDLE_PAYMENTS_OF.replace("$1", "e.id")}))
+           AND p.status = 'pending'
          ORDER BY p.created_at DESC LIMIT 1) AS open_payment_id
 FROM course_entitlements e
 WHERE status = 'pending' AND status_changed_at < $1

@@ -156,6 +156,8 @@ payment_transactions = sa.Table(
     # The plan's access duration when bought, and whether it extends a held access (0009).
     sa.Column("access_days", sa.Integer),
     sa.Column("renewal", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The bundle purchase it pays for (migration 0012); null: a course's or an offer's.
+    sa.Column("bundle_purchase_id", UUID(as_uuid=True)),
 )
 
 # The payments' audit trail (migration 0004): supersessions and late-payment refunds.
@@ -437,4 +439,64 @@ gifts = sa.Table(
     sa.UniqueConstraint("payment_transaction_id", name="uq_gifts_payment_transaction_id"),
     sa.UniqueConstraint("claim_token_hash", name="uq_gifts_claim_token_hash"),
     sa.Index("ix_gifts_payer_created", "payer_user_id", "created_at"),
+)
+
+# --- bundles (migration 0012) ----------------------------------------------------------------
+
+bundles = sa.Table(
+    "bundles",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("price_in_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    _now(),
+    sa.CheckConstraint("price_in_cents >= 0", name="ck_bundles_price"),
+    sa.Index("ix_bundles_organization_id", "organization_id"),
+)
+
+bundle_courses = sa.Table(
+    "bundle_courses",
+    metadata,
+    sa.Column(
+        "bundle_id", UUID(as_uuid=True), sa.ForeignKey(f"{SCHEMA}.bundles.id"), primary_key=True
+    ),
+    sa.Column("course_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+# One row per checkout of a bundle: what it charged and its one payment (null: free).
+bundle_purchases = sa.Table(
+    "bundle_purchases",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "bundle_id", UUID(as_uuid=True), sa.ForeignKey(f"{SCHEMA}.bundles.id"), nullable=False
+    ),
+    sa.Column("organization_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("amount_in_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("payment_transaction_id", UUID(as_uuid=True), unique=True),
+    # the bundle's courses left out because the buyer owned them
+    sa.Column("excluded_course_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    _now(),
+)
+
+# The entitlements a bundle purchase opened: the purchase is their source.
+bundle_purchase_items = sa.Table(
+    "bundle_purchase_items",
+    metadata,
+    sa.Column(
+        "bundle_purchase_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey(f"{SCHEMA}.bundle_purchases.id"),
+        primary_key=True,
+    ),
+    sa.Column("course_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("entitlement_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("list_price_in_cents", sa.Integer, nullable=False),
+    sa.Index("ix_bundle_purchase_items_entitlement_id", "entitlement_id"),
 )

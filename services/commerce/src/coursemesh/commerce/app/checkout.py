@@ -35,6 +35,7 @@ import msgspec
 from coursemesh.chassis.errors import NotFound, Unprocessable
 from coursemesh.commerce.app.coupons import apply_coupon
 from coursemesh.commerce.app.ports import (
+    META_BUNDLE_PURCHASE,
     META_ENTITLEMENT,
     META_GIFT,
     META_PURCHASE,
@@ -400,6 +401,7 @@ class Checkout:
         urls: ReturnUrls,
         transaction_id: uuid.UUID | None = None,
         gift_id: uuid.UUID | None = None,
+        bundle_purchase_id: uuid.UUID | None = None,
     ) -> str:
         """A payment row and a hosted payment on the seller's connected account; returns the
         page URL."""
@@ -412,6 +414,8 @@ class Checkout:
             metadata[META_PURCHASE] = str(purchase_id)
         if gift_id is not None:
             metadata[META_GIFT] = str(gift_id)
+        if bundle_purchase_id is not None:
+            metadata[META_BUNDLE_PURCHASE] = str(bundle_purchase_id)
         await tx.add_payment(
             PaymentDraft(
                 id=transaction_id,
@@ -429,6 +433,7 @@ class Checkout:
                 refund_window_days=charge.refund_window_days,
                 access_days=charge.access_days,
                 renewal=charge.renewal,
+                bundle_purchase_id=bundle_purchase_id,
             )
         )
         seller = await tx.seller(organization_id)
@@ -548,6 +553,7 @@ async def _idempotent(
     key: str | None,
     fingerprint: str,
     run: Callable[[], Awaitable[CheckoutResponse]],
+    answer_type: type[CheckoutResponse] = CheckoutResponse,
 ) -> CheckoutResponse:
     """With an ``Idempotency-Key``, the first response is stored with the effects it describes
     (one transaction) and returned again for every retry; the key's lock makes a concurrent
@@ -560,7 +566,7 @@ async def _idempotent(
             raise Unprocessable(
                 "This Idempotency-Key was used for another request", code="IDEMPOTENCY_KEY_REUSED"
             )
-        return msgspec.convert(stored.response, CheckoutResponse)
+        return msgspec.convert(stored.response, answer_type)
     response = await run()
     await tx.store_answer(user_id, key, fingerprint, msgspec.to_builtins(response))
     return response

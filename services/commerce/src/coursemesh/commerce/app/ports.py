@@ -17,6 +17,7 @@ from coursemesh.chassis.transaction import Transaction
 from coursemesh.commerce.domain.access import EndingAccess, ExpiryNotice
 from coursemesh.commerce.domain.accounts import AccountEvent, AccountState, PaymentAccount
 from coursemesh.commerce.domain.bulk_grants import BulkJob, GrantRow, RowResult
+from coursemesh.commerce.domain.bundles import Bundle
 from coursemesh.commerce.domain.checkout import CourseFacts, LeadLink, Offer, Opening
 from coursemesh.commerce.domain.coupons import Coupon, CouponUsage
 from coursemesh.commerce.domain.entitlements import Entitlement, Transition
@@ -88,6 +89,8 @@ META_ENTITLEMENT = "courseEntitlementId"
 META_PURCHASE = "customCoursePurchaseId"
 META_TRANSACTION = "paymentTransactionId"
 META_GIFT = "giftId"
+#: A bundle's payment names the bundle purchase it pays for (one payment, several courses).
+META_BUNDLE_PURCHASE = "bundlePurchaseId"
 
 
 # --- the payment provider ------------------------------------------------------------------
@@ -309,6 +312,8 @@ class PaymentDraft:
     #: payment extends an access its buyer holds
     access_days: int | None = None
     renewal: bool = False
+    #: the bundle purchase it pays for (its entitlements are the purchase's items)
+    bundle_purchase_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -738,6 +743,10 @@ class PaymentLedger(Protocol):
 
     async def offer_of(self, purchase: Purchase) -> Offer: ...
 
+    async def lock_bundle_purchase(self, purchase_id: uuid.UUID) -> BundlePurchase | None:
+        """The bundle purchase, locked, with its items (course and entitlement)."""
+        ...
+
     async def set_payment_status(
         self,
         payment: Payment,
@@ -939,3 +948,77 @@ class GiftTransaction(Protocol):
 
 class GiftStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[GiftTransaction]: ...
+
+
+# --- bundles ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BundleItem:
+    """A course a bundle purchase opened, its entitlement, and its list price then."""
+
+    course_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    list_price_in_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class BundlePurchase:
+    """One checkout of a bundle: the courses it opened (``items``), those it left out because
+    the buyer owned them, what it charged, and its payment (None: nothing to pay)."""
+
+    id: uuid.UUID
+    bundle_id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: str
+    amount_in_cents: int
+    currency: str
+    payment_transaction_id: uuid.UUID | None
+    items: tuple[BundleItem, ...]
+    excluded_course_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BundleCourse:
+    """A course of a bundle as the storefront shows it."""
+
+    course_id: uuid.UUID
+    name: str | None
+    price_in_cents: int | None
+    currency: str | None
+    organization_id: uuid.UUID | None
+    status: str | None
+
+
+class BundleTransaction(Protocol):
+    @property
+    def directory(self) -> StaffDirectory: ...
+
+    async def bundle_courses(self, course_ids: list[uuid.UUID]) -> dict[uuid.UUID, BundleCourse]:
+        """Each known course with its active plan (courses commerce has not heard of are
+        absent)."""
+        ...
+
+    async def add_bundle(self, bundle: Bundle, created_by: str) -> None: ...
+
+    async def bundles(
+        self, organization_id: uuid.UUID, offset: int, limit: int
+    ) -> tuple[list[Bundle], int]: ...
+
+    async def bundle(self, bundle_id: uuid.UUID) -> Bundle | None: ...
+
+
+class BundleStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[BundleTransaction]: ...
+
+
+class BundleCheckoutTransaction(CheckoutTransaction, Protocol):
+    """A course checkout's transaction, and the bundle's reads and writes."""
+
+    async def bundle(self, bundle_id: uuid.UUID) -> Bundle | None: ...
+
+    async def add_bundle_purchase(self, purchase: BundlePurchase) -> None: ...
+
+
+class BundleCheckoutStore(Protocol):
+    def write(self) -> AbstractAsyncContextManager[BundleCheckoutTransaction]: ...

@@ -28,6 +28,7 @@ from coursemesh.commerce.app.metrics import (
     webhook_payment_mismatches,
 )
 from coursemesh.commerce.app.ports import (
+    META_BUNDLE_PURCHASE,
     META_ENTITLEMENT,
     META_GIFT,
     META_PURCHASE,
@@ -132,9 +133,16 @@ class PaymentWebhooks:
             purchase_id = _uuid(metadata.get(META_PURCHASE)) or (
                 payment.custom_course_purchase_id if payment else None
             )
+            bundle_purchase_id = _uuid(metadata.get(META_BUNDLE_PURCHASE)) or (
+                payment.bundle_purchase_id if payment else None
+            )
             if ent_id is not None:
                 await self._apply_to_entitlement(
                     ledger, organization_id, ent_id, payment, event, now
+                )
+            elif bundle_purchase_id is not None:
+                await self._apply_to_bundle(
+                    ledger, organization_id, bundle_purchase_id, payment, event, now
                 )
             elif purchase_id is not None:
                 await self._apply_to_purchase(
@@ -263,6 +271,62 @@ class PaymentWebhooks:
         await self._settle_payment(ledger, payment, event, now, entitlement_id=gift.entitlement_id)
         await apply_gift_outcome(ledger, gift, payment, event, now, self._gift_links)
 
+    async def _apply_to_bundle(
+        self,
+        ledger: PaymentLedger,
+        org_id: uuid.UUID,
+        bundle_purchase_id: uuid.UUID,
+        payment: Payment | None,
+        event: PaymentEvent,
+        now: datetime,
+    ) -> None:
+        """One payment, every entitlement of the bundle purchase: each gets what the payment's
+        outcome does to a course's entitlement (``entitlement_after_payment``). A completion of
+        a superseded payment, or one that finds every course already active through another
+        payment, is refunded whole as late; a course that became active through another
+        payment meanwhile is left as it is (the others are activated)."""
+        purchase = await ledger.lock_bundle_purchase(bundle_purchase_id)
+        if purchase is None:
+            raise NotFound("The webhook names an unknown purchase", code="UNKNOWN_PURCHASE")
+        if purchase.organization_id != org_id or (
+            payment is not None and payment.organization_id != org_id
+        ):
+            _cross_org("bundle-purchase", org_id, purchase.organization_id, event)
+        if payment is None or purchase.payment_transaction_id != payment.id:
+            raise NotFound("The webhook names an unknown payment", code="UNKNOWN_PAYMENT")
+        await self._check_payment(
+            ledger, org_id, payment, event, bundle_purchase_id=bundle_purchase_id
+        )
+        ents = []
+        for item in purchase.items:  # in the courses' id order, as the checkout locks them
+            ent = await ledger.entitlements.lock(item.entitlement_id)
+            if ent is None:
+                raise NotFound(
+                    "The webhook names an unknown entitlement", code="UNKNOWN_ENTITLEMENT"
+                )
+            ents.append(ent)
+        lates = {late_payment(ent, payment, event) for ent in ents}
+        if "refunded_already" in lates:
+            return
+        late: LateReason | None = None
+        if "late_payment_superseded" in lates:
+            late = "late_payment_superseded"
+        elif lates == {"late_payment_already_active"}:
+            late = "late_payment_already_active"
+        if late is not None:
+            await self._refund_late(ledger, payment, event, late, now, entitlement_id=None)
+            return
+        payment_open = payment.status == "pending"
+        await self._settle_payment(ledger, payment, event, now)
+        for ent in ents:
+            if late_payment(ent, payment, event) is not None:
+                continue  # active through another payment: left as it is
+            effect = entitlement_after_payment(ent, payment, event, now, payment_open=payment_open)
+            if isinstance(effect, Refresh):
+                await ledger.entitlements.refresh(effect.entitlement)
+            elif effect is not None:
+                await ledger.entitlements.save(effect)
+
     async def _check_payment(
         self,
         ledger: PaymentLedger,
@@ -273,6 +337,7 @@ class PaymentWebhooks:
         entitlement_id: uuid.UUID | None = None,
         purchase_id: uuid.UUID | None = None,
         gift_payment_id: uuid.UUID | None = None,
+        bundle_purchase_id: uuid.UUID | None = None,
     ) -> None:
         """The event must name this purchase's own payment, carry its amount and currency,
         and agree with the provider's records. A refusal is logged with the trace, counted,
@@ -284,6 +349,7 @@ class PaymentWebhooks:
                 entitlement_id=entitlement_id,
                 purchase_id=purchase_id,
                 gift_payment_id=gift_payment_id,
+                bundle_purchase_id=bundle_purchase_id,
             )
             if mismatch is not None:
                 raise mismatch
@@ -346,7 +412,7 @@ class PaymentWebhooks:
         reason: LateReason,
         now: datetime,
         *,
-        entitlement_id: uuid.UUID,
+        entitlement_id: uuid.UUID | None,
     ) -> None:
         """Refund a late payment at the provider, record and audit the refund, publish
         ``payment.refunded``; no activation, no receipt. A provider failure raises (502): the

@@ -233,7 +233,7 @@ def decide_course_checkout(
     return Opening(kind, transition, lead, charge, quote)
 
 
-def idempotency_fingerprint(kind: Literal["course", "offer"], subject: object) -> str:
+def idempotency_fingerprint(kind: Literal["course", "offer", "bundle"], subject: object) -> str:
     """What an ``Idempotency-Key`` is bound to: a retry must name the same course or offer."""
     return f"{kind}:{subject}"
 

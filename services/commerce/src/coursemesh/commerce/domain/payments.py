@@ -99,6 +99,8 @@ class Payment:
     #: its buyer held when checking out
     access_days: int | None = None
     renewal: bool = False
+    #: the bundle purchase it pays for (its entitlements are the purchase's)
+    bundle_purchase_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,7 @@ def payment_mismatch(
     entitlement_id: uuid.UUID | None = None,
     purchase_id: uuid.UUID | None = None,
     gift_payment_id: uuid.UUID | None = None,
+    bundle_purchase_id: uuid.UUID | None = None,
 ) -> DomainError | None:
     """A valid signature says who sent the event, not that it is about what was charged: the
     event must name this purchase's own payment and carry its amount and currency. The refusal,
@@ -143,9 +146,10 @@ def payment_mismatch(
         return Unprocessable(
             "The webhook's payment is not the one of this gift", code="WEBHOOK_PAYMENT_MISMATCH"
         )
-    if (payment.entitlement_id, payment.custom_course_purchase_id) != (
+    if (payment.entitlement_id, payment.custom_course_purchase_id, payment.bundle_purchase_id) != (
         entitlement_id,
         purchase_id,
+        bundle_purchase_id,
     ) or (
         event.provider_transaction_id is not None
         and event.provider_transaction_id != payment.provider_transaction_id

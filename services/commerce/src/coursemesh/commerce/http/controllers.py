@@ -25,6 +25,7 @@ from coursemesh.chassis.fastroute import FastRoute
 from coursemesh.chassis.openapi import problems
 from coursemesh.chassis.paging import Offset
 from coursemesh.commerce.adapters.sandbox import Settled
+from coursemesh.commerce.app.bundles import BundleCheckoutResponse, BundleDraft
 from coursemesh.commerce.app.checkout import NO_RETURN, CheckoutResponse, ReturnRequest
 from coursemesh.commerce.app.coupons import CouponDraft
 from coursemesh.commerce.app.history import EntitlementNotFound, HistoryPage
@@ -47,6 +48,14 @@ from coursemesh.commerce.domain.accounts import (
     account_status,
 )
 from coursemesh.commerce.domain.bulk_grants import CsvInvalid, outcome_counts, parse_grant_csv
+from coursemesh.commerce.domain.bundles import (
+    Bundle,
+    BundleCourseUnpriced,
+    BundleCurrencyMixed,
+    BundleForeignCourse,
+    BundleInvalid,
+    BundleNotFound,
+)
 from coursemesh.commerce.domain.checkout import Buyer, PreviousPaymentCompleted
 from coursemesh.commerce.domain.coupons import (
     CouponCodeTaken,
@@ -84,6 +93,9 @@ from coursemesh.commerce.http.schemas import (
     BulkGrantJobView,
     BulkGrantRowView,
     BulkGrantView,
+    BundleBody,
+    BundlePage,
+    BundleView,
     CheckoutBody,
     CouponBody,
     CouponPage,
@@ -103,6 +115,8 @@ from coursemesh.commerce.http.schemas import (
     PaymentAccountView,
     PlanView,
     PriceBody,
+    PublicBundleCourse,
+    PublicBundleView,
     QuoteCoupon,
     QuoteView,
     RefundRequestBody,
@@ -958,6 +972,98 @@ async def resend_gift(
     return _gift_view(await runtime(request).gifts.resend(gift_id, principal.sub))
 
 
+# --- bundles ----------------------------------------------------------------------------------
+
+
+def _bundle_view(b: Bundle) -> BundleView:
+    return BundleView(
+        bundle_id=b.id,
+        organization_id=b.organization_id,
+        name=b.name,
+        course_ids=list(b.course_ids),
+        price_in_cents=b.price_in_cents,
+        currency=b.currency,
+        created_at=b.created_at,
+    )
+
+
+@post(
+    f"{ORG}/bundles",
+    guards=[authenticated],
+    description="A bundle of the organization (staff): 2 to 50 distinct courses of its own, "
+    "sold together at one price in the currency their plans share.",
+    opt=problems(BundleInvalid, BundleForeignCourse, BundleCourseUnpriced, BundleCurrencyMixed),
+)
+async def create_bundle(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    data: JSONBody[BundleBody],
+    principal: NamedDependency[Principal],
+) -> BundleView:
+    bundle = await runtime(request).bundles.create(
+        org_id, principal.sub, BundleDraft(data.name, data.course_ids, data.price_in_cents)
+    )
+    return _bundle_view(bundle)
+
+
+@get(f"{ORG}/bundles", guards=[authenticated])
+async def list_bundles(
+    request: Request[Any, Any, Any],
+    org_id: FromPath[uuid.UUID],
+    principal: NamedDependency[Principal],
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> BundlePage:
+    found, total = await runtime(request).bundles.listed(org_id, principal.sub, offset, limit)
+    return BundlePage([_bundle_view(b) for b in found], total, limit, offset)
+
+
+@get(
+    "/public/bundles/{bundle_id:uuid}",
+    description="A bundle on sale: its price and its courses with their own prices; 404 while "
+    "any of its courses is unpublished or has no active plan.",
+    opt=problems(BundleNotFound),
+)
+async def public_bundle(
+    request: Request[Any, Any, Any], bundle_id: FromPath[uuid.UUID]
+) -> PublicBundleView:
+    found = await runtime(request).bundles.public(bundle_id)
+    b = found.bundle
+    return PublicBundleView(
+        bundle_id=b.id,
+        organization_id=b.organization_id,
+        name=b.name,
+        price_in_cents=b.price_in_cents,
+        currency=b.currency,
+        courses=[
+            PublicBundleCourse(c.course_id, c.name, c.price_in_cents or 0) for c in found.courses
+        ],
+    )
+
+
+@post(
+    "/bundles/{bundle_id:uuid}/checkout",
+    guards=[authenticated],
+    description="Buy a bundle: one payment for its courses, one entitlement per course. "
+    "Courses the caller already owns are left out and the price is reduced in proportion to "
+    "their list prices; the answer says what is charged and which courses are included.",
+    opt=problems(BundleNotFound, *CHECKOUT_REFUSALS),
+    **CHECKOUT.route_options(),
+)
+async def checkout_bundle(
+    request: Request[Any, Any, Any],
+    bundle_id: FromPath[uuid.UUID],
+    idempotency_key: IdempotencyKey = None,
+) -> BundleCheckoutResponse:
+    principal = principal_of(request)
+    returns, coupon_code = await _checkout_body(request)
+    if coupon_code is not None:
+        raise CouponRefused("Coupons apply to course checkouts, not to bundles")
+    return await runtime(request).bundle_checkout.bundle(
+        bundle_id, Buyer(principal.sub, principal.email), idempotency_key, returns
+    )
+
+
 ROUTES = [
     set_price,
     revoke,
@@ -994,4 +1100,8 @@ ROUTES = [
     claim_gift,
     my_gifts,
     resend_gift,
+    create_bundle,
+    list_bundles,
+    public_bundle,
+    checkout_bundle,
 ]

@@ -392,3 +392,45 @@ class GiftClaimView(msgspec.Struct, rename="camel"):
     gift_id: uuid.UUID
     course_id: uuid.UUID
     entitlement: EntitlementView
+
+
+class BundleBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """Courses of the organization sold together at one price (minor units of the currency
+    their plans share)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    course_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=500)]
+    price_in_cents: Cents
+
+
+class BundleView(msgspec.Struct, rename="camel"):
+    bundle_id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    course_ids: list[uuid.UUID]
+    price_in_cents: int
+    currency: str
+    created_at: datetime
+
+
+class BundlePage(msgspec.Struct, rename="camel"):
+    items: list[BundleView]
+    total: int
+    limit: int
+    offset: int
+
+
+class PublicBundleCourse(msgspec.Struct, rename="camel"):
+    course_id: uuid.UUID
+    name: str | None
+    #: the course's own price (its active plan's)
+    list_price_in_cents: int
+
+
+class PublicBundleView(msgspec.Struct, rename="camel"):
+    bundle_id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    price_in_cents: int
+    currency: str
+    courses: list[PublicBundleCourse]
