@@ -288,7 +288,13 @@ async def test_the_completion_webhook_activates_every_course(harness: Harness) -
         ("active", txn["id"])
     }
     assert len(ents) == 3
-    assert (await the_payment(harness))["status"] == "completed"
+    paid = await the_payment(harness)
+    assert paid["status"] == "completed"
+    [completed] = await outbox_events(harness.db, "commerce.payment.completed.v1")
+    assert (completed.payload.bundle_purchase_id, completed.payload.entitlement_id) == (
+        paid["bundle_purchase_id"],
+        None,
+    )
 
 
 async def test_a_refund_of_the_bundle_payment_revokes_every_course(harness: Harness) -> None:

@@ -131,6 +131,9 @@ async def test_completion_mails_the_recipient_a_link_that_claims_the_course_for_
     )
     [changed] = await outbox_events(harness.db, "commerce.entitlement.changed.v2")
     assert (changed.payload.cause, changed.payload.user_id) == ("gift_claimed", FRIEND)
+    # the payment's event names the gift it paid for (there was no entitlement yet)
+    [completed] = await outbox_events(harness.db, "commerce.payment.completed.v1")
+    assert (str(completed.payload.gift_id), completed.payload.entitlement_id) == (gift_id, None)
     [gift] = await harness.rows(gifts)
     assert (gift["status"], gift["claimed_by"], gift["entitlement_id"]) == (
         "claimed",

@@ -118,8 +118,10 @@ class EntitlementChangedV2(Event, frozen=True, kw_only=True):
 class PaymentCompleted(Event, frozen=True, kw_only=True):
     """A payment succeeded (provider webhook verified, cross-org guard passed).
 
-    Exactly one of ``entitlement_id`` (a course purchase) and ``custom_course_purchase_id``
-    (a custom course offer purchase) is set.
+    What it paid for: ``entitlement_id`` (a course), ``custom_course_purchase_id`` (a custom
+    course offer), ``bundle_purchase_id`` (a bundle: each of its entitlements changes in its own
+    ``entitlement.changed`` event) or ``gift_id`` (a course bought for someone else, with
+    ``entitlement_id`` once its recipient claimed it).
     """
 
     transaction_id: uuid.UUID
@@ -132,13 +134,18 @@ class PaymentCompleted(Event, frozen=True, kw_only=True):
     provider: PaymentProvider
     provider_transaction_id: NonEmptyStr
     completed_at: UtcDateTime
+    bundle_purchase_id: uuid.UUID | None = None
+    gift_id: uuid.UUID | None = None
 
 
 @event("commerce.payment.failed.v1")
 class PaymentFailed(Event, frozen=True, kw_only=True):
     """A payment failed or was declined at the provider.
 
-    Exactly one of ``entitlement_id`` and ``custom_course_purchase_id`` is set.
+    What it paid for: ``entitlement_id`` (a course), ``custom_course_purchase_id`` (a custom
+    course offer), ``bundle_purchase_id`` (a bundle: each of its entitlements changes in its own
+    ``entitlement.changed`` event) or ``gift_id`` (a course bought for someone else, with
+    ``entitlement_id`` once its recipient claimed it).
     """
 
     transaction_id: uuid.UUID
@@ -152,15 +159,21 @@ class PaymentFailed(Event, frozen=True, kw_only=True):
     provider_transaction_id: NonEmptyStr
     failure_reason: str | None
     failed_at: UtcDateTime
+    bundle_purchase_id: uuid.UUID | None = None
+    gift_id: uuid.UUID | None = None
 
 
 @event("commerce.payment.refunded.v1")
 class PaymentRefunded(Event, frozen=True, kw_only=True):
     """A completed payment was refunded (or charged back) at the provider.
 
-    ``amount_in_cents`` is the amount refunded. Exactly one of ``entitlement_id`` and
-    ``custom_course_purchase_id`` is set; a refunded course entitlement is revoked (its own
-    ``entitlement.changed`` event follows).
+    ``amount_in_cents`` is the amount refunded; a course entitlement it paid for is revoked
+    (its own ``entitlement.changed`` event follows).
+
+    What it paid for: ``entitlement_id`` (a course), ``custom_course_purchase_id`` (a custom
+    course offer), ``bundle_purchase_id`` (a bundle: each of its entitlements changes in its own
+    ``entitlement.changed`` event) or ``gift_id`` (a course bought for someone else, with
+    ``entitlement_id`` once its recipient claimed it).
     """
 
     transaction_id: uuid.UUID
@@ -173,6 +186,8 @@ class PaymentRefunded(Event, frozen=True, kw_only=True):
     provider: PaymentProvider
     provider_transaction_id: NonEmptyStr
     refunded_at: UtcDateTime
+    bundle_purchase_id: uuid.UUID | None = None
+    gift_id: uuid.UUID | None = None
 
 
 @event("commerce.lead.created.v1")

@@ -268,7 +268,9 @@ class PaymentWebhooks:
         await self._check_payment(
             ledger, org_id, payment, event, gift_payment_id=gift.payment_transaction_id
         )
-        await self._settle_payment(ledger, payment, event, now, entitlement_id=gift.entitlement_id)
+        await self._settle_payment(
+            ledger, payment, event, now, entitlement_id=gift.entitlement_id, gift_id=gift.id
+        )
         await apply_gift_outcome(ledger, gift, payment, event, now, self._gift_links)
 
     async def _apply_to_bundle(
@@ -377,6 +379,7 @@ class PaymentWebhooks:
         *,
         entitlement_id: uuid.UUID | None = None,
         purchase_id: uuid.UUID | None = None,
+        gift_id: uuid.UUID | None = None,
     ) -> None:
         """The payment's new status and its event; a first completion queues the receipt."""
         status = payment_status_after(payment.status, event.outcome or "failed")
@@ -398,6 +401,7 @@ class PaymentWebhooks:
             purchase_id=purchase_id,
             failure_reason=event.failure_reason,
             now=now,
+            gift_id=gift_id,
         )
         if changed is not None:
             ledger.transaction.publish(changed, aggregate_id=payment.id, aggregate_version=version)

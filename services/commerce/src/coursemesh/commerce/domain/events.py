@@ -115,6 +115,7 @@ def payment_changed(
     purchase_id: uuid.UUID | None,
     failure_reason: str | None,
     now: datetime,
+    gift_id: uuid.UUID | None = None,
 ) -> PaymentCompleted | PaymentFailed | PaymentRefunded | None:
     """The event of a payment reaching ``status`` (None: an expiry publishes nothing)."""
     if status not in ("completed", "failed", "refunded", "disputed"):
@@ -131,6 +132,8 @@ def payment_changed(
             provider=payment.provider,
             provider_transaction_id=cast(str, payment.provider_transaction_id),
             completed_at=now,
+            bundle_purchase_id=payment.bundle_purchase_id,
+            gift_id=gift_id,
         )
     if status == "failed":
         return PaymentFailed(
@@ -145,6 +148,8 @@ def payment_changed(
             provider_transaction_id=cast(str, payment.provider_transaction_id),
             failure_reason=failure_reason,
             failed_at=now,
+            bundle_purchase_id=payment.bundle_purchase_id,
+            gift_id=gift_id,
         )
     return PaymentRefunded(
         transaction_id=payment.id,
@@ -157,4 +162,6 @@ def payment_changed(
         provider=payment.provider,
         provider_transaction_id=cast(str, payment.provider_transaction_id),
         refunded_at=now,
+        bundle_purchase_id=payment.bundle_purchase_id,
+        gift_id=gift_id,
     )
