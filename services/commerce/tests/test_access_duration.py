@@ -16,8 +16,15 @@ from test_receipts import mails_to, sender
 from test_webhooks import post_webhook, press_pay
 
 from coursemesh.commerce.adapters.access_sql import DriverAccessExpiryStore
-from coursemesh.commerce.adapters.tables import entitlements, payment_transactions, receipts
+from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
+from coursemesh.commerce.adapters.tables import (
+    entitlements,
+    payment_transactions,
+    payment_transitions,
+    receipts,
+)
 from coursemesh.commerce.app.access_expiry import end_expired_access, queue_expiry_notices
+from coursemesh.commerce.app.sweeper import expire_abandoned_payments
 
 NOTICE = timedelta(days=3)
 
@@ -268,3 +275,31 @@ async def test_replicas_sharing_the_work_end_each_access_once(harness: Harness) 
             )
         )
     assert expired == len(buyers)
+
+
+async def test_an_abandoned_renewal_payment_is_ended_and_a_late_one_still_renews(
+    harness: Harness,
+) -> None:
+    org, course = await limited_shop(harness, days=30)
+    assert (await harness.checkout(course)).status_code == 201
+    await pay_open_payment(harness, org)
+    end = (await the_entitlement(harness))["access_ends_at"]
+    assert (await harness.checkout(course)).status_code == 201
+    [renewal] = await harness.rows(payment_transactions, payment_transactions.c.renewal)
+    ttl = timedelta(seconds=harness.settings.checkout_ttl_seconds)
+    sweeper = DriverSweeperStore(harness.db)
+    # within the checkout's lifetime the renewal's payment stays open
+    assert await expire_abandoned_payments(sweeper, ttl=ttl, now=renewal["created_at"] + ttl) == 0
+    later = renewal["created_at"] + ttl + timedelta(seconds=1)
+    assert await expire_abandoned_payments(sweeper, ttl=ttl, now=later) == 1
+    assert await expire_abandoned_payments(sweeper, ttl=ttl, now=later) == 0
+    [ended] = await harness.rows(payment_transactions, payment_transactions.c.renewal)
+    assert ended["status"] == "expired"
+    [step] = await harness.rows(payment_transitions, payment_transitions.c.to_status == "expired")
+    assert (step["cause"], step["actor"]) == ("checkout_expired", "system:checkout-sweeper")
+    ent = await the_entitlement(harness)
+    assert (ent["status"], ent["access_ends_at"]) == ("active", end)  # the access goes on
+    # the buyer paid at the last moment: the provider's completion still renews
+    await press_pay(harness, renewal)
+    assert (await post_webhook(harness, org, renewal)).status_code == 200
+    assert (await the_entitlement(harness))["access_ends_at"] == end + timedelta(days=30)

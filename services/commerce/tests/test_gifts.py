@@ -16,6 +16,7 @@ from test_receipts import mails_to, sender
 from test_webhooks import post_webhook, press_pay
 
 from coursemesh.chassis.testing import outbox_events
+from coursemesh.commerce.adapters.sweeper_sql import DriverSweeperStore
 from coursemesh.commerce.adapters.tables import (
     entitlement_transitions,
     entitlements,
@@ -23,6 +24,7 @@ from coursemesh.commerce.adapters.tables import (
     payment_transactions,
     receipts,
 )
+from coursemesh.commerce.app.sweeper import expire_abandoned_payments
 
 FRIEND = "user_friend"
 OTHER = "user_other"
@@ -414,3 +416,19 @@ async def test_a_gift_of_time_limited_access_lasts_from_the_claim(
     assert (await claim(harness, token)).status_code == 200
     [ent] = await harness.rows(entitlements)
     assert ent["access_ends_at"] == ent["status_changed_at"] + timedelta(days=30)
+
+
+async def test_an_abandoned_gift_checkout_ends_with_its_payment(harness: Harness) -> None:
+    _org, course = await harness.shop()
+    r = await gift_checkout(harness, course, recipient())
+    assert r.status_code == 201, r.text
+    txn = await payment_of(harness, r.json()["paymentId"])
+    ttl = timedelta(seconds=harness.settings.checkout_ttl_seconds)
+    later = txn["created_at"] + ttl + timedelta(seconds=1)
+    # the sandbox's session just runs out, sending no expiry: the sweeper ends the gift
+    assert await expire_abandoned_payments(DriverSweeperStore(harness.db), ttl=ttl, now=later) == 1
+    assert (await payment_of(harness, r.json()["paymentId"]))["status"] == "expired"
+    [gift] = await harness.rows(gifts)
+    assert gift["status"] == "failed"
+    mine = await harness.client.get("/me/gifts", headers=harness.auth(BUYER))
+    assert [g["status"] for g in mine.json()["items"]] == ["failed"]

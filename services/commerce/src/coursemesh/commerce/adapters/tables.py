@@ -150,6 +150,12 @@ payment_transactions = sa.Table(
         "entitlement_id",
         postgresql_where="status = 'pending'",
     ),
+    # The open payments by age, for the sweeper (migration 0013).
+    sa.Index(
+        "ix_payment_transactions_pending_created",
+        "created_at",
+        postgresql_where="status = 'pending'",
+    ),
     # The plan's refund window when bought, and when the buyer asked for a refund (0008).
     sa.Column("refund_window_days", sa.Integer),
     sa.Column("refund_requested_at", _UTC),

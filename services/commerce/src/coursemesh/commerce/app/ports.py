@@ -842,6 +842,25 @@ class SweeperBatch(Protocol):
         (rows another transaction holds are skipped), each with its open payment."""
         ...
 
+    async def claim_abandoned_payments(
+        self, opened_before: datetime, limit: int
+    ) -> Sequence[Payment]:
+        """Pending payments opened before ``opened_before`` that no pending entitlement waits
+        for (a renewal's, a gift's), oldest first, locked as :meth:`claim_pending` does."""
+        ...
+
+    async def end_payment(
+        self, payment: Payment, status: str, *, actor: str, now: datetime
+    ) -> None:
+        """The payment's new status (its version bumped) and its audit row."""
+        ...
+
+    async def lock_gift_of(self, payment_id: uuid.UUID) -> Gift | None:
+        """The gift the payment pays for, locked; None: it pays for none."""
+        ...
+
+    async def save_gift(self, gift: Gift) -> None: ...
+
 
 class SweeperStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[SweeperBatch]: ...
