@@ -17,7 +17,7 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     smtp_password: str | None = None
     smtp_ca_file: str | None = None
     mail_from: str = "reminders@coursemesh.local"
-    # Signs the unsubscribe links (HMAC-SHA256). Unset: reminders are off (opting in is 409
+    # Signs the unsubscribe links (HMAC-SHA256). Unset or empty: reminders are off (opting in is 409
     # ``REMINDERS_UNAVAILABLE``, nothing is scheduled): a key known from the code would let
     # anyone unsubscribe anyone.
     reminder_key: str | None = None
@@ -44,6 +44,11 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
             raise ValueError("REMINDER_NUDGE_AFTER_DAYS must be 0 (never) or more")
         if self.reminder_interval_seconds <= 0:
             raise ValueError("REMINDER_INTERVAL_SECONDS must be positive")
+
+    @property
+    def reminder_signing_key(self) -> str | None:
+        """The key, when reminders are on."""
+        return self.reminder_key or None
 
     def unsubscribe_url(self, token: str) -> str:
         template = self.reminder_unsubscribe_url_template

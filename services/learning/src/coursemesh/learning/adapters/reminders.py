@@ -282,7 +282,8 @@ class ReminderWorker:
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> ReminderWorker | None:
         """None without the key that signs the unsubscribe links: no reminders then."""
-        if settings.reminder_key is None:
+        key = settings.reminder_signing_key
+        if key is None:
             return None
         transport = SmtpTransport(
             settings.smtp_host,
@@ -295,7 +296,7 @@ class ReminderWorker:
         return cls(
             SqlReminderStorage(db),
             ReminderMailer(db, transport, settings.mail_from, settings.reminder_max_attempts),
-            settings.reminder_key,
+            key,
             settings.reminder_nudge_after_days,
             settings.unsubscribe_url,
         )

@@ -74,14 +74,14 @@ class ReminderController(Controller):
             local_time=data.local_time,
             time_zone=data.time_zone,
             email=principal.email,
-            key=found.settings.reminder_key,
+            key=found.settings.reminder_signing_key,
             now=found.clock(),
         )
         return _out(setting)
 
 
 def _verified(request: Request[Any, Any, Any], token: str) -> uuid.UUID:
-    key = runtime(request).settings.reminder_key
+    key = runtime(request).settings.reminder_signing_key
     if key is None:
         raise Conflict("Reminder e-mails are not configured", code="REMINDERS_UNAVAILABLE")
     return verify_unsubscribe_token(token, key)
