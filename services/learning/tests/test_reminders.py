@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
@@ -24,7 +25,7 @@ from coursemesh.learning.main import create_app
 from coursemesh.learning.service import SERVICE
 from coursemesh.learning.settings import Settings
 
-from .conftest import BUYER, COURSE, OTHER_BUYER, FixedClock, World
+from .conftest import BUYER, COURSE, NOW, OTHER_BUYER, WORKOUT_A, WORKOUT_B, FixedClock, World
 
 KEY = "reminder-test-key-5b1e"
 PATH = f"/me/courses/{COURSE}/reminders"
@@ -294,3 +295,50 @@ async def test_a_server_without_the_key_refuses_to_opt_in(
     await world.entitle()
     answer = await opt_in(client, identity, address)
     assert (answer.status_code, answer.json()["code"]) == (409, "REMINDERS_UNAVAILABLE")
+
+
+async def test_a_nudge_is_mailed_on_the_day_the_missed_workout_days_reach_n(
+    app_client: Any,
+    world: World,
+    identity: TestIdentity,
+    settings: Settings,
+    db: Database,
+    smtp_server: Any,
+    address: str,
+) -> None:
+    await started(app_client, world, identity)
+    assert (await opt_in(app_client, identity, address)).status_code == 200
+    nudging = worker(msgspec.structs.replace(settings, reminder_nudge_after_days=1), db)
+    # day 3 (offset 2): day 1's workouts were never done, day 2 was rest
+    await nudging.run_once(MONDAY_NINE + timedelta(days=2))
+    subjects = sorted(m["Subject"] for m in mails_to(smtp_server, address))
+    assert subjects == [
+        "30-day reset: pick it up again today",
+        "30-day reset: today's workouts (day 3)",
+    ]
+
+
+async def test_completing_the_course_is_congratulated_once(
+    app_client: Any,
+    world: World,
+    identity: TestIdentity,
+    settings: Settings,
+    db: Database,
+    smtp_server: Any,
+    address: str,
+) -> None:
+    await started(app_client, world, identity)
+    assert (await opt_in(app_client, identity, address)).status_code == 200
+    for workout, day in ((WORKOUT_A, 0), (WORKOUT_B, 0), (WORKOUT_A, 2)):
+        answer = await app_client.post(
+            f"/me/courses/{COURSE}/workouts/{workout}/complete",
+            json={"dayOffset": day},
+            headers=identity.headers(BUYER),
+        )
+        assert answer.status_code == 200
+    assert answer.json()["courseCompletedAt"] is not None
+    await worker(settings, db).run_once(NOW + timedelta(minutes=1))
+    await worker(settings, db).run_once(NOW + timedelta(hours=2))
+    (mail,) = mails_to(smtp_server, address)
+    assert mail["Subject"] == "Congratulations: you completed 30-day reset"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
