@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import email.utils
 import functools
 import html
@@ -26,6 +27,13 @@ Security = Literal["none", "starttls", "tls"]
 
 #: What a failed send raises (besides ``TimeoutError``): a retried attempt, not a crash.
 SEND_ERRORS: tuple[type[BaseException], ...] = (aiosmtplib.SMTPException, OSError, TimeoutError)
+
+
+#: How a message goes on the wire: SMTP's, with lines up to RFC 5322's limit. Under the usual
+#: 78, a header holding one long URL (``List-Unsubscribe: <https://…?token=…>``) would be
+#: folded into RFC 2047 encoded words, which mail clients do not read as a URL.
+WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
+WIRE_POLICY_UTF8 = email.policy.SMTPUTF8.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,18 @@ class SmtpTransport:
         return kw
 
     async def send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(message, **self.kwargs())
+        """Send ``message`` to its ``To`` addresses, flattened with :data:`WIRE_POLICY`."""
+        sender = email.utils.parseaddr(str(message["From"]))[1]
+        recipients = [a for _n, a in email.utils.getaddresses(message.get_all("To", []))]
+        utf8 = not "".join([sender, *recipients]).isascii()
+        policy = WIRE_POLICY_UTF8 if utf8 else WIRE_POLICY
+        await aiosmtplib.send(
+            message.as_bytes(policy=policy),
+            sender=sender,
+            recipients=recipients,
+            mail_options=["SMTPUTF8"] if utf8 else None,
+            **self.kwargs(),
+        )
 
 
 def check_smtp(
