@@ -138,6 +138,9 @@ async def test_the_worker_sends_todays_workouts_once_at_the_local_time_with_unsu
     url = mail["List-Unsubscribe"].strip("<>")
     assert url.startswith("https://api.learn.example/public/reminders/unsubscribe?token=")
     assert url in text
+    # on the wire the link is one plain header line, never RFC 2047 encoded words
+    [raw] = [p.read_text() for p in smtp_server.mailbox.paths() if address in p.read_text()]
+    assert f"\nList-Unsubscribe: <{url}>" in raw
     assert mail["Message-ID"].endswith("@learn.example>")
 
 

@@ -125,6 +125,9 @@ class SqlReminderStore(SqlStore):
                     entitlements.c.status == "active",
                     entitlements.c.access_revoked_at.is_(None),
                 )
+                # one order for every replica: two schedulers inserting the same keys wait for
+                # each other in turn instead of deadlocking
+                .order_by(reminder_settings.c.entitlement_id)
             )
         ).all()
         if not rows:
