@@ -97,7 +97,8 @@ class SqlReminderStore(SqlStore):
         return bool(getattr(result, "rowcount", 0))
 
     async def candidates(self) -> list[ReminderCandidate]:
-        """Enabled settings of entitlements that open the player (active, not revoked)."""
+        """Enabled settings of started enrollments whose entitlement opens the player (active,
+        not revoked)."""
         rows = (
             await self._s.execute(
                 sa.select(
@@ -116,7 +117,8 @@ class SqlReminderStore(SqlStore):
                     entitlements.c.entitlement_id == reminder_settings.c.entitlement_id,
                 )
                 .outerjoin(courses, courses.c.course_id == entitlements.c.course_id)
-                .outerjoin(
+                # a course never started is owed nothing: only started enrollments are read
+                .join(
                     enrollments, enrollments.c.entitlement_id == reminder_settings.c.entitlement_id
                 )
                 .where(
@@ -124,6 +126,7 @@ class SqlReminderStore(SqlStore):
                     reminder_settings.c.email.is_not(None),
                     entitlements.c.status == "active",
                     entitlements.c.access_revoked_at.is_(None),
+                    enrollments.c.start_date.is_not(None),
                 )
                 # one order for every replica: two schedulers inserting the same keys wait for
                 # each other in turn instead of deadlocking
