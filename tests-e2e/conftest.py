@@ -74,7 +74,12 @@ def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[E2ETarget]:
     replicas = TOPOLOGIES[request.param]
-    extra_env = {"COMMERCE_SANDBOX_WEBHOOK_KEY": SANDBOX_WEBHOOK_KEY}
+    extra_env = {
+        "COMMERCE_SANDBOX_WEBHOOK_KEY": SANDBOX_WEBHOOK_KEY,
+        "LEARNING_REMINDER_KEY": "e2e-reminders-" + secrets.token_hex(8),
+        # a reminder that came due is mailed within a second, not the default half minute
+        "LEARNING_REMINDER_INTERVAL_SECONDS": "1",
+    }
     data_dir: Path = tmp_path_factory.mktemp(f"stack-{request.param}") / "data"
     if target_name() == "compose":
         reason = compose_unavailable()

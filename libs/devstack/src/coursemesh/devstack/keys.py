@@ -3,7 +3,8 @@ sandbox payment provider's webhook key.
 
 ``<data>/keys/private.pem`` holds the private key (PKCS#8, mode 0600),
 ``<data>/keys/jwks.json`` the public JWKS the gateway serves at ``/.well-known/jwks.json`` and
-``<data>/keys/sandbox-webhook.key`` commerce's ``SANDBOX_WEBHOOK_KEY`` (mode 0600).
+``<data>/keys/sandbox-webhook.key`` commerce's ``SANDBOX_WEBHOOK_KEY`` and
+``<data>/keys/reminders.key`` learning's ``REMINDER_KEY`` (mode 0600).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from coursemesh.devstack.services import JWT_ISSUER
 
 ALGORITHM = "RS256"
 SANDBOX_WEBHOOK_KEY_FILE = "sandbox-webhook.key"
+REMINDER_KEY_FILE = "reminders.key"
 
 
 def _kid(public_der: bytes) -> str:
@@ -154,7 +156,16 @@ def mint_token(
 def sandbox_webhook_key(data_dir: Path | str) -> str:
     """The data dir's sandbox webhook key: random, made on first use and kept, so the webhook
     secrets of a development stack stay the same across restarts and are known to nobody else."""
-    path = Path(data_dir) / "keys" / SANDBOX_WEBHOOK_KEY_FILE
+    return _kept_key(Path(data_dir) / "keys" / SANDBOX_WEBHOOK_KEY_FILE)
+
+
+def reminder_key(data_dir: Path | str) -> str:
+    """The data dir's key for learning's unsubscribe links (kept: mailed links keep working
+    across restarts)."""
+    return _kept_key(Path(data_dir) / "keys" / REMINDER_KEY_FILE)
+
+
+def _kept_key(path: Path) -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")

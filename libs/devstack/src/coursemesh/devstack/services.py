@@ -33,6 +33,8 @@ class StackEndpoints:
     # Where clients reach the gateway (``--public-url``): the base of every link the services
     # hand out (payment pages, return pages, audio). None: ``gateway_url``.
     public_url: str | None = None
+    # Learning signs the unsubscribe links of its reminder e-mails with it.
+    reminder_key: str | None = field(default=None, repr=False)
 
     @property
     def jwks_url(self) -> str:
@@ -118,7 +120,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
             "SANDBOX_WEBHOOK_KEY": lambda e, _r: e.sandbox_webhook_key,
         },
     ),
-    ServiceSpec("learning", "coursemesh.learning", "LEARNING_"),
+    ServiceSpec(
+        "learning",
+        "coursemesh.learning",
+        "LEARNING_",
+        env={
+            "SMTP_HOST": lambda e, _r: e.smtp_host,
+            "SMTP_PORT": lambda e, _r: str(e.smtp_port),
+            "MAIL_FROM": _const("coursemesh <reminders@coursemesh.local>"),
+            "REMINDER_KEY": lambda e, _r: e.reminder_key or "",
+        },
+    ),
     ServiceSpec(
         "custom-gen",
         "coursemesh.customgen",

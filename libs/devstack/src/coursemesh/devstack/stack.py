@@ -40,7 +40,7 @@ from coursemesh.devstack.infra import (
 from coursemesh.devstack.infra.gateway import local_host
 from coursemesh.devstack.infra.nats import http_ok
 from coursemesh.devstack.infra.s3 import ROLES as S3_ROLES
-from coursemesh.devstack.keys import DevIdentity, sandbox_webhook_key
+from coursemesh.devstack.keys import DevIdentity, reminder_key, sandbox_webhook_key
 from coursemesh.devstack.ports import (
     GRPC_OFFSET,
     claim_port,
@@ -437,6 +437,7 @@ class Stack:
                 smtp_port=int(env["COURSEMESH_SMTP_PORT"]),
                 telemetry_dir=telemetry,
                 sandbox_webhook_key=sandbox_webhook_key(self.data_dir),
+                reminder_key=reminder_key(self.data_dir),
                 log_level=self.config.log_level,
                 trace_sample_ratio=self.config.trace_sample_ratio,
                 public_url=self.config.public_url,
@@ -488,6 +489,7 @@ class Stack:
             smtp_port=self.smtp.port,
             telemetry_dir=telemetry,
             sandbox_webhook_key=sandbox_webhook_key(self.data_dir),
+            reminder_key=reminder_key(self.data_dir),
             log_level=self.config.log_level,
             trace_sample_ratio=self.config.trace_sample_ratio,
             public_url=self.config.public_url,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 from urllib.parse import urlsplit
 
+from coursemesh.chassis.mail import check_smtp
 from coursemesh.chassis.settings import ServiceSettings
 from coursemesh.commerce.domain.accounts import MAX_PLATFORM_FEE_BPS
 
@@ -129,22 +129,13 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
 
     def _check_mail(self) -> None:
         """Refuse contradictory mail and identity settings before anything starts."""
-        if not 0 < self.smtp_port < 65536:
-            raise ValueError(f"SMTP_PORT must be between 1 and 65535, not {self.smtp_port}")
-        if bool(self.smtp_username) != bool(self.smtp_password):
-            raise ValueError(
-                "SMTP_USERNAME and SMTP_PASSWORD go together: set both (AUTH) or neither"
-            )
-        if self.smtp_username and self.smtp_security == "none":
-            raise ValueError(
-                "SMTP_USERNAME/SMTP_PASSWORD need SMTP_SECURITY=starttls or tls: the password"
-                " is not sent over plain SMTP"
-            )
-        if self.smtp_ca_file is not None:
-            if self.smtp_security == "none":
-                raise ValueError("SMTP_CA_FILE needs SMTP_SECURITY=starttls or tls")
-            if not (os.path.isfile(self.smtp_ca_file) and os.access(self.smtp_ca_file, os.R_OK)):
-                raise ValueError(f"SMTP_CA_FILE {self.smtp_ca_file!r} is not a readable file")
+        check_smtp(
+            self.smtp_port,
+            self.smtp_security,
+            self.smtp_username,
+            self.smtp_password,
+            self.smtp_ca_file,
+        )
         if self.identity_provider == "clerk" and not self.clerk_secret_key:
             raise ValueError("IDENTITY_PROVIDER=clerk needs CLERK_SECRET_KEY")
         base = urlsplit(self.clerk_api_base)

@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import functools
-import html
 import logging
-import ssl
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import Any
 
-import aiosmtplib
 import sqlalchemy as sa
 
 from coursemesh.chassis.db import Database
+from coursemesh.chassis.mail import (
+    SEND_ERRORS,
+    LeasedMailQueue,
+    Security,
+    SmtpTransport,
+    compose,
+    html_document,
+)
 from coursemesh.commerce.adapters.identity import NoDirectory
 from coursemesh.commerce.adapters.tables import payment_transactions, receipts
 from coursemesh.commerce.app.ports import BuyerDirectory, DirectoryUnavailable
@@ -30,8 +33,6 @@ log = logging.getLogger("coursemesh.commerce.receipts")
 
 #: ``last_error`` of a receipt that ended because nobody knows where to send it.
 NO_ADDRESS = "no_address"
-
-Security = Literal["none", "starttls", "tls"]
 
 
 @dataclass
@@ -81,44 +82,32 @@ class ReceiptSender:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=self.idle_wait)
 
-    async def send_due(self, limit: int = 20) -> int:
-        """Send due receipts, each at most once per lease.
+    @functools.cached_property
+    def _queue(self) -> LeasedMailQueue:
+        return LeasedMailQueue(
+            self.db, receipts, "transaction_id", self.max_attempts, self.lease, self.send_timeout
+        )
 
-        The mail cannot be in the database's transaction, so a receipt is first claimed in a
-        committed transaction of its own (its next attempt pushed one lease ahead: no replica
-        takes it meanwhile), then sent, then marked sent. Only a crash between the SMTP server's
-        acceptance and that mark sends it again, a lease later; the copy carries the same
-        ``Message-ID``, by which mail systems recognise it. The claim counts the attempt, so a
-        receipt whose sending kills the process still runs out of attempts."""
-        claimed_at = time.monotonic()  # before the claim: the lease is measured conservatively
-        async with self.db.unit_of_work() as uow:
-            rows = (
-                (
-                    await uow.session.execute(
-                        sa.select(receipts, _BUYER)
-                        .where(
-                            receipts.c.sent_at.is_(None),
-                            receipts.c.attempts < self.max_attempts,
-                            receipts.c.next_attempt_at <= sa.func.now(),
-                        )
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-            if rows:
-                await uow.session.execute(
-                    sa.update(receipts)
-                    .where(receipts.c.transaction_id.in_([r["transaction_id"] for r in rows]))
-                    .values(
-                        next_attempt_at=sa.func.now() + timedelta(seconds=self.lease),
-                        attempts=receipts.c.attempts + 1,
-                    )
-                )
+    @functools.cached_property
+    def _smtp(self) -> SmtpTransport:
+        return SmtpTransport(
+            self.host,
+            self.port,
+            self.security,
+            self.username,
+            self.password,
+            self.ca_file,
+            self.send_timeout,
+        )
+
+    async def send_due(self, limit: int = 20) -> int:
+        """Send due receipts, each at most once per lease (``chassis.mail.LeasedMailQueue``:
+        claimed in a committed transaction, sent, marked sent; a crash between the SMTP
+        server's acceptance and the mark sends it again a lease later, with the same
+        ``Message-ID``)."""
+        claimed_at, rows = await self._queue.claim(limit, (_BUYER,))
         for row in rows:
-            if time.monotonic() - claimed_at + self.send_timeout >= self.lease:
+            if not self._queue.within_lease(claimed_at):
                 # the rest would be sent after (or near) the end of their lease: another
                 # sender may hold them by then; they are due again when the lease ends
                 log.warning("receipt %s left to the next claim (lease)", row["transaction_id"])
@@ -129,38 +118,14 @@ class ReceiptSender:
     def message(self, row: Any) -> EmailMessage:
         """The receipt as a multipart/alternative message: its text, and the same text as
         HTML (escaped)."""
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = row["email"]
-        message["Subject"] = row["subject"]
-        message["Date"] = email.utils.format_datetime(datetime.now(UTC))
-        domain = email.utils.parseaddr(self.sender)[1].rpartition("@")[2] or "coursemesh.local"
-        message["Message-ID"] = f"<receipt-{row['transaction_id']}@{domain}>"
-        message["X-Coursemesh-Transaction"] = str(row["transaction_id"])
-        message.set_content(row["body"])
-        message.add_alternative(html_body(row["subject"], row["body"]), subtype="html")
-        return message
-
-    @functools.cached_property
-    def _tls_context(self) -> ssl.SSLContext:
-        """Certificate and host name checked, against ``ca_file`` or the system's CAs."""
-        return ssl.create_default_context(cafile=self.ca_file)
-
-    def _transport(self) -> dict[str, Any]:
-        """aiosmtplib's connection arguments. ``none`` is plain SMTP, never upgraded on the
-        server's word; ``starttls`` refuses a server that cannot upgrade."""
-        kw: dict[str, Any] = {
-            "hostname": self.host,
-            "port": self.port,
-            "timeout": self.send_timeout,
-            "username": self.username,
-            "password": self.password,
-            "use_tls": self.security == "tls",
-            "start_tls": self.security == "starttls",
-        }
-        if self.security != "none":
-            kw["tls_context"] = self._tls_context
-        return kw
+        return compose(
+            self.sender,
+            row["email"],
+            row["subject"],
+            row["body"],
+            message_id=f"receipt-{row['transaction_id']}",
+            headers={"X-Coursemesh-Transaction": str(row["transaction_id"])},
+        )
 
     async def _address(self, row: Any) -> str | None:
         """The address queued with the mail, else the directory's for its addressee."""
@@ -179,9 +144,7 @@ class ReceiptSender:
             async with asyncio.timeout(self.send_timeout):
                 address = await self._address(row)
                 if address is not None:
-                    await aiosmtplib.send(
-                        self.message({**row, "email": address}), **self._transport()
-                    )
+                    await self._smtp.send(self.message({**row, "email": address}))
             if address is None:
                 # nobody knows where to write: the receipt ends here, saying why
                 log.warning("receipt %s: no address for the buyer", row["transaction_id"])
@@ -192,23 +155,19 @@ class ReceiptSender:
                 }
             else:
                 values = {"sent_at": now, "attempts": row["attempts"] + 1, "email": address}
-        except (aiosmtplib.SMTPException, OSError, TimeoutError, DirectoryUnavailable) as exc:
-            attempts = row["attempts"] + 1
+        except _FAILURES as exc:
+            values = LeasedMailQueue.failed(row, exc, now)
             log.warning(
-                "receipt %s not sent (attempt %d): %s", row["transaction_id"], attempts, exc
+                "receipt %s not sent (attempt %s): %s",
+                row["transaction_id"],
+                values["attempts"],
+                exc,
             )
-            values = {
-                "attempts": attempts,
-                "last_error": str(exc)[:500],
-                "next_attempt_at": now + timedelta(seconds=min(300, 2**attempts)),
-            }
-        async with self.db.unit_of_work() as uow:
-            await uow.session.execute(
-                sa.update(receipts)
-                .where(receipts.c.transaction_id == row["transaction_id"])
-                .values(**values)
-            )
+        await self._queue.mark(row["transaction_id"], values)
 
+
+#: A failed attempt (retried), not a crash.
+_FAILURES: tuple[type[BaseException], ...] = (*SEND_ERRORS, DirectoryUnavailable)
 
 #: Whom the mail is for: the user it names, else the buyer of the receipt's payment.
 _BUYER = sa.func.coalesce(
@@ -219,14 +178,5 @@ _BUYER = sa.func.coalesce(
 ).label("addressee")
 
 
-def html_body(subject: str, body: str) -> str:
-    """The receipt's text as an HTML document: every piece of it escaped (a course or a seller
-    named ``<script>`` is shown, not run); blank lines separate paragraphs."""
-    paragraphs = "".join(
-        "<p>" + "<br>".join(html.escape(line) for line in block.split("\n")) + "</p>"
-        for block in body.split("\n\n")
-    )
-    return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8">'
-        f"<title>{html.escape(subject)}</title></head><body>{paragraphs}</body></html>"
-    )
+#: The receipt's text as an escaped HTML document (``chassis.mail.html_document``).
+html_body = html_document

@@ -132,3 +132,46 @@ completion_history = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),  # "restart" | "curriculum_changed"
     sa.Column("archived_at", _TZ, nullable=False),
 )
+
+# --- reminder e-mails (owned by learning) ---------------------------------------------------
+
+# One learner's reminders for one course, with the address the learner's token carried when
+# they opted in (learning knows no other).
+reminder_settings = sa.Table(
+    "reminder_settings",
+    metadata,
+    sa.Column("entitlement_id", sa.Uuid, primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("course_id", sa.Uuid, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("local_time", sa.Time, nullable=False),
+    sa.Column("time_zone", sa.Text, nullable=False),
+    sa.Column("email", sa.Text),
+    sa.Column("updated_at", _TZ, nullable=False),
+    sa.Index("ix_reminder_settings_enabled", "entitlement_id", postgresql_where=sa.text("enabled")),
+)
+
+# Every reminder mail queued, once per (entitlement, kind, local date): the unique key makes a
+# second scheduler (another replica, a restart) queue nothing more that day. Sent by a leased
+# claim (``chassis.mail.LeasedMailQueue``).
+reminder_sends = sa.Table(
+    "reminder_sends",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("entitlement_id", sa.Uuid, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # "daily" | "nudge" | "completed"
+    sa.Column("local_date", sa.Date, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("unsubscribe_url", sa.Text, nullable=False),
+    sa.Column("queued_at", _TZ, nullable=False),
+    sa.Column("next_attempt_at", _TZ, nullable=False, server_default=sa.func.now()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("sent_at", _TZ),
+    sa.Column("last_error", sa.Text),
+    sa.UniqueConstraint("entitlement_id", "kind", "local_date", name="uq_reminder_sends_day"),
+    sa.Index(
+        "ix_reminder_sends_due", "next_attempt_at", postgresql_where=sa.text("sent_at IS NULL")
+    ),
+)

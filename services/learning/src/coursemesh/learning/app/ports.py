@@ -22,6 +22,7 @@ from coursemesh.learning.domain.model import (
     PlayerSnapshot,
     Workout,
 )
+from coursemesh.learning.domain.reminders import ReminderSetting
 
 #: The clock: the bootstrap's (tests pass a fixed one to choose "today").
 Now = Callable[[], datetime]
@@ -135,3 +136,54 @@ class StaffTransaction:
 
 class StaffStorage(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[StaffTransaction]: ...
+
+
+# --- reminder e-mails ------------------------------------------------------------------------
+
+
+class ReminderCandidate(msgspec.Struct, frozen=True, kw_only=True):
+    """An enabled reminder setting of an active entitlement, with what its mails need."""
+
+    setting: ReminderSetting
+    course_name: str | None
+    enrollment: Enrollment | None
+    course: Course | None
+    completed_days: set[int]  # day offsets of the current run with a completion
+
+
+class QueuedMail(msgspec.Struct, frozen=True, kw_only=True):
+    entitlement_id: uuid.UUID
+    kind: str
+    local_date: date
+    email: str
+    subject: str
+    body: str
+    unsubscribe_url: str
+
+
+class ReminderStore(Protocol):
+    """Reminder settings and queued reminder mails within one transaction."""
+
+    async def entitlement(self, user_id: str, course_id: uuid.UUID) -> Entitlement | None: ...
+
+    async def setting(self, entitlement_id: uuid.UUID) -> ReminderSetting | None: ...
+
+    async def save_setting(
+        self, setting: ReminderSetting, entitlement: Entitlement, now: datetime
+    ) -> None: ...
+
+    async def disable(self, entitlement_id: uuid.UUID, now: datetime) -> bool:
+        """Turn reminders off; False when there was no setting."""
+        ...
+
+    async def candidates(self) -> list[ReminderCandidate]: ...
+
+    async def workouts(self, workout_ids: set[uuid.UUID]) -> dict[uuid.UUID, Workout]: ...
+
+    async def queue(self, mail: QueuedMail, now: datetime) -> bool:
+        """Queue once per (entitlement, kind, local date); False when already queued."""
+        ...
+
+
+class ReminderStorage(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[ReminderStore]: ...

@@ -169,3 +169,23 @@ class StaffEnrollmentPage(_Out, frozen=True):
     total: int
     limit: int
     offset: int
+
+
+class ReminderRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """``localTime`` ``HH:MM`` and ``timeZone`` an IANA name: checked by the use case (422
+    ``INVALID_LOCAL_TIME`` / ``INVALID_TIME_ZONE``)."""
+
+    enabled: bool
+    local_time: Annotated[str, msgspec.Meta(max_length=16)]
+    time_zone: Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class ReminderOut(_Out, frozen=True):
+    enabled: bool
+    local_time: str | None
+    time_zone: str | None
+    email: str | None
+
+
+class UnsubscribeOut(_Out, frozen=True):
+    enabled: bool
