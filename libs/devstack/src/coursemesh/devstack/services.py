@@ -118,7 +118,18 @@ SERVICES: tuple[ServiceSpec, ...] = (
             "SANDBOX_WEBHOOK_KEY": lambda e, _r: e.sandbox_webhook_key,
         },
     ),
-    ServiceSpec("learning", "coursemesh.learning", "LEARNING_"),
+    ServiceSpec(
+        "learning",
+        "coursemesh.learning",
+        "LEARNING_",
+        env={
+            "S3_ENDPOINT": lambda e, _r: e.s3_endpoint,
+            "S3_ACCESS_KEY": lambda e, _r: e.s3_access_key,
+            "S3_SECRET_KEY": lambda e, _r: e.s3_secret_key,
+            "S3_BUCKET": _const("coursemesh-certificates"),
+            "S3_REGION": lambda e, _r: e.s3_region,
+        },
+    ),
     ServiceSpec(
         "custom-gen",
         "coursemesh.customgen",
@@ -142,7 +153,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
 )
 
 #: Buckets the stack creates before services start.
-S3_BUCKETS: tuple[str, ...] = ("coursemesh-audio",)
+S3_BUCKETS: tuple[str, ...] = ("coursemesh-audio", "coursemesh-certificates")
 
 
 def service(name: str) -> ServiceSpec:
