@@ -30,7 +30,12 @@ class CertificateController(Controller):
         media_type="application/pdf",
         description="The caller's certificate of the course (its latest completed run), as a PDF.",
         responses={
-            200: ResponseSpec(bytes, description="The certificate", media_type="application/pdf")
+            200: ResponseSpec(
+                bytes,
+                description="The certificate",
+                media_type="application/pdf",
+                generate_examples=False,  # a made-up PDF would only mislead
+            )
         },
         opt=problems(*NOT_OWNED, NOT_ISSUED, (403, "CERTIFICATE_REVOKED")),
     )
