@@ -45,6 +45,8 @@ async def bootstrap(ctx: ServiceContext[Any], *, now: Now = system_now) -> Async
     """The runtime on the running service's database; ``now`` is the clock (a test passes a
     fixed one through ``create_app(now=...)``)."""
     courses = CourseReadModel()
+    certificate_files = S3CertificateFiles(certificate_bucket(ctx.settings))
+    await certificate_files.ensure_bucket()
     yield Runtime(
         settings=ctx.settings,
         database=ctx.db,
@@ -52,7 +54,7 @@ async def bootstrap(ctx: ServiceContext[Any], *, now: Now = system_now) -> Async
         courses=courses,
         player=SqlPlayerStorage(ctx.db, courses),
         staff=SqlStaffStorage(ctx.db),
-        certificate_files=S3CertificateFiles(certificate_bucket(ctx.settings)),
+        certificate_files=certificate_files,
         render_certificate=functools.partial(
             render_certificate, verify_base_url=ctx.settings.public_base_url
         ),
