@@ -15,6 +15,17 @@ _ACCENT = (37, 99, 235)
 _MUTED = (108, 117, 125)
 
 
+def _line(pdf: FPDF, y: float, text: str, style: str, size: float, height: float) -> None:
+    """``text`` centred on one line at ``y``, its font made smaller until it fits the page."""
+    width = pdf.w - 40
+    pdf.set_font("Helvetica", style, size)
+    while size > 6 and pdf.get_string_width(text) > width:
+        size -= 1
+        pdf.set_font("Helvetica", style, size)
+    pdf.set_xy(20, y)
+    pdf.cell(width, height, text, align="C")
+
+
 def render_certificate(certificate: Certificate, verify_base_url: str) -> bytes:
     """``verify_base_url``: the public address the printed verification link starts with."""
     pdf = FPDF(orientation="L", unit="mm", format="A4")
@@ -33,15 +44,12 @@ def render_certificate(certificate: Certificate, verify_base_url: str) -> bytes:
     pdf.set_fill_color(*_ACCENT)
     pdf.rect(10, 10, pdf.w - 20, 14, style="F")
 
-    pdf.set_xy(20, 34)
     pdf.set_text_color(*_ACCENT)
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(width, 10, certificate.organization_name or "", align="C")
+    _line(pdf, 34, certificate.organization_name or "", "B", 16, 10)
     if certificate.organization_logo_url:
-        pdf.set_xy(20, 44)
+        # The logo is named, not fetched: no outbound call to an address a trainer typed.
         pdf.set_text_color(*_MUTED)
-        pdf.set_font("Helvetica", "", 8)
-        pdf.cell(width, 5, certificate.organization_logo_url, align="C")
+        _line(pdf, 44, certificate.organization_logo_url, "", 8, 5)
 
     pdf.set_xy(20, 60)
     pdf.set_text_color(*_INK)
@@ -51,15 +59,11 @@ def render_certificate(certificate: Certificate, verify_base_url: str) -> bytes:
     pdf.set_xy(20, 84)
     pdf.set_font("Helvetica", "", 14)
     pdf.cell(width, 8, "This certifies that", align="C")
-    pdf.set_xy(20, 96)
-    pdf.set_font("Helvetica", "B", 26)
-    pdf.cell(width, 14, certificate.learner_name, align="C")
+    _line(pdf, 96, certificate.learner_name, "B", 26, 14)
     pdf.set_xy(20, 116)
     pdf.set_font("Helvetica", "", 14)
     pdf.cell(width, 8, "has completed the course", align="C")
-    pdf.set_xy(20, 128)
-    pdf.set_font("Helvetica", "B", 20)
-    pdf.cell(width, 12, certificate.course_name, align="C")
+    _line(pdf, 128, certificate.course_name, "B", 20, 12)
     pdf.set_xy(20, 146)
     pdf.set_font("Helvetica", "", 14)
     pdf.cell(width, 8, f"Completed on {certificate.completed_on.isoformat()}", align="C")

@@ -113,7 +113,9 @@ def issue(
         organization_name=None
         if organization is None
         else printed(organization.name, fallback="", limit=200) or None,
-        organization_logo_url=None if organization is None else organization.logo_url,
+        organization_logo_url=None
+        if organization is None or not organization.logo_url
+        else printed(organization.logo_url, fallback="", limit=300) or None,
         completed_on=completed_on,
         issued_at=now,
     )
