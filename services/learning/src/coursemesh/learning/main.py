@@ -11,7 +11,7 @@ from coursemesh.chassis.app import create_service_app
 from coursemesh.learning.app.ports import Now
 from coursemesh.learning.bootstrap import bootstrap, system_now
 from coursemesh.learning.events.projections import subscriptions
-from coursemesh.learning.http.certificates import CertificateController, public_certificate
+from coursemesh.learning.http.certificates import CERTIFICATE_ROUTES
 from coursemesh.learning.http.clock import provide_clock
 from coursemesh.learning.http.player import PlayerController, open_course
 from coursemesh.learning.http.staff import StaffController
@@ -24,13 +24,7 @@ def create_app(settings: Settings | None = None, *, now: Now = system_now) -> Li
     "today"."""
     return create_service_app(
         SERVICE,
-        route_handlers=[
-            PlayerController,
-            open_course,
-            StaffController,
-            CertificateController,
-            public_certificate,
-        ],
+        route_handlers=[PlayerController, open_course, StaffController, *CERTIFICATE_ROUTES],
         subscriptions=subscriptions(),
         bootstrap=functools.partial(bootstrap, now=now),
         dependencies={"clock": Provide(provide_clock, sync_to_thread=False)},

@@ -4,12 +4,12 @@ of a certificate's link (``/public/certificates/:id``)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 
 from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.openapi import problems
@@ -71,7 +71,10 @@ class CertificateController(Controller):
     opt=problems(NOT_ISSUED),
 )
 async def public_certificate(
-    request: Request[Any, Any, Any], certificate_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    # Documented as the UUID it is, taken as any text: a malformed id is a 404 like an unknown
+    # one (not a 400 telling which ids are well-formed).
+    certificate_id: Annotated[str, Parameter(schema_extra={"format": "uuid"})],
 ) -> PublicCertificate:
     certificate = await certificates.public_certificate(runtime(request).player, certificate_id)
     return PublicCertificate(
@@ -83,3 +86,6 @@ async def public_certificate(
         completed_on=certificate.completed_on,
         status=certificate.status,
     )
+
+
+CERTIFICATE_ROUTES = (CertificateController, public_certificate)
