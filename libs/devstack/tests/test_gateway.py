@@ -82,6 +82,8 @@ ROUTES = [
     ("/me/courses/c1/days/3/complete", "learning"),
     ("/organizations/o1/courses/c1/enrollments", "learning"),
     ("/organizations/o1/courses/c1/enrollments/u1", "learning"),
+    ("/me/courses/c1/certificate", "learning"),
+    ("/public/certificates/z1", "learning"),
     # custom-gen
     ("/me/custom-courses", "custom-gen"),
     ("/me/custom-courses/cc1/handshake", "custom-gen"),

@@ -76,6 +76,9 @@ def test_stack_starts_routes_and_stops_without_orphans(
             audio = client.get("/me/custom-courses").json()["env"]
             assert audio["CUSTOMGEN_S3_BUCKET"] == "coursemesh-audio"
             assert audio["CUSTOMGEN_S3_ENDPOINT"] == info["infrastructure"]["s3"]["endpoint"]
+            learning = client.get("/me/courses").json()["env"]
+            assert learning["LEARNING_S3_BUCKET"] == "coursemesh-certificates"
+            assert learning["LEARNING_S3_ENDPOINT"] == info["infrastructure"]["s3"]["endpoint"]
             # a token from the data dir verifies against the JWKS the gateway serves
             jwks = client.get("/.well-known/jwks.json").json()
             assert verify_token(mint_token("u1", data_dir=data), jwks)["sub"] == "u1"

@@ -212,9 +212,19 @@ def identity(tmp_path: Path) -> TestIdentity:
     return TestIdentity(tmp_path / "identity")
 
 
+#: Where the tests' certificates go, in the devstack plugin's S3.
+CERTIFICATE_BUCKET = "learning-test-certificates"
+
+
+@pytest.fixture
+def s3(s3_config: Any) -> Any:
+    s3_config.ensure_bucket(CERTIFICATE_BUCKET)
+    return s3_config
+
+
 @pytest.fixture
 async def client(
-    database_url: str, nats_url: str, identity: TestIdentity, clock: FixedClock
+    database_url: str, nats_url: str, identity: TestIdentity, clock: FixedClock, s3: Any
 ) -> AsyncIterator[AsyncTestClient[Any]]:
     # Projections are fed with deliver(); the NATS path has its own test (test_consumer.py).
     settings = service_settings(
@@ -224,6 +234,11 @@ async def client(
         identity=identity,
         run_workers=False,
         catch_up=False,
+        s3_endpoint=s3.endpoint,
+        s3_access_key=s3.access_key,
+        s3_secret_key=s3.secret_key,
+        s3_region=s3.region,
+        s3_bucket=CERTIFICATE_BUCKET,
     )
     async with AsyncTestClient(create_app(settings, now=clock)) as test_client:
         yield test_client

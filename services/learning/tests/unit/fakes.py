@@ -14,12 +14,14 @@ import msgspec
 
 from coursemesh.contracts import Envelope, Event, envelope
 from coursemesh.learning.app.ports import (
+    CertificateFileError,
     EnrollmentRow,
     LibraryEntry,
     PlayerTransaction,
     SortKey,
     StaffTransaction,
 )
+from coursemesh.learning.domain.certificate import Certificate, Organization
 from coursemesh.learning.domain.model import (
     Completion,
     Course,
@@ -45,6 +47,8 @@ class State:
     completions: dict[uuid.UUID, dict[uuid.UUID, Completion]] = field(default_factory=dict)
     history: list[tuple[uuid.UUID, Completion, int, str]] = field(default_factory=list)
     staff: set[tuple[uuid.UUID, str]] = field(default_factory=set)
+    organizations: dict[uuid.UUID, Organization] = field(default_factory=dict)
+    certificates: dict[uuid.UUID, Certificate] = field(default_factory=dict)
 
 
 class FakeEvents:
@@ -118,6 +122,27 @@ class FakeStore:
 
     async def workouts(self, workout_ids: set[uuid.UUID]) -> dict[uuid.UUID, Workout]:
         return {w: self.state.workouts[w] for w in workout_ids if w in self.state.workouts}
+
+    async def organization(self, organization_id: uuid.UUID) -> Organization | None:
+        return self.state.organizations.get(organization_id)
+
+    async def issue_certificate(self, certificate: Certificate) -> Certificate:
+        for kept in self.state.certificates.values():
+            if (kept.entitlement_id, kept.run) == (certificate.entitlement_id, certificate.run):
+                return kept
+        self.state.certificates[certificate.certificate_id] = certificate
+        return certificate
+
+    async def latest_certificate(self, entitlement_id: uuid.UUID) -> Certificate | None:
+        runs = [c for c in self.state.certificates.values() if c.entitlement_id == entitlement_id]
+        return max(runs, key=lambda c: c.run, default=None)
+
+    async def certificate(self, certificate_id: uuid.UUID) -> Certificate | None:
+        return self.state.certificates.get(certificate_id)
+
+    async def certificate_stored(self, certificate_id: uuid.UUID) -> None:
+        kept = self.state.certificates[certificate_id]
+        self.state.certificates[certificate_id] = msgspec.structs.replace(kept, stored=True)
 
     async def library(self, user_id: str) -> list[LibraryEntry]:
         entries = []
@@ -209,7 +234,22 @@ class FakeReader:
             enrollment=self.state.enrollments.get(entitlement.entitlement_id),
             completed_item_ids=sorted(str(i) for i in done),
             completed_workout_ids=sorted({str(c.workout_id) for c in done.values()}),
+            certificate_id=_run_certificate(self.state, entitlement.entitlement_id),
         )
+
+
+def _run_certificate(state: State, entitlement_id: uuid.UUID) -> uuid.UUID | None:
+    enrollment = state.enrollments.get(entitlement_id)
+    if enrollment is None or enrollment.completed_at is None:
+        return None
+    return next(
+        (
+            c.certificate_id
+            for c in state.certificates.values()
+            if (c.entitlement_id, c.run) == (entitlement_id, enrollment.restart_count)
+        ),
+        None,
+    )
 
 
 class FakeStorage:
@@ -344,3 +384,29 @@ def snapshot_of(state: State) -> bytes:
             len(state.history),
         ]
     )
+
+
+class FakeCertificateFiles:
+    """The object store of certificates' PDFs; ``broken`` makes every call fail."""
+
+    def __init__(self) -> None:
+        self.objects: dict[uuid.UUID, bytes] = {}
+        self.puts = 0
+        self.broken = False
+
+    async def put(self, certificate_id: uuid.UUID, pdf: bytes) -> None:
+        if self.broken:
+            raise CertificateFileError("the store is down")
+        self.puts += 1
+        self.objects[certificate_id] = pdf
+
+    async def get(self, certificate_id: uuid.UUID) -> bytes:
+        if self.broken or certificate_id not in self.objects:
+            raise CertificateFileError("the store is down")
+        return self.objects[certificate_id]
+
+
+def fake_render(certificate: Certificate) -> bytes:
+    """A stand-in PDF: the fields a certificate prints."""
+    printed = (certificate.certificate_id, certificate.learner_name, certificate.course_name)
+    return "|".join(str(p) for p in printed).encode()

@@ -76,6 +76,7 @@ def _view(
     enrollment: Enrollment | None = None,
     curriculum: Curriculum = CURRICULUM,
     duration_days: int | None = 5,
+    certificate_id: uuid.UUID | None = None,
 ) -> CourseView:
     items = {i.item_id: i.workout_id for d in curriculum.days for i in d.items}
     return CourseView(
@@ -102,6 +103,7 @@ def _view(
         completed_item_ids=sorted(str(i) for i in completed),
         completed_workout_ids=sorted({str(items.get(i, GONE)) for i in completed}),
         today=date(2025, 3, 3),
+        certificate_id=certificate_id,
     )
 
 
@@ -149,6 +151,22 @@ def test_fast_and_plain_answers_are_the_same_bytes() -> None:
     assert answer["days"][3]["items"][0]["workout"] is None  # GONE has no workout row
     assert answer["days"][1] == {"dayOffset": 1, "isRest": True, "items": []}
     _same(_view(items, enrollment=ENROLLED), rendered)  # everything completed
+
+
+def test_the_certificate_id_follows_the_shared_days_in_both_answers() -> None:
+    rendered = CourseReadModel()
+    items = [i.item_id for d in DAYS for i in d.items]
+    certificate_id = uuid.UUID("0195f0a0-0000-4000-8000-0000000000ce")
+    before = msgspec.json.decode(_same(_view(items[:2], enrollment=ENROLLED), rendered))
+    done = _view(items, enrollment=ENROLLED, certificate_id=certificate_id)
+    after = msgspec.json.decode(_same(done, rendered))
+    assert before["certificateId"] is None
+    assert after["certificateId"] == str(certificate_id)
+    assert list(after)[-1] == "certificateId"
+    assert (
+        after["days"]
+        == msgspec.json.decode(_same(_view(items, enrollment=ENROLLED), rendered))["days"]
+    )  # the same shared days with or without a certificate
 
 
 def test_a_course_without_a_curriculum_renders_empty_days() -> None:

@@ -57,6 +57,9 @@ class CourseCompleted(Event, frozen=True, kw_only=True):
     course_id: uuid.UUID
     organization_id: uuid.UUID
     completed_at: UtcDateTime
+    certificate_id: uuid.UUID | None = None
+    """The certificate issued for this run (``GET /public/certificates/:id``); None in events
+    published before certificates existed."""
 
 
 @event("learning.course.restarted.v1")

@@ -129,6 +129,11 @@ SERVICES: tuple[ServiceSpec, ...] = (
             "SMTP_PORT": lambda e, _r: str(e.smtp_port),
             "MAIL_FROM": _const("coursemesh <reminders@coursemesh.local>"),
             "REMINDER_KEY": lambda e, _r: e.reminder_key or "",
+            "S3_ENDPOINT": lambda e, _r: e.s3_endpoint,
+            "S3_ACCESS_KEY": lambda e, _r: e.s3_access_key,
+            "S3_SECRET_KEY": lambda e, _r: e.s3_secret_key,
+            "S3_BUCKET": _const("coursemesh-certificates"),
+            "S3_REGION": lambda e, _r: e.s3_region,
         },
     ),
     ServiceSpec(
@@ -154,7 +159,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
 )
 
 #: Buckets the stack creates before services start.
-S3_BUCKETS: tuple[str, ...] = ("coursemesh-audio",)
+S3_BUCKETS: tuple[str, ...] = ("coursemesh-audio", "coursemesh-certificates")
 
 
 def service(name: str) -> ServiceSpec:

@@ -4,6 +4,7 @@ on. Handlers reach it with :func:`runtime`."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,9 +15,12 @@ from litestar import Litestar, Request
 
 from coursemesh.chassis.app import ServiceContext, runtime_of
 from coursemesh.chassis.db import Database
+from coursemesh.chassis.objects import S3Bucket
+from coursemesh.learning.adapters.certificate_files import S3CertificateFiles
+from coursemesh.learning.adapters.certificate_pdf import render_certificate
 from coursemesh.learning.adapters.storage import SqlPlayerStorage, SqlStaffStorage
 from coursemesh.learning.app.courses import CourseReadModel
-from coursemesh.learning.app.ports import Now
+from coursemesh.learning.app.ports import CertificateFiles, Now, RenderCertificate
 from coursemesh.learning.settings import Settings
 
 
@@ -32,6 +36,8 @@ class Runtime:
     courses: CourseReadModel  # the player's read model: curricula and their rendered days
     player: SqlPlayerStorage
     staff: SqlStaffStorage
+    certificate_files: CertificateFiles
+    render_certificate: RenderCertificate
 
 
 @asynccontextmanager
@@ -39,6 +45,8 @@ async def bootstrap(ctx: ServiceContext[Any], *, now: Now = system_now) -> Async
     """The runtime on the running service's database; ``now`` is the clock (a test passes a
     fixed one through ``create_app(now=...)``)."""
     courses = CourseReadModel()
+    certificate_files = S3CertificateFiles(certificate_bucket(ctx.settings))
+    await certificate_files.ensure_bucket()
     yield Runtime(
         settings=ctx.settings,
         database=ctx.db,
@@ -46,6 +54,20 @@ async def bootstrap(ctx: ServiceContext[Any], *, now: Now = system_now) -> Async
         courses=courses,
         player=SqlPlayerStorage(ctx.db, courses),
         staff=SqlStaffStorage(ctx.db),
+        certificate_files=certificate_files,
+        render_certificate=functools.partial(
+            render_certificate, verify_base_url=ctx.settings.public_base_url
+        ),
+    )
+
+
+def certificate_bucket(settings: Settings) -> S3Bucket:
+    return S3Bucket(
+        endpoint=settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        bucket=settings.s3_bucket,
+        region=settings.s3_region,
     )
 
 

@@ -13,6 +13,7 @@ from coursemesh.learning.adapters.reminders import ReminderWorker
 from coursemesh.learning.app.ports import Now
 from coursemesh.learning.bootstrap import bootstrap, runtime, system_now
 from coursemesh.learning.events.projections import subscriptions
+from coursemesh.learning.http.certificates import CERTIFICATE_ROUTES
 from coursemesh.learning.http.clock import provide_clock
 from coursemesh.learning.http.player import PlayerController, open_course
 from coursemesh.learning.http.reminders import ReminderController, UnsubscribeController
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, now: Now = system_now) -> Li
             StaffController,
             ReminderController,
             UnsubscribeController,
+            *CERTIFICATE_ROUTES,
         ],
         workers=[("reminder-sender", send_reminders)],
         subscriptions=subscriptions(),

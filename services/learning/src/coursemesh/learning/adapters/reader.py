@@ -51,7 +51,8 @@ SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
                    WHERE x.workout_id = ANY(k.ids)) END AS workouts,
        n.entitlement_id AS enrolled_id, n.start_date, n.completed_at, n.restart_count,
        n.last_activity_at, n.version AS enrollment_version,
-       d.item_ids AS completed_item_ids, d.workout_ids AS completed_workout_ids
+       d.item_ids AS completed_item_ids, d.workout_ids AS completed_workout_ids,
+       z.certificate_id
   FROM entitlements e
   LEFT JOIN courses c ON c.course_id = e.course_id
   LEFT JOIN enrollments n ON n.entitlement_id = e.entitlement_id
@@ -68,6 +69,9 @@ SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
       SELECT array_agg(x.item_id::text ORDER BY x.item_id) AS item_ids,
              array_agg(DISTINCT x.workout_id::text) AS workout_ids
         FROM completions x WHERE x.entitlement_id = e.entitlement_id) d
+  -- the run's certificate, while the run is completed
+  LEFT JOIN certificates z ON z.entitlement_id = e.entitlement_id
+        AND z.run = n.restart_count AND n.completed_at IS NOT NULL
  WHERE e.user_id = $1 AND e.course_id = $2
 """
 
@@ -114,6 +118,7 @@ class SqlPlayerReader:
             enrollment=None if row["enrolled_id"] is None else _enrollment(row),
             completed_item_ids=[] if item_ids is None else item_ids,
             completed_workout_ids=[] if workout_ids is None else sorted(workout_ids),
+            certificate_id=row["certificate_id"],
         )
 
     def _curriculum(

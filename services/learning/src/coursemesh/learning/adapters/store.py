@@ -13,14 +13,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursemesh.learning.adapters.tables import (
+    certificates,
     completion_history,
     completions,
     courses,
     enrollments,
     entitlements,
+    organizations,
     workouts,
 )
 from coursemesh.learning.app.ports import EnrollmentRow, LibraryEntry, SortKey
+from coursemesh.learning.domain.certificate import Certificate, Organization
 from coursemesh.learning.domain.model import (
     Completion,
     Course,
@@ -63,6 +66,25 @@ def _enrollment(row: _Row) -> Enrollment:
         restart_count=row.restart_count,
         last_activity_at=row.last_activity_at,
         version=row.version,
+    )
+
+
+def _certificate(row: _Row) -> Certificate:
+    return Certificate(
+        certificate_id=row.certificate_id,
+        entitlement_id=row.entitlement_id,
+        run=row.run,
+        user_id=row.user_id,
+        course_id=row.course_id,
+        organization_id=row.organization_id,
+        learner_name=row.learner_name,
+        course_name=row.course_name,
+        organization_name=row.organization_name,
+        organization_logo_url=row.organization_logo_url,
+        completed_on=row.completed_on,
+        issued_at=row.issued_at,
+        revoked_at=row.revoked_at,
+        stored=row.stored_at is not None,
     )
 
 
@@ -280,6 +302,65 @@ class SqlStore:
             )
             for r in await self._session.execute(query)
         ]
+
+    # --- certificates ------------------------------------------------------------------------
+
+    async def organization(self, organization_id: uuid.UUID) -> Organization | None:
+        row = (
+            await self._session.execute(
+                sa.select(organizations).where(organizations.c.organization_id == organization_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return Organization(
+            organization_id=row.organization_id, name=row.name, logo_url=row.logo_url
+        )
+
+    async def issue_certificate(self, certificate: Certificate) -> Certificate:
+        values = msgspec.structs.asdict(certificate)
+        del values["stored"]
+        await self._session.execute(
+            pg_insert(certificates).values(**values).on_conflict_do_nothing()
+        )
+        # The run's certificate: this one, or the one a completion of the run issued before.
+        row = (
+            await self._session.execute(
+                sa.select(certificates).where(
+                    certificates.c.entitlement_id == certificate.entitlement_id,
+                    certificates.c.run == certificate.run,
+                )
+            )
+        ).one()
+        return _certificate(row)
+
+    async def latest_certificate(self, entitlement_id: uuid.UUID) -> Certificate | None:
+        row = (
+            await self._session.execute(
+                sa.select(certificates)
+                .where(certificates.c.entitlement_id == entitlement_id)
+                .order_by(certificates.c.run.desc())
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else _certificate(row)
+
+    async def certificate(self, certificate_id: uuid.UUID) -> Certificate | None:
+        row = (
+            await self._session.execute(
+                sa.select(certificates).where(certificates.c.certificate_id == certificate_id)
+            )
+        ).first()
+        return None if row is None else _certificate(row)
+
+    async def certificate_stored(self, certificate_id: uuid.UUID) -> None:
+        await self._session.execute(
+            sa.update(certificates)
+            .where(
+                certificates.c.certificate_id == certificate_id, certificates.c.stored_at.is_(None)
+            )
+            .values(stored_at=sa.func.now())
+        )
 
     # --- staff -------------------------------------------------------------------------------
 

@@ -175,3 +175,36 @@ reminder_sends = sa.Table(
         "ix_reminder_sends_due", "next_attempt_at", postgresql_where=sa.text("sent_at IS NULL")
     ),
 )
+
+# --- certificates (owned by learning) ------------------------------------------------------
+
+# catalog's organizations, for the branding a certificate prints.
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("organization_id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("logo_url", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# One per completed run of an enrollment; everything printed is captured at issue.
+certificates = sa.Table(
+    "certificates",
+    metadata,
+    sa.Column("certificate_id", sa.Uuid, primary_key=True),
+    sa.Column("entitlement_id", sa.Uuid, nullable=False),
+    sa.Column("run", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("course_id", sa.Uuid, nullable=False),
+    sa.Column("organization_id", sa.Uuid, nullable=False),
+    sa.Column("learner_name", sa.Text, nullable=False),
+    sa.Column("course_name", sa.Text, nullable=False),
+    sa.Column("organization_name", sa.Text),
+    sa.Column("organization_logo_url", sa.Text),
+    sa.Column("completed_on", sa.Date, nullable=False),
+    sa.Column("issued_at", _TZ, nullable=False),
+    sa.Column("stored_at", _TZ),  # the PDF is in the object store
+    sa.Column("revoked_at", _TZ),
+    sa.UniqueConstraint("entitlement_id", "run", name="uq_certificates_entitlement_run"),
+)

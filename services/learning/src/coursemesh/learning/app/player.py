@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import msgspec
+
 from coursemesh.contracts.learning import (
     CourseCompleted,
     CourseRestarted,
@@ -17,6 +19,7 @@ from coursemesh.contracts.learning import (
     WorkoutCompleted,
 )
 from coursemesh.learning.app.ports import LibraryEntry, PlayerStorage, PlayerStore
+from coursemesh.learning.domain.certificate import issue
 from coursemesh.learning.domain.model import (
     Clock,
     Completion,
@@ -143,7 +146,10 @@ async def mark_complete(
     workout_id: uuid.UUID,
     day_offset: int | None,
     clock: Clock,
+    learner: str | None = None,
 ) -> CompletionOutcome:
+    """``learner``: the learner's name (the token's ``name`` claim), printed on the certificate a
+    completion of the course issues."""
     async with storage.transaction() as tx:
         store = tx.store
         entitlement = owned(await store.entitlement(user_id, course_id))
@@ -178,6 +184,22 @@ async def mark_complete(
             )
         completed_at = outcome.enrollment.completed_at
         if outcome.course_completed_version is not None and completed_at is not None:
+            # Once per run: a run completed again after an unmark finds its certificate.
+            certificate = await store.issue_certificate(
+                issue(
+                    certificate_id=uuid.uuid4(),  # random: the public link must not be guessable
+                    entitlement_id=entitlement.entitlement_id,
+                    run=outcome.enrollment.restart_count,
+                    user_id=entitlement.user_id,
+                    course_id=entitlement.course_id,
+                    organization_id=entitlement.organization_id,
+                    learner=learner,
+                    course_name=course.details.name,
+                    organization=await store.organization(entitlement.organization_id),
+                    completed_on=clock.today,
+                    now=clock.now,
+                )
+            )
             tx.events.publish(
                 CourseCompleted(
                     entitlement_id=entitlement.entitlement_id,
@@ -185,10 +207,12 @@ async def mark_complete(
                     course_id=entitlement.course_id,
                     organization_id=entitlement.organization_id,
                     completed_at=completed_at,
+                    certificate_id=certificate.certificate_id,
                 ),
                 aggregate_id=entitlement.entitlement_id,
                 aggregate_version=outcome.course_completed_version,
             )
+            outcome = msgspec.structs.replace(outcome, certificate=certificate)
         await store.save_enrollment(outcome.enrollment)
     return outcome
 

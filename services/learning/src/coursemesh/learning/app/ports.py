@@ -14,6 +14,7 @@ import msgspec
 
 from coursemesh.chassis.staff import StaffDirectory
 from coursemesh.chassis.transaction import EventSink
+from coursemesh.learning.domain.certificate import Certificate, Organization
 from coursemesh.learning.domain.model import (
     Completion,
     Course,
@@ -91,6 +92,22 @@ class PlayerStore(Protocol):
     async def workouts(self, workout_ids: set[uuid.UUID]) -> dict[uuid.UUID, Workout]: ...
 
     async def library(self, user_id: str) -> list[LibraryEntry]: ...
+
+    async def organization(self, organization_id: uuid.UUID) -> Organization | None: ...
+
+    async def issue_certificate(self, certificate: Certificate) -> Certificate:
+        """Keep ``certificate`` unless its run has one already; the run's certificate."""
+        ...
+
+    async def latest_certificate(self, entitlement_id: uuid.UUID) -> Certificate | None:
+        """The enrollment's certificate of its latest completed run."""
+        ...
+
+    async def certificate(self, certificate_id: uuid.UUID) -> Certificate | None: ...
+
+    async def certificate_stored(self, certificate_id: uuid.UUID) -> None:
+        """Remember that the certificate's PDF is in the object store."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +204,19 @@ class ReminderStore(Protocol):
 
 class ReminderStorage(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[ReminderStore]: ...
+
+
+class CertificateFileError(Exception):
+    """The object store could not keep or give back a certificate's PDF."""
+
+
+class CertificateFiles(Protocol):
+    """Where certificates' PDFs are kept, by certificate id."""
+
+    async def put(self, certificate_id: uuid.UUID, pdf: bytes) -> None: ...
+
+    async def get(self, certificate_id: uuid.UUID) -> bytes: ...
+
+
+#: Renders a certificate's PDF; the same certificate always gives the same bytes.
+RenderCertificate = Callable[[Certificate], bytes]

@@ -121,6 +121,7 @@ class PlayerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     enrollment: Enrollment | None
     completed_item_ids: list[str]
     completed_workout_ids: list[str]  # distinct, sorted
+    certificate_id: uuid.UUID | None = None  # the certificate of the run, once it is completed
 
 
 class Clock(msgspec.Struct, frozen=True, kw_only=True):

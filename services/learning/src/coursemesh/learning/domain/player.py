@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from coursemesh.chassis.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from coursemesh.learning.domain.certificate import Certificate
 from coursemesh.learning.domain.model import (
     EMPTY_CURRICULUM,
     Access,
@@ -215,6 +216,7 @@ class CourseView(msgspec.Struct, frozen=True, kw_only=True):
     completed_item_ids: list[str]
     completed_workout_ids: list[str]
     today: date
+    certificate_id: uuid.UUID | None = None  # the completed run's certificate
 
 
 def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
@@ -233,6 +235,7 @@ def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
         completed_item_ids=snapshot.completed_item_ids,
         completed_workout_ids=snapshot.completed_workout_ids,
         today=today,
+        certificate_id=snapshot.certificate_id,
     )
 
 
@@ -312,6 +315,7 @@ class CompletionOutcome(msgspec.Struct, frozen=True, kw_only=True):
     curriculum_version: int | None
     workout_completed_version: int | None = None
     course_completed_version: int | None = None
+    certificate: Certificate | None = None  # issued (or found) by this completion of the course
 
 
 def after_mark(

@@ -26,6 +26,7 @@ from coursemesh.contracts.catalog import (
     CoursePublished,
     CurriculumChanged,
     MembershipChanged,
+    OrganizationUpserted,
     WorkoutDeleted,
     WorkoutUpserted,
 )
@@ -37,6 +38,7 @@ from coursemesh.learning.adapters.tables import (
     enrollments,
     entitlements,
     memberships,
+    organizations,
     workouts,
 )
 
@@ -224,6 +226,37 @@ async def on_entitlements_changed(uow: Transaction, envs: Sequence[Envelope[Any]
         ],
         key=["entitlement_id"],
     )
+    await revoke_certificates(uow, [env.payload.entitlement_id for env in envs])
+
+
+# A certificate attests access that was paid for: once its entitlement is revoked (refund, staff
+# revocation) it is revoked for good, even if the entitlement is reactivated later. Read from the
+# projection, not the events, so a late older event cannot revoke what a newer one left active.
+_REVOKE_CERTIFICATES = """
+UPDATE certificates c SET revoked_at = coalesce(e.access_revoked_at, now())
+  FROM entitlements e
+ WHERE c.entitlement_id = e.entitlement_id AND e.entitlement_id = ANY($1::uuid[])
+   AND (e.status = 'revoked' OR e.access_revoked_at IS NOT NULL) AND c.revoked_at IS NULL
+"""
+
+
+async def revoke_certificates(uow: Transaction, entitlement_ids: list[Any]) -> None:
+    await (await uow.driver()).execute(_REVOKE_CERTIFICATES, entitlement_ids)
+
+
+async def on_organization_upserted(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    payload: OrganizationUpserted = env.payload
+    await upsert_if_newer(
+        uow.session,
+        organizations,
+        {
+            "organization_id": payload.organization_id,
+            "name": payload.name,
+            "logo_url": payload.logo_url,
+            "version": env.aggregate_version,
+        },
+        key=["organization_id"],
+    )
 
 
 on_membership_changed = membership_projector(memberships)
@@ -240,6 +273,7 @@ def subscriptions() -> list[Subscription]:
             WorkoutDeleted: on_workout_deleted,
             EntitlementChangedV2: Batched(on_entitlements_changed),
             MembershipChanged: on_membership_changed,
+            OrganizationUpserted: on_organization_upserted,
         },
         # A buyer's entitlement is applied only after the catalog events that existed by then
         # (the course commerce sold, its curriculum and publication), so the player never
@@ -272,5 +306,11 @@ PROJECTIONS = (
         tables=(memberships,),
         handlers={MembershipChanged: on_membership_changed},
         description="catalog's memberships: who is staff of an organization",
+    ),
+    Projection(
+        "organizations",
+        tables=(organizations,),
+        handlers={OrganizationUpserted: on_organization_upserted},
+        description="catalog's organizations: the branding certificates print",
     ),
 )

@@ -15,7 +15,7 @@ from coursemesh.chassis.consistency import CONSISTENT_READ
 from coursemesh.chassis.fastroute import FastRoute
 from coursemesh.chassis.openapi import SELF_AUTHENTICATED, problems
 from coursemesh.chassis.responses import EncodedJson
-from coursemesh.learning.app import player
+from coursemesh.learning.app import certificates, player
 from coursemesh.learning.bootstrap import runtime
 from coursemesh.learning.domain.model import Clock, Enrollment
 from coursemesh.learning.domain.player import CompletionOutcome, current_day_offset
@@ -179,9 +179,15 @@ class PlayerController(Controller):
         data: JSONBody[CompleteRequest | None] = None,
     ) -> CompletionOut:
         day_offset = None if data is None else data.day_offset
+        found = runtime(request)
         result = await player.mark_complete(
-            runtime(request).player, principal.sub, course_id, workout_id, day_offset, clock
+            found.player, principal.sub, course_id, workout_id, day_offset, clock, principal.name
         )
+        if result.certificate is not None and not result.certificate.stored:
+            # After the completion committed: the object store is not called under its lock.
+            await certificates.keep_pdf(
+                found.player, found.certificate_files, found.render_certificate, result.certificate
+            )
         return _completion_out(workout_id, result)
 
     @delete(

@@ -59,6 +59,7 @@ def player_course(view: CourseView) -> PlayerCourse:
         completed_course_workout_ids=sorted({uuid.UUID(w) for w in view.completed_workout_ids}),
         completed_item_ids=sorted(done),
         progress=Progress(completed=len(done), total=sum(len(d.items) for d in days)),
+        certificate_id=view.certificate_id,
     )
 
 
@@ -189,6 +190,7 @@ def render_player_course(view: CourseView, courses: CourseReadModel) -> bytes:
         completed_course_workout_ids=view.completed_workout_ids,
         completed_item_ids=view.completed_item_ids,
         progress=Progress(completed=len(view.completed_item_ids), total=days.total),
+        certificate_id=view.certificate_id,
     )
     # `{head}` and `{tail}` always have fields, so dropping the brace between them leaves
     # `{head,"days":[...],tail}`.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -89,6 +89,7 @@ class PlayerCourse(_Out, frozen=True):
     completed_course_workout_ids: list[uuid.UUID]
     completed_item_ids: list[uuid.UUID]
     progress: Progress
+    certificate_id: uuid.UUID | None  # once the run is completed (GET …/certificate)
 
 
 class PlayerCourseHead(_Out, frozen=True):
@@ -113,6 +114,7 @@ class PlayerCourseTail(_Out, frozen=True):
     completed_course_workout_ids: list[str]
     completed_item_ids: list[str]
     progress: Progress
+    certificate_id: uuid.UUID | None
 
 
 class OccurrenceOut(_Out, frozen=True):
@@ -189,3 +191,16 @@ class ReminderOut(_Out, frozen=True):
 
 class UnsubscribeOut(_Out, frozen=True):
     enabled: bool
+
+
+class PublicCertificate(_Out, frozen=True):
+    """What anyone holding a certificate's link may check: what the certificate prints, and
+    whether it still stands."""
+
+    certificate_id: uuid.UUID
+    learner_name: str
+    course_name: str
+    organization_name: str | None
+    organization_logo_url: str | None
+    completed_on: date
+    status: Literal["valid", "revoked"]
