@@ -24,6 +24,7 @@ from coursemesh.learning.domain.model import (
     Day,
     Enrollment,
     Entitlement,
+    Pause,
     PlayerSnapshot,
     Workout,
 )
@@ -215,6 +216,7 @@ class CourseView(msgspec.Struct, frozen=True, kw_only=True):
     completed_item_ids: list[str]
     completed_workout_ids: list[str]
     today: date
+    pauses: list[Pause] = []  # every run's, oldest first
 
 
 def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
@@ -233,6 +235,7 @@ def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
         completed_item_ids=snapshot.completed_item_ids,
         completed_workout_ids=snapshot.completed_workout_ids,
         today=today,
+        pauses=snapshot.pauses,
     )
 
 
