@@ -67,6 +67,7 @@ class PauseController(Controller):
         clock: NamedDependency[Clock],
         course_id: FromPath[uuid.UUID],
     ) -> PauseState:
+        """Pause the caller's course: the current day stands still, no day opens till resumed."""
         outcome = await pauses.pause(runtime(request).player, principal.sub, course_id, clock)
         return pause_state(outcome)
 
@@ -78,6 +79,7 @@ class PauseController(Controller):
         clock: NamedDependency[Clock],
         course_id: FromPath[uuid.UUID],
     ) -> PauseState:
+        """Resume the caller's course: the schedule moves by the whole days paused."""
         outcome = await pauses.resume(runtime(request).player, principal.sub, course_id, clock)
         return pause_state(outcome)
 
@@ -96,6 +98,7 @@ class StaffPauseController(Controller):
         course_id: FromPath[uuid.UUID],
         entitlement_id: FromPath[uuid.UUID],
     ) -> PauseState:
+        """Staff: pause the course for one buyer (``tz``: the buyer's zone)."""
         outcome = await pauses.staff_pause(
             runtime(request).player, principal.sub, org_id, course_id, entitlement_id, clock
         )
@@ -111,6 +114,7 @@ class StaffPauseController(Controller):
         course_id: FromPath[uuid.UUID],
         entitlement_id: FromPath[uuid.UUID],
     ) -> PauseState:
+        """Staff: resume the course for one buyer (``tz``: the buyer's zone)."""
         outcome = await pauses.staff_resume(
             runtime(request).player, principal.sub, org_id, course_id, entitlement_id, clock
         )
@@ -127,6 +131,7 @@ class StaffPauseController(Controller):
         entitlement_id: FromPath[uuid.UUID],
         data: JSONBody[UnlockRequest],
     ) -> PauseState:
+        """Staff: open every day of a daily-release course for one buyer (audited reason)."""
         outcome = await pauses.unlock(
             runtime(request).player,
             principal.sub,
