@@ -92,6 +92,7 @@ def schedule(
     pauses: Sequence[Pause],
     today: date,
 ) -> Schedule:
+    """Where the buyer stands today (the player asks on every read: no pause, no loop)."""
     if enrollment is None:
         return Schedule(
             release_mode=course.release_mode,
@@ -101,14 +102,19 @@ def schedule(
             paused_days=0,
             unlocked=False,
         )
-    plan = schedule_of_row(
-        enrollment.start_date,
-        run_pauses(pauses, enrollment.restart_count),
-        today,
-        course.max_pause_days,
+    paused_days, paused_since = (
+        _paused(run_pauses(pauses, enrollment.restart_count), today, course.max_pause_days)
+        if pauses
+        else (0, None)
     )
-    return msgspec.structs.replace(
-        plan, release_mode=course.release_mode, unlocked=enrollment.unlocked_at is not None
+    start = enrollment.start_date
+    return Schedule(
+        release_mode=course.release_mode,
+        start_date=start,
+        current_day_offset=None if start is None else (today - start).days - paused_days,
+        paused_since=paused_since,
+        paused_days=paused_days,
+        unlocked=enrollment.unlocked_at is not None,
     )
 
 
@@ -116,20 +122,28 @@ def schedule_of_row(
     start: date | None, pauses: Sequence[Pause], today: date, max_pause_days: int | None
 ) -> Schedule:
     """The current day and the pause under way from the run's ``pauses`` (release ``open``,
-    not unlocked: :func:`schedule` sets those)."""
-    used = _resumed_days(pauses)
-    under_way = next((p for p in pauses if p.resumed_on is None), None)
-    paused_days = used
-    if under_way is not None:
-        paused_days += counted_days((today - under_way.paused_on).days, used, max_pause_days)
+    not unlocked: what the drill-down shows)."""
+    paused_days, paused_since = _paused(pauses, today, max_pause_days)
     return Schedule(
         release_mode=OPEN,
         start_date=start,
         current_day_offset=None if start is None else (today - start).days - paused_days,
-        paused_since=None if under_way is None else under_way.paused_on,
+        paused_since=paused_since,
         paused_days=paused_days,
         unlocked=False,
     )
+
+
+def _paused(
+    pauses: Sequence[Pause], today: date, max_pause_days: int | None
+) -> tuple[int, date | None]:
+    """The run's paused days until ``today``, and the day the pause under way began."""
+    used = _resumed_days(pauses)
+    under_way = next((p for p in pauses if p.resumed_on is None), None)
+    if under_way is None:
+        return used, None
+    elapsed = (today - under_way.paused_on).days
+    return used + counted_days(elapsed, used, max_pause_days), under_way.paused_on
 
 
 def require_day_open(plan: Schedule, day_offset: int) -> None:
