@@ -115,6 +115,8 @@ async def test_pause_and_resume_shift_the_schedule_by_whole_days(
     assert [(p["pausedOn"], p["resumedOn"], p["pausedBy"]) for p in body["pauses"]] == [
         ("2025-03-04", "2025-03-07", BUYER)
     ]
+    library = await client.get("/me/courses", params={"tz": "Europe/Berlin"}, headers=headers)
+    assert library.json()["courses"][0]["currentDayOffset"] == 1  # the library agrees
     async with db.reading() as conn:
         types = await conn.fetch("SELECT type FROM outbox WHERE type LIKE 'learning.enrollment%'")
     assert [r["type"] for r in types] == [

@@ -345,6 +345,9 @@ class SqlStore:
                 enrollments.c.start_date,
                 enrollments.c.completed_at,
                 _completed_count(entitlements.c.entitlement_id).label("completed_items"),
+                sa.func.coalesce(enrollments.c.restart_count, 0).label("restart_count"),
+                courses.c.max_pause_days,
+                _pauses_json(entitlements.c.entitlement_id).label("pauses"),
             )
             .select_from(
                 entitlements.outerjoin(
@@ -370,6 +373,9 @@ class SqlStore:
                 completed_items=r.completed_items,
                 start_date=r.start_date,
                 completed_at=r.completed_at,
+                restart_count=r.restart_count,
+                max_pause_days=r.max_pause_days,
+                pauses=[] if r.pauses is None else PAUSES.decode(r.pauses),
             )
             for r in await self._session.execute(query)
         ]

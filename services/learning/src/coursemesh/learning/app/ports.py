@@ -37,6 +37,9 @@ class LibraryEntry(msgspec.Struct, frozen=True, kw_only=True):
     completed_items: int
     start_date: date | None
     completed_at: datetime | None
+    restart_count: int = 0
+    max_pause_days: int | None = None  # the course's
+    pauses: list[Pause] = []  # every run's, oldest first
 
 
 class EnrollmentRow(msgspec.Struct, frozen=True, kw_only=True):
