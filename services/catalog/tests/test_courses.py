@@ -102,6 +102,30 @@ async def test_trainer_flow_edit_metadata(api: Api, db: Database) -> None:
     assert curriculum.aggregate_version == 4
 
 
+async def test_trainer_sets_daily_release_and_pause_limits(api: Api, db: Database) -> None:
+    org = await api.create_org()
+    course = await api.create_course(org, duration_days=3)
+    url = f"/organizations/{org}/courses/{course}"
+    r = await api.request(
+        "PATCH", url, json={"releaseMode": "daily", "maxPauses": 2, "maxPauseDays": 7}
+    )
+    body = r.json()
+    assert (body["releaseMode"], body["maxPauses"], body["maxPauseDays"]) == ("daily", 2, 7)
+    details = (await outbox_events(db, "catalog.course.details_changed.v1"))[-1].payload
+    assert (details.release_mode, details.max_pauses, details.max_pause_days) == ("daily", 2, 7)
+    # Another edit keeps them; null is unlimited again.
+    r = await api.request("PATCH", url, json={"name": "Renamed", "maxPauses": None})
+    assert (r.json()["releaseMode"], r.json()["maxPauses"], r.json()["maxPauseDays"]) == (
+        "daily",
+        None,
+        7,
+    )
+    before = await table_state(db)
+    for bad in ({"releaseMode": "weekly"}, {"maxPauses": -1}, {"maxPauseDays": "3"}):
+        assert (await api.request("PATCH", url, json=bad)).status_code == 400
+    assert await table_state(db) == before
+
+
 async def test_trainer_flow_shrinking_duration_below_a_set_day_is_refused(
     api: Api, db: Database
 ) -> None:

@@ -50,6 +50,8 @@ EXPECTED = {
         "learning.workout.completed.v1",
         "learning.course.completed.v1",
         "learning.course.restarted.v1",
+        "learning.enrollment.paused.v1",
+        "learning.enrollment.resumed.v1",
     },
     "customgen": {
         "customgen.custom_course.requested.v1",

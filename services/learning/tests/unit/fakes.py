@@ -31,6 +31,7 @@ from coursemesh.learning.domain.model import (
     Enrollment,
     Entitlement,
     Item,
+    Pause,
     PlayerSnapshot,
     Workout,
 )
@@ -49,6 +50,7 @@ class State:
     staff: set[tuple[uuid.UUID, str]] = field(default_factory=set)
     organizations: dict[uuid.UUID, Organization] = field(default_factory=dict)
     certificates: dict[uuid.UUID, Certificate] = field(default_factory=dict)
+    pauses: dict[uuid.UUID, list[Pause]] = field(default_factory=dict)
 
 
 class FakeEvents:
@@ -165,6 +167,22 @@ class FakeStore:
             )
         return entries
 
+    async def entitlement_by_id(self, entitlement_id: uuid.UUID) -> Entitlement | None:
+        return self.state.entitlements.get(entitlement_id)
+
+    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        return (organization_id, user_id) in self.state.staff
+
+    async def pauses(self, entitlement_id: uuid.UUID) -> list[Pause]:
+        return list(self.state.pauses.get(entitlement_id, []))
+
+    async def add_pause(self, entitlement_id: uuid.UUID, pause: Pause) -> None:
+        self.state.pauses.setdefault(entitlement_id, []).append(pause)
+
+    async def close_pause(self, entitlement_id: uuid.UUID, pause: Pause) -> None:
+        rows = self.state.pauses[entitlement_id]
+        rows[:] = [pause if p.resumed_on is None else p for p in rows]
+
     async def course_organization(self, course_id: uuid.UUID) -> uuid.UUID | None:
         course = self.state.courses.get(course_id)
         return None if course is None else course.details.organization_id
@@ -235,6 +253,7 @@ class FakeReader:
             completed_item_ids=sorted(str(i) for i in done),
             completed_workout_ids=sorted({str(c.workout_id) for c in done.values()}),
             certificate_id=_run_certificate(self.state, entitlement.entitlement_id),
+            pauses=list(self.state.pauses.get(entitlement.entitlement_id, [])),
         )
 
 

@@ -17,6 +17,7 @@ from coursemesh.learning.domain.model import (
     Enrollment,
     Entitlement,
     Item,
+    Pause,
     Workout,
 )
 from coursemesh.learning.domain.player import CourseView, curriculum_length
@@ -77,6 +78,9 @@ def _view(
     curriculum: Curriculum = CURRICULUM,
     duration_days: int | None = 5,
     certificate_id: uuid.UUID | None = None,
+    release_mode: str = "open",
+    pauses: list[Pause] | None = None,
+    today: date = date(2025, 3, 3),
 ) -> CourseView:
     items = {i.item_id: i.workout_id for d in curriculum.days for i in d.items}
     return CourseView(
@@ -96,13 +100,15 @@ def _view(
             duration_days=duration_days,
             status="published",
             curriculum_version=3,
+            release_mode=release_mode,
         ),
         curriculum=curriculum,
         length=curriculum_length(curriculum.days, duration_days),
         enrollment=enrollment,
         completed_item_ids=sorted(str(i) for i in completed),
         completed_workout_ids=sorted({str(items.get(i, GONE)) for i in completed}),
-        today=date(2025, 3, 3),
+        today=today,
+        pauses=pauses or [],
         certificate_id=certificate_id,
     )
 
@@ -149,7 +155,13 @@ def test_fast_and_plain_answers_are_the_same_bytes() -> None:
         True,
     ]
     assert answer["days"][3]["items"][0]["workout"] is None  # GONE has no workout row
-    assert answer["days"][1] == {"dayOffset": 1, "isRest": True, "items": []}
+    assert answer["days"][1] == {
+        "dayOffset": 1,
+        "isRest": True,
+        "locked": False,
+        "opensOn": None,
+        "items": [],
+    }
     _same(_view(items, enrollment=ENROLLED), rendered)  # everything completed
 
 
@@ -206,3 +218,75 @@ def test_only_the_most_recently_used_courses_stay_rendered() -> None:
     _days(rendered, c, CURRICULUM, 5)
     assert _days(rendered, a, CURRICULUM, 5) is kept[a]
     assert _days(rendered, b, CURRICULUM, 5) is not kept[b]  # evicted, rendered again
+
+
+def _pause(run: int, on: date, resumed: date | None = None) -> Pause:
+    return Pause(
+        run=run,
+        paused_on=on,
+        paused_at=datetime(on.year, on.month, on.day, 8, tzinfo=UTC),
+        paused_by="user_buyer",
+        resumed_on=resumed,
+        resumed_at=None if resumed is None else datetime(2025, 3, 4, 8, tzinfo=UTC),
+        resumed_by=None if resumed is None else "user_trainer",
+        days=None if resumed is None else (resumed - on).days,
+    )
+
+
+def test_daily_release_renders_the_same_bytes_with_days_locked() -> None:
+    rendered = CourseReadModel()
+    items = [i.item_id for d in DAYS for i in d.items]
+    started = msgspec.structs.replace(ENROLLED, completed_at=None)
+    # Not started: every day locked, no date known.
+    body = _same(_view([], release_mode="daily"), rendered)
+    answer = msgspec.json.decode(body)
+    assert [d["locked"] for d in answer["days"]] == [True] * 5
+    assert [d["opensOn"] for d in answer["days"]] == [None] * 5
+    # Started 2025-03-01, today 2025-03-03: days 0-2 open, 3 and 4 locked, items hidden.
+    body = _same(_view([items[0], items[4]], enrollment=started, release_mode="daily"), rendered)
+    answer = msgspec.json.decode(body)
+    assert [d["locked"] for d in answer["days"]] == [False, False, False, True, True]
+    assert answer["days"][3] == {
+        "dayOffset": 3,
+        "isRest": False,
+        "locked": True,
+        "opensOn": "2025-03-04",
+        "items": [],
+    }
+    assert answer["progress"] == {"completed": 2, "total": 6}
+    # Before the start date: nothing open yet; the same copy, rendered once, serves all.
+    _same(_view([], enrollment=started, release_mode="daily", today=date(2025, 2, 27)), rendered)
+    # Every day open.
+    _same(_view(items, enrollment=started, release_mode="daily", today=date(2025, 4, 1)), rendered)
+    # Unlocked by staff: like an open course.
+    unlocked = msgspec.structs.replace(
+        started, unlocked_at=datetime(2025, 3, 2, tzinfo=UTC), unlocked_by="user_trainer"
+    )
+    body = _same(_view([], enrollment=unlocked, release_mode="daily"), rendered)
+    assert [d["locked"] for d in msgspec.json.decode(body)["days"]] == [False] * 5
+
+
+def test_paused_and_resumed_answers_are_the_same_bytes() -> None:
+    rendered = CourseReadModel()
+    started = msgspec.structs.replace(ENROLLED, completed_at=None)
+    # Run 1 (ENROLLED's): paused on 03-02 (day 1), still paused on 03-03 -> day 1, nothing new
+    # opens and no locked day has a date.
+    paused = [_pause(0, date(2025, 2, 1), date(2025, 2, 5)), _pause(1, date(2025, 3, 2))]
+    body = _same(_view([], enrollment=started, release_mode="daily", pauses=paused), rendered)
+    answer = msgspec.json.decode(body)
+    assert answer["currentDayOffset"] == 1
+    assert answer["paused"] is True
+    assert answer["pausedSince"] == "2025-03-02"
+    assert [d["locked"] for d in answer["days"]] == [False, False, True, True, True]
+    assert {d["opensOn"] for d in answer["days"][2:]} == {None}
+    assert len(answer["pauses"]) == 2  # the previous run's pause stays in the history
+    # Resumed on 03-03: shifted by 1 day, so day 2 opens on 03-01 + 2 + 1 = 03-04.
+    resumed = [paused[0], _pause(1, date(2025, 3, 2), date(2025, 3, 3))]
+    body = _same(_view([], enrollment=started, release_mode="daily", pauses=resumed), rendered)
+    answer = msgspec.json.decode(body)
+    assert answer["currentDayOffset"] == 1
+    assert answer["pausedDays"] == 1
+    assert answer["days"][2]["opensOn"] == "2025-03-04"
+    # An open course counts paused days too, and locks nothing.
+    body = _same(_view([], enrollment=started, pauses=resumed), rendered)
+    assert msgspec.json.decode(body)["currentDayOffset"] == 1

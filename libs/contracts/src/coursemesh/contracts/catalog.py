@@ -26,6 +26,7 @@ from coursemesh.contracts.types import (
     NonNegativeInt,
     PositiveInt,
     PreviewType,
+    ReleaseMode,
     Role,
     UserId,
     UtcDateTime,
@@ -131,6 +132,12 @@ class CourseDetailsChanged(Event, frozen=True, kw_only=True):
     duration_days: PositiveInt
     preview_type: PreviewType
     status: CourseStatus
+    release_mode: ReleaseMode = "open"
+    """``open``: every day is open from the start; ``daily``: day n opens on the buyer's day n."""
+    max_pauses: NonNegativeInt | None = None
+    """Pauses allowed per run of the course; None: unlimited."""
+    max_pause_days: NonNegativeInt | None = None
+    """Paused days counted per run; None: unlimited."""
 
 
 @event("catalog.course.curriculum_changed.v1")

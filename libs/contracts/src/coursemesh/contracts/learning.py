@@ -12,7 +12,14 @@ from datetime import date
 from coursemesh.contracts.envelope import Event, event
 from coursemesh.contracts.types import NonNegativeInt, PositiveInt, UserId, UtcDateTime
 
-__all__ = ["CourseCompleted", "CourseRestarted", "CourseStarted", "WorkoutCompleted"]
+__all__ = [
+    "CourseCompleted",
+    "CourseRestarted",
+    "CourseStarted",
+    "EnrollmentPaused",
+    "EnrollmentResumed",
+    "WorkoutCompleted",
+]
 
 
 @event("learning.course.started.v1")
@@ -73,3 +80,38 @@ class CourseRestarted(Event, frozen=True, kw_only=True):
     organization_id: uuid.UUID
     restart_count: PositiveInt
     start_date: date
+
+
+@event("learning.enrollment.paused.v1")
+class EnrollmentPaused(Event, frozen=True, kw_only=True):
+    """A buyer's course was paused (by the buyer or by staff): the current day stops advancing
+    and no day opens until it is resumed."""
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    paused_on: date
+    """The buyer's calendar day the pause began on."""
+    paused_by: UserId
+    """The buyer, or the staff member who paused for them."""
+    run: NonNegativeInt
+    """The run (``restart_count``) the pause belongs to."""
+
+
+@event("learning.enrollment.resumed.v1")
+class EnrollmentResumed(Event, frozen=True, kw_only=True):
+    """A paused course was resumed: the schedule is shifted by ``paused_days`` (whole days)."""
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    paused_on: date
+    resumed_on: date
+    paused_days: NonNegativeInt
+    """Days this pause shifted the schedule by (within the course's ``max_pause_days``)."""
+    total_paused_days: NonNegativeInt
+    """Days every pause of the run shifted it by: day n opens on start date + n + this."""
+    resumed_by: UserId
+    run: NonNegativeInt

@@ -36,6 +36,7 @@ __all__ = [
     "PositiveInt",
     "PreviewType",
     "RegenDecision",
+    "ReleaseMode",
     "Role",
     "UserId",
     "UtcDateTime",
@@ -83,6 +84,7 @@ CourseStatus = Literal["draft", "published", "archived", "cancelled"]
 """A course's publication status (``cancelled`` exists but courses do not use it)."""
 
 PreviewType = Literal["none", "first_day", "all_titles"]
+ReleaseMode = Literal["open", "daily"]
 """What the public storefront previews: nothing, the first day's workouts, or every title."""
 
 EntitlementStatus = Literal["pending", "active", "revoked"]

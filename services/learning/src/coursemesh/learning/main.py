@@ -15,6 +15,7 @@ from coursemesh.learning.bootstrap import bootstrap, runtime, system_now
 from coursemesh.learning.events.projections import subscriptions
 from coursemesh.learning.http.certificates import CERTIFICATE_ROUTES
 from coursemesh.learning.http.clock import provide_clock
+from coursemesh.learning.http.pauses import PauseController, StaffPauseController
 from coursemesh.learning.http.player import PlayerController, open_course
 from coursemesh.learning.http.reminders import ReminderController, UnsubscribeController
 from coursemesh.learning.http.staff import StaffController
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None, *, now: Now = system_now) -> Li
             ReminderController,
             UnsubscribeController,
             *CERTIFICATE_ROUTES,
+            PauseController,
+            StaffPauseController,
         ],
         workers=[("reminder-sender", send_reminders)],
         subscriptions=subscriptions(),

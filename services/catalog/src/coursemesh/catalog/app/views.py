@@ -8,7 +8,7 @@ from datetime import datetime
 
 import msgspec
 
-from coursemesh.contracts.types import CourseStatus, PreviewType, Role
+from coursemesh.contracts.types import CourseStatus, PreviewType, ReleaseMode, Role
 
 
 class View(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -77,6 +77,9 @@ class CourseView(View, frozen=True, kw_only=True):
     curriculum_version: int
     workout_count: int
     curriculum: list[DayView]
+    release_mode: ReleaseMode = "open"
+    max_pauses: int | None = None
+    max_pause_days: int | None = None
 
 
 class PriceView(View, frozen=True, kw_only=True):

@@ -25,7 +25,13 @@ from coursemesh.contracts.catalog import (
     CoursePublished,
     CurriculumChanged,
 )
-from coursemesh.contracts.types import CourseStatus, CurriculumDay, CurriculumItem, PreviewType
+from coursemesh.contracts.types import (
+    CourseStatus,
+    CurriculumDay,
+    CurriculumItem,
+    PreviewType,
+    ReleaseMode,
+)
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
@@ -53,6 +59,10 @@ class Course:
     created_at: datetime
     updated_at: datetime
     """When the details (name, description, image) last changed."""
+    release_mode: ReleaseMode = "open"
+    """``daily``: a buyer's day n opens on their day n (learning enforces it)."""
+    max_pauses: int | None = None  # per run of a buyer; None: unlimited
+    max_pause_days: int | None = None  # per run of a buyer; None: unlimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,9 @@ class CourseEdit:
     image_url: str | Unset | None = UNSET
     duration_days: int | Unset = UNSET
     preview_type: PreviewType | Unset = UNSET
+    release_mode: ReleaseMode | Unset = UNSET
+    max_pauses: int | Unset | None = UNSET
+    max_pause_days: int | Unset | None = UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +236,9 @@ def _details_changed(course: Course) -> Emit:
             duration_days=course.duration_days,
             preview_type=course.preview_type,
             status=course.status,
+            release_mode=course.release_mode,
+            max_pauses=course.max_pauses,
+            max_pause_days=course.max_pause_days,
         ),
         aggregate_id=course.id,
         aggregate_version=course.version,
@@ -298,6 +314,9 @@ def edit_course(
         image_url=given(edit.image_url, course.image_url),
         duration_days=duration_days,
         preview_type=given(edit.preview_type, course.preview_type),
+        release_mode=given(edit.release_mode, course.release_mode),
+        max_pauses=given(edit.max_pauses, course.max_pauses),
+        max_pause_days=given(edit.max_pause_days, course.max_pause_days),
         version=course.version + 1,
         # The program's updated_at follows its own fields (name, description, image).
         updated_at=now if details_sent else course.updated_at,

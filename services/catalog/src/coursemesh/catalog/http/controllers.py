@@ -340,6 +340,9 @@ class CourseController(Controller):
                 image_url=data.image_url,
                 duration_days=data.duration_days,
                 preview_type=data.preview_type,
+                release_mode=data.release_mode,
+                max_pauses=data.max_pauses,
+                max_pause_days=data.max_pause_days,
             ),
         )
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from coursemesh.contracts.types import PreviewType, Role, UserId
+from coursemesh.contracts.types import PreviewType, ReleaseMode, Role, UserId
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Text = Annotated[str, Meta(max_length=20_000)]
@@ -67,6 +67,10 @@ class UpdateWorkout(Body, kw_only=True):
     media_urls: MediaUrls | UnsetType = UNSET
 
 
+# A pause limit per run of a buyer (learning enforces it); null: unlimited.
+PauseLimit = Annotated[int, Meta(ge=0, le=3650)]
+
+
 class CreateCourse(Body, kw_only=True):
     name: Name
     description: Text | None = None
@@ -81,6 +85,9 @@ class UpdateCourse(Body, kw_only=True):
     image_url: Url | UnsetType | None = UNSET
     duration_days: DurationDays | UnsetType = UNSET
     preview_type: PreviewType | UnsetType = UNSET
+    release_mode: ReleaseMode | UnsetType = UNSET
+    max_pauses: PauseLimit | UnsetType | None = UNSET
+    max_pause_days: PauseLimit | UnsetType | None = UNSET
 
 
 class SetDay(Body, kw_only=True):

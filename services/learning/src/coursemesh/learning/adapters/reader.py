@@ -15,6 +15,7 @@ import uuid
 import msgspec
 
 from coursemesh.chassis.transaction import Driver, Record
+from coursemesh.learning.adapters.store import PAUSES
 from coursemesh.learning.app.courses import CourseReadModel, CurriculumCopy
 from coursemesh.learning.domain.model import (
     CourseDetails,
@@ -34,7 +35,7 @@ SNAPSHOT_SQL = """
 SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
        c.course_id AS known_course_id, c.organization_id AS course_organization_id, c.name,
        c.image_url, c.duration_days, c.status AS course_status, c.curriculum_version,
-       c.curriculum_event_version,
+       c.curriculum_event_version, c.release_mode, c.max_pauses, c.max_pause_days,
        -- the days only when the held copy is not of this version
        CASE WHEN c.curriculum_event_version = $3 THEN NULL ELSE c.curriculum::text END
            AS curriculum,
@@ -51,8 +52,16 @@ SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
                    WHERE x.workout_id = ANY(k.ids)) END AS workouts,
        n.entitlement_id AS enrolled_id, n.start_date, n.completed_at, n.restart_count,
        n.last_activity_at, n.version AS enrollment_version,
+       n.unlocked_at, n.unlocked_by, n.unlock_reason,
        d.item_ids AS completed_item_ids, d.workout_ids AS completed_workout_ids,
-       z.certificate_id
+       z.certificate_id,
+       -- pauses are rare: an index probe finding nothing for most buyers
+       (SELECT json_agg(json_build_object(
+                   'run', p.run, 'paused_on', p.paused_on, 'paused_at', p.paused_at,
+                   'paused_by', p.paused_by, 'resumed_on', p.resumed_on,
+                   'resumed_at', p.resumed_at, 'resumed_by', p.resumed_by, 'days', p.days)
+                   ORDER BY p.id)::text
+          FROM enrollment_pauses p WHERE p.entitlement_id = e.entitlement_id) AS pauses
   FROM entitlements e
   LEFT JOIN courses c ON c.course_id = e.course_id
   LEFT JOIN enrollments n ON n.entitlement_id = e.entitlement_id
@@ -119,6 +128,7 @@ class SqlPlayerReader:
             completed_item_ids=[] if item_ids is None else item_ids,
             completed_workout_ids=[] if workout_ids is None else sorted(workout_ids),
             certificate_id=row["certificate_id"],
+            pauses=[] if row["pauses"] is None else PAUSES.decode(row["pauses"]),
         )
 
     def _curriculum(
@@ -162,6 +172,9 @@ def _course(row: Record) -> CourseDetails:
         duration_days=row["duration_days"],
         status=row["course_status"],
         curriculum_version=row["curriculum_version"],
+        release_mode=row["release_mode"],
+        max_pauses=row["max_pauses"],
+        max_pause_days=row["max_pause_days"],
     )
 
 
@@ -173,4 +186,7 @@ def _enrollment(row: Record) -> Enrollment:
         restart_count=row["restart_count"],
         last_activity_at=row["last_activity_at"],
         version=row["enrollment_version"],
+        unlocked_at=row["unlocked_at"],
+        unlocked_by=row["unlocked_by"],
+        unlock_reason=row["unlock_reason"],
     )

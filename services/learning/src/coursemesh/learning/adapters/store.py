@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,8 +18,10 @@ from coursemesh.learning.adapters.tables import (
     completion_history,
     completions,
     courses,
+    enrollment_pauses,
     enrollments,
     entitlements,
+    memberships,
     organizations,
     workouts,
 )
@@ -31,6 +34,7 @@ from coursemesh.learning.domain.model import (
     Day,
     Enrollment,
     Entitlement,
+    Pause,
     Workout,
 )
 
@@ -44,6 +48,9 @@ _ENROLLMENT_COLUMNS = (
     enrollments.c.restart_count,
     enrollments.c.last_activity_at,
     enrollments.c.version,
+    enrollments.c.unlocked_at,
+    enrollments.c.unlocked_by,
+    enrollments.c.unlock_reason,
 )
 
 
@@ -66,6 +73,9 @@ def _enrollment(row: _Row) -> Enrollment:
         restart_count=row.restart_count,
         last_activity_at=row.last_activity_at,
         version=row.version,
+        unlocked_at=row.unlocked_at,
+        unlocked_by=row.unlocked_by,
+        unlock_reason=row.unlock_reason,
     )
 
 
@@ -88,11 +98,41 @@ def _certificate(row: _Row) -> Certificate:
     )
 
 
+_PAUSE_COLUMNS = (
+    enrollment_pauses.c.run,
+    enrollment_pauses.c.paused_on,
+    enrollment_pauses.c.paused_at,
+    enrollment_pauses.c.paused_by,
+    enrollment_pauses.c.resumed_on,
+    enrollment_pauses.c.resumed_at,
+    enrollment_pauses.c.resumed_by,
+    enrollment_pauses.c.days,
+)
+
+
 def _completed_count(entitlement_id: Any) -> sa.ScalarSelect[Any]:
     return (
         sa.select(sa.func.count())
         .select_from(completions)
         .where(completions.c.entitlement_id == entitlement_id)
+        .scalar_subquery()
+    )
+
+
+#: Pauses as the JSON text ``_pauses_json`` (and the player's statement) select.
+PAUSES = msgspec.json.Decoder(list[Pause])
+
+
+def _pauses_json(entitlement_id: Any) -> sa.ScalarSelect[Any]:
+    p = enrollment_pauses
+    pause = sa.func.json_build_object(
+        *("run", p.c.run, "paused_on", p.c.paused_on, "paused_at", p.c.paused_at),
+        *("paused_by", p.c.paused_by, "resumed_on", p.c.resumed_on),
+        *("resumed_at", p.c.resumed_at, "resumed_by", p.c.resumed_by, "days", p.c.days),
+    )
+    return (
+        sa.select(sa.cast(sa.func.json_agg(aggregate_order_by(pause, p.c.id)), sa.Text))
+        .where(p.c.entitlement_id == entitlement_id)
         .scalar_subquery()
     )
 
@@ -131,6 +171,9 @@ class SqlStore:
                 duration_days=row.duration_days,
                 status=row.status,
                 curriculum_version=row.curriculum_version,
+                release_mode=row.release_mode,
+                max_pauses=row.max_pauses,
+                max_pause_days=row.max_pause_days,
             ),
             days=msgspec.convert(row.curriculum, type=list[Day]),
         )
@@ -165,6 +208,56 @@ class SqlStore:
                 restart_count=enrollment.restart_count,
                 last_activity_at=enrollment.last_activity_at,
                 version=enrollment.version,
+                unlocked_at=enrollment.unlocked_at,
+                unlocked_by=enrollment.unlocked_by,
+                unlock_reason=enrollment.unlock_reason,
+            )
+        )
+
+    async def entitlement_by_id(self, entitlement_id: uuid.UUID) -> Entitlement | None:
+        row = (
+            await self._session.execute(
+                sa.select(entitlements).where(entitlements.c.entitlement_id == entitlement_id)
+            )
+        ).first()
+        return None if row is None else _entitlement(row)
+
+    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        found = await self._session.scalar(
+            sa.select(memberships.c.is_staff).where(
+                memberships.c.organization_id == organization_id,
+                memberships.c.user_id == user_id,
+            )
+        )
+        return bool(found)
+
+    async def pauses(self, entitlement_id: uuid.UUID) -> list[Pause]:
+        rows = await self._session.execute(
+            sa.select(*_PAUSE_COLUMNS)
+            .where(enrollment_pauses.c.entitlement_id == entitlement_id)
+            .order_by(enrollment_pauses.c.id)
+        )
+        return [Pause(**r._asdict()) for r in rows]
+
+    async def add_pause(self, entitlement_id: uuid.UUID, pause: Pause) -> None:
+        await self._session.execute(
+            sa.insert(enrollment_pauses).values(
+                entitlement_id=entitlement_id, **msgspec.structs.asdict(pause)
+            )
+        )
+
+    async def close_pause(self, entitlement_id: uuid.UUID, pause: Pause) -> None:
+        await self._session.execute(
+            sa.update(enrollment_pauses)
+            .where(
+                enrollment_pauses.c.entitlement_id == entitlement_id,
+                enrollment_pauses.c.resumed_on.is_(None),
+            )
+            .values(
+                resumed_on=pause.resumed_on,
+                resumed_at=pause.resumed_at,
+                resumed_by=pause.resumed_by,
+                days=pause.days,
             )
         )
 
@@ -274,6 +367,9 @@ class SqlStore:
                 enrollments.c.start_date,
                 enrollments.c.completed_at,
                 _completed_count(entitlements.c.entitlement_id).label("completed_items"),
+                sa.func.coalesce(enrollments.c.restart_count, 0).label("restart_count"),
+                courses.c.max_pause_days,
+                _pauses_json(entitlements.c.entitlement_id).label("pauses"),
             )
             .select_from(
                 entitlements.outerjoin(
@@ -299,6 +395,9 @@ class SqlStore:
                 completed_items=r.completed_items,
                 start_date=r.start_date,
                 completed_at=r.completed_at,
+                restart_count=r.restart_count,
+                max_pause_days=r.max_pause_days,
+                pauses=[] if r.pauses is None else PAUSES.decode(r.pauses),
             )
             for r in await self._session.execute(query)
         ]
@@ -401,6 +500,10 @@ class SqlStore:
                 sa.func.coalesce(enrollments.c.restart_count, 0).label("restart_count"),
                 enrollments.c.last_activity_at,
                 completed,
+                enrollments.c.unlocked_at,
+                enrollments.c.unlocked_by,
+                enrollments.c.unlock_reason,
+                _pauses_json(entitlements.c.entitlement_id).label("pauses"),
             )
             .select_from(
                 entitlements.outerjoin(
@@ -430,6 +533,10 @@ class SqlStore:
                 last_activity_at=r.last_activity_at,
                 completed_items=r.completed_items,
                 total_items=item_count or 0,
+                unlocked_at=r.unlocked_at,
+                unlocked_by=r.unlocked_by,
+                unlock_reason=r.unlock_reason,
+                pauses=[] if r.pauses is None else PAUSES.decode(r.pauses),
             )
             for r in await self._session.execute(query)
         ]

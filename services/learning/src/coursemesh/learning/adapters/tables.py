@@ -45,6 +45,10 @@ courses = sa.Table(
     sa.Column("curriculum", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Column("workout_item_count", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("curriculum_event_version", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # release settings: carried by details_changed (details_version)
+    sa.Column("release_mode", sa.Text, nullable=False, server_default=sa.text("'open'")),
+    sa.Column("max_pauses", sa.Integer),
+    sa.Column("max_pause_days", sa.Integer),
 )
 
 workouts = sa.Table(
@@ -102,6 +106,10 @@ enrollments = sa.Table(
     sa.Column("last_activity_at", _TZ),
     # aggregate version of the learning.* events about this enrollment
     sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # staff opened every day of a daily-release course for this buyer (who, when, why)
+    sa.Column("unlocked_at", _TZ),
+    sa.Column("unlocked_by", sa.Text),
+    sa.Column("unlock_reason", sa.Text),
     sa.Index("ix_enrollments_course", "course_id"),
 )
 
@@ -207,4 +215,27 @@ certificates = sa.Table(
     sa.Column("stored_at", _TZ),  # the PDF is in the object store
     sa.Column("revoked_at", _TZ),
     sa.UniqueConstraint("entitlement_id", "run", name="uq_certificates_entitlement_run"),
+)
+
+# Every pause of an enrollment, of every run; at most one open (resumed_on null) per enrollment.
+enrollment_pauses = sa.Table(
+    "enrollment_pauses",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("entitlement_id", sa.Uuid, nullable=False),
+    sa.Column("run", sa.Integer, nullable=False),  # restart_count of the run it belongs to
+    sa.Column("paused_on", sa.Date, nullable=False),  # the buyer's calendar day
+    sa.Column("paused_at", _TZ, nullable=False),
+    sa.Column("paused_by", sa.Text, nullable=False),
+    sa.Column("resumed_on", sa.Date),
+    sa.Column("resumed_at", _TZ),
+    sa.Column("resumed_by", sa.Text),
+    sa.Column("days", sa.Integer),  # days it shifted the schedule by, once resumed
+    sa.Index("ix_enrollment_pauses_entitlement", "entitlement_id", "id"),
+    sa.Index(
+        "uq_enrollment_pauses_open",
+        "entitlement_id",
+        unique=True,
+        postgresql_where=sa.text("resumed_on IS NULL"),
+    ),
 )

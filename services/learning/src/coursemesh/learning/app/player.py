@@ -43,6 +43,7 @@ from coursemesh.learning.domain.player import (
     start_run,
     workout_view,
 )
+from coursemesh.learning.domain.schedule import DAILY, close_on_restart, require_day_open, schedule
 
 
 async def _course(store: PlayerStore, entitlement: Entitlement) -> Course:
@@ -54,6 +55,16 @@ async def _course(store: PlayerStore, entitlement: Entitlement) -> Course:
 
 async def _completed(store: PlayerStore, entitlement: Entitlement) -> set[uuid.UUID]:
     return {c.item_id for c in await store.completions(entitlement.entitlement_id)}
+
+
+async def _require_open(
+    store: PlayerStore, course: Course, current: Enrollment, day_offset: int, clock: Clock
+) -> None:
+    """Refuse (409 ``DAY_LOCKED``) a change on a day a daily release has not opened."""
+    if course.details.release_mode != DAILY:
+        return  # the pauses are read only when a day can be locked
+    pauses = await store.pauses(current.entitlement_id)
+    require_day_open(schedule(course.details, current, pauses, clock.today), day_offset)
 
 
 async def library(storage: PlayerStorage, user_id: str) -> list[LibraryEntry]:
@@ -117,7 +128,16 @@ async def restart(
     async with storage.transaction() as tx:
         store = tx.store
         entitlement = owned(await store.entitlement(user_id, course_id))
-        decided = restart_run(await store.lock_enrollment(entitlement), clock.today, clock.now)
+        current = await store.lock_enrollment(entitlement)
+        decided = restart_run(current, clock.today, clock.now)
+        ended = close_on_restart(
+            await store.pauses(entitlement.entitlement_id),
+            current.restart_count,
+            clock.today,
+            clock.now,
+        )
+        if ended is not None:
+            await store.close_pause(entitlement.entitlement_id, ended)
         await store.archive_completions(
             entitlement.entitlement_id, run=decided.archived_run, reason="restart", now=clock.now
         )
@@ -157,6 +177,7 @@ async def mark_complete(
         current = await store.lock_enrollment(entitlement)
         completed = await _completed(store, entitlement)
         occurrence = occurrence_to_complete(course.days, workout_id, completed, day_offset)
+        await _require_open(store, course, current, occurrence.day_offset, clock)
         completion = Completion(
             item_id=occurrence.item_id,
             workout_id=workout_id,
@@ -232,6 +253,8 @@ async def unmark_complete(
         current = await store.lock_enrollment(entitlement)
         completed = await _completed(store, entitlement)
         occurrence = occurrence_to_unmark(course.days, workout_id, completed, day_offset)
+        if occurrence is not None:
+            await _require_open(store, course, current, occurrence.day_offset, clock)
         removed = occurrence is not None and await store.remove_completion(
             entitlement.entitlement_id, occurrence.item_id
         )

@@ -20,6 +20,7 @@ from coursemesh.learning.domain.model import (
     Course,
     Enrollment,
     Entitlement,
+    Pause,
     PlayerSnapshot,
     Workout,
 )
@@ -38,6 +39,9 @@ class LibraryEntry(msgspec.Struct, frozen=True, kw_only=True):
     completed_items: int
     start_date: date | None
     completed_at: datetime | None
+    restart_count: int = 0
+    max_pause_days: int | None = None  # the course's
+    pauses: list[Pause] = []  # every run's, oldest first
 
 
 class EnrollmentRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +55,10 @@ class EnrollmentRow(msgspec.Struct, frozen=True, kw_only=True):
     last_activity_at: datetime | None
     completed_items: int
     total_items: int
+    unlocked_at: datetime | None = None
+    unlocked_by: str | None = None
+    unlock_reason: str | None = None
+    pauses: list[Pause] = []  # every run's, oldest first
 
 
 class PlayerReader(Protocol):
@@ -109,6 +117,22 @@ class PlayerStore(Protocol):
         """Remember that the certificate's PDF is in the object store."""
         ...
 
+    async def entitlement_by_id(self, entitlement_id: uuid.UUID) -> Entitlement | None: ...
+
+    async def is_staff(self, organization_id: uuid.UUID, user_id: str) -> bool:
+        """The membership projection: a staff action checks it in its own transaction."""
+        ...
+
+    async def pauses(self, entitlement_id: uuid.UUID) -> list[Pause]:
+        """Every pause of the enrollment, of every run, oldest first."""
+        ...
+
+    async def add_pause(self, entitlement_id: uuid.UUID, pause: Pause) -> None: ...
+
+    async def close_pause(self, entitlement_id: uuid.UUID, pause: Pause) -> None:
+        """Record the resume of the pause under way."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PlayerTransaction:
@@ -133,6 +157,8 @@ class StaffStore(Protocol):
     async def course_organization(self, course_id: uuid.UUID) -> uuid.UUID | None:
         """The organization that owns the course; None for a course learning does not know."""
         ...
+
+    async def course(self, course_id: uuid.UUID) -> Course | None: ...
 
     async def enrollment_rows(
         self,

@@ -14,6 +14,7 @@ from coursemesh.learning.app.ports import EnrollmentRow, SortKey, StaffStorage
 class EnrollmentPage(msgspec.Struct, frozen=True, kw_only=True):
     rows: list[EnrollmentRow]
     total: int
+    max_pause_days: int | None = None  # the course's limit: how far a pause counts
 
 
 def _not_found() -> NotFound:
@@ -39,4 +40,9 @@ async def course_enrollments(
         rows, total = await tx.store.enrollment_rows(
             course_id, sort=sort, descending=descending, limit=limit, offset=offset
         )
-    return EnrollmentPage(rows=rows, total=total)
+        course = await tx.store.course(course_id) if any(r.pauses for r in rows) else None
+    return EnrollmentPage(
+        rows=rows,
+        total=total,
+        max_pause_days=None if course is None else course.details.max_pause_days,
+    )

@@ -53,6 +53,24 @@ class Enrollment(msgspec.Struct, frozen=True, kw_only=True):
     restart_count: int
     last_activity_at: datetime | None
     version: int
+    # Staff opened every day of a daily-release course for this buyer.
+    unlocked_at: datetime | None = None
+    unlocked_by: str | None = None
+    unlock_reason: str | None = None
+
+
+class Pause(msgspec.Struct, frozen=True, kw_only=True):
+    """One pause of an enrollment; ``resumed_on`` None while it lasts. Dates are the buyer's
+    calendar days; ``days`` is what it shifted the schedule by, once resumed."""
+
+    run: int
+    paused_on: date
+    paused_at: datetime
+    paused_by: str
+    resumed_on: date | None = None
+    resumed_at: datetime | None = None
+    resumed_by: str | None = None
+    days: int | None = None
 
 
 class Completion(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,6 +100,9 @@ class CourseDetails(msgspec.Struct, frozen=True, kw_only=True):
     duration_days: int | None
     status: str | None
     curriculum_version: int | None
+    release_mode: str = "open"  # "open" | "daily"
+    max_pauses: int | None = None  # per run; None: unlimited
+    max_pause_days: int | None = None  # per run; None: unlimited
 
 
 class Course(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,6 +143,7 @@ class PlayerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     completed_item_ids: list[str]
     completed_workout_ids: list[str]  # distinct, sorted
     certificate_id: uuid.UUID | None = None  # the certificate of the run, once it is completed
+    pauses: list[Pause] = []  # every run's, oldest first
 
 
 class Clock(msgspec.Struct, frozen=True, kw_only=True):

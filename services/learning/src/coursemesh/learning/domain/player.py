@@ -25,6 +25,7 @@ from coursemesh.learning.domain.model import (
     Day,
     Enrollment,
     Entitlement,
+    Pause,
     PlayerSnapshot,
     Workout,
 )
@@ -217,6 +218,7 @@ class CourseView(msgspec.Struct, frozen=True, kw_only=True):
     completed_workout_ids: list[str]
     today: date
     certificate_id: uuid.UUID | None = None  # the completed run's certificate
+    pauses: list[Pause] = []  # every run's, oldest first
 
 
 def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
@@ -236,6 +238,7 @@ def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
         completed_workout_ids=snapshot.completed_workout_ids,
         today=today,
         certificate_id=snapshot.certificate_id,
+        pauses=snapshot.pauses,
     )
 
 

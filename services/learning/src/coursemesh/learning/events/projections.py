@@ -68,6 +68,9 @@ async def on_course_details_changed(uow: UnitOfWork, env: Envelope[Any]) -> None
         "description": payload.description,
         "image_url": payload.image_url,
         "duration_days": payload.duration_days,
+        "release_mode": payload.release_mode,
+        "max_pauses": payload.max_pauses,
+        "max_pause_days": payload.max_pause_days,
     }
     await _course_part(uow, env, details, "details_version")
     await _course_part(uow, env, {"status": payload.status}, "status_version")

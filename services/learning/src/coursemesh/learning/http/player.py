@@ -19,6 +19,7 @@ from coursemesh.learning.app import certificates, player
 from coursemesh.learning.bootstrap import runtime
 from coursemesh.learning.domain.model import Clock, Enrollment
 from coursemesh.learning.domain.player import CompletionOutcome, current_day_offset
+from coursemesh.learning.domain.schedule import run_pauses, schedule_of_row
 from coursemesh.learning.http.clock import TimeZone, clock_for
 from coursemesh.learning.http.player_body import render_player_course
 from coursemesh.learning.http.schemas import (
@@ -96,7 +97,14 @@ class PlayerController(Controller):
                     image_url=e.image_url,
                     duration_days=e.duration_days,
                     start_date=e.start_date,
-                    current_day_offset=current_day_offset(e.start_date, clock.today),
+                    current_day_offset=current_day_offset(e.start_date, clock.today)
+                    if not e.pauses
+                    else schedule_of_row(
+                        e.start_date,
+                        run_pauses(e.pauses, e.restart_count),
+                        clock.today,
+                        e.max_pause_days,
+                    ).current_day_offset,
                     completed_at=e.completed_at,
                     progress=Progress(completed=e.completed_items, total=e.total_items),
                 )

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 import msgspec
 
 from coursemesh.learning.app.courses import CourseReadModel
-from coursemesh.learning.domain.model import Curriculum, Workout
-from coursemesh.learning.domain.player import CourseView, current_day_offset, dense_days
+from coursemesh.learning.domain.model import Curriculum, Pause, Workout
+from coursemesh.learning.domain.player import CourseView, dense_days
+from coursemesh.learning.domain.schedule import Schedule, schedule
 from coursemesh.learning.http.schemas import (
     EntitlementOut,
+    PauseOut,
     PlayerCourse,
     PlayerCourseHead,
     PlayerCourseTail,
@@ -43,7 +45,9 @@ _encoder = msgspec.json.Encoder()
 
 def player_course(view: CourseView) -> PlayerCourse:
     done = {uuid.UUID(i) for i in view.completed_item_ids}
-    days = _player_days(view.curriculum, view.length, done)
+    plan = _schedule(view)
+    days = _player_days(view.curriculum, view.length, done, plan)
+    total = sum(len(d.items) for d in dense_days(view.length, view.curriculum.days))
     course = view.course
     return PlayerCourse(
         course_id=course.course_id,
@@ -54,21 +58,63 @@ def player_course(view: CourseView) -> PlayerCourse:
         duration_days=view.length,
         curriculum_version=course.curriculum_version,
         entitlement=_entitlement_out(view),
-        current_day_offset=_current_day_offset(view),
+        current_day_offset=plan.current_day_offset,
+        release_mode=plan.release_mode,
+        paused=plan.paused,
+        paused_since=plan.paused_since,
+        paused_days=plan.paused_days,
+        unlocked=plan.unlocked,
         days=days,
         completed_course_workout_ids=sorted({uuid.UUID(w) for w in view.completed_workout_ids}),
         completed_item_ids=sorted(done),
-        progress=Progress(completed=len(done), total=sum(len(d.items) for d in days)),
+        progress=Progress(completed=len(done), total=total),
+        pauses=pauses_out(view.pauses),
         certificate_id=view.certificate_id,
     )
 
 
-def _player_days(curriculum: Curriculum, length: int, done: set[uuid.UUID]) -> list[PlayerDay]:
+def _schedule(view: CourseView) -> Schedule:
+    return schedule(view.course, view.enrollment, view.pauses, view.today)
+
+
+def pauses_out(pauses: list[Pause]) -> list[PauseOut]:
+    return [
+        PauseOut(
+            run=p.run,
+            paused_on=p.paused_on,
+            paused_at=p.paused_at,
+            paused_by=p.paused_by,
+            resumed_on=p.resumed_on,
+            resumed_at=p.resumed_at,
+            resumed_by=p.resumed_by,
+            days=p.days,
+        )
+        for p in pauses
+    ]
+
+
+def _locked_day(day_offset: int, is_rest: bool, plan: Schedule) -> PlayerDay:
+    return PlayerDay(
+        day_offset=day_offset,
+        is_rest=is_rest,
+        locked=True,
+        opens_on=plan.opens_on(day_offset),
+        items=[],
+    )
+
+
+def _player_days(
+    curriculum: Curriculum, length: int, done: set[uuid.UUID], plan: Schedule | None = None
+) -> list[PlayerDay]:
     summaries = {w: _summary(workout) for w, workout in curriculum.workouts.items()}
     return [
-        PlayerDay(
+        _locked_day(day.day_offset, day.is_rest, plan)
+        if plan is not None and plan.locked(day.day_offset)
+        else PlayerDay(
             day_offset=day.day_offset,
             is_rest=day.is_rest,
+            locked=False,
+            opens_on=None,
             items=[
                 PlayerItem(
                     item_id=item.item_id,
@@ -113,11 +159,6 @@ def _entitlement_out(view: CourseView) -> EntitlementOut:
     )
 
 
-def _current_day_offset(view: CourseView) -> int | None:
-    start_date = None if view.enrollment is None else view.enrollment.start_date
-    return current_day_offset(start_date, view.today)
-
-
 # --- what the route sends: pre-rendered days, per-buyer fields around them --------------------
 
 _FLAG = b'"completed":'
@@ -132,11 +173,20 @@ class RenderedDays:
     body: bytes
     flags: dict[str, tuple[int, ...]]  # item id -> where its ``false`` is (each occurrence)
     total: int  # workout items: the progress total
+    starts: tuple[int, ...]  # where each day's object begins
+    rest: tuple[bool, ...]  # each day's rest flag, for a day shown locked
 
 
 def render_days(curriculum: Curriculum, length: int) -> RenderedDays:
     days = _player_days(curriculum, length, set())
-    body = _encoder.encode(days)
+    # The array encoded day by day, to know where each begins (the same bytes as at once).
+    encoded = [_encoder.encode(d) for d in days]
+    starts: list[int] = []
+    at = 1
+    for part in encoded:
+        starts.append(at)
+        at += len(part) + 1
+    body = b"[" + b",".join(encoded) + b"]"
     flags: dict[str, tuple[int, ...]] = {}
     # The n-th `"completed":` is the n-th item's: no other key has that name, and a quote
     # inside a string value is always escaped, so the pattern cannot occur within one.
@@ -147,7 +197,13 @@ def render_days(curriculum: Curriculum, length: int) -> RenderedDays:
             raise AssertionError("an item's `completed` did not render as false")
         key = str(item.item_id)
         flags[key] = (*flags.get(key, ()), at)
-    return RenderedDays(body=body, flags=flags, total=sum(len(d.items) for d in days))
+    return RenderedDays(
+        body=body,
+        flags=flags,
+        total=sum(len(d.items) for d in days),
+        starts=tuple(starts),
+        rest=tuple(d.is_rest for d in days),
+    )
 
 
 def _items(days: list[PlayerDay]) -> Iterator[PlayerItem]:
@@ -155,10 +211,15 @@ def _items(days: list[PlayerDay]) -> Iterator[PlayerItem]:
         yield from day.items
 
 
-def _days_with(days: RenderedDays, completed_item_ids: Sequence[str]) -> list[bytes | memoryview]:
-    """The rendered days with the completed items' ``false`` turned ``true``, as parts."""
+def _days_with(
+    days: RenderedDays, completed_item_ids: Sequence[str], plan: Schedule
+) -> list[bytes | memoryview]:
+    """The rendered days with the completed items' ``false`` turned ``true``, as parts; the
+    days the schedule locks (always the last ones) encoded for this buyer instead."""
     flags = days.flags
-    offsets = sorted(at for i in completed_item_ids for at in flags.get(i, ()))
+    first_locked = plan.first_locked(len(days.starts))
+    end = len(days.body) if first_locked == len(days.starts) else days.starts[first_locked]
+    offsets = sorted(at for i in completed_item_ids for at in flags.get(i, ()) if at < end)
     body = memoryview(days.body)
     parts: list[bytes | memoryview] = []
     start = 0
@@ -166,7 +227,13 @@ def _days_with(days: RenderedDays, completed_item_ids: Sequence[str]) -> list[by
         parts.append(body[start:at])
         parts.append(_TRUE)
         start = at + len(_FALSE)
-    parts.append(body[start:])
+    parts.append(body[start:end])
+    if end < len(days.body):
+        locked = [
+            _locked_day(offset, days.rest[offset], plan)
+            for offset in range(first_locked, len(days.starts))
+        ]
+        parts.append(memoryview(_encoder.encode(locked))[1:])  # `{…},{…}]`: after `[` or `,`
     return parts
 
 
@@ -175,6 +242,7 @@ def render_player_course(view: CourseView, courses: CourseReadModel) -> bytes:
     once per curriculum copy and length (``courses`` keeps them)."""
     course = view.course
     days = courses.rendered(course.course_id, view.curriculum, view.length, render_days)
+    plan = _schedule(view)
     head = PlayerCourseHead(
         course_id=course.course_id,
         organization_id=course.organization_id,
@@ -184,12 +252,18 @@ def render_player_course(view: CourseView, courses: CourseReadModel) -> bytes:
         duration_days=view.length,
         curriculum_version=course.curriculum_version,
         entitlement=_entitlement_out(view),
-        current_day_offset=_current_day_offset(view),
+        current_day_offset=plan.current_day_offset,
+        release_mode=plan.release_mode,
+        paused=plan.paused,
+        paused_since=plan.paused_since,
+        paused_days=plan.paused_days,
+        unlocked=plan.unlocked,
     )
     tail = PlayerCourseTail(
         completed_course_workout_ids=view.completed_workout_ids,
         completed_item_ids=view.completed_item_ids,
         progress=Progress(completed=len(view.completed_item_ids), total=days.total),
+        pauses=pauses_out(view.pauses) if view.pauses else [],
         certificate_id=view.certificate_id,
     )
     # `{head}` and `{tail}` always have fields, so dropping the brace between them leaves
@@ -198,7 +272,7 @@ def render_player_course(view: CourseView, courses: CourseReadModel) -> bytes:
         [
             memoryview(_encoder.encode(head))[:-1],
             b',"days":',
-            *_days_with(days, view.completed_item_ids),
+            *_days_with(days, view.completed_item_ids, plan),
             b",",
             memoryview(_encoder.encode(tail))[1:],
         ]

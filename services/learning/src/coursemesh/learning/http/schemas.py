@@ -63,7 +63,20 @@ class PlayerItem(_Out, frozen=True):
 class PlayerDay(_Out, frozen=True):
     day_offset: int
     is_rest: bool
+    locked: bool  # a daily release has not opened it: its items are not shown
+    opens_on: date | None  # of a locked day, when known (not while paused or before the start)
     items: list[PlayerItem]
+
+
+class PauseOut(_Out, frozen=True):
+    run: int
+    paused_on: date
+    paused_at: datetime
+    paused_by: str
+    resumed_on: date | None
+    resumed_at: datetime | None
+    resumed_by: str | None
+    days: int | None  # whole days it shifted the schedule by, once resumed
 
 
 class EntitlementOut(_Out, frozen=True):
@@ -85,10 +98,16 @@ class PlayerCourse(_Out, frozen=True):
     curriculum_version: int | None
     entitlement: EntitlementOut
     current_day_offset: int | None
+    release_mode: str
+    paused: bool
+    paused_since: date | None
+    paused_days: int
+    unlocked: bool
     days: list[PlayerDay]
     completed_course_workout_ids: list[uuid.UUID]
     completed_item_ids: list[uuid.UUID]
     progress: Progress
+    pauses: list[PauseOut]
     certificate_id: uuid.UUID | None  # once the run is completed (GET …/certificate)
 
 
@@ -105,6 +124,11 @@ class PlayerCourseHead(_Out, frozen=True):
     curriculum_version: int | None
     entitlement: EntitlementOut
     current_day_offset: int | None
+    release_mode: str
+    paused: bool
+    paused_since: date | None
+    paused_days: int
+    unlocked: bool
 
 
 class PlayerCourseTail(_Out, frozen=True):
@@ -114,6 +138,7 @@ class PlayerCourseTail(_Out, frozen=True):
     completed_course_workout_ids: list[str]
     completed_item_ids: list[str]
     progress: Progress
+    pauses: list[PauseOut]
     certificate_id: uuid.UUID | None
 
 
@@ -164,6 +189,12 @@ class StaffEnrollment(_Out, frozen=True):
     completed_at: datetime | None
     restart_count: int
     last_activity_at: datetime | None
+    paused: bool = False
+    paused_since: date | None = None
+    unlocked_at: datetime | None = None
+    unlocked_by: str | None = None
+    unlock_reason: str | None = None
+    pauses: list[PauseOut] = []
 
 
 class StaffEnrollmentPage(_Out, frozen=True):
@@ -204,3 +235,23 @@ class PublicCertificate(_Out, frozen=True):
     organization_logo_url: str | None
     completed_on: date
     status: Literal["valid", "revoked"]
+
+
+class UnlockRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class PauseState(_Out, frozen=True):
+    """An enrollment after a pause, a resume or an unlock."""
+
+    entitlement_id: uuid.UUID
+    start_date: date | None
+    current_day_offset: int | None
+    release_mode: str
+    paused: bool
+    paused_since: date | None
+    paused_days: int
+    unlocked_at: datetime | None
+    unlocked_by: str | None
+    unlock_reason: str | None
+    pauses: list[PauseOut]

@@ -19,7 +19,8 @@ from coursemesh.learning.app.ports import EnrollmentRow, SortKey
 from coursemesh.learning.app.staff import course_enrollments
 from coursemesh.learning.bootstrap import runtime
 from coursemesh.learning.domain.model import Clock
-from coursemesh.learning.domain.player import current_day_offset
+from coursemesh.learning.domain.schedule import run_pauses, schedule_of_row
+from coursemesh.learning.http.player_body import pauses_out
 from coursemesh.learning.http.schemas import StaffEnrollment, StaffEnrollmentPage
 
 Sort = Literal[
@@ -45,17 +46,26 @@ CSV_COLUMNS = (
 )
 
 
-def _row(row: EnrollmentRow, clock: Clock) -> StaffEnrollment:
+def _row(row: EnrollmentRow, clock: Clock, max_pause_days: int | None) -> StaffEnrollment:
+    plan = schedule_of_row(
+        row.start_date, run_pauses(row.pauses, row.restart_count), clock.today, max_pause_days
+    )
     return StaffEnrollment(
         entitlement_id=row.entitlement_id,
         user_id=row.user_id,
         start_date=row.start_date,
-        current_day_offset=current_day_offset(row.start_date, clock.today),
+        current_day_offset=plan.current_day_offset,
         completed_count=row.completed_items,
         total_count=row.total_items,
         completed_at=row.completed_at,
         restart_count=row.restart_count,
         last_activity_at=row.last_activity_at,
+        paused=plan.paused,
+        paused_since=plan.paused_since,
+        unlocked_at=row.unlocked_at,
+        unlocked_by=row.unlocked_by,
+        unlock_reason=row.unlock_reason,
+        pauses=pauses_out(row.pauses),
     )
 
 
@@ -110,7 +120,7 @@ class StaffController(Controller):
             limit=None if export else limit,
             offset=0 if export else offset,
         )
-        rows = [_row(r, clock) for r in page.rows]
+        rows = [_row(r, clock, page.max_pause_days) for r in page.rows]
         if not page.total:  # buyers arrive by commerce's events: "none" only once caught up
             mark_negative(request.scope)
         if export:
