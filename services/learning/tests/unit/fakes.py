@@ -254,6 +254,7 @@ class FakeReader:
             completed_workout_ids=sorted({str(c.workout_id) for c in done.values()}),
             certificate_id=_run_certificate(self.state, entitlement.entitlement_id),
             pauses=list(self.state.pauses.get(entitlement.entitlement_id, [])),
+            completed_times=[done[i].completed_at for i in sorted(done, key=str)],
         )
 
 
