@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Literal, get_args
 
 import msgspec
 
 from coursemesh.chassis.errors import NotFound
 from coursemesh.chassis.staff import require_staff
 from coursemesh.learning.app.ports import EnrollmentRow, SortKey, StaffStorage
+from coursemesh.learning.domain.adherence import (
+    Adherence,
+    PlannedDay,
+    enrollment_adherence,
+    planned_days,
+)
+from coursemesh.learning.domain.model import Clock
+from coursemesh.learning.domain.player import curriculum_length
+from coursemesh.learning.domain.schedule import Schedule, run_pauses, schedule_of_row
+
+#: Sorts on figures computed per buyer (in the buyer's zone of the request), not stored ones.
+FigureKey = Literal["adherencePercent", "currentStreak", "longestStreak"]
+FIGURE_KEYS: frozenset[str] = frozenset(get_args(FigureKey))
+
+
+class EnrolledBuyer(msgspec.Struct, frozen=True, kw_only=True):
+    row: EnrollmentRow
+    schedule: Schedule  # where the buyer is today
+    adherence: Adherence
 
 
 class EnrollmentPage(msgspec.Struct, frozen=True, kw_only=True):
-    rows: list[EnrollmentRow]
+    buyers: list[EnrolledBuyer]
     total: int
-    max_pause_days: int | None = None  # the course's limit: how far a pause counts
+
+    @property
+    def rows(self) -> list[EnrollmentRow]:
+        return [b.row for b in self.buyers]
 
 
 def _not_found() -> NotFound:
@@ -28,21 +52,73 @@ async def course_enrollments(
     organization_id: uuid.UUID,
     course_id: uuid.UUID,
     *,
-    sort: SortKey,
+    sort: SortKey | FigureKey,
     descending: bool,
     limit: int | None,
     offset: int,
+    clock: Clock,
 ) -> EnrollmentPage:
+    """A page of the course's buyers. A sort on a figure reads every buyer (the figures depend
+    on the curriculum and the zone of the request, so the database cannot order them) and
+    pages here, with the database's conventions: missing values last, ties by entitlement id."""
+    by_figure = sort in FIGURE_KEYS
     async with storage.transaction() as tx:
         if await tx.store.course_organization(course_id) != organization_id:
             raise _not_found()
         await require_staff(tx.directory, organization_id, staff_user_id, refusal=_not_found())
         rows, total = await tx.store.enrollment_rows(
-            course_id, sort=sort, descending=descending, limit=limit, offset=offset
+            course_id,
+            sort="userId" if by_figure else sort,  # type: ignore[arg-type]
+            descending=False if by_figure else descending,
+            limit=None if by_figure else limit,
+            offset=0 if by_figure else offset,
         )
-        course = await tx.store.course(course_id) if any(r.pauses for r in rows) else None
-    return EnrollmentPage(
-        rows=rows,
-        total=total,
-        max_pause_days=None if course is None else course.details.max_pause_days,
+        course = await tx.store.course(course_id)
+    max_pause_days = None if course is None else course.details.max_pause_days
+    planned = (
+        ()
+        if course is None
+        else planned_days(course.days, curriculum_length(course.days, course.details.duration_days))
     )
+    buyers = [_buyer(row, planned, clock, max_pause_days) for row in rows]
+    if by_figure:
+        buyers = _sorted(buyers, sort, descending)
+        buyers = buyers[offset:] if limit is None else buyers[offset : offset + limit]
+    return EnrollmentPage(buyers=buyers, total=total)
+
+
+def _buyer(
+    row: EnrollmentRow, planned: Sequence[PlannedDay], clock: Clock, max_pause_days: int | None
+) -> EnrolledBuyer:
+    pauses = run_pauses(row.pauses, row.restart_count)
+    plan = schedule_of_row(row.start_date, pauses, clock.today, max_pause_days)
+    return EnrolledBuyer(
+        row=row,
+        schedule=plan,
+        adherence=enrollment_adherence(
+            planned,
+            row.completions,
+            clock.zone,
+            row.start_date,
+            plan.current_day_offset,
+            pauses,
+            max_pause_days,
+        ),
+    )
+
+
+def _figure(buyer: EnrolledBuyer, key: str) -> int | None:
+    figures = buyer.adherence
+    if key == "adherencePercent":
+        return figures.adherence_percent
+    return figures.current_streak if key == "currentStreak" else figures.longest_streak
+
+
+def _sorted(buyers: list[EnrolledBuyer], key: str, descending: bool) -> list[EnrolledBuyer]:
+    def order(buyer: EnrolledBuyer) -> tuple[bool, int, uuid.UUID]:
+        value = _figure(buyer, key)
+        if value is None:
+            return (True, 0, buyer.row.entitlement_id)
+        return (False, -value if descending else value, buyer.row.entitlement_id)
+
+    return sorted(buyers, key=order)
