@@ -1,5 +1,6 @@
 """Adherence through the gateway: a buyer completes today's two workouts and sees the figures
-move on the player; staff see the same figures on the drill-down, sorted, and in its CSV."""
+move on the player; staff see the same figures on the drill-down, sorted, in its CSV, and in
+the course's summary and its chart."""
 
 from __future__ import annotations
 
@@ -50,3 +51,16 @@ def test_completing_two_items_shows_in_the_adherence_figures(suite: Suite) -> No
         "1",
         "1",
     )
+    summary = ok(owner.get(f"{staff_course}/summary", headers=tz))
+    assert summary == {
+        "enrolled": 1,
+        "started": 1,
+        "activeLast7Days": 1,
+        "completed": 0,
+        "medianAdherencePercent": 100,
+    }
+    chart = owner.get(f"{staff_course}/summary.svg", headers=tz)
+    assert chart.status_code == 200, chart.text
+    assert chart.headers["content-type"].startswith("image/svg+xml")
+    assert chart.text.startswith("<svg")
+    assert "Steady reset" in chart.text

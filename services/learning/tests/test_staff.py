@@ -6,12 +6,14 @@ import csv
 import io
 from datetime import UTC, datetime
 from typing import Any
+from xml.etree import ElementTree
 
 from coursemesh.chassis.testing import TestIdentity
 from coursemesh.contracts import examples
 
 COURSE, ORG = str(examples.COURSE), str(examples.ORG)
 URL = f"/organizations/{ORG}/courses/{COURSE}/enrollments"
+SUMMARY = f"/organizations/{ORG}/courses/{COURSE}/summary"
 TRAINER = "user_trainer"
 
 
@@ -185,3 +187,49 @@ async def test_drill_down_bad_query_is_400(
         assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_FAILED"), params
     response = await client.get(URL)
     assert (response.status_code, response.json()["code"]) == (401, "MISSING_TOKEN")
+
+
+async def test_the_summary_counts_the_buyers_and_the_median_adherence(
+    client: Any, world: Any, identity: TestIdentity, clock: Any
+) -> None:
+    """ann, bob and eve started and were active on 03-01..03-03, cat never started; eve
+    completed the course. Percents 100 (eve), 66 (ann), 0 (bob): median 66."""
+    await enroll_three(client, world, identity, clock)
+    await enroll_eve(client, world, identity, clock)
+    response = await client.get(SUMMARY, headers=identity.headers(TRAINER))
+    assert response.status_code == 200
+    assert response.json() == {
+        "enrolled": 4,
+        "started": 3,
+        "activeLast7Days": 3,
+        "completed": 1,
+        "medianAdherencePercent": 66,
+    }
+    clock.now = datetime(2025, 3, 10, 12, 31, tzinfo=UTC)  # a week after eve's last completion
+    later = (await client.get(SUMMARY, headers=identity.headers(TRAINER))).json()
+    assert later["activeLast7Days"] == 0
+
+
+async def test_the_summary_chart_is_svg_with_the_course_name_escaped(
+    client: Any, world: Any, identity: TestIdentity
+) -> None:
+    await world.course(name='Reset <script>alert("x")</script> & co')
+    await world.member(TRAINER, "trainer")
+    await world.entitle(user_id="user_ann")
+    response = await client.get(f"{SUMMARY}.svg", headers=identity.headers(TRAINER))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    chart = ElementTree.fromstring(response.text)  # well-formed XML
+    assert chart.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "<script>" not in response.text
+    assert "Reset &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in response.text
+    assert "n/a" in response.text  # nobody has anything due: no median
+
+
+async def test_the_summary_is_404_for_non_staff(
+    client: Any, world: Any, identity: TestIdentity, clock: Any
+) -> None:
+    await enroll_three(client, world, identity, clock)
+    for path in (SUMMARY, f"{SUMMARY}.svg"):
+        response = await client.get(path, headers=identity.headers("user_ann"))
+        assert (response.status_code, response.json()["code"]) == (404, "COURSE_NOT_FOUND")

@@ -11,6 +11,7 @@ from coursemesh.learning.domain.adherence import (
     Adherence,
     adherence,
     enrollment_adherence,
+    median_percent,
     planned_days,
 )
 from coursemesh.learning.domain.model import Day, Item, Pause
@@ -172,3 +173,10 @@ def test_nothing_due_is_null() -> None:
 def test_a_completion_of_an_item_no_longer_planned_counts_for_nothing() -> None:
     figures = adherence(PLAN, {str(_id("gone")): 0, str(_id("a1")): 0}, 0)
     assert (figures.due_items, figures.completed_due_items, figures.adherence_percent) == (2, 1, 50)
+
+
+def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two_rounded_down() -> None:
+    assert median_percent([]) is None
+    assert median_percent([40]) == 40
+    assert median_percent([100, 0, 66]) == 66
+    assert median_percent([0, 33, 66, 100]) == 49  # (33 + 66) // 2

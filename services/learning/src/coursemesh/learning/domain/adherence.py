@@ -156,3 +156,16 @@ def enrollment_adherence(
         completion_days(completed, zone, start_date, pauses, max_pause_days),
         current_day_offset,
     )
+
+
+def median_percent(percents: Sequence[int]) -> int | None:
+    """The median of the buyers' percents (those with something due); the mean of the two
+    middle ones, rounded down, for an even count; None for no buyer."""
+    ordered = sorted(percents)
+    count = len(ordered)
+    if count == 0:
+        return None
+    middle = count // 2
+    if count % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) // 2

@@ -206,6 +206,14 @@ class StaffEnrollment(_Out, frozen=True):
     pauses: list[PauseOut] = []
 
 
+class CourseSummaryOut(_Out, frozen=True):
+    enrolled: int
+    started: int
+    active_last_7_days: int
+    completed: int
+    median_adherence_percent: int | None
+
+
 class StaffEnrollmentPage(_Out, frozen=True):
     items: list[StaffEnrollment]
     total: int
