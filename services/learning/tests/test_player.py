@@ -249,6 +249,51 @@ async def test_a_completion_shows_on_the_next_open(
     assert opened.json()["completedItemIds"] == []
 
 
+async def test_the_player_shows_adherence_in_the_buyers_zone(
+    client: Any, world: Any, identity: TestIdentity, clock: Any
+) -> None:
+    """Started Sat 03-01. Day 0's A and B done at 03-02 03:00Z: Sat 19:00 in Los Angeles (on
+    day 0), already Sunday (day 1, late) in UTC. On 03-03 10:00Z (day 2 in both zones) 2 of 3
+    due items are done: 66 %; in Los Angeles day 0 is kept (streaks 1, today not done yet), in
+    UTC it is not (0, 0). Completing day 2's A then: 100 %, streaks 2/2 and 1/1."""
+    await world.course()
+    await world.entitle()
+    la = {"tz": "America/Los_Angeles"}
+    await client.post(
+        f"{PLAYER}/start", json={"startDate": "2025-03-01"}, headers=identity.headers(BUYER)
+    )
+
+    async def figures(params: dict[str, str]) -> tuple[Any, ...]:
+        answer = (await client.get(PLAYER, params=params, headers=identity.headers(BUYER))).json()
+        return (answer["adherencePercent"], answer["currentStreak"], answer["longestStreak"])
+
+    clock.now = datetime(2025, 3, 1, 20, 0, tzinfo=UTC)
+    assert await figures(la) == (0, 0, 0)  # day 0's two items due, none done
+    clock.now = datetime(2025, 3, 2, 3, 0, tzinfo=UTC)
+    await complete(client, identity, WORKOUT_A, dayOffset=0)
+    await complete(client, identity, WORKOUT_B, dayOffset=0)
+    clock.now = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+    assert await figures(la) == (66, 1, 1)
+    assert await figures({}) == (66, 0, 0)
+
+    await complete(client, identity, WORKOUT_A, dayOffset=2)
+    assert await figures(la) == (100, 2, 2)
+    assert await figures({}) == (100, 1, 1)
+
+
+async def test_nothing_due_shows_null_adherence(
+    client: Any, world: Any, identity: TestIdentity
+) -> None:
+    await world.course()
+    await world.entitle()
+    answer = (await client.get(PLAYER, headers=identity.headers(BUYER))).json()
+    assert (answer["adherencePercent"], answer["currentStreak"], answer["longestStreak"]) == (
+        None,
+        0,
+        0,
+    )
+
+
 async def test_a_workout_change_shows_on_the_next_open(
     client: Any, world: Any, identity: TestIdentity
 ) -> None:

@@ -6,12 +6,14 @@ import csv
 import io
 from datetime import UTC, datetime
 from typing import Any
+from xml.etree import ElementTree
 
 from coursemesh.chassis.testing import TestIdentity
 from coursemesh.contracts import examples
 
 COURSE, ORG = str(examples.COURSE), str(examples.ORG)
 URL = f"/organizations/{ORG}/courses/{COURSE}/enrollments"
+SUMMARY = f"/organizations/{ORG}/courses/{COURSE}/summary"
 TRAINER = "user_trainer"
 
 
@@ -82,6 +84,78 @@ async def test_staff_drill_down_csv_exports_the_same_rows(
     assert records[0]["startDate"] == "2025-03-01"
 
 
+async def enroll_eve(client: Any, world: Any, identity: TestIdentity, clock: Any) -> None:
+    """eve: started 03-01, day 0 done on 03-01 and day 2 on 03-03: every day kept."""
+    eve = identity.headers("user_eve")
+    await world.entitle(user_id="user_eve")
+    clock.now = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    await client.post(f"/me/courses/{COURSE}/start", json={"startDate": "2025-03-01"}, headers=eve)
+    for workout in (examples.WORKOUT_A, examples.WORKOUT_B):
+        await client.post(f"/me/courses/{COURSE}/workouts/{workout}/complete", headers=eve)
+    clock.now = datetime(2025, 3, 3, 12, 30, tzinfo=UTC)
+    await client.post(f"/me/courses/{COURSE}/workouts/{examples.WORKOUT_A}/complete", headers=eve)
+
+
+async def test_staff_drill_down_shows_and_sorts_adherence(
+    client: Any, world: Any, identity: TestIdentity, clock: Any
+) -> None:
+    """On 03-03 (day 2 for ann and eve): eve did all 3 due items on their days (100 %, streaks
+    2/2); ann did day 0's two on 03-03, late (2 of 3: 66 %, 0/0); bob started today and has
+    day 0's two due (0 %); cat never started (null, last whichever the direction)."""
+    await enroll_three(client, world, identity, clock)
+    await enroll_eve(client, world, identity, clock)
+    headers = identity.headers(TRAINER)
+
+    async def rows(**params: Any) -> list[Any]:
+        response = await client.get(URL, params=params, headers=headers)
+        assert response.status_code == 200
+        assert response.json()["total"] == 4
+        return [
+            (r["userId"], r["adherencePercent"], r["currentStreak"], r["longestStreak"])
+            for r in response.json()["items"]
+        ]
+
+    assert await rows(sort="-adherencePercent") == [
+        ("user_eve", 100, 2, 2),
+        ("user_ann", 66, 0, 0),
+        ("user_bob", 0, 0, 0),
+        ("user_cat", None, 0, 0),
+    ]
+    assert [r[0] for r in await rows(sort="adherencePercent")] == [
+        "user_bob",
+        "user_ann",
+        "user_eve",
+        "user_cat",
+    ]
+    assert [r[0] for r in await rows(sort="-adherencePercent", limit=2, offset=1)] == [
+        "user_ann",
+        "user_bob",
+    ]
+    assert (await rows(sort="-currentStreak"))[0][0] == "user_eve"
+    assert (await rows(sort="-longestStreak", limit=1))[0][0] == "user_eve"
+
+
+async def test_staff_drill_down_csv_has_the_adherence_columns(
+    client: Any, world: Any, identity: TestIdentity, clock: Any
+) -> None:
+    await enroll_three(client, world, identity, clock)
+    await enroll_eve(client, world, identity, clock)
+    response = await client.get(
+        URL,
+        params={"sort": "-adherencePercent", "format": "csv"},
+        headers=identity.headers(TRAINER),
+    )
+    assert response.status_code == 200
+    header, *lines = csv.reader(io.StringIO(response.text))
+    assert header[-3:] == ["adherencePercent", "currentStreak", "longestStreak"]
+    assert [(line[1], *line[-3:]) for line in lines] == [
+        ("user_eve", "100", "2", "2"),
+        ("user_ann", "66", "0", "0"),
+        ("user_bob", "0", "0", "0"),
+        ("user_cat", "", "0", "0"),
+    ]
+
+
 async def test_drill_down_is_404_for_non_staff_and_other_orgs(
     client: Any, world: Any, identity: TestIdentity, clock: Any
 ) -> None:
@@ -113,3 +187,49 @@ async def test_drill_down_bad_query_is_400(
         assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_FAILED"), params
     response = await client.get(URL)
     assert (response.status_code, response.json()["code"]) == (401, "MISSING_TOKEN")
+
+
+async def test_the_summary_counts_the_buyers_and_the_median_adherence(
+    client: Any, world: Any, identity: TestIdentity, clock: Any
+) -> None:
+    """ann, bob and eve started and were active on 03-01..03-03, cat never started; eve
+    completed the course. Percents 100 (eve), 66 (ann), 0 (bob): median 66."""
+    await enroll_three(client, world, identity, clock)
+    await enroll_eve(client, world, identity, clock)
+    response = await client.get(SUMMARY, headers=identity.headers(TRAINER))
+    assert response.status_code == 200
+    assert response.json() == {
+        "enrolled": 4,
+        "started": 3,
+        "activeLast7Days": 3,
+        "completed": 1,
+        "medianAdherencePercent": 66,
+    }
+    clock.now = datetime(2025, 3, 10, 12, 31, tzinfo=UTC)  # a week after eve's last completion
+    later = (await client.get(SUMMARY, headers=identity.headers(TRAINER))).json()
+    assert later["activeLast7Days"] == 0
+
+
+async def test_the_summary_chart_is_svg_with_the_course_name_escaped(
+    client: Any, world: Any, identity: TestIdentity
+) -> None:
+    await world.course(name='Reset <script>alert("x")</script> & co')
+    await world.member(TRAINER, "trainer")
+    await world.entitle(user_id="user_ann")
+    response = await client.get(f"{SUMMARY}.svg", headers=identity.headers(TRAINER))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    chart = ElementTree.fromstring(response.text)  # well-formed XML
+    assert chart.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "<script>" not in response.text
+    assert "Reset &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in response.text
+    assert "n/a" in response.text  # nobody has anything due: no median
+
+
+async def test_the_summary_is_404_for_non_staff(
+    client: Any, world: Any, identity: TestIdentity, clock: Any
+) -> None:
+    await enroll_three(client, world, identity, clock)
+    for path in (SUMMARY, f"{SUMMARY}.svg"):
+        response = await client.get(path, headers=identity.headers("user_ann"))
+        assert (response.status_code, response.json()["code"]) == (404, "COURSE_NOT_FOUND")

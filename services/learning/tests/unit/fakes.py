@@ -213,6 +213,11 @@ class FakeStore:
                     last_activity_at=None if enrollment is None else enrollment.last_activity_at,
                     completed_items=len(self.state.completions.get(e.entitlement_id, {})),
                     total_items=total_items,
+                    completions=[
+                        (str(c.item_id), c.completed_at)
+                        for c in self.state.completions.get(e.entitlement_id, {}).values()
+                    ],
+                    pauses=list(self.state.pauses.get(e.entitlement_id, [])),
                 )
             )
         key: dict[str, Any] = {
@@ -254,6 +259,7 @@ class FakeReader:
             completed_workout_ids=sorted({str(c.workout_id) for c in done.values()}),
             certificate_id=_run_certificate(self.state, entitlement.entitlement_id),
             pauses=list(self.state.pauses.get(entitlement.entitlement_id, [])),
+            completed_times=[done[i].completed_at for i in sorted(done, key=str)],
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar.serialization import encode_json
@@ -81,8 +82,12 @@ def _view(
     release_mode: str = "open",
     pauses: list[Pause] | None = None,
     today: date = date(2025, 3, 3),
+    completed_at: dict[uuid.UUID, datetime] | None = None,
+    zone: ZoneInfo = ZoneInfo("UTC"),
 ) -> CourseView:
     items = {i.item_id: i.workout_id for d in curriculum.days for i in d.items}
+    at = completed_at or {}
+    order = sorted(completed, key=str)
     return CourseView(
         entitlement=Entitlement(
             entitlement_id=uuid.UUID(int=7),
@@ -105,8 +110,10 @@ def _view(
         curriculum=curriculum,
         length=curriculum_length(curriculum.days, duration_days),
         enrollment=enrollment,
-        completed_item_ids=sorted(str(i) for i in completed),
+        completed_item_ids=[str(i) for i in order],
         completed_workout_ids=sorted({str(items.get(i, GONE)) for i in completed}),
+        completed_times=[at.get(i, datetime(2025, 3, 1, 12, tzinfo=UTC)) for i in order],
+        zone=zone,
         today=today,
         pauses=pauses or [],
         certificate_id=certificate_id,
@@ -290,3 +297,33 @@ def test_paused_and_resumed_answers_are_the_same_bytes() -> None:
     # An open course counts paused days too, and locks nothing.
     body = _same(_view([], enrollment=started, pauses=resumed), rendered)
     assert msgspec.json.decode(body)["currentDayOffset"] == 1
+
+
+def test_adherence_figures_are_the_same_in_both_answers_across_zones() -> None:
+    """Started Sat 03-01, today Mon 03-03 (day 2). Day 0: items 1 (03-01 12:00Z) and 2
+    (03-02 03:00Z); day 1 rest; day 2: item 3 (03-03 10:00Z). Three due, three done: 100 %.
+    In Los Angeles item 2 was done on 03-01 19:00 (on day 0) and item 3 on 03-03 02:00: days 0
+    and 2 kept, streaks 2 and 2. In UTC item 2 is on 03-02 (day 1), late: day 0 not kept,
+    streaks 1 and 1. Before the start date nothing is due: null and 0."""
+    rendered = CourseReadModel()
+    items = [i.item_id for d in DAYS for i in d.items]
+    started = msgspec.structs.replace(ENROLLED, completed_at=None)
+    at = {
+        items[0]: datetime(2025, 3, 1, 12, tzinfo=UTC),
+        items[1]: datetime(2025, 3, 2, 3, tzinfo=UTC),
+        items[2]: datetime(2025, 3, 3, 10, tzinfo=UTC),
+    }
+
+    def figures(zone: str, today: date = date(2025, 3, 3)) -> tuple[object, ...]:
+        view = _view(
+            items[:3], enrollment=started, completed_at=at, zone=ZoneInfo(zone), today=today
+        )
+        answer = msgspec.json.decode(_same(view, rendered))
+        return (answer["adherencePercent"], answer["currentStreak"], answer["longestStreak"])
+
+    assert figures("America/Los_Angeles") == (100, 2, 2)
+    assert figures("UTC") == (100, 1, 1)
+    assert figures("UTC", date(2025, 2, 27)) == (None, 0, 0)
+    # On 03-05 (day 4): day 3's item missed, day 4's two not done yet: 3 of 6 = 50 %; the
+    # missed day 3 ends the streak (currentStreak 0), the longest stays 2.
+    assert figures("America/Los_Angeles", date(2025, 3, 5)) == (50, 0, 2)

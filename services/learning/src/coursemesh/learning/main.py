@@ -19,6 +19,7 @@ from coursemesh.learning.http.pauses import PauseController, StaffPauseControlle
 from coursemesh.learning.http.player import PlayerController, open_course
 from coursemesh.learning.http.reminders import ReminderController, UnsubscribeController
 from coursemesh.learning.http.staff import StaffController
+from coursemesh.learning.http.summary import SummaryController
 from coursemesh.learning.service import SERVICE
 from coursemesh.learning.settings import Settings
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, now: Now = system_now) -> Li
             PlayerController,
             open_course,
             StaffController,
+            SummaryController,
             ReminderController,
             UnsubscribeController,
             *CERTIFICATE_ROUTES,

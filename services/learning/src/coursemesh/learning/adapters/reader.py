@@ -54,6 +54,7 @@ SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
        n.last_activity_at, n.version AS enrollment_version,
        n.unlocked_at, n.unlocked_by, n.unlock_reason,
        d.item_ids AS completed_item_ids, d.workout_ids AS completed_workout_ids,
+       d.completed_times,
        z.certificate_id,
        -- pauses are rare: an index probe finding nothing for most buyers
        (SELECT json_agg(json_build_object(
@@ -76,7 +77,9 @@ SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
         FROM workouts x WHERE x.workout_id = ANY(k.ids)) w
   CROSS JOIN LATERAL (
       SELECT array_agg(x.item_id::text ORDER BY x.item_id) AS item_ids,
-             array_agg(DISTINCT x.workout_id::text) AS workout_ids
+             array_agg(DISTINCT x.workout_id::text) AS workout_ids,
+             -- in the order of item_ids: when each was completed (adherence)
+             array_agg(x.completed_at ORDER BY x.item_id) AS completed_times
         FROM completions x WHERE x.entitlement_id = e.entitlement_id) d
   -- the run's certificate, while the run is completed
   LEFT JOIN certificates z ON z.entitlement_id = e.entitlement_id
@@ -113,6 +116,7 @@ class SqlPlayerReader:
         known = row["known_course_id"] is not None
         item_ids = row["completed_item_ids"]
         workout_ids = row["completed_workout_ids"]
+        times = row["completed_times"]
         return PlayerSnapshot(
             entitlement=Entitlement(
                 entitlement_id=row["entitlement_id"],
@@ -129,6 +133,7 @@ class SqlPlayerReader:
             completed_workout_ids=[] if workout_ids is None else sorted(workout_ids),
             certificate_id=row["certificate_id"],
             pauses=[] if row["pauses"] is None else PAUSES.decode(row["pauses"]),
+            completed_times=[] if times is None else times,
         )
 
     def _curriculum(

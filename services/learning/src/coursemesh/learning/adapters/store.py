@@ -123,6 +123,23 @@ def _completed_count(entitlement_id: Any) -> sa.ScalarSelect[Any]:
 PAUSES = msgspec.json.Decoder(list[Pause])
 
 
+#: The run's completions as ``_completions_json`` selects them: (item id, completed at).
+_COMPLETIONS = msgspec.json.Decoder(list[tuple[str, datetime]])
+
+
+def _completions_json(entitlement_id: Any) -> sa.ScalarSelect[Any]:
+    c = completions
+    return (
+        sa.select(
+            sa.cast(
+                sa.func.json_agg(sa.func.json_build_array(c.c.item_id, c.c.completed_at)), sa.Text
+            )
+        )
+        .where(c.c.entitlement_id == entitlement_id)
+        .scalar_subquery()
+    )
+
+
 def _pauses_json(entitlement_id: Any) -> sa.ScalarSelect[Any]:
     p = enrollment_pauses
     pause = sa.func.json_build_object(
@@ -504,6 +521,7 @@ class SqlStore:
                 enrollments.c.unlocked_by,
                 enrollments.c.unlock_reason,
                 _pauses_json(entitlements.c.entitlement_id).label("pauses"),
+                _completions_json(entitlements.c.entitlement_id).label("completions"),
             )
             .select_from(
                 entitlements.outerjoin(
@@ -537,6 +555,7 @@ class SqlStore:
                 unlocked_by=r.unlocked_by,
                 unlock_reason=r.unlock_reason,
                 pauses=[] if r.pauses is None else PAUSES.decode(r.pauses),
+                completions=[] if r.completions is None else _COMPLETIONS.decode(r.completions),
             )
             for r in await self._session.execute(query)
         ]

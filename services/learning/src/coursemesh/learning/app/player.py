@@ -78,7 +78,7 @@ async def open_course(
     """The most frequent request of the suite: one read of everything, no transaction."""
     async with storage.reading() as reader:
         snapshot = await reader.snapshot(user_id, course_id)
-    return course_view(snapshot, clock.today)
+    return course_view(snapshot, clock.today, clock.zone)
 
 
 async def read_workout(

@@ -59,6 +59,7 @@ class EnrollmentRow(msgspec.Struct, frozen=True, kw_only=True):
     unlocked_by: str | None = None
     unlock_reason: str | None = None
     pauses: list[Pause] = []  # every run's, oldest first
+    completions: list[tuple[str, datetime]] = []  # the run's: (item id, completed at)
 
 
 class PlayerReader(Protocol):

@@ -144,6 +144,8 @@ class PlayerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     completed_workout_ids: list[str]  # distinct, sorted
     certificate_id: uuid.UUID | None = None  # the certificate of the run, once it is completed
     pauses: list[Pause] = []  # every run's, oldest first
+    # When each of ``completed_item_ids`` was completed, in the same order (adherence).
+    completed_times: list[datetime] = []
 
 
 class Clock(msgspec.Struct, frozen=True, kw_only=True):

@@ -219,9 +219,13 @@ class CourseView(msgspec.Struct, frozen=True, kw_only=True):
     today: date
     certificate_id: uuid.UUID | None = None  # the completed run's certificate
     pauses: list[Pause] = []  # every run's, oldest first
+    completed_times: list[datetime] = []  # aligned with ``completed_item_ids``
+    zone: ZoneInfo = UTC_ZONE  # the buyer's: the local dates of the completions
 
 
-def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
+def course_view(
+    snapshot: PlayerSnapshot | None, today: date, zone: ZoneInfo = UTC_ZONE
+) -> CourseView:
     """What the player shows: refused unless the entitlement opens the player; a course whose
     content has not arrived is empty."""
     require_access(None if snapshot is None else snapshot.entitlement.access)
@@ -239,6 +243,8 @@ def course_view(snapshot: PlayerSnapshot | None, today: date) -> CourseView:
         today=today,
         certificate_id=snapshot.certificate_id,
         pauses=snapshot.pauses,
+        completed_times=snapshot.completed_times,
+        zone=zone,
     )
 
 

@@ -229,3 +229,19 @@ def decide_unlock(enrollment: Enrollment, by: str, reason: str, now: datetime) -
     return msgspec.structs.replace(
         enrollment, unlocked_at=now, unlocked_by=by, unlock_reason=reason
     )
+
+
+def day_offset_on(
+    start: date, pauses: Sequence[Pause], max_pause_days: int | None, on: date
+) -> int:
+    """The run's ``currentDayOffset`` as it was on the calendar day ``on`` (``pauses``: the
+    run's): a pause resumed later was under way then, one begun later did not count yet."""
+    then = [
+        p
+        if p.resumed_on is not None and p.resumed_on <= on
+        else msgspec.structs.replace(p, resumed_on=None, days=None)
+        for p in pauses
+        if p.paused_on <= on
+    ]
+    paused_days, _ = _paused(then, on, max_pause_days)
+    return (on - start).days - paused_days

@@ -20,9 +20,16 @@ from dataclasses import dataclass
 import msgspec
 
 from coursemesh.learning.app.courses import CourseReadModel
+from coursemesh.learning.domain.adherence import (
+    NOTHING_DUE,
+    Adherence,
+    PlannedDay,
+    enrollment_adherence,
+    planned_days,
+)
 from coursemesh.learning.domain.model import Curriculum, Pause, Workout
 from coursemesh.learning.domain.player import CourseView, dense_days
-from coursemesh.learning.domain.schedule import Schedule, schedule
+from coursemesh.learning.domain.schedule import Schedule, run_pauses, schedule
 from coursemesh.learning.http.schemas import (
     EntitlementOut,
     PauseOut,
@@ -48,6 +55,7 @@ def player_course(view: CourseView) -> PlayerCourse:
     plan = _schedule(view)
     days = _player_days(view.curriculum, view.length, done, plan)
     total = sum(len(d.items) for d in dense_days(view.length, view.curriculum.days))
+    figures = _adherence(view, plan, planned_days(view.curriculum.days, view.length))
     course = view.course
     return PlayerCourse(
         course_id=course.course_id,
@@ -68,6 +76,9 @@ def player_course(view: CourseView) -> PlayerCourse:
         completed_course_workout_ids=sorted({uuid.UUID(w) for w in view.completed_workout_ids}),
         completed_item_ids=sorted(done),
         progress=Progress(completed=len(done), total=total),
+        adherence_percent=figures.adherence_percent,
+        current_streak=figures.current_streak,
+        longest_streak=figures.longest_streak,
         pauses=pauses_out(view.pauses),
         certificate_id=view.certificate_id,
     )
@@ -75,6 +86,21 @@ def player_course(view: CourseView) -> PlayerCourse:
 
 def _schedule(view: CourseView) -> Schedule:
     return schedule(view.course, view.enrollment, view.pauses, view.today)
+
+
+def _adherence(view: CourseView, plan: Schedule, planned: Sequence[PlannedDay]) -> Adherence:
+    if plan.start_date is None or not planned:
+        return NOTHING_DUE
+    assert view.enrollment is not None  # a start date is the enrollment's
+    return enrollment_adherence(
+        planned,
+        zip(view.completed_item_ids, view.completed_times, strict=True),
+        view.zone,
+        plan.start_date,
+        plan.current_day_offset,
+        run_pauses(view.pauses, view.enrollment.restart_count) if view.pauses else (),
+        view.course.max_pause_days,
+    )
 
 
 def pauses_out(pauses: list[Pause]) -> list[PauseOut]:
@@ -175,6 +201,7 @@ class RenderedDays:
     total: int  # workout items: the progress total
     starts: tuple[int, ...]  # where each day's object begins
     rest: tuple[bool, ...]  # each day's rest flag, for a day shown locked
+    planned: tuple[PlannedDay, ...]  # the workout days, for adherence
 
 
 def render_days(curriculum: Curriculum, length: int) -> RenderedDays:
@@ -203,6 +230,7 @@ def render_days(curriculum: Curriculum, length: int) -> RenderedDays:
         total=sum(len(d.items) for d in days),
         starts=tuple(starts),
         rest=tuple(d.is_rest for d in days),
+        planned=planned_days(curriculum.days, length),
     )
 
 
@@ -243,6 +271,7 @@ def render_player_course(view: CourseView, courses: CourseReadModel) -> bytes:
     course = view.course
     days = courses.rendered(course.course_id, view.curriculum, view.length, render_days)
     plan = _schedule(view)
+    figures = _adherence(view, plan, days.planned)
     head = PlayerCourseHead(
         course_id=course.course_id,
         organization_id=course.organization_id,
@@ -263,6 +292,9 @@ def render_player_course(view: CourseView, courses: CourseReadModel) -> bytes:
         completed_course_workout_ids=view.completed_workout_ids,
         completed_item_ids=view.completed_item_ids,
         progress=Progress(completed=len(view.completed_item_ids), total=days.total),
+        adherence_percent=figures.adherence_percent,
+        current_streak=figures.current_streak,
+        longest_streak=figures.longest_streak,
         pauses=pauses_out(view.pauses) if view.pauses else [],
         certificate_id=view.certificate_id,
     )

@@ -107,6 +107,9 @@ class PlayerCourse(_Out, frozen=True):
     completed_course_workout_ids: list[uuid.UUID]
     completed_item_ids: list[uuid.UUID]
     progress: Progress
+    adherence_percent: int | None  # null while nothing is due
+    current_streak: int
+    longest_streak: int
     pauses: list[PauseOut]
     certificate_id: uuid.UUID | None  # once the run is completed (GET …/certificate)
 
@@ -138,6 +141,9 @@ class PlayerCourseTail(_Out, frozen=True):
     completed_course_workout_ids: list[str]
     completed_item_ids: list[str]
     progress: Progress
+    adherence_percent: int | None
+    current_streak: int
+    longest_streak: int
     pauses: list[PauseOut]
     certificate_id: uuid.UUID | None
 
@@ -189,12 +195,23 @@ class StaffEnrollment(_Out, frozen=True):
     completed_at: datetime | None
     restart_count: int
     last_activity_at: datetime | None
+    adherence_percent: int | None = None
+    current_streak: int = 0
+    longest_streak: int = 0
     paused: bool = False
     paused_since: date | None = None
     unlocked_at: datetime | None = None
     unlocked_by: str | None = None
     unlock_reason: str | None = None
     pauses: list[PauseOut] = []
+
+
+class CourseSummaryOut(_Out, frozen=True):
+    enrolled: int
+    started: int
+    active_last_7_days: int
+    completed: int
+    median_adherence_percent: int | None
 
 
 class StaffEnrollmentPage(_Out, frozen=True):

@@ -15,11 +15,10 @@ from coursemesh.chassis.auth import Principal, authenticated
 from coursemesh.chassis.errors import mark_negative
 from coursemesh.chassis.openapi import also_served_as, problems
 from coursemesh.chassis.paging import Offset
-from coursemesh.learning.app.ports import EnrollmentRow, SortKey
-from coursemesh.learning.app.staff import course_enrollments
+from coursemesh.learning.app.ports import SortKey
+from coursemesh.learning.app.staff import EnrolledBuyer, FigureKey, course_enrollments
 from coursemesh.learning.bootstrap import runtime
 from coursemesh.learning.domain.model import Clock
-from coursemesh.learning.domain.schedule import run_pauses, schedule_of_row
 from coursemesh.learning.http.player_body import pauses_out
 from coursemesh.learning.http.schemas import StaffEnrollment, StaffEnrollmentPage
 
@@ -32,6 +31,12 @@ Sort = Literal[
     "-completedCount",
     "userId",
     "-userId",
+    "adherencePercent",
+    "-adherencePercent",
+    "currentStreak",
+    "-currentStreak",
+    "longestStreak",
+    "-longestStreak",
 ]
 CSV_COLUMNS = (
     "entitlementId",
@@ -43,13 +48,14 @@ CSV_COLUMNS = (
     "completedAt",
     "restartCount",
     "lastActivityAt",
+    "adherencePercent",
+    "currentStreak",
+    "longestStreak",
 )
 
 
-def _row(row: EnrollmentRow, clock: Clock, max_pause_days: int | None) -> StaffEnrollment:
-    plan = schedule_of_row(
-        row.start_date, run_pauses(row.pauses, row.restart_count), clock.today, max_pause_days
-    )
+def _row(buyer: EnrolledBuyer) -> StaffEnrollment:
+    row, plan, figures = buyer.row, buyer.schedule, buyer.adherence
     return StaffEnrollment(
         entitlement_id=row.entitlement_id,
         user_id=row.user_id,
@@ -60,6 +66,9 @@ def _row(row: EnrollmentRow, clock: Clock, max_pause_days: int | None) -> StaffE
         completed_at=row.completed_at,
         restart_count=row.restart_count,
         last_activity_at=row.last_activity_at,
+        adherence_percent=figures.adherence_percent,
+        current_streak=figures.current_streak,
+        longest_streak=figures.longest_streak,
         paused=plan.paused,
         paused_since=plan.paused_since,
         unlocked_at=row.unlocked_at,
@@ -85,6 +94,9 @@ def _csv(rows: list[StaffEnrollment]) -> str:
                 "" if r.completed_at is None else r.completed_at.isoformat(),
                 r.restart_count,
                 "" if r.last_activity_at is None else r.last_activity_at.isoformat(),
+                "" if r.adherence_percent is None else r.adherence_percent,
+                r.current_streak,
+                r.longest_streak,
             ]
         )
     return buffer.getvalue()
@@ -108,7 +120,7 @@ class StaffController(Controller):
         output: Annotated[Literal["json", "csv"], QueryParameter(name="format")] = "json",
     ) -> Response[StaffEnrollmentPage] | Response[str]:
         export = output == "csv"
-        key: SortKey = sort.removeprefix("-")  # type: ignore[assignment]
+        key: SortKey | FigureKey = sort.removeprefix("-")  # type: ignore[assignment]
         page = await course_enrollments(
             runtime(request).staff,
             principal.sub,
@@ -119,8 +131,9 @@ class StaffController(Controller):
             # The export holds every buyer; the JSON view pages.
             limit=None if export else limit,
             offset=0 if export else offset,
+            clock=clock,
         )
-        rows = [_row(r, clock, page.max_pause_days) for r in page.rows]
+        rows = [_row(b) for b in page.buyers]
         if not page.total:  # buyers arrive by commerce's events: "none" only once caught up
             mark_negative(request.scope)
         if export:
