@@ -60,8 +60,12 @@ class S3Bucket:
 
         await self._call(run)
 
-    async def put(self, key: str, body: bytes, content_type: str) -> None:
-        content_md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    async def put(
+        self, key: str, body: bytes, content_type: str, md5_hex: str | None = None
+    ) -> None:
+        """Store ``body`` under ``key``; ``md5_hex``: its MD5 when the caller has it already."""
+        digest = bytes.fromhex(md5_hex) if md5_hex is not None else hashlib.md5(body).digest()
+        content_md5 = base64.b64encode(digest).decode()
         await self._call(
             lambda: self.client.put_object(
                 Bucket=self.bucket,
@@ -71,6 +75,19 @@ class S3Bucket:
                 ContentMD5=content_md5,
             )
         )
+
+    async def delete(self, key: str) -> None:
+        # Deleting a missing key succeeds in S3, so a repeated delete is harmless.
+        await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+
+    async def presigned_get_url(self, key: str, expires_in: int) -> str:
+        """A URL that downloads the object without credentials for ``expires_in`` seconds."""
+        url: str = await self._call(
+            lambda: self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            )
+        )
+        return url
 
     async def get(self, key: str) -> bytes:
         def run() -> bytes:

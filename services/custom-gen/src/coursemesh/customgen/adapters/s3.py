@@ -1,20 +1,16 @@
-"""Audio objects in S3 (SeaweedFS locally, Cloudflare R2 in production) through boto3.
-
-boto3 is synchronous: every call runs in a worker thread. Uploads send ``Content-MD5`` (our own
-MD5 of the body), so the store rejects a corrupted upload; we never read the ETag as a checksum.
-"""
+"""Audio objects in S3 (SeaweedFS locally, Cloudflare R2 in production): a bucket of
+``chassis.objects`` (boto3, uploads checked by ``Content-MD5``), with the public or presigned
+download URL a client is given."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
-from typing import Any
+from collections.abc import Awaitable
+from typing import TypeVar
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
+from coursemesh.chassis.objects import ObjectStoreError, S3Bucket
 from coursemesh.customgen.app.ports import StorageError
+
+T = TypeVar("T")
 
 
 class S3AudioStore:
@@ -32,45 +28,22 @@ class S3AudioStore:
         self.bucket = bucket
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self.presign_ttl_seconds = presign_ttl_seconds
-        self.client: Any = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            region_name=region,
-            config=Config(
-                s3={"addressing_style": "path"},
-                signature_version="s3v4",
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-            ),
+        self._objects = S3Bucket(
+            endpoint=endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            bucket=bucket,
+            region=region,
         )
 
     async def ensure_bucket(self) -> None:
-        def run() -> None:
-            try:
-                self.client.head_bucket(Bucket=self.bucket)
-            except ClientError:
-                self.client.create_bucket(Bucket=self.bucket)
-
-        await self._call(run)
+        await _storage(self._objects.ensure_bucket())
 
     async def put(self, key: str, body: bytes, content_type: str, md5_hex: str) -> None:
-        content_md5 = base64.b64encode(bytes.fromhex(md5_hex)).decode()
-        await self._call(
-            lambda: self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType=content_type,
-                ContentMD5=content_md5,
-            )
-        )
+        await _storage(self._objects.put(key, body, content_type, md5_hex))
 
     async def delete(self, key: str) -> None:
-        # Deleting a missing key succeeds in S3, so a repeated delete step is harmless.
-        await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+        await _storage(self._objects.delete(key))
 
     def public_url(self, key: str) -> str | None:
         return f"{self.public_base_url}/{key}" if self.public_base_url else None
@@ -79,17 +52,12 @@ class S3AudioStore:
         public = self.public_url(key)
         if public:
             return public
-        url: str = await self._call(
-            lambda: self.client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": key},
-                ExpiresIn=self.presign_ttl_seconds,
-            )
-        )
-        return url
+        return await _storage(self._objects.presigned_get_url(key, self.presign_ttl_seconds))
 
-    async def _call(self, fn: Any) -> Any:
-        try:
-            return await asyncio.to_thread(fn)
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"S3 call failed: {exc}") from exc
+
+async def _storage(call: Awaitable[T]) -> T:
+    """The use cases' :class:`StorageError` for any failure of the store."""
+    try:
+        return await call
+    except ObjectStoreError as exc:
+        raise StorageError(str(exc)) from exc
