@@ -13,6 +13,7 @@ from commerce_support import BUYER, TRAINER, Harness
 from test_bulk_grants import EXPECTED, FILE, outcomes, prepared
 
 from coursemesh.chassis.testing import wait_for
+from coursemesh.commerce.adapters.identity import DevDirectory
 from coursemesh.commerce.adapters.staff_sql import DriverStaffStore
 from coursemesh.commerce.adapters.tables import bulk_grant_jobs, entitlements
 from coursemesh.commerce.app.bulk_grants import BulkGrants
@@ -33,20 +34,15 @@ async def read(h: Harness, location: str, by: str = TRAINER) -> Any:
     return await h.client.get(location, headers=h.auth(by))
 
 
-async def nobody(email: str) -> str | None:
-    return None
-
-
-async def by_address(email: str) -> str | None:
-    """The identity provider of these tests: ``user_3@school.test`` is ``user_3``."""
-    return email.split("@")[0]
+#: The development identity directory (``make up``'s): ``user_3@school.test`` is ``user_3``.
+DIRECTORY = DevDirectory(domain="school.test")
 
 
 def runner(h: Harness, *, ahead: timedelta = timedelta(0)) -> BulkGrants:
     """A runner of 3-row chunks with a one-minute lease, its clock ``ahead`` of now."""
     return BulkGrants(
         DriverStaffStore(h.db),
-        find_user=nobody,
+        find_user=DIRECTORY.user_with_email,
         chunk=3,
         lease=timedelta(minutes=1),
         clock=lambda: datetime.now(UTC) + ahead,
@@ -96,7 +92,7 @@ async def test_a_runner_that_lost_its_job_writes_nothing_more(harness: Harness) 
     location = (await start(harness, org, course, emails, reason="cohort")).headers["location"]
     other = BulkGrants(
         DriverStaffStore(harness.db),
-        find_user=by_address,
+        find_user=DIRECTORY.user_with_email,
         chunk=3,
         clock=lambda: datetime.now(UTC) + timedelta(minutes=2),
     )
@@ -109,7 +105,7 @@ async def test_a_runner_that_lost_its_job_writes_nothing_more(harness: Harness) 
         if email == "user_3@school.test" and not took_over:
             took_over = True
             assert await other.work()
-        return await by_address(email)
+        return await DIRECTORY.user_with_email(email)
 
     first = BulkGrants(
         DriverStaffStore(harness.db), find_user=slow_lookup, chunk=3, lease=timedelta(minutes=1)
