@@ -24,7 +24,9 @@ After each growth step the grown tables get ``VACUUM (ANALYZE)`` (the statistics
 autovacuum of a fresh bulk load running during the measurement). At each size the player is
 warmed up for a second, then measured with the shared load generator; the hello-world ceiling
 is measured once, before the tables grow, and the player direct to the learning replica (no
-gateway) once, at the smallest size.
+gateway) once, at the smallest size. Each measurement also reports the CPU every process of the
+stack spent per request (``cpu_ms_per_request``): on a shared machine throughput swings with
+whatever else runs, while the CPU a request costs moves only with the code.
 
     uv run python -m bench learning_scale [--sizes 10000,100000,1000000]
         [--completions 10000000] [--duration 8]
@@ -41,7 +43,14 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import add_trace_option, bench_stack, hello_world_ceiling, load, record
+from bench.common import (
+    add_trace_option,
+    bench_stack,
+    hello_world_ceiling,
+    load,
+    load_with_cpu,
+    record,
+)
 from bench.http import Seeder
 
 FILLER_COURSES = 2_000  # in FILLER_COURSES // 10 organizations
@@ -272,18 +281,27 @@ def _complete_first_items(seeder: Seeder, buyer: str, course: str, count: int) -
         )
 
 
+def _cpu_of(cpu_ms_per_request: dict[str, float], process: str) -> float:
+    """The CPU per request of every process of one kind (a service's replicas)."""
+    return sum(ms for name, ms in cpu_ms_per_request.items() if name.split("-")[0] == process)
+
+
 def _fmt_table(rows: list[dict[str, Any]], hello_rps: float) -> str:
     head = (
         f"{'entitlements':>12} {'completions':>12} {'rps':>7} {'ratio':>6} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'p99/min':>7} {'flat':>5} {'gen s':>6}"
+        f"{'p50 ms':>7} {'p99 ms':>7} {'p99/min':>7} {'flat':>5} {'gen s':>6} "
+        f"{'cpu ms/req: learning':>20} {'postgres':>8} {'caddy':>6}"
     )
     lines = [f"hello-world: {hello_rps:.0f} req/s", head]
     for r in rows:
+        cpu = r["cpu_ms_per_request"]
         lines.append(
             f"{r['entitlements']:>12,} {r['completions']:>12,} {r['rps']:>7.0f} "
             f"{r['ratio_to_hello']:>6.3f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
             f"{r['p99_vs_smallest']:>7.3f} {r['p99_within_20pct']!s:>5} "
-            f"{r['generation']['insert_and_vacuum_s']:>6.1f}"
+            f"{r['generation']['insert_and_vacuum_s']:>6.1f} "
+            f"{_cpu_of(cpu, 'learning'):>20.3f} {_cpu_of(cpu, 'postgres'):>8.3f} "
+            f"{_cpu_of(cpu, 'caddy'):>6.3f}"
         )
     return "\n".join(lines)
 
@@ -325,13 +343,13 @@ def run(
             grown = asyncio.run(grower.grow_to(size))
             print(f"  {grown}", file=sys.stderr)
             load(url, duration=1.0, headers=headers)  # warm-up, not recorded
-            measured = load(url, duration=duration, headers=headers)
+            measured = load_with_cpu(stack, url, duration=duration, headers=headers)
             if measured["errors"] or set(measured["statuses"]) != {"200"}:
                 raise RuntimeError(f"the player did not answer 200 only: {measured}")
             if not rows:
                 # once, to tell the service's own cost from the gateway's
-                result["player_direct_to_learning_at_smallest"] = load(
-                    f"{learning.url}/me/courses/{course}", duration=duration, headers=headers
+                result["player_direct_to_learning_at_smallest"] = load_with_cpu(
+                    stack, f"{learning.url}/me/courses/{course}", duration=duration, headers=headers
                 )
             rows.append(
                 {

@@ -91,6 +91,23 @@ async def test_completing_or_unmarking_a_locked_day_is_refused_and_changes_nothi
     assert (await client.post(url, json={"dayOffset": 0}, headers=headers)).status_code == 200
 
 
+async def test_a_workout_shows_only_its_open_days_and_none_before_its_first_opens(
+    client: Any, world: World, identity: TestIdentity
+) -> None:
+    headers = await started(client, world, identity)
+    url = f"{ME}/workouts/{WORKOUT_A}"
+
+    today = await client.get(url, headers=headers)
+    later = await client.post(f"{ME}/start", json={"startDate": "2025-03-05"}, headers=headers)
+    before_start = await client.get(url, headers=headers)
+
+    assert today.status_code == 200
+    assert [o["dayOffset"] for o in today.json()["occurrences"]] == [0]  # day 2 is locked
+    assert later.status_code == 200
+    assert _codes(before_start) == (409, "DAY_LOCKED")
+    assert "instructions" not in before_start.json()  # nothing of the workout leaks
+
+
 async def test_pause_and_resume_shift_the_schedule_by_whole_days(
     client: Any, world: World, identity: TestIdentity, clock: Any, db: Database
 ) -> None:
@@ -199,6 +216,8 @@ async def test_staff_pause_resume_and_unlock_show_in_the_drill_down(
     assert row["currentDayOffset"] == 0  # two days since the start, both paused
     assert player["unlocked"] is True
     assert [d["locked"] for d in player["days"]] == [False, False, False]
+    workout = (await client.get(f"{ME}/workouts/{WORKOUT_A}", headers=headers)).json()
+    assert [o["dayOffset"] for o in workout["occurrences"]] == [0, 2]
     done = await client.post(
         f"{ME}/workouts/{WORKOUT_A}/complete", json={"dayOffset": 2}, headers=headers
     )

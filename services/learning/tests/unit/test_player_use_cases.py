@@ -139,7 +139,7 @@ async def test_another_buyers_course_is_not_owned(state: State, storage: FakeSto
         player.open_course(storage, BUYER, COURSE, UTC_CLOCK),
         player.start(storage, BUYER, COURSE, None, UTC_CLOCK),
         player.restart(storage, BUYER, COURSE, UTC_CLOCK),
-        player.read_workout(storage, BUYER, COURSE, WORKOUT_A),
+        player.read_workout(storage, BUYER, COURSE, WORKOUT_A, UTC_CLOCK),
         player.mark_complete(storage, BUYER, COURSE, WORKOUT_A, None, UTC_CLOCK),
         player.unmark_complete(storage, BUYER, COURSE, WORKOUT_A, None, UTC_CLOCK),
     ]
@@ -296,7 +296,7 @@ async def test_read_workout_shows_its_occurrences_and_which_are_done(
 ) -> None:
     entitle(state, BUYER)
     await player.mark_complete(storage, BUYER, COURSE, WORKOUT_A, 2, UTC_CLOCK)
-    view = await player.read_workout(storage, BUYER, COURSE, WORKOUT_A)
+    view = await player.read_workout(storage, BUYER, COURSE, WORKOUT_A, UTC_CLOCK)
     assert [(o.item_id, o.day_offset) for o in view.occurrences] == [(ITEM_A0, 0), (ITEM_A2, 2)]
     assert view.completed_item_ids == {ITEM_A2}
     assert view.workout is not None

@@ -75,12 +75,14 @@ SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
   CROSS JOIN LATERAL (
       SELECT count(*) AS rows, coalesce(sum(x.version), 0) AS stamp
         FROM workouts x WHERE x.workout_id = ANY(k.ids)) w
+  -- one sort for the three arrays, each in item order (the workout ids repeat: deduplicated
+  -- by the caller, which sorts them anyway)
   CROSS JOIN LATERAL (
-      SELECT array_agg(x.item_id::text ORDER BY x.item_id) AS item_ids,
-             array_agg(DISTINCT x.workout_id::text) AS workout_ids,
-             -- in the order of item_ids: when each was completed (adherence)
-             array_agg(x.completed_at ORDER BY x.item_id) AS completed_times
-        FROM completions x WHERE x.entitlement_id = e.entitlement_id) d
+      SELECT array_agg(x.item_id::text) AS item_ids,
+             array_agg(x.workout_id::text) AS workout_ids,
+             array_agg(x.completed_at) AS completed_times
+        FROM (SELECT item_id, workout_id, completed_at FROM completions
+               WHERE entitlement_id = e.entitlement_id ORDER BY item_id) x) d
   -- the run's certificate, while the run is completed
   LEFT JOIN certificates z ON z.entitlement_id = e.entitlement_id
         AND z.run = n.restart_count AND n.completed_at IS NOT NULL
@@ -130,7 +132,7 @@ class SqlPlayerReader:
             curriculum=self._curriculum(course_id, row, held) if known else None,
             enrollment=None if row["enrolled_id"] is None else _enrollment(row),
             completed_item_ids=[] if item_ids is None else item_ids,
-            completed_workout_ids=[] if workout_ids is None else sorted(workout_ids),
+            completed_workout_ids=[] if workout_ids is None else sorted(set(workout_ids)),
             certificate_id=row["certificate_id"],
             pauses=[] if row["pauses"] is None else PAUSES.decode(row["pauses"]),
             completed_times=[] if times is None else times,

@@ -82,15 +82,12 @@ async def open_course(
 
 
 async def read_workout(
-    storage: PlayerStorage, user_id: str, course_id: uuid.UUID, workout_id: uuid.UUID
+    storage: PlayerStorage, user_id: str, course_id: uuid.UUID, workout_id: uuid.UUID, clock: Clock
 ) -> WorkoutView:
-    async with storage.transaction() as tx:
-        store = tx.store
-        entitlement = owned(await store.entitlement(user_id, course_id))
-        course = await _course(store, entitlement)
-        completed = await _completed(store, entitlement)
-        workout = (await store.workouts({workout_id})).get(workout_id)
-    return workout_view(course, workout_id, workout, completed)
+    """The same one read as :func:`open_course`: the schedule decides which days show it."""
+    async with storage.reading() as reader:
+        snapshot = await reader.snapshot(user_id, course_id)
+    return workout_view(course_view(snapshot, clock.today, clock.zone), workout_id)
 
 
 async def start(

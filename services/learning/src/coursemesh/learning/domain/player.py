@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from coursemesh.chassis.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from coursemesh.chassis.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from coursemesh.learning.domain.certificate import Certificate
 from coursemesh.learning.domain.model import (
     EMPTY_CURRICULUM,
@@ -29,6 +29,7 @@ from coursemesh.learning.domain.model import (
     PlayerSnapshot,
     Workout,
 )
+from coursemesh.learning.domain.schedule import schedule
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -256,17 +257,22 @@ class WorkoutView(msgspec.Struct, frozen=True, kw_only=True):
     curriculum_version: int | None
 
 
-def workout_view(
-    course: Course, workout_id: uuid.UUID, workout: Workout | None, completed: set[uuid.UUID]
-) -> WorkoutView:
-    """One workout of the course with its occurrences; 404 when the course does not use it."""
-    found = require_in_course(course.days, workout_id)
+def workout_view(view: CourseView, workout_id: uuid.UUID) -> WorkoutView:
+    """One workout of the course with its occurrences on the days open to this buyer; 404 when
+    the course does not use it, 409 ``DAY_LOCKED`` when a daily release opens none of its days
+    yet (a locked day shows its title and date, never its workouts)."""
+    found = require_in_course(view.curriculum.days, workout_id)
+    plan = schedule(view.course, view.enrollment, view.pauses, view.today)
+    shown = [o for o in found if not plan.locked(o.day_offset)]
+    if not shown:
+        raise Conflict("This workout is on days that are not open yet", code="DAY_LOCKED")
+    done = {uuid.UUID(i) for i in view.completed_item_ids}
     return WorkoutView(
         workout_id=workout_id,
-        workout=workout,
-        occurrences=found,
-        completed_item_ids=completed & {o.item_id for o in found},
-        curriculum_version=course.details.curriculum_version,
+        workout=view.curriculum.workouts.get(workout_id),
+        occurrences=shown,
+        completed_item_ids=done & {o.item_id for o in shown},
+        curriculum_version=view.course.curriculum_version,
     )
 
 

@@ -71,7 +71,8 @@ NOT_OWNED = (
     (403, "ENTITLEMENT_INACTIVE"),
 )
 NOT_IN_COURSE = (404, "WORKOUT_NOT_IN_COURSE")
-ON_A_DAY = (NOT_IN_COURSE, (404, "REST_DAY"), (404, "WORKOUT_NOT_ON_DAY"))
+DAY_LOCKED = (409, "DAY_LOCKED")  # a daily release has not opened the day yet
+ON_A_DAY = (NOT_IN_COURSE, (404, "REST_DAY"), (404, "WORKOUT_NOT_ON_DAY"), DAY_LOCKED)
 
 
 class PlayerController(Controller):
@@ -142,16 +143,20 @@ class PlayerController(Controller):
         enrollment = await player.restart(runtime(request).player, principal.sub, course_id, clock)
         return _enrollment_out(enrollment)
 
-    @get("/{course_id:uuid}/workouts/{workout_id:uuid}", opt=problems(*NOT_OWNED, NOT_IN_COURSE))
+    @get(
+        "/{course_id:uuid}/workouts/{workout_id:uuid}",
+        opt=problems(*NOT_OWNED, NOT_IN_COURSE, DAY_LOCKED),
+    )
     async def read_workout(
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
+        clock: NamedDependency[Clock],
         course_id: FromPath[uuid.UUID],
         workout_id: FromPath[uuid.UUID],
     ) -> PlayerWorkout:
         view = await player.read_workout(
-            runtime(request).player, principal.sub, course_id, workout_id
+            runtime(request).player, principal.sub, course_id, workout_id, clock
         )
         workout = view.workout
         return PlayerWorkout(
