@@ -192,7 +192,7 @@ async def test_another_buyer_and_no_token_are_refused(
 
 
 async def test_staff_pause_resume_and_unlock_show_in_the_drill_down(
-    client: Any, world: World, identity: TestIdentity, clock: Any
+    client: Any, world: World, identity: TestIdentity, clock: Any, db: Database
 ) -> None:
     headers = await started(client, world, identity)
     trainer = identity.headers(TRAINER)
@@ -206,9 +206,22 @@ async def test_staff_pause_resume_and_unlock_show_in_the_drill_down(
     page = (await client.get(STAFF, headers=trainer)).json()
     player = (await client.get(ME, headers=headers)).json()
 
-    assert unlocked.status_code == 200
+    again = await client.post(f"{one}/unlock", json={"reason": "injury"}, headers=trainer)
+    assert (unlocked.status_code, again.status_code) == (200, 200)
+    async with db.reading() as conn:
+        audit = await conn.fetch(
+            "SELECT convert_from(body, 'UTF8')::jsonb -> 'payload' AS p FROM outbox"
+            " WHERE type = 'learning.enrollment.unlocked.v1' ORDER BY aggregate_version"
+        )
+    unlocks = [r["p"] for r in audit]
+    # every unlock on record; the enrollment row keeps the latest
+    assert [(u["reason"], u["unlocked_by"]) for u in unlocks] == [
+        ("travelling", TRAINER),
+        ("injury", TRAINER),
+    ]
+    page = (await client.get(STAFF, headers=trainer)).json()
     row = page["items"][0]
-    assert (row["unlockedBy"], row["unlockReason"]) == (TRAINER, "travelling")
+    assert (row["unlockedBy"], row["unlockReason"]) == (TRAINER, "injury")
     assert row["unlockedAt"] == "2025-03-05T10:00:00Z"
     assert [(p["pausedBy"], p["resumedBy"], p["days"]) for p in row["pauses"]] == [
         (TRAINER, TRAINER, 2)

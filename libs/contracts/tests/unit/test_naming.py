@@ -52,6 +52,7 @@ EXPECTED = {
         "learning.course.restarted.v1",
         "learning.enrollment.paused.v1",
         "learning.enrollment.resumed.v1",
+        "learning.enrollment.unlocked.v1",
     },
     "customgen": {
         "customgen.custom_course.requested.v1",

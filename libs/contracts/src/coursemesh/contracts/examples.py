@@ -257,6 +257,16 @@ def example_payloads() -> dict[str, Event]:
             resumed_by=BUYER,
             run=1,
         ),
+        learning.EnrollmentUnlocked(
+            entitlement_id=ENTITLEMENT,
+            user_id=BUYER,
+            course_id=COURSE,
+            organization_id=ORG,
+            unlocked_at=datetime(2025, 4, 6, 9, 30, tzinfo=UTC),
+            unlocked_by=TRAINER,
+            reason="travelling, wants the whole plan",
+            run=1,
+        ),
         customgen.CustomCourseRequested(
             custom_course_id=CUSTOM_COURSE,
             user_id=BUYER,

@@ -10,7 +10,13 @@ import uuid
 from datetime import date
 
 from coursemesh.contracts.envelope import Event, event
-from coursemesh.contracts.types import NonNegativeInt, PositiveInt, UserId, UtcDateTime
+from coursemesh.contracts.types import (
+    NonEmptyStr,
+    NonNegativeInt,
+    PositiveInt,
+    UserId,
+    UtcDateTime,
+)
 
 __all__ = [
     "CourseCompleted",
@@ -18,6 +24,7 @@ __all__ = [
     "CourseStarted",
     "EnrollmentPaused",
     "EnrollmentResumed",
+    "EnrollmentUnlocked",
     "WorkoutCompleted",
 ]
 
@@ -114,4 +121,20 @@ class EnrollmentResumed(Event, frozen=True, kw_only=True):
     total_paused_days: NonNegativeInt
     """Days every pause of the run shifted it by: day n opens on start date + n + this."""
     resumed_by: UserId
+    run: NonNegativeInt
+
+
+@event("learning.enrollment.unlocked.v1")
+class EnrollmentUnlocked(Event, frozen=True, kw_only=True):
+    """Staff opened every day of a daily release for one buyer (an override, for the rest of
+    the run). Each unlock is one event: the enrollment keeps only the latest."""
+
+    entitlement_id: uuid.UUID
+    user_id: UserId
+    course_id: uuid.UUID
+    organization_id: uuid.UUID
+    unlocked_at: UtcDateTime
+    unlocked_by: UserId
+    """The staff member who unlocked."""
+    reason: NonEmptyStr
     run: NonNegativeInt

@@ -13,7 +13,7 @@ import msgspec
 
 from coursemesh.chassis.errors import NotFound
 from coursemesh.chassis.staff import require_staff
-from coursemesh.contracts.learning import EnrollmentPaused, EnrollmentResumed
+from coursemesh.contracts.learning import EnrollmentPaused, EnrollmentResumed, EnrollmentUnlocked
 from coursemesh.learning.app.player import _course
 from coursemesh.learning.app.ports import PlayerStorage, PlayerTransaction
 from coursemesh.learning.domain.model import Clock, Course, Enrollment, Entitlement, Pause
@@ -201,5 +201,19 @@ async def unlock(
         current = await store.lock_enrollment(entitlement)
         enrollment = decide_unlock(current, staff_user_id, reason, clock.now)
         await store.save_enrollment(enrollment)
+        tx.events.publish(
+            EnrollmentUnlocked(
+                entitlement_id=entitlement.entitlement_id,
+                user_id=entitlement.user_id,
+                course_id=entitlement.course_id,
+                organization_id=entitlement.organization_id,
+                unlocked_at=clock.now,
+                unlocked_by=staff_user_id,
+                reason=reason,
+                run=enrollment.restart_count,
+            ),
+            aggregate_id=entitlement.entitlement_id,
+            aggregate_version=enrollment.version,
+        )
         pauses = await store.pauses(entitlement.entitlement_id)
         return _outcome(course, entitlement, enrollment, pauses, clock)

@@ -225,9 +225,14 @@ def close_on_restart(pauses: Sequence[Pause], run: int, today: date, now: dateti
 
 
 def decide_unlock(enrollment: Enrollment, by: str, reason: str, now: datetime) -> Enrollment:
-    """Staff open every day for this buyer; unlocking again records the latest who/when/why."""
+    """Staff open every day for this buyer; unlocking again records the latest who/when/why
+    (each unlock is one event, so one version)."""
     return msgspec.structs.replace(
-        enrollment, unlocked_at=now, unlocked_by=by, unlock_reason=reason
+        enrollment,
+        unlocked_at=now,
+        unlocked_by=by,
+        unlock_reason=reason,
+        version=enrollment.version + 1,
     )
 
 
