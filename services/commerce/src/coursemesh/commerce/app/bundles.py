@@ -24,7 +24,8 @@ from coursemesh.commerce.app.checkout import (
     Checkout,
     CheckoutResponse,
     ReturnRequest,
-    _idempotent,
+    answer_once,
+    checkout_fingerprint,
 )
 from coursemesh.commerce.app.ports import (
     BundleCheckoutStore,
@@ -52,7 +53,6 @@ from coursemesh.commerce.domain.checkout import (
     CourseFacts,
     Opening,
     OpeningKind,
-    idempotency_fingerprint,
     lead_link,
 )
 from coursemesh.commerce.domain.entitlements import Entitlement, open_for_checkout
@@ -192,10 +192,8 @@ class BundleCheckout(Checkout):
             async def run() -> CheckoutResponse:
                 return await self._bundle_in(tx, bundle_id, buyer, now, returns)
 
-            fingerprint = idempotency_fingerprint("bundle", bundle_id)
-            if returns != NO_RETURN:
-                fingerprint += returns.fingerprint()
-            answer = await _idempotent(
+            fingerprint = checkout_fingerprint("bundle", bundle_id, returns)
+            answer = await answer_once(
                 tx, buyer.user_id, idempotency_key, fingerprint, run, BundleCheckoutResponse
             )
         assert isinstance(answer, BundleCheckoutResponse)

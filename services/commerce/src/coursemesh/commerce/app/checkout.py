@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import msgspec
 
@@ -145,12 +146,9 @@ class Checkout:
             async def run() -> CheckoutResponse:
                 return await self._course_in(tx, course_id, buyer, now, returns, coupon_code)
 
-            fingerprint = idempotency_fingerprint("course", course_id)
-            if returns != NO_RETURN:
-                fingerprint += returns.fingerprint()
-            if coupon_code is not None:
-                fingerprint += f"|coupon:{coupon_code.strip().upper()}"
-            return await _idempotent(tx, buyer.user_id, idempotency_key, fingerprint, run)
+            coupon = () if coupon_code is None else (f"|coupon:{coupon_code.strip().upper()}",)
+            fingerprint = checkout_fingerprint("course", course_id, returns, *coupon)
+            return await answer_once(tx, buyer.user_id, idempotency_key, fingerprint, run)
 
     async def _open(
         self,
@@ -328,10 +326,8 @@ class Checkout:
             async def run() -> CheckoutResponse:
                 return await self._offer_in(tx, code, buyer, now, returns)
 
-            fingerprint = idempotency_fingerprint("offer", code)
-            if returns != NO_RETURN:
-                fingerprint += returns.fingerprint()
-            return await _idempotent(tx, buyer.user_id, idempotency_key, fingerprint, run)
+            fingerprint = checkout_fingerprint("offer", code, returns)
+            return await answer_once(tx, buyer.user_id, idempotency_key, fingerprint, run)
 
     async def _offer_in(
         self,
@@ -485,11 +481,8 @@ class Checkout:
             async def run() -> CheckoutResponse:
                 return await self._gift_in(tx, course_id, payer, recipient, now, returns)
 
-            fingerprint = idempotency_fingerprint("course", course_id)
-            if returns != NO_RETURN:
-                fingerprint += returns.fingerprint()
-            fingerprint += f"|gift:{recipient}"
-            return await _idempotent(tx, payer.user_id, idempotency_key, fingerprint, run)
+            fingerprint = checkout_fingerprint("course", course_id, returns, f"|gift:{recipient}")
+            return await answer_once(tx, payer.user_id, idempotency_key, fingerprint, run)
 
     async def _gift_in(
         self,
@@ -547,7 +540,21 @@ class Checkout:
         return CheckoutResponse(payment_page_url=url, payment_id=payment_id, gift_id=gift_id)
 
 
-async def _idempotent(
+def checkout_fingerprint(
+    kind: Literal["course", "offer", "bundle"],
+    subject: object,
+    returns: ReturnRequest,
+    *qualifiers: str,
+) -> str:
+    """What a checkout's ``Idempotency-Key`` is bound to: the thing bought, the return
+    addresses when given, then what else shapes the answer (a coupon, a gift's recipient)."""
+    fingerprint = idempotency_fingerprint(kind, subject)
+    if returns != NO_RETURN:
+        fingerprint += returns.fingerprint()
+    return fingerprint + "".join(qualifiers)
+
+
+async def answer_once(
     tx: CheckoutTransaction,
     user_id: str,
     key: str | None,
