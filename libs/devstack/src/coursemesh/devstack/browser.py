@@ -8,9 +8,13 @@ tests find it (``COURSEMESH_CHROMIUM``, then ``chromium`` on ``PATH``) or instal
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from coursemesh.devstack.process import DevstackError
@@ -29,6 +33,40 @@ CHROMIUM_ARGS = [
 ]
 
 _PACKAGE = "chromium"
+_LOCK_FILE = Path(tempfile.gettempdir()) / "coursemesh-chromium-install.lock"
+#: apt's own wait for the dpkg lock held by another package manager run.
+_APT_LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=600"]
+
+
+@contextlib.contextmanager
+def _install_lock() -> Iterator[None]:
+    with _LOCK_FILE.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def _apt_install(apt: str) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = [apt, *_APT_LOCK_WAIT, "install", "-y", "-q", "--no-install-recommends", _PACKAGE]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    if done.returncode != 0:  # the package lists may be missing on a fresh machine
+        subprocess.run(
+            [apt, *_APT_LOCK_WAIT, "update", "-q"],
+            env=env,
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=900, check=False
+        )
+    if done.returncode != 0:
+        raise DevstackError(f"installing Debian's chromium failed:\n{done.stdout}\n{done.stderr}")
 
 
 def chromium_path(*, install: bool = True) -> Path:
@@ -49,19 +87,12 @@ def chromium_path(*, install: bool = True) -> Path:
             "Chromium is needed for the browser tests: install Debian's `chromium` package"
             " (apt-get install chromium) or set COURSEMESH_CHROMIUM to a Chromium binary"
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = [apt, "install", "-y", "-q", "--no-install-recommends", _PACKAGE]
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-    if done.returncode != 0:  # the package lists may be missing on a fresh machine
-        subprocess.run(
-            [apt, "update", "-q"], env=env, capture_output=True, timeout=900, check=False
-        )
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=900, check=False
-        )
+    # Test jobs run side by side, and each may find Chromium missing on a fresh machine: one
+    # installs while the others wait for it (and apt waits for any other dpkg user).
+    with _install_lock():
+        if shutil.which("chromium") is None:
+            _apt_install(apt)
     found = shutil.which("chromium")
-    if done.returncode != 0 or not found:
-        raise DevstackError(f"installing Debian's chromium failed:\n{done.stdout}\n{done.stderr}")
+    if not found:
+        raise DevstackError("installing Debian's chromium did not put `chromium` on PATH")
     return Path(found)
