@@ -299,3 +299,26 @@ async def test_sanity_names_what_to_refetch_remove_and_fetch_and_nothing_of_othe
     too_many = {str(uuid.uuid4()): "0" * 32 for _ in range(1001)}
     over = await post(client, identity, SANITY, {"counts": {"courses": 0}, "checksums": too_many})
     assert (over.status_code, over.json()["code"]) == (422, "SYNC_TOO_MANY_COURSES")
+
+
+async def test_a_malformed_batch_applies_nothing(
+    client: Any, world: World, identity: TestIdentity, db: Database
+) -> None:
+    await world.course()
+    await world.entitle()
+    fine = op("complete", NOW - timedelta(hours=1))
+    naive = fine | {"id": str(uuid.uuid4()), "at": "2025-03-03T09:00:00"}
+    no_workout = op("unmark", NOW - timedelta(hours=1), workout=None)
+
+    refused = [
+        await post(client, identity, OPERATIONS, {"operations": [fine, naive]}),
+        await post(client, identity, OPERATIONS, {"operations": [fine, no_workout]}),
+        await post(client, identity, OPERATIONS, {"operations": []}),
+    ]
+
+    assert [r.status_code for r in refused] == [400, 422, 400]
+    assert refused[1].json()["code"] == "SYNC_WORKOUT_REQUIRED"
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(sa.select(completions))).all() == []
+    again = (await post(client, identity, OPERATIONS, {"operations": [fine]})).json()
+    assert [a["id"] for a in again["applied"]] == [fine["id"]]  # the id was never kept
