@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from coursemesh.chassis.db import Database
 from coursemesh.chassis.testing import TestIdentity, outbox_events
 from coursemesh.contracts import examples
+from coursemesh.contracts.catalog import WorkoutUpserted
 from coursemesh.contracts.types import CurriculumDay, CurriculumItem
 from coursemesh.learning.adapters.storage import SqlPlayerStorage
 from coursemesh.learning.adapters.tables import completions
@@ -24,6 +25,7 @@ from .conftest import (
     COURSE,
     ITEM_A0,
     NOW,
+    ORG,
     OTHER_BUYER,
     WORKOUT_A,
     WORKOUT_B,
@@ -140,6 +142,10 @@ async def test_a_player_write_a_curriculum_change_and_a_revocation_reach_the_nex
     await world.entitle(status="revoked", revoked_at=NOW)
     after_revoke = (await post(client, identity, SYNC, {"cursor": after_change["cursor"]})).json()
     assert (after_revoke["courses"], after_revoke["removed"]) == ([], [str(COURSE)])
+
+    await world.entitle()  # bought again: the same entitlement, active
+    back = (await post(client, identity, SYNC, {"cursor": after_revoke["cursor"]})).json()
+    assert ([c["courseId"] for c in back["courses"]], back["removed"]) == ([str(COURSE)], [])
 
 
 async def test_two_devices_syncing_alternately_converge(
@@ -322,3 +328,38 @@ async def test_a_malformed_batch_applies_nothing(
         assert (await conn.execute(sa.select(completions))).all() == []
     again = (await post(client, identity, OPERATIONS, {"operations": [fine]})).json()
     assert [a["id"] for a in again["applied"]] == [fine["id"]]  # the id was never kept
+
+
+async def test_a_workout_or_details_change_reaches_every_holder_of_its_courses(
+    client: Any, world: World, identity: TestIdentity
+) -> None:
+    await two_courses(world)
+    await world.entitle(user_id=OTHER_BUYER)
+    mine = (await post(client, identity, SYNC, {})).json()["cursor"]
+    theirs = (await post(client, identity, SYNC, {}, user=OTHER_BUYER)).json()["cursor"]
+
+    await world.event(
+        WorkoutUpserted(
+            workout_id=WORKOUT_A,
+            organization_id=ORG,
+            title="Mobility flow, longer",
+            description=None,
+            duration_minutes=30,
+            instructions="Breathe.",
+            media_urls=[],
+        ),
+        WORKOUT_A,
+        2,
+    )
+    mine_after = (await post(client, identity, SYNC, {"cursor": mine})).json()
+    theirs_after = (await post(client, identity, SYNC, {"cursor": theirs}, user=OTHER_BUYER)).json()
+    await world.course(course_id=SECOND, name="Second, renamed")
+    renamed = (await post(client, identity, SYNC, {"cursor": mine_after["cursor"]})).json()
+
+    assert sorted(c["courseId"] for c in mine_after["courses"]) == sorted(
+        [str(COURSE), str(SECOND)]
+    )
+    assert [c["courseId"] for c in theirs_after["courses"]] == [str(COURSE)]
+    titles = {w["title"] for w in theirs_after["courses"][0]["workouts"]}
+    assert "Mobility flow, longer" in titles
+    assert [c["name"] for c in renamed["courses"]] == ["Second, renamed"]

@@ -39,11 +39,27 @@ ON CONFLICT (user_id, course_id) DO UPDATE SET seq = excluded.seq, removed = exc
 """
 
 
+# A player write stamps one course of one buyer: one round trip.
+_STAMP_ONE = """
+WITH bumped AS (
+    INSERT INTO sync_users (user_id, seq) VALUES ($1, 1)
+    ON CONFLICT (user_id) DO UPDATE SET seq = sync_users.seq + 1
+    RETURNING seq)
+INSERT INTO sync_library (user_id, course_id, seq, removed)
+SELECT $1, $2, seq, $3 FROM bumped
+ON CONFLICT (user_id, course_id) DO UPDATE SET seq = excluded.seq, removed = excluded.removed
+"""
+
+
 async def stamp(driver: Driver, changes: Iterable[tuple[str, uuid.UUID, bool]]) -> None:
     """Raise each buyer's counter and stamp each (buyer, course, removed) with a number of its
     own."""
     wanted = {(user, course): removed for user, course, removed in changes}
     if not wanted:
+        return
+    if len(wanted) == 1:
+        [((user, course), removed)] = wanted.items()
+        await driver.execute(_STAMP_ONE, user, course, removed)
         return
     users = sorted({user for user, _ in wanted})
     await driver.execute(_ENSURE_USERS, users)
