@@ -106,6 +106,9 @@ def test_an_instant_beyond_the_clock_skew_is_refused() -> None:
     with pytest.raises(DomainError) as raised:
         require_not_future(NOW + timedelta(minutes=6), NOW)
     assert _code(raised) == "AT_IN_FUTURE"
+    with pytest.raises(DomainError) as raised:
+        require_not_future(datetime.fromisoformat("0001-01-01T00:00:00+14:00"), NOW)
+    assert _code(raised) == "AT_OUT_OF_RANGE"
 
 
 # --- the player's superseded check ---------------------------------------------------------------

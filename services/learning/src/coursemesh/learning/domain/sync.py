@@ -240,7 +240,18 @@ def merge_order(operations: Sequence[Operation]) -> list[Operation]:
     return sorted(operations, key=lambda o: (o.at, str(o.id)))
 
 
+#: Before any device could have run the player: a broken clock (and an instant whose zone
+#: shift leaves the calendar's range).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def require_not_future(at: datetime, now: datetime) -> None:
+    """An instant the server can take as "now": 422 ``AT_OUT_OF_RANGE`` before 2000,
+    ``AT_IN_FUTURE`` beyond the server's clock and :data:`CLOCK_SKEW`."""
+    if at < EARLIEST:
+        raise Unprocessable(
+            f"The operation's instant is before {EARLIEST.date()}", code="AT_OUT_OF_RANGE"
+        )
     if at > now + CLOCK_SKEW:
         raise Unprocessable(
             f"The operation's instant is after the server's clock ({now.isoformat()})",
