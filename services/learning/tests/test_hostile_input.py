@@ -27,7 +27,7 @@ async def routes(client: Any, world: World) -> list[hostile.Target]:
 async def test_every_route_refuses_each_hostile_body_and_changes_nothing(
     client: Any, routes: list[hostile.Target], db: Database, identity: TestIdentity
 ) -> None:
-    assert len(routes) == 11
+    assert len(routes) == 14
     await hostile.assert_refuses_hostile_bodies(client, db, routes, identity.headers(BUYER))
 
 

@@ -51,6 +51,12 @@ class State:
     organizations: dict[uuid.UUID, Organization] = field(default_factory=dict)
     certificates: dict[uuid.UUID, Certificate] = field(default_factory=dict)
     pauses: dict[uuid.UUID, list[Pause]] = field(default_factory=dict)
+    # offline sync: each buyer's counter, the (buyer, course) stamps, each item's last change
+    sync_counters: dict[str, int] = field(default_factory=dict)
+    sync_library: dict[tuple[str, uuid.UUID], int] = field(default_factory=dict)
+    item_changes: dict[tuple[uuid.UUID, uuid.UUID], tuple[datetime, bool]] = field(
+        default_factory=dict
+    )
 
 
 class FakeEvents:
@@ -182,6 +188,20 @@ class FakeStore:
     async def close_pause(self, entitlement_id: uuid.UUID, pause: Pause) -> None:
         rows = self.state.pauses[entitlement_id]
         rows[:] = [pause if p.resumed_on is None else p for p in rows]
+
+    async def touch_library(self, user_id: str, course_id: uuid.UUID) -> None:
+        seq = self.state.sync_counters.get(user_id, 0) + 1
+        self.state.sync_counters[user_id] = seq
+        self.state.sync_library[(user_id, course_id)] = seq
+
+    async def item_change(self, entitlement_id: uuid.UUID, item_id: uuid.UUID) -> datetime | None:
+        found = self.state.item_changes.get((entitlement_id, item_id))
+        return None if found is None else found[0]
+
+    async def record_item_change(
+        self, entitlement_id: uuid.UUID, item_id: uuid.UUID, at: datetime, completed: bool
+    ) -> None:
+        self.state.item_changes[(entitlement_id, item_id)] = (at, completed)
 
     async def course_organization(self, course_id: uuid.UUID) -> uuid.UUID | None:
         course = self.state.courses.get(course_id)

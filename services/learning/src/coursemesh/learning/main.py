@@ -20,6 +20,7 @@ from coursemesh.learning.http.player import PlayerController, open_course
 from coursemesh.learning.http.reminders import ReminderController, UnsubscribeController
 from coursemesh.learning.http.staff import StaffController
 from coursemesh.learning.http.summary import SummaryController
+from coursemesh.learning.http.sync import SyncController
 from coursemesh.learning.service import SERVICE
 from coursemesh.learning.settings import Settings
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, now: Now = system_now) -> Li
             *CERTIFICATE_ROUTES,
             PauseController,
             StaffPauseController,
+            SyncController,
         ],
         workers=[("reminder-sender", send_reminders)],
         subscriptions=subscriptions(),

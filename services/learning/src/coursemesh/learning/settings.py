@@ -39,6 +39,8 @@ class Settings(ServiceSettings, kw_only=True, frozen=True):
     # The unsubscribe link, ``{token}`` standing for the token; unset:
     # ``{PUBLIC_BASE_URL}/public/reminders/unsubscribe?token={token}`` (the API itself).
     reminder_unsubscribe_url_template: str | None = None
+    # Course documents per answer of ``POST /me/sync`` (a device asks again while ``more``).
+    sync_page_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 20
 
     def __post_init__(self) -> None:
         super().__post_init__()

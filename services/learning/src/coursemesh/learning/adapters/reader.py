@@ -17,6 +17,7 @@ import msgspec
 from coursemesh.chassis.transaction import Driver, Record
 from coursemesh.learning.adapters.store import PAUSES
 from coursemesh.learning.app.courses import CourseReadModel, CurriculumCopy
+from coursemesh.learning.app.ports import LibraryChange
 from coursemesh.learning.domain.model import (
     CourseDetails,
     Curriculum,
@@ -197,3 +198,36 @@ def _enrollment(row: Record) -> Enrollment:
         unlocked_by=row["unlocked_by"],
         unlock_reason=row["unlock_reason"],
     )
+
+
+class SqlSyncReader(SqlPlayerReader):
+    """:class:`~coursemesh.learning.app.ports.SyncReader`: the player's read and the buyer's
+    library change log, on the same connection."""
+
+    async def counter(self, user_id: str) -> int:
+        seq = await self._conn.fetchval("SELECT seq FROM sync_users WHERE user_id = $1", user_id)
+        return 0 if seq is None else int(seq)
+
+    async def changes(
+        self, user_id: str, *, after: int, upto: int, limit: int
+    ) -> list[LibraryChange]:
+        rows = await self._conn.fetch(
+            "SELECT course_id, seq, removed FROM sync_library"
+            " WHERE user_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+            user_id,
+            after,
+            upto,
+            limit,
+        )
+        return [
+            LibraryChange(course_id=r["course_id"], seq=r["seq"], removed=r["removed"])
+            for r in rows
+        ]
+
+    async def held(self, user_id: str) -> list[uuid.UUID]:
+        rows = await self._conn.fetch(
+            "SELECT course_id FROM entitlements WHERE user_id = $1 AND status = 'active'"
+            " AND access_revoked_at IS NULL ORDER BY course_id",
+            user_id,
+        )
+        return [r["course_id"] for r in rows]

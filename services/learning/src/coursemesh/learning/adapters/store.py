@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import sqlalchemy as sa
@@ -13,6 +13,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coursemesh.chassis.transaction import Driver
+from coursemesh.learning.adapters.library import stamp
 from coursemesh.learning.adapters.tables import (
     certificates,
     completion_history,
@@ -21,6 +23,7 @@ from coursemesh.learning.adapters.tables import (
     enrollment_pauses,
     enrollments,
     entitlements,
+    item_changes,
     memberships,
     organizations,
     workouts,
@@ -275,6 +278,38 @@ class SqlStore:
                 resumed_at=pause.resumed_at,
                 resumed_by=pause.resumed_by,
                 days=pause.days,
+            )
+        )
+
+    async def _driver(self) -> Driver:
+        """The session's transaction on the driver (the library stamps are driver SQL)."""
+        connection = await self._session.connection()
+        driver = cast(Driver, (await connection.get_raw_connection()).driver_connection)
+        if not driver.is_in_transaction():
+            await self._session.execute(sa.text("SELECT 1"))
+        return driver
+
+    async def touch_library(self, user_id: str, course_id: uuid.UUID) -> None:
+        await stamp(await self._driver(), [(user_id, course_id, False)])
+
+    async def item_change(self, entitlement_id: uuid.UUID, item_id: uuid.UUID) -> datetime | None:
+        changed: datetime | None = await self._session.scalar(
+            sa.select(item_changes.c.changed_at).where(
+                item_changes.c.entitlement_id == entitlement_id, item_changes.c.item_id == item_id
+            )
+        )
+        return changed
+
+    async def record_item_change(
+        self, entitlement_id: uuid.UUID, item_id: uuid.UUID, at: datetime, completed: bool
+    ) -> None:
+        insert = pg_insert(item_changes).values(
+            entitlement_id=entitlement_id, item_id=item_id, changed_at=at, completed=completed
+        )
+        await self._session.execute(
+            insert.on_conflict_do_update(
+                index_elements=[item_changes.c.entitlement_id, item_changes.c.item_id],
+                set_={"changed_at": insert.excluded.changed_at, "completed": completed},
             )
         )
 

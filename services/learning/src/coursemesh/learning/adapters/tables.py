@@ -239,3 +239,47 @@ enrollment_pauses = sa.Table(
         postgresql_where=sa.text("resumed_on IS NULL"),
     ),
 )
+
+# --- offline sync (owned by learning) ---------------------------------------------------------
+
+# Each buyer's change counter: every change to what the buyer's devices hold raises it, under
+# this row's lock, so one buyer's sequence numbers commit in order and a cursor never skips one.
+sync_users = sa.Table(
+    "sync_users",
+    metadata,
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
+# The buyer's library as a change log: one row per course, stamped with the counter of its last
+# change (removed: the buyer holds it no longer).
+sync_library = sa.Table(
+    "sync_library",
+    metadata,
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("course_id", sa.Uuid, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("removed", sa.Boolean, nullable=False),
+    sa.Index("ix_sync_library_user_seq", "user_id", "seq"),
+)
+
+# Every offline operation a buyer sent, with its first outcome: a replay reports it again.
+sync_operations = sa.Table(
+    "sync_operations",
+    metadata,
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("operation_id", sa.Uuid, primary_key=True),
+    sa.Column("outcome", JSONB),  # null only while its transaction runs
+    sa.Column("recorded_at", _TZ, nullable=False, server_default=sa.func.now()),
+)
+
+# The last change of each item (a mark or an unmark, online or offline): an offline change older
+# than it lost the race and is refused.
+item_changes = sa.Table(
+    "item_changes",
+    metadata,
+    sa.Column("entitlement_id", sa.Uuid, primary_key=True),
+    sa.Column("item_id", sa.Uuid, primary_key=True),
+    sa.Column("changed_at", _TZ, nullable=False),
+    sa.Column("completed", sa.Boolean, nullable=False),
+)

@@ -53,6 +53,7 @@ async def _pause(
     await store.add_pause(entitlement.entitlement_id, pause)
     enrollment = msgspec.structs.replace(current, version=current.version + 1)
     await store.save_enrollment(enrollment)
+    await store.touch_library(entitlement.user_id, entitlement.course_id)
     tx.events.publish(
         EnrollmentPaused(
             entitlement_id=entitlement.entitlement_id,
@@ -80,6 +81,7 @@ async def _resume(
     await store.close_pause(entitlement.entitlement_id, closed)
     enrollment = msgspec.structs.replace(current, version=current.version + 1)
     await store.save_enrollment(enrollment)
+    await store.touch_library(entitlement.user_id, entitlement.course_id)
     after = [closed if p.run == closed.run and p.resumed_on is None else p for p in pauses]
     outcome = _outcome(course, entitlement, enrollment, after, clock)
     assert closed.resumed_on is not None
@@ -201,6 +203,7 @@ async def unlock(
         current = await store.lock_enrollment(entitlement)
         enrollment = decide_unlock(current, staff_user_id, reason, clock.now)
         await store.save_enrollment(enrollment)
+        await store.touch_library(entitlement.user_id, entitlement.course_id)
         tx.events.publish(
             EnrollmentUnlocked(
                 entitlement_id=entitlement.entitlement_id,

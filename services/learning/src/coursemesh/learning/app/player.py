@@ -44,6 +44,7 @@ from coursemesh.learning.domain.player import (
     workout_view,
 )
 from coursemesh.learning.domain.schedule import DAILY, close_on_restart, require_day_open, schedule
+from coursemesh.learning.domain.sync import require_not_superseded
 
 
 async def _course(store: PlayerStore, entitlement: Entitlement) -> Course:
@@ -65,6 +66,14 @@ async def _require_open(
         return  # the pauses are read only when a day can be locked
     pauses = await store.pauses(current.entitlement_id)
     require_day_open(schedule(course.details, current, pauses, clock.today), day_offset)
+
+
+async def _require_latest(
+    store: PlayerStore, entitlement: Entitlement, item_id: uuid.UUID, clock: Clock
+) -> None:
+    """The latest change of an item wins (see :func:`require_not_superseded`)."""
+    last = await store.item_change(entitlement.entitlement_id, item_id)
+    require_not_superseded(last, clock.now)
 
 
 async def library(storage: PlayerStorage, user_id: str) -> list[LibraryEntry]:
@@ -103,6 +112,7 @@ async def start(
         day0 = first_day(start_date, clock.today)  # refused before anything is locked
         enrollment = start_run(await store.lock_enrollment(entitlement), day0, clock.now)
         await store.save_enrollment(enrollment)
+        await store.touch_library(user_id, course_id)
         assert enrollment.start_date is not None
         tx.events.publish(
             CourseStarted(
@@ -140,6 +150,7 @@ async def restart(
         )
         enrollment = decided.enrollment
         await store.save_enrollment(enrollment)
+        await store.touch_library(user_id, course_id)
         assert enrollment.start_date is not None
         tx.events.publish(
             CourseRestarted(
@@ -164,9 +175,12 @@ async def mark_complete(
     day_offset: int | None,
     clock: Clock,
     learner: str | None = None,
+    *,
+    offline: bool = False,
 ) -> CompletionOutcome:
     """``learner``: the learner's name (the token's ``name`` claim), printed on the certificate a
-    completion of the course issues."""
+    completion of the course issues. ``offline``: a change a device made at ``clock.now``,
+    refused (409 ``SUPERSEDED``) when the item changed later."""
     async with storage.transaction() as tx:
         store = tx.store
         entitlement = owned(await store.entitlement(user_id, course_id))
@@ -175,6 +189,8 @@ async def mark_complete(
         completed = await _completed(store, entitlement)
         occurrence = occurrence_to_complete(course.days, workout_id, completed, day_offset)
         await _require_open(store, course, current, occurrence.day_offset, clock)
+        if offline:
+            await _require_latest(store, entitlement, occurrence.item_id, clock)
         completion = Completion(
             item_id=occurrence.item_id,
             workout_id=workout_id,
@@ -183,6 +199,10 @@ async def mark_complete(
             completed_at=clock.now,
         )
         recorded = await store.add_completion(entitlement.entitlement_id, completion)
+        if recorded:
+            await store.record_item_change(
+                entitlement.entitlement_id, occurrence.item_id, clock.now, completed=True
+            )
         outcome = after_mark(current, course, completed, occurrence, recorded, clock.now)
         if outcome.workout_completed_version is not None:
             tx.events.publish(
@@ -232,6 +252,7 @@ async def mark_complete(
             )
             outcome = msgspec.structs.replace(outcome, certificate=certificate)
         await store.save_enrollment(outcome.enrollment)
+        await store.touch_library(user_id, course_id)
     return outcome
 
 
@@ -242,7 +263,10 @@ async def unmark_complete(
     workout_id: uuid.UUID,
     day_offset: int | None,
     clock: Clock,
+    *,
+    offline: bool = False,
 ) -> CompletionOutcome:
+    """``offline``: as for :func:`mark_complete`."""
     async with storage.transaction() as tx:
         store = tx.store
         entitlement = owned(await store.entitlement(user_id, course_id))
@@ -252,9 +276,16 @@ async def unmark_complete(
         occurrence = occurrence_to_unmark(course.days, workout_id, completed, day_offset)
         if occurrence is not None:
             await _require_open(store, course, current, occurrence.day_offset, clock)
+            if offline:
+                await _require_latest(store, entitlement, occurrence.item_id, clock)
         removed = occurrence is not None and await store.remove_completion(
             entitlement.entitlement_id, occurrence.item_id
         )
+        if removed and occurrence is not None:
+            await store.record_item_change(
+                entitlement.entitlement_id, occurrence.item_id, clock.now, completed=False
+            )
         outcome = after_unmark(current, course, completed, occurrence, removed, clock.now)
         await store.save_enrollment(outcome.enrollment)
+        await store.touch_library(user_id, course_id)
     return outcome

@@ -25,6 +25,7 @@ from coursemesh.learning.domain.model import (
     Workout,
 )
 from coursemesh.learning.domain.reminders import ReminderSetting
+from coursemesh.learning.domain.sync import OperationOutcome
 
 #: The clock: the bootstrap's (tests pass a fixed one to choose "today").
 Now = Callable[[], datetime]
@@ -133,6 +134,19 @@ class PlayerStore(Protocol):
     async def close_pause(self, entitlement_id: uuid.UUID, pause: Pause) -> None:
         """Record the resume of the pause under way."""
         ...
+
+    async def touch_library(self, user_id: str, course_id: uuid.UUID) -> None:
+        """Stamp the buyer's course with the next number of the buyer's change counter (the
+        buyer's devices fetch it again on their next sync)."""
+        ...
+
+    async def item_change(self, entitlement_id: uuid.UUID, item_id: uuid.UUID) -> datetime | None:
+        """The instant of the item's last mark or unmark; None when it never changed."""
+        ...
+
+    async def record_item_change(
+        self, entitlement_id: uuid.UUID, item_id: uuid.UUID, at: datetime, completed: bool
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +261,55 @@ class CertificateFiles(Protocol):
 
 #: Renders a certificate's PDF; the same certificate always gives the same bytes.
 RenderCertificate = Callable[[Certificate], bytes]
+
+
+# --- offline sync ------------------------------------------------------------------------------
+
+
+class LibraryChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One course of a buyer's library change log: the number of its last change."""
+
+    course_id: uuid.UUID
+    seq: int
+    removed: bool
+
+
+class SyncReader(PlayerReader, Protocol):
+    async def counter(self, user_id: str) -> int:
+        """The buyer's change counter (0 before any change)."""
+        ...
+
+    async def changes(
+        self, user_id: str, *, after: int, upto: int, limit: int
+    ) -> list[LibraryChange]:
+        """The courses stamped in (after, upto], oldest first."""
+        ...
+
+    async def held(self, user_id: str) -> list[uuid.UUID]:
+        """The courses whose entitlement opens the player."""
+        ...
+
+
+class OperationSlot(Protocol):
+    """One offline operation's own transaction: the player's storage inside it (each player
+    transaction a savepoint), and where its outcome is kept."""
+
+    @property
+    def replayed(self) -> OperationOutcome | None:
+        """The first outcome, when the operation was sent before."""
+        ...
+
+    @property
+    def player(self) -> PlayerStorage: ...
+
+    async def record(self, outcome: OperationOutcome) -> None: ...
+
+
+class SyncStorage(Protocol):
+    def reading(self) -> AbstractAsyncContextManager[SyncReader]: ...
+
+    def operation(
+        self, user_id: str, operation_id: uuid.UUID
+    ) -> AbstractAsyncContextManager[OperationSlot]:
+        """A transaction for one operation, committed when the block ends without an error."""
+        ...

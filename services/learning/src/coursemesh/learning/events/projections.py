@@ -31,6 +31,7 @@ from coursemesh.contracts.catalog import (
     WorkoutUpserted,
 )
 from coursemesh.contracts.commerce import EntitlementChanged, EntitlementChangedV2
+from coursemesh.learning.adapters.library import stamp_courses, stamp_entitlements, stamp_workout
 from coursemesh.learning.adapters.tables import (
     completion_history,
     completions,
@@ -72,7 +73,8 @@ async def on_course_details_changed(uow: UnitOfWork, env: Envelope[Any]) -> None
         "max_pauses": payload.max_pauses,
         "max_pause_days": payload.max_pause_days,
     }
-    await _course_part(uow, env, details, "details_version")
+    if await _course_part(uow, env, details, "details_version"):
+        await stamp_courses(await uow.driver(), [payload.course_id])
     await _course_part(uow, env, {"status": payload.status}, "status_version")
 
 
@@ -107,6 +109,8 @@ async def on_curriculum_changed(uow: UnitOfWork, env: Envelope[Any]) -> None:
     )
     if applied:
         await _retire_vanished_items(uow, env, item_ids)
+        # after the enrollments it updated: the player's writes lock those rows first too
+        await stamp_courses(await uow.driver(), [payload.course_id])
 
 
 async def _retire_vanished_items(uow: UnitOfWork, env: Envelope[Any], item_ids: list[Any]) -> None:
@@ -176,7 +180,7 @@ async def _retire_vanished_items(uow: UnitOfWork, env: Envelope[Any], item_ids: 
 
 async def on_workout_upserted(uow: UnitOfWork, env: Envelope[Any]) -> None:
     payload: WorkoutUpserted = env.payload
-    await upsert_if_newer(
+    applied = await upsert_if_newer(
         uow.session,
         workouts,
         {
@@ -192,6 +196,8 @@ async def on_workout_upserted(uow: UnitOfWork, env: Envelope[Any]) -> None:
         },
         key=["workout_id"],
     )
+    if applied:
+        await stamp_workout(await uow.driver(), payload.workout_id)
 
 
 async def on_workout_deleted(uow: UnitOfWork, env: Envelope[Any]) -> None:
@@ -230,6 +236,7 @@ async def on_entitlements_changed(uow: Transaction, envs: Sequence[Envelope[Any]
         key=["entitlement_id"],
     )
     await revoke_certificates(uow, [env.payload.entitlement_id for env in envs])
+    await stamp_entitlements(await uow.driver(), [env.payload.entitlement_id for env in envs])
 
 
 # A certificate attests access that was paid for: once its entitlement is revoked (refund, staff

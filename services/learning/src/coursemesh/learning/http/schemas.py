@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from coursemesh.learning.domain.sync import CourseDocument, StateDoc
+
 DayOffset = Annotated[int, msgspec.Meta(ge=0, le=3650)]
 
 
@@ -272,3 +274,80 @@ class PauseState(_Out, frozen=True):
     unlocked_by: str | None
     unlock_reason: str | None
     pauses: list[PauseOut]
+
+
+# --- offline sync ------------------------------------------------------------------------------
+
+SyncCursor = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+TZ_DATETIME = Annotated[datetime, msgspec.Meta(tz=True)]
+Md5Hex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+MAX_OPERATIONS = 500
+#: Checksums one sanity check compares (more: 422 ``SYNC_TOO_MANY_COURSES``).
+MAX_SANITY_COURSES = 1000
+
+
+class SyncRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    cursor: SyncCursor | None = None  # absent: the first sync
+    page: SyncCursor | None = None  # the cursor of a paged answer (wins over ``cursor``)
+
+
+class OperationIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    id: uuid.UUID
+    type: Literal["complete", "unmark", "start", "restart"]
+    course_id: uuid.UUID
+    at: TZ_DATETIME
+    workout_id: uuid.UUID | None = None
+    day_offset: DayOffset | None = None
+
+
+class OperationsRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    operations: Annotated[list[OperationIn], msgspec.Meta(min_length=1, max_length=MAX_OPERATIONS)]
+
+
+class SanityCounts(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    courses: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+
+class SanityRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    counts: SanityCounts
+    checksums: dict[uuid.UUID, Md5Hex]
+
+
+class SyncOut(_Out, frozen=True):
+    cursor: str
+    courses: list[CourseDocument]
+    removed: list[uuid.UUID]
+    # Files a device downloads beside the documents: always empty for trainer courses.
+    files: list[dict[str, str]]
+    more: bool
+
+
+class AppliedOut(_Out, frozen=True):
+    id: uuid.UUID
+    type: str
+    course_id: uuid.UUID
+
+
+class RejectedOut(_Out, frozen=True):
+    id: uuid.UUID
+    code: str
+    detail: str
+
+
+class CourseStateOut(_Out, frozen=True):
+    course_id: uuid.UUID
+    state: StateDoc
+
+
+class OperationsOut(_Out, frozen=True):
+    applied: list[AppliedOut]
+    rejected: list[RejectedOut]
+    state: list[CourseStateOut]
+    cursor: str
+
+
+class SanityOut(_Out, frozen=True):
+    ok: bool
+    refetch: list[uuid.UUID]
+    remove: list[uuid.UUID]
+    missing: list[uuid.UUID]
