@@ -227,6 +227,24 @@ async def test_the_latest_change_of_an_item_wins(
     assert late.json()["state"][0]["state"]["completedItemIds"] == []
 
 
+async def test_an_offline_change_made_before_a_restart_is_superseded_by_it(
+    client: Any, world: World, identity: TestIdentity
+) -> None:
+    await world.course()
+    await world.entitle()
+    before = NOW - timedelta(hours=2)
+    restart = await post(
+        client, identity, OPERATIONS, {"operations": [op("restart", NOW - timedelta(hours=1))]}
+    )
+
+    late = await post(client, identity, OPERATIONS, {"operations": [op("complete", before)]})
+
+    assert len(restart.json()["applied"]) == 1
+    # the item was never completed, yet the change belongs to the run the restart archived
+    assert [r["code"] for r in late.json()["rejected"]] == ["SUPERSEDED"]
+    assert late.json()["state"][0]["state"]["completedItemIds"] == []
+
+
 async def test_refused_operations_are_reported_and_the_others_apply(
     client: Any, world: World, identity: TestIdentity
 ) -> None:

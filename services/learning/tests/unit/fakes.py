@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -198,10 +198,15 @@ class FakeStore:
         found = self.state.item_changes.get((entitlement_id, item_id))
         return None if found is None else found[0]
 
-    async def record_item_change(
-        self, entitlement_id: uuid.UUID, item_id: uuid.UUID, at: datetime, completed: bool
+    async def record_item_changes(
+        self,
+        entitlement_id: uuid.UUID,
+        item_ids: Sequence[uuid.UUID],
+        at: datetime,
+        completed: bool,
     ) -> None:
-        self.state.item_changes[(entitlement_id, item_id)] = (at, completed)
+        for item_id in item_ids:
+            self.state.item_changes[(entitlement_id, item_id)] = (at, completed)
 
     async def course_organization(self, course_id: uuid.UUID) -> uuid.UUID | None:
         course = self.state.courses.get(course_id)

@@ -4,6 +4,7 @@ the caller's transaction)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -300,16 +301,33 @@ class SqlStore:
         )
         return changed
 
-    async def record_item_change(
-        self, entitlement_id: uuid.UUID, item_id: uuid.UUID, at: datetime, completed: bool
+    async def record_item_changes(
+        self,
+        entitlement_id: uuid.UUID,
+        item_ids: Sequence[uuid.UUID],
+        at: datetime,
+        completed: bool,
     ) -> None:
+        if not item_ids:
+            return
         insert = pg_insert(item_changes).values(
-            entitlement_id=entitlement_id, item_id=item_id, changed_at=at, completed=completed
+            [
+                {
+                    "entitlement_id": entitlement_id,
+                    "item_id": item_id,
+                    "changed_at": at,
+                    "completed": completed,
+                }
+                for item_id in dict.fromkeys(item_ids)
+            ]
         )
         await self._session.execute(
             insert.on_conflict_do_update(
                 index_elements=[item_changes.c.entitlement_id, item_changes.c.item_id],
-                set_={"changed_at": insert.excluded.changed_at, "completed": completed},
+                set_={
+                    "changed_at": insert.excluded.changed_at,
+                    "completed": insert.excluded.completed,
+                },
             )
         )
 

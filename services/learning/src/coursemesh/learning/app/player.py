@@ -148,6 +148,11 @@ async def restart(
         await store.archive_completions(
             entitlement.entitlement_id, run=decided.archived_run, reason="restart", now=clock.now
         )
+        # A restart is a change of every item: a device's offline change made before it
+        # belongs to the archived run, so it is refused as superseded, not applied to this one.
+        course = await _course(store, entitlement)
+        items = [item.item_id for day in course.days for item in day.items]
+        await store.record_item_changes(entitlement.entitlement_id, items, clock.now, False)
         enrollment = decided.enrollment
         await store.save_enrollment(enrollment)
         await store.touch_library(user_id, course_id)
@@ -200,8 +205,8 @@ async def mark_complete(
         )
         recorded = await store.add_completion(entitlement.entitlement_id, completion)
         if recorded:
-            await store.record_item_change(
-                entitlement.entitlement_id, occurrence.item_id, clock.now, completed=True
+            await store.record_item_changes(
+                entitlement.entitlement_id, [occurrence.item_id], clock.now, completed=True
             )
         outcome = after_mark(current, course, completed, occurrence, recorded, clock.now)
         if outcome.workout_completed_version is not None:
@@ -282,8 +287,8 @@ async def unmark_complete(
             entitlement.entitlement_id, occurrence.item_id
         )
         if removed and occurrence is not None:
-            await store.record_item_change(
-                entitlement.entitlement_id, occurrence.item_id, clock.now, completed=False
+            await store.record_item_changes(
+                entitlement.entitlement_id, [occurrence.item_id], clock.now, completed=False
             )
         outcome = after_unmark(current, course, completed, occurrence, removed, clock.now)
         await store.save_enrollment(outcome.enrollment)

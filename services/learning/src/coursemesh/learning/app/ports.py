@@ -4,7 +4,7 @@ unit tests pass in-memory fakes)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -144,9 +144,15 @@ class PlayerStore(Protocol):
         """The instant of the item's last mark or unmark; None when it never changed."""
         ...
 
-    async def record_item_change(
-        self, entitlement_id: uuid.UUID, item_id: uuid.UUID, at: datetime, completed: bool
-    ) -> None: ...
+    async def record_item_changes(
+        self,
+        entitlement_id: uuid.UUID,
+        item_ids: Sequence[uuid.UUID],
+        at: datetime,
+        completed: bool,
+    ) -> None:
+        """The items' last change: marked (``completed``) or unmarked at ``at``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
