@@ -5,12 +5,12 @@ downloads (the presigned URLs of the manifest go to S3 directly instead)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath
+from litestar.params import FromPath, HeaderParameter
 from litestar.response import Stream
 
 from coursemesh.chassis.auth import Principal, authenticated
@@ -22,6 +22,27 @@ from coursemesh.customgen.bootstrap import runtime
 from coursemesh.customgen.domain.files import NotModified, PartOfFile, RangeNotSatisfiable
 
 NO_COURSE = (404, "CUSTOM_COURSE_NOT_FOUND")
+
+RangeHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Range",
+        description="One range: `bytes=a-b`, `bytes=a-` or `bytes=-n` (206). A malformed or "
+        "multi-range value is ignored (200, whole file).",
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    HeaderParameter(name="If-None-Match", description="The ETag held: 304 while it is current."),
+]
+IfRange = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Range",
+        description="The ETag the held part came from; when it is not current, the whole "
+        "file is sent (200) instead of the range.",
+    ),
+]
 
 _FILE_ANSWERS = {
     206: ResponseSpec(
@@ -56,6 +77,8 @@ class MyCourseFiles(Controller):
     @get(
         "/{file_id:str}",
         media_type="audio/mpeg",
+        response_description="The whole file, with `ETag`, `Accept-Ranges: bytes`, "
+        "`Content-Length`",
         responses=_FILE_ANSWERS,
         opt=problems(NO_COURSE, (404, "FILE_NOT_FOUND"), (416, "RANGE_NOT_SATISFIABLE")),
     )
@@ -65,21 +88,23 @@ class MyCourseFiles(Controller):
         principal: NamedDependency[Principal],
         course_id: FromPath[uuid.UUID],
         file_id: FromPath[str],
+        range_header: RangeHeader = None,
+        if_none_match: IfNoneMatch = None,
+        if_range: IfRange = None,
     ) -> Stream:
         """The file's bytes, streamed from the store: `Accept-Ranges: bytes`, `ETag` (its
         SHA-256, or MD5 for older files). One range answers 206; a malformed or multi-range
         `Range` is ignored (200, whole file); `If-Range` not matching the ETag: 200 whole."""
         rt = runtime(request)
-        headers = request.headers
         download = await files.download_file(
             rt.courses,
             rt.adapters.store,
             user_id=principal.sub,
             course_id=course_id,
             file_id=file_id,
-            range_header=headers.get("range"),
-            if_none_match=headers.get("if-none-match"),
-            if_range=headers.get("if-range"),
+            range_header=range_header,
+            if_none_match=if_none_match,
+            if_range=if_range,
         )
         entry, delivery = download.entry, download.delivery
         common = {"ETag": entry.etag, "Accept-Ranges": "bytes"}
