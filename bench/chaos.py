@@ -1340,8 +1340,9 @@ class Audit:
             )
 
     def _audio(self, courses: list[dict[str, Any]]) -> None:
-        """Every audio file of a ready course is in S3 with its recorded MD5 and size, one
-        object per audio id."""
+        """Every audio file of a ready course is in S3 with its recorded MD5, SHA-256 and size.
+        New files live under the key of their SHA-256 (one object per content, whoever names
+        it); a course's legacy per-course keys keep one object per audio id."""
         if self.s3 is None:
             self.checks_not_done.append("S3 audio objects: no S3 client for this stack")
             return
@@ -1362,10 +1363,14 @@ class Audit:
                 if (
                     hashlib.md5(blob).hexdigest() != entry["checksum"]
                     or len(blob) != entry["size_bytes"]
+                    or entry.get("sha256", hashlib.sha256(blob).hexdigest())
+                    != hashlib.sha256(blob).hexdigest()
                 ):
-                    self._find("lost", f"audio {entry['object_key']}: MD5/size differ from data")
-            expected = {str(f["id"]) for f in files}
-            if per_audio != dict.fromkeys(expected, 1):
+                    self._find(
+                        "lost", f"audio {entry['object_key']}: digests/size differ from data"
+                    )
+            legacy = {str(f["id"]) for f in files if f["object_key"].startswith(prefix)}
+            if per_audio != dict.fromkeys(legacy, 1):
                 self._find(
                     "duplicated" if any(n > 1 for n in per_audio.values()) else "lost",
                     f"custom course {course['id']}: objects per audio id {dict(per_audio)}",

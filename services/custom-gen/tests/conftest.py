@@ -161,9 +161,16 @@ async def snapshot(db: Database) -> list[Any]:
 
 
 async def generate_now(
-    db: Database, settings: Settings, user_id: str = BUYER, **intake: Any
+    db: Database,
+    settings: Settings,
+    user_id: str = BUYER,
+    *,
+    store: Any = None,
+    speech: Any = None,
+    **intake: Any,
 ) -> Any:
-    """A ready course, generated in-process with the real adapters (no HTTP, no worker)."""
+    """A ready course, generated in-process with the real adapters (no HTTP, no worker);
+    ``store``, ``speech``: used instead of those the settings name."""
     from coursemesh.customgen.adapters.courses_sql import SqlCourseStore
     from coursemesh.customgen.app.submit import submit_custom_course
     from coursemesh.customgen.bootstrap import build_adapters, build_runner
@@ -184,7 +191,10 @@ async def generate_now(
         intake=Intake(**fields),
         script_writer="template",
     )
-    runner = build_runner(db, settings, build_adapters(settings))
+    adapters = build_adapters(settings, store)
+    if speech is not None:
+        adapters.speech = speech
+    runner = build_runner(db, settings, adapters)
     while await runner.run_once():
         pass
     return course_id

@@ -129,8 +129,10 @@ async def test_purchase_submit_generate_handshake_regenerate(
                 fetched = await http.get(course["audioUrls"][entry["id"]])
             assert fetched.status_code == 200
             assert fetched.content == body
-        listing = bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"custom-courses/{course_id}/")
-        assert listing["KeyCount"] == 2
+            assert (
+                entry["object_key"] == f"audio/sha256/{entry['sha256'][:2]}/{entry['sha256']}.mp3"
+            )
+            assert hashlib.sha256(body).hexdigest() == entry["sha256"]
 
         requested = await outbox_events(db, "customgen.custom_course.requested.v1")
         assert [str(e.payload.custom_course_id) for e in requested] == [course_id]
@@ -192,14 +194,16 @@ async def test_purchase_submit_generate_handshake_regenerate(
 
         await wait_for(completed, timeout=30, message="regen completed")
 
-        async def old_object_gone() -> bool:
-            keys = bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"custom-courses/{course_id}/")
-            return {o["Key"] for o in keys.get("Contents", [])} == {
-                audio[0]["object_key"],
-                target["object_key"].replace("/g1.mp3", "/g2.mp3"),
-            }
+        async def job_finished() -> bool:
+            async with db.engine.connect() as conn:
+                pending = await conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(generation_jobs)
+                    .where(generation_jobs.c.status != "done")
+                )
+            return pending == 0
 
-        await wait_for(old_object_gone, timeout=30, message="old object removed")
+        await wait_for(job_finished, timeout=30, message="regeneration job done")
         after = (await client.get(f"/me/custom-courses/{course_id}", headers=me)).json()
         new_audio = after["data"]["audio_files"]
         assert new_audio[0] == audio[0]  # the other file is untouched
@@ -207,6 +211,9 @@ async def test_purchase_submit_generate_handshake_regenerate(
         assert new_audio[1]["id"] == target["id"]
         body = bucket.get_object(Bucket=BUCKET, Key=new_audio[1]["object_key"])["Body"].read()
         assert hashlib.md5(body).hexdigest() == new_audio[1]["checksum"]
+        assert hashlib.sha256(body).hexdigest() == new_audio[1]["sha256"]
+        # Content-addressed objects may be shared by other courses: the replaced one stays.
+        bucket.head_object(Bucket=BUCKET, Key=target["object_key"])
         assert after["checksum"] != course["checksum"]
         assert after["checksum"] == md5(after["data"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -16,6 +17,7 @@ import msgspec
 from coursemesh.contracts import Envelope, Event, envelope
 from coursemesh.customgen.app.ports import (
     CourseDocument,
+    DownloadLink,
     EncodedAudio,
     JobProgress,
     NewCourse,
@@ -457,7 +459,7 @@ class FakeScriptWriter:
 
 
 class FakeSpeech:
-    """Two bytes per character of text; fails its first ``failures`` calls."""
+    """Samples derived from the text; fails its first ``failures`` calls."""
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
@@ -467,7 +469,8 @@ class FakeSpeech:
         self.calls.append((text, voice))
         if len(self.calls) <= self.failures:
             raise SpeechError("TTS provider unavailable")
-        return Pcm(text.encode()[:100].ljust(100, b"\x00") * 2, 1000)
+        # Distinct texts give distinct samples (content-addressed keys must not collide).
+        return Pcm(hashlib.sha256(text.encode()).digest() * 6, 1000)
 
 
 class FakeEncoder:
@@ -475,13 +478,38 @@ class FakeEncoder:
         return EncodedAudio(b"MP3" + pcm.samples, pcm.duration_ms, "audio/mpeg", "mp3")
 
 
+class FakeAudioStream:
+    def __init__(self, body: bytes) -> None:
+        self.length = len(body)
+        self._body = body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+
 class FakeAudioStore:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.deleted: list[str] = []
+        self.uploads = 0
 
     async def put(self, key: str, body: bytes, content_type: str, md5_hex: str) -> None:
+        self.uploads += 1
         self.objects[key] = body
+
+    async def stored_size(self, key: str) -> int | None:
+        body = self.objects.get(key)
+        return None if body is None else len(body)
+
+    async def open(
+        self, key: str, first: int | None = None, last: int | None = None
+    ) -> FakeAudioStream:
+        body = self.objects[key]
+        start = first or 0
+        return FakeAudioStream(body[start : len(body) if last is None else last + 1])
+
+    async def download_link(self, key: str) -> DownloadLink:
+        return DownloadLink(await self.download_url(key), datetime(2030, 1, 1, tzinfo=UTC))
 
     async def delete(self, key: str) -> None:
         self.deleted.append(key)

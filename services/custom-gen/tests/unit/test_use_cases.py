@@ -22,7 +22,13 @@ from coursemesh.customgen.app import queries, regen
 from coursemesh.customgen.app.course_data import validate_data
 from coursemesh.customgen.app.generation import GenerationRunner
 from coursemesh.customgen.app.submit import submit_custom_course
-from coursemesh.customgen.domain.course import RetryPolicy, StoredCourse, calculate_checksum
+from coursemesh.customgen.domain.course import (
+    RetryPolicy,
+    StoredCourse,
+    audio_object_key,
+    calculate_checksum,
+    is_content_addressed,
+)
 from coursemesh.customgen.domain.intake import Intake
 from coursemesh.customgen.domain.purchase import Purchase
 
@@ -233,7 +239,9 @@ async def test_an_approved_regen_swaps_one_file_and_announces_it() -> None:
     assert after.data["audio_files"][0] == before.data["audio_files"][0]
     assert after.data["audio_files"][1]["generation"] == 2
     assert after.checksum == calculate_checksum(after.data).checksum != before.checksum
-    assert jobs.store.deleted == [target["object_key"]]  # type: ignore[attr-defined]
+    # The same script speaks the same bytes: the content-addressed object is kept, not deleted.
+    assert after.data["audio_files"][1]["object_key"] == target["object_key"]
+    assert jobs.store.deleted == []  # type: ignore[attr-defined]
     assert store.state.regen_requests[created.id].status == "completed"
     decided = [e for e in store.state.events if isinstance(e.payload, RegenRequestDecided)]
     updated = [e for e in store.state.events if isinstance(e.payload, CustomCourseUpdated)]
@@ -243,6 +251,54 @@ async def test_an_approved_regen_swaps_one_file_and_announces_it() -> None:
     assert [e.aggregate_version for e in updated] == [before.version + 2]
     assert [e.aggregate_version for e in regenerated] == [before.version + 3]
     assert after.version == before.version + 3
+
+
+async def approve_regen_of(store: FakeCourseStore, course_id: uuid.UUID, audio_id: str) -> None:
+    created = await regen.create_regen_request(
+        store,
+        user_id=BUYER,
+        course_id=course_id,
+        audio_id=uuid.UUID(audio_id),
+        reason="Again please",
+        daily_limit=3,
+    )
+    await regen.decide_on_regen_request(
+        store,
+        organization_id=ORG,
+        request_id=created.id,
+        staff_user_id=STAFF,
+        approve=True,
+        note=None,
+    )
+
+
+async def test_a_regeneration_with_identical_bytes_uploads_nothing() -> None:
+    store, course_id, jobs = await generated_course()
+    audio_store: FakeAudioStore = jobs.store  # type: ignore[assignment]
+    assert audio_store.uploads == 2
+    target = store.state.courses[course_id].data["audio_files"][0]
+    await approve_regen_of(store, course_id, target["id"])
+    await drain(jobs)
+    after = store.state.courses[course_id].data["audio_files"][0]
+    assert audio_store.uploads == 2
+    assert (after["generation"], after["sha256"]) == (2, target["sha256"])
+    assert audio_store.deleted == []
+
+
+async def test_a_regeneration_deletes_the_legacy_per_course_object_it_replaces() -> None:
+    store, course_id, jobs = await generated_course()
+    audio_store: FakeAudioStore = jobs.store  # type: ignore[assignment]
+    course = store.state.courses[course_id]
+    legacy = dict(course.data["audio_files"][1])
+    del legacy["sha256"], legacy["content_type"]
+    legacy["object_key"] = audio_object_key(course_id, legacy["id"], 1)
+    audio_store.objects[legacy["object_key"]] = b"old bytes"
+    course.data["audio_files"][1] = legacy
+    await approve_regen_of(store, course_id, legacy["id"])
+    await drain(jobs)
+    after = store.state.courses[course_id].data["audio_files"][1]
+    assert is_content_addressed(after["object_key"])
+    assert audio_store.deleted == [legacy["object_key"]]
 
 
 async def test_a_second_request_for_the_same_file_is_refused_while_one_is_open() -> None:

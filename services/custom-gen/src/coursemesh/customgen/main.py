@@ -11,6 +11,7 @@ from coursemesh.chassis.consumer import Subscription
 from coursemesh.customgen.bootstrap import bootstrap, runtime
 from coursemesh.customgen.events.handlers import HANDLERS
 from coursemesh.customgen.http.controllers import MyCustomCourses, OrganizationCustomCourses
+from coursemesh.customgen.http.files import MyCourseFiles
 from coursemesh.customgen.http.handshake import handshake
 from coursemesh.customgen.service import SERVICE
 from coursemesh.customgen.settings import Settings
@@ -26,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return create_service_app(
         SERVICE,
         settings=settings,
-        route_handlers=[MyCustomCourses, handshake, OrganizationCustomCourses],
+        route_handlers=[MyCustomCourses, MyCourseFiles, handshake, OrganizationCustomCourses],
         subscriptions=SUBSCRIPTIONS,
         workers=[("generation-jobs", generation_jobs)],
         bootstrap=bootstrap,

@@ -4,11 +4,12 @@ download URL a client is given."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from coursemesh.chassis.objects import ObjectStoreError, S3Bucket
-from coursemesh.customgen.app.ports import StorageError
+from coursemesh.chassis.objects import ObjectStoreError, ObjectStream, S3Bucket
+from coursemesh.customgen.app.ports import DownloadLink, StorageError
 
 T = TypeVar("T")
 
@@ -42,6 +43,15 @@ class S3AudioStore:
     async def put(self, key: str, body: bytes, content_type: str, md5_hex: str) -> None:
         await _storage(self._objects.put(key, body, content_type, md5_hex))
 
+    async def stored_size(self, key: str) -> int | None:
+        info = await _storage(self._objects.head(key))
+        return info.size if info else None
+
+    async def open(
+        self, key: str, first: int | None = None, last: int | None = None
+    ) -> S3AudioStream:
+        return S3AudioStream(await _storage(self._objects.open(key, first=first, last=last)))
+
     async def delete(self, key: str) -> None:
         await _storage(self._objects.delete(key))
 
@@ -53,6 +63,27 @@ class S3AudioStore:
         if public:
             return public
         return await _storage(self._objects.presigned_get_url(key, self.presign_ttl_seconds))
+
+    async def download_link(self, key: str) -> DownloadLink:
+        public = self.public_url(key)
+        if public:
+            return DownloadLink(public, None)
+        # Taken before signing: the URL is valid at least until the moment stated.
+        expires_at = datetime.now(UTC) + timedelta(seconds=self.presign_ttl_seconds)
+        return DownloadLink(await self.download_url(key), expires_at.replace(microsecond=0))
+
+
+class S3AudioStream:
+    def __init__(self, stream: ObjectStream) -> None:
+        self.length = stream.length
+        self._stream = stream
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._stream.chunks():
+                yield chunk
+        except ObjectStoreError as exc:
+            raise StorageError(str(exc)) from exc
 
 
 async def _storage(call: Awaitable[T]) -> T:

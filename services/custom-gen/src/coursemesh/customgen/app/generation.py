@@ -4,9 +4,9 @@ A job has a ``step`` and ``attempts``. A worker claims one due job (other worker
 keeps that transaction open while it performs one step: the outside effects first (script
 writer, TTS, S3), then the step's writes and the move to the next step, committed together. A
 crash at any point rolls the transaction back and releases the job; the next claim repeats the
-step. Every step is idempotent: audio ids and object keys are deterministic per (course, audio
-id, generation), so a repeated upload overwrites the same object, and an entry already appended
-is not appended again.
+step. Every step is idempotent: audio ids are deterministic per (course, session), object keys
+are derived from the audio bytes (SHA-256), so a repeated upload finds its object already
+stored and skips it, and an entry already appended is not appended again.
 
 A step that raises is retried with exponential backoff; after ``max_attempts`` the job is
 ``failed`` with ``failed_step`` set (the course, or the regen request, shows it).
@@ -40,9 +40,10 @@ from coursemesh.customgen.domain.course import (
     RetryPolicy,
     StoredCourse,
     audio_id_for,
-    audio_object_key,
+    content_object_key,
     find_audio,
     intake_of,
+    is_content_addressed,
     next_session_without_audio,
     replace_audio,
     session_scripts,
@@ -165,12 +166,16 @@ class GenerationRunner:
         text: str,
         generation: int,
     ) -> AudioEntry:
-        """TTS -> MP3 -> upload. The key depends only on (course, audio, generation)."""
+        """TTS -> MP3 -> upload under the key of the bytes, unless that object is there already
+        (the same bytes of this or another course, or an earlier attempt of this step)."""
         pcm = await self.speech.synthesize(text, intake_of(course.data).voice)
         audio = await self.encoder.encode(pcm)
         md5 = hashlib.md5(audio.body).hexdigest()
-        key = audio_object_key(course.id, audio_id, generation)
-        await self.store.put(key, audio.body, audio.content_type, md5)
+        sha256 = hashlib.sha256(audio.body).hexdigest()
+        key = content_object_key(sha256, audio.format)
+        # A different size under a content key means a broken earlier upload: replace it.
+        if await self.store.stored_size(key) != len(audio.body):
+            await self.store.put(key, audio.body, audio.content_type, md5)
         return AudioEntry(
             id=audio_id,
             session=session_number,
@@ -183,6 +188,8 @@ class GenerationRunner:
             format=audio.format,
             generation=generation,
             created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            sha256=sha256,
+            content_type=audio.content_type,
         )
 
     # --- regeneration ------------------------------------------------------------------------
@@ -249,9 +256,14 @@ class GenerationRunner:
                     aggregate_version=version,
                 )
         elif job.step == "delete_old":
-            # Only now, with nothing pointing at it, the old object goes.
+            # Only now, with nothing of this course pointing at it, a legacy per-course object
+            # goes. A content-addressed one stays: other courses may name the same bytes.
             old_key = job.state.get("old_key")
-            if old_key and old_key != job.state["new"]["object_key"]:
+            if (
+                old_key
+                and old_key != job.state["new"]["object_key"]
+                and not is_content_addressed(old_key)
+            ):
                 await self.store.delete(old_key)
             await tx.finish()
 

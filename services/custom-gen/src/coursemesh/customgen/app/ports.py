@@ -7,9 +7,10 @@ and script providers; the unit tests implement them in memory.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -310,8 +311,37 @@ class AudioEncoder(Protocol):
     async def encode(self, pcm: Pcm) -> EncodedAudio: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadLink:
+    url: str
+    expires_at: datetime | None
+    """When a presigned URL stops working; ``None`` for a permanent public URL."""
+
+
+class AudioStream(Protocol):
+    """An opened object: ``length`` bytes, read once through ``chunks``."""
+
+    length: int
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
 class AudioStore(Protocol):
     async def put(self, key: str, body: bytes, content_type: str, md5_hex: str) -> None: ...
+
+    async def stored_size(self, key: str) -> int | None:
+        """The size of the object under ``key``; ``None`` when there is none."""
+        ...
+
+    async def open(
+        self, key: str, first: int | None = None, last: int | None = None
+    ) -> AudioStream:
+        """The object, or bytes ``first``..``last`` (inclusive) of it, streamed."""
+        ...
+
+    async def download_link(self, key: str) -> DownloadLink:
+        """Like :meth:`download_url`, with the moment a presigned URL expires."""
+        ...
 
     async def delete(self, key: str) -> None: ...
 

@@ -94,3 +94,26 @@ class RegenRequestView(msgspec.Struct, rename="camel", kw_only=True):
     decided_at: datetime | None
     completed_at: datetime | None
     created_at: datetime
+
+
+class ManifestFileView(msgspec.Struct, rename="camel", kw_only=True):
+    file_id: str
+    """The audio entry's id."""
+    session: int
+    md5: str
+    sha256: str | None
+    """``null`` for a file stored before content addressing (verify it by ``md5``)."""
+    size_bytes: int
+    content_type: str
+    path: str
+    """Gateway path that streams the file (ranges, ``If-None-Match``) with the bearer token."""
+    url: str
+    """A direct URL: public, or presigned until ``urlExpiresAt``."""
+    url_expires_at: datetime | None
+
+
+class FileManifestView(msgspec.Struct, rename="camel", kw_only=True):
+    custom_course_id: uuid.UUID
+    checksum: str
+    """The checksum of the course document these files belong to."""
+    files: list[ManifestFileView]

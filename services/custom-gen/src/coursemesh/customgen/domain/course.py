@@ -18,6 +18,8 @@ import msgspec
 from coursemesh.customgen.domain.intake import Intake
 
 DATA_SCHEMA_VERSION: Final = 1
+AUDIO_CONTENT_TYPES: Final = {"mp3": "audio/mpeg"}
+CONTENT_ADDRESSED_PREFIX: Final = "audio/sha256/"
 
 CourseStatus = Literal["generating", "ready", "failed"]
 JobKind = Literal["generate", "regenerate"]
@@ -61,7 +63,7 @@ class StoredCourse:
     version: int
 
 
-class AudioEntry(msgspec.Struct, frozen=True, kw_only=True):
+class AudioEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One element of ``data.audio_files``."""
 
     id: str
@@ -75,6 +77,19 @@ class AudioEntry(msgspec.Struct, frozen=True, kw_only=True):
     format: str
     generation: int
     created_at: str
+    # Absent in entries written before content addressing; such an entry keeps its per-course
+    # key and is identified by its MD5 alone.
+    sha256: str | None = msgspec.field(default=None)
+    content_type: str | None = msgspec.field(default=None)
+
+    @property
+    def media_type(self) -> str:
+        return self.content_type or AUDIO_CONTENT_TYPES.get(self.format, "application/octet-stream")
+
+    @property
+    def etag(self) -> str:
+        """The strong HTTP entity tag of the file: its SHA-256, or its MD5 for a legacy entry."""
+        return f'"{self.sha256 or self.checksum}"'
 
 
 # --- checksum --------------------------------------------------------------------------------
@@ -108,9 +123,23 @@ def audio_id_for(course_id: uuid.UUID, session: int) -> uuid.UUID:
 
 
 def audio_object_key(course_id: uuid.UUID, audio_id: str, generation: int) -> str:
-    """Deterministic per (course, audio, generation): a retried upload overwrites the same
-    object instead of leaving a second one behind."""
+    """The legacy per-course key: entries written before content addressing still name it."""
     return f"custom-courses/{course_id}/audio/{audio_id}/g{generation}.mp3"
+
+
+def content_object_key(sha256_hex: str, extension: str = "mp3") -> str:
+    """The bucket-wide key of audio bytes: derived from their SHA-256 alone, so identical bytes
+    of any course land on one object, and a retried upload finds the object already there.
+    Two hex digits fan the keys out over 256 prefixes."""
+    digest = sha256_hex.lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("not a SHA-256 hex digest")
+    return f"{CONTENT_ADDRESSED_PREFIX}{digest[:2]}/{digest}.{extension}"
+
+
+def is_content_addressed(key: str) -> bool:
+    """Objects under these keys may be shared by several courses: never deleted for one."""
+    return key.startswith(CONTENT_ADDRESSED_PREFIX)
 
 
 # --- the data document -----------------------------------------------------------------------
