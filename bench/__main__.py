@@ -17,6 +17,7 @@ BENCHMARKS = [
     "http",
     "learning_scale",
     "makeup",
+    "sync",
     "webhooks",
 ]
 #: What ``python -m bench`` (``make bench``) runs without names: every benchmark but the drill.

@@ -111,6 +111,11 @@ def load(url: str, *, connections: int = 32, duration: float = 8.0, **kw: Any) -
     return result
 
 
+def with_ratio(result: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, Any]:
+    """A load result with its throughput as a share of the hello-world ceiling's."""
+    return {**result, "ratio_to_hello": round(result["rps"] / ceiling["rps"], 3)}
+
+
 def hello_world_ceiling(duration: float = 8.0) -> dict[str, Any]:
     with uvicorn_app("bench.hello:app") as base:
         return load(f"{base}/hello", duration=duration)

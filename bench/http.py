@@ -33,6 +33,7 @@ from bench.common import (
     load,
     load_with_cpu,
     record,
+    with_ratio,
 )
 from coursemesh.devstack.stack import Stack
 
@@ -105,7 +106,7 @@ class Seeder:
         return buyer
 
 
-async def _seed_custom_courses(database_url: str, user: str, count: int) -> list[dict[str, str]]:
+async def seed_custom_courses(database_url: str, user: str, count: int) -> list[dict[str, str]]:
     from coursemesh.customgen.adapters.tables import custom_courses
     from coursemesh.customgen.domain.course import calculate_checksum
 
@@ -155,10 +156,6 @@ async def _seed_custom_courses(database_url: str, user: str, count: int) -> list
 CHECKOUTS_PER_S = 2500
 
 
-def _ratio(result: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, Any]:
-    return {**result, "ratio_to_hello": round(result["rps"] / ceiling["rps"], 3)}
-
-
 def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
     results: dict[str, Any] = {"trace_sample_ratio": trace_sample_ratio}
     with bench_stack("http", trace_sample_ratio) as stack:
@@ -166,7 +163,7 @@ def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
         _org, course = seeder.course()
         buyer = seeder.buyer_with_course(course)
         assert stack.endpoints is not None
-        held = asyncio.run(_seed_custom_courses(stack.endpoints.database_url, buyer, 50))
+        held = asyncio.run(seed_custom_courses(stack.endpoints.database_url, buyer, 50))
         catalog = next(r for r in stack.replicas if r.spec.name == "catalog")
         gw = stack.gateway_url
 
@@ -179,16 +176,16 @@ def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
             "storefront_via_gateway_rps": round(via["rps"]),
             "ratio": round(via["rps"] / direct["rps"], 3),
         }
-        results["storefront"] = _ratio(via, ceiling)
+        results["storefront"] = with_ratio(via, ceiling)
         player_headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
-        results["player_90_days"] = _ratio(
+        results["player_90_days"] = with_ratio(
             load_with_cpu(
                 stack, f"{gw}/me/courses/{course}", duration=duration, headers=player_headers
             ),
             ceiling,
         )
         body = json.dumps({"courses": held})
-        results["handshake_50"] = _ratio(
+        results["handshake_50"] = with_ratio(
             load_with_cpu(
                 stack,
                 f"{gw}/me/custom-courses/handshake",
@@ -204,7 +201,7 @@ def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
             "\n".join(seeder.token(f"bench_{i}") for i in range(int(duration * CHECKOUTS_PER_S)))
             + "\n"
         )
-        results["free_checkout"] = _ratio(
+        results["free_checkout"] = with_ratio(
             load_with_cpu(
                 stack,
                 f"{gw}/courses/{course}/checkout",
