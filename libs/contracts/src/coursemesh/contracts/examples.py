@@ -284,6 +284,25 @@ def example_payloads() -> dict[str, Event]:
             file_size_bytes=48391,
             reason="audio_regenerated",
         ),
+        customgen.CustomCourseContent(
+            custom_course_id=CUSTOM_COURSE,
+            user_id=BUYER,
+            organization_id=ORG,
+            version=3,
+            checksum="51b626c616eab3ca2f96b6af1c8ccb9f",  # MD5 of the document
+            file_size_bytes=68,
+            document='{"audio_files":[],"metadata":{"course_code":"X99ENB"},"sessions":[]}',
+            files=[
+                customgen.CourseFile(
+                    file_id=str(AUDIO),
+                    session=1,
+                    md5=AUDIO_CHECKSUM,
+                    sha256="2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+                    size_bytes=482133,
+                    content_type="audio/mpeg",
+                )
+            ],
+        ),
         customgen.AudioRegenerated(
             custom_course_id=CUSTOM_COURSE,
             user_id=BUYER,
