@@ -101,9 +101,9 @@ async def same_transaction(db: Database, *envs: Any) -> bool:
     outbox = db.spine.outbox
     async with db.engine.connect() as conn:
         found = await conn.execute(
-            sa.select(outbox.c.created_at).distinct().where(
-                outbox.c.event_id.in_([e.id for e in envs])
-            )
+            sa.select(outbox.c.created_at)
+            .distinct()
+            .where(outbox.c.event_id.in_([e.id for e in envs]))
         )
         return len(found.all()) == 1
 
