@@ -289,9 +289,12 @@ def example_payloads() -> dict[str, Event]:
             user_id=BUYER,
             organization_id=ORG,
             version=3,
-            checksum="51b626c616eab3ca2f96b6af1c8ccb9f",  # MD5 of the document
-            file_size_bytes=68,
-            document='{"audio_files":[],"metadata":{"course_code":"X99ENB"},"sessions":[]}',
+            checksum="bba5d68b53d71ec28ffa770b7a8bfe51",  # MD5 of the document
+            file_size_bytes=111,
+            document=(
+                '{"audio_files":[{"id":"0195f0a0-0000-7000-8000-000000000010","session":1}],'
+                '"metadata":{"course_code":"X99ENB"}}'
+            ),
             files=[
                 customgen.CourseFile(
                     file_id=str(AUDIO),
