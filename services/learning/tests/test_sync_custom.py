@@ -7,13 +7,20 @@ import hashlib
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import msgspec
+import nats
+from litestar.testing import AsyncTestClient
+
 from coursemesh.chassis.db import Database
-from coursemesh.chassis.testing import TestIdentity, deliver
-from coursemesh.contracts import envelope, examples
+from coursemesh.chassis.testing import TestIdentity, deliver, service_settings
+from coursemesh.contracts import encode, envelope, examples, subject_for
 from coursemesh.contracts.customgen import CourseFile, CustomCourseContent
 from coursemesh.learning.events.projections import subscriptions
+from coursemesh.learning.main import create_app
+from coursemesh.learning.service import SERVICE
 
 from .conftest import BUYER, COURSE, NOW, ORG, OTHER_BUYER, World
 
@@ -208,4 +215,33 @@ async def test_an_offline_operation_on_a_custom_course_is_refused(
     assert body["applied"] == []
     assert [(r["id"], r["code"]) for r in body["rejected"]] == [
         (operation["id"], "COURSE_NOT_OWNED")
+    ]
+
+
+async def test_a_content_event_on_jetstream_is_in_the_very_next_sync(
+    database_url: str, nats_url: str, tmp_path: Path
+) -> None:
+    """The consumer reads custom-gen's stream, and the sync route catches up with it first."""
+    identity = TestIdentity(tmp_path)
+    settings = service_settings(
+        SERVICE, database_url=database_url, nats_url=nats_url, identity=identity
+    )
+    user = f"user_{uuid.uuid4().hex[:8]}"
+    course_id = uuid.uuid4()
+    payload = msgspec.structs.replace(content(1, user_id=user), custom_course_id=course_id)
+    async with AsyncTestClient(create_app(settings)) as client:
+        nc = await nats.connect(nats_url)
+        try:
+            env = envelope(payload, aggregate_id=course_id, aggregate_version=1)
+            await nc.jetstream().publish(
+                subject_for(env.type), encode(env), headers={"Nats-Msg-Id": str(env.id)}
+            )
+        finally:
+            await nc.close()
+
+        body = await post(client, identity, SYNC, {}, user=user)
+
+    assert [(c["courseId"], c["kind"]) for c in body["courses"]] == [(str(course_id), "custom")]
+    assert [f["path"] for f in body["files"]] == [
+        f"/me/custom-courses/{course_id}/files/{f.file_id}" for f in payload.files
     ]
