@@ -106,7 +106,7 @@ def test_each_declared_projection_is_fed_by_the_services_live_handlers() -> None
     assert {s: sorted(p) for s, p in declared.items()} == {
         "catalog": ["plans"],
         "commerce": ["courses", "memberships", "organizations"],
-        "learning": ["entitlements", "memberships", "organizations", "workouts"],
+        "learning": ["custom_courses", "entitlements", "memberships", "organizations", "workouts"],
         "custom-gen": ["memberships"],
         "integrations": ["memberships"],
     }

@@ -72,6 +72,42 @@ async def quiet_streams(nats_url: str) -> None:
         await nc.close()
 
 
+def assert_content(payload: Any, course: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """The content event carries the stored course: its canonical document under its checksum,
+    and the manifest's files."""
+    assert json.loads(payload.document) == course["data"]
+    assert hashlib.md5(payload.document.encode()).hexdigest() == course["checksum"]
+    assert payload.checksum == course["checksum"]
+    assert payload.file_size_bytes == course["fileSizeBytes"] == len(payload.document.encode())
+    assert (payload.user_id, payload.organization_id) == (BUYER, ORG)
+    assert [
+        {
+            "fileId": f.file_id,
+            "session": f.session,
+            "md5": f.md5,
+            "sha256": f.sha256,
+            "sizeBytes": f.size_bytes,
+            "contentType": f.content_type,
+        }
+        for f in payload.files
+    ] == [
+        {k: f[k] for k in ("fileId", "session", "md5", "sha256", "sizeBytes", "contentType")}
+        for f in manifest["files"]
+    ]
+
+
+async def same_transaction(db: Database, *envs: Any) -> bool:
+    """Outbox rows of one transaction share its start instant (``now()``)."""
+    outbox = db.spine.outbox
+    async with db.engine.connect() as conn:
+        found = await conn.execute(
+            sa.select(outbox.c.created_at)
+            .distinct()
+            .where(outbox.c.event_id.in_([e.id for e in envs]))
+        )
+        return len(found.all()) == 1
+
+
 async def test_purchase_submit_generate_handshake_regenerate(
     db: Database, settings: Settings, identity: TestIdentity, s3: Any, quiet_streams: None
 ) -> None:
@@ -139,6 +175,11 @@ async def test_purchase_submit_generate_handshake_regenerate(
         (ready,) = await outbox_events(db, "customgen.custom_course.ready.v1")
         assert ready.payload.checksum == course["checksum"]
         assert ready.payload.file_size_bytes == course["fileSizeBytes"]
+        manifest = (await client.get(f"/me/custom-courses/{course_id}/files", headers=me)).json()
+        (content,) = await outbox_events(db, "customgen.custom_course.content.v1")
+        assert_content(content.payload, course, manifest)
+        assert content.payload.version == ready.aggregate_version
+        assert await same_transaction(db, ready, content)
 
         # Handshake: a client that holds the current version gets nothing but a count.
         held = [{"id": course_id, "checksum": course["checksum"]}]
@@ -231,6 +272,17 @@ async def test_purchase_submit_generate_handshake_regenerate(
         (regenerated,) = await outbox_events(db, "customgen.audio.regenerated.v1")
         assert str(regenerated.payload.regen_request_id) == request_id
         assert regenerated.payload.audio_checksum == new_audio[1]["checksum"]
+        new_manifest = (
+            await client.get(f"/me/custom-courses/{course_id}/files", headers=me)
+        ).json()
+        first, second = await outbox_events(db, "customgen.custom_course.content.v1")
+        assert first == content
+        assert_content(second.payload, after, new_manifest)
+        assert second.payload.version == regenerated.aggregate_version
+        assert await same_transaction(db, updated, second)
+        # A regeneration changes exactly that one file's entry.
+        assert second.payload.files[0] == content.payload.files[0]
+        assert second.payload.files[1] != content.payload.files[1]
         # One version counter per course: ready, the decision, then the swap's two events.
         assert [updated.aggregate_version, regenerated.aggregate_version] == [
             decided.aggregate_version + 1,

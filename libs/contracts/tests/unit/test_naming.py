@@ -58,6 +58,7 @@ EXPECTED = {
         "customgen.custom_course.requested.v1",
         "customgen.custom_course.ready.v1",
         "customgen.custom_course.updated.v1",
+        "customgen.custom_course.content.v1",
         "customgen.audio.regenerated.v1",
         "customgen.regen_request.decided.v1",
     },

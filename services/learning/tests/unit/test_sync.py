@@ -16,8 +16,13 @@ from coursemesh.chassis.errors import DomainError
 from coursemesh.learning.app import player
 from coursemesh.learning.domain.model import Clock
 from coursemesh.learning.domain.sync import (
+    CustomCourse,
+    CustomFile,
     Operation,
+    SyncDocument,
     course_document,
+    custom_document,
+    custom_files,
     decode_cursor,
     encode_cursor,
     merge_order,
@@ -158,3 +163,41 @@ async def test_a_completion_keeps_the_devices_instant() -> None:
 
     assert state.completions[entitlement.entitlement_id][ITEM_A0].completed_at == at
     assert state.item_changes[(entitlement.entitlement_id, ITEM_A0)] == (at, True)
+
+
+# --- custom courses ----------------------------------------------------------------------------
+
+
+def test_a_custom_document_carries_the_data_its_checksum_is_over_and_its_files_paths() -> None:
+    text = '{"audio_files":[],"title":"Schlaf für Sam"}'
+    course_id = uuid.uuid4()
+    held = CustomCourse(
+        course_id=course_id,
+        checksum=hashlib.md5(text.encode()).hexdigest(),
+        size_bytes=len(text.encode()),
+        document=text,
+        files=[
+            CustomFile(
+                file_id="f1",
+                session=1,
+                md5="0" * 32,
+                sha256=None,
+                size_bytes=10,
+                content_type="audio/mpeg",
+            )
+        ],
+    )
+
+    document = custom_document(held)
+    encoded = json.loads(msgspec.json.encode(document))
+    (file,) = custom_files(held)
+
+    assert encoded["kind"] == "custom"
+    assert encoded["data"] == json.loads(text)
+    canonical = json.dumps(
+        encoded["data"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert hashlib.md5(canonical.encode()).hexdigest() == document.checksum
+    assert file.path == f"/me/custom-courses/{course_id}/files/f1"
+    # The two kinds decode back by their tag.
+    assert msgspec.json.decode(msgspec.json.encode(document), type=SyncDocument) == document

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
+
 from coursemesh.contracts.envelope import Event, event
 from coursemesh.contracts.types import (
     Checksum,
     CustomCourseCode,
     CustomCourseUpdateReason,
     NonNegativeInt,
+    PositiveInt,
     RegenDecision,
     UserId,
 )
 
 __all__ = [
     "AudioRegenerated",
+    "CourseFile",
+    "CustomCourseContent",
     "CustomCourseReady",
     "CustomCourseRequested",
     "CustomCourseUpdated",
@@ -61,6 +66,40 @@ class CustomCourseUpdated(Event, frozen=True, kw_only=True):
     checksum: Checksum
     file_size_bytes: NonNegativeInt
     reason: CustomCourseUpdateReason
+
+
+class CourseFile(msgspec.Struct, frozen=True, kw_only=True):
+    """One audio file of a custom course, as its manifest lists it: how a device verifies the
+    bytes it downloads, and tells whether it holds them already (``sha256``)."""
+
+    file_id: str
+    session: PositiveInt
+    md5: Checksum
+    sha256: str | None
+    """``None`` for a file stored before content addressing: a device compares ``md5``."""
+    size_bytes: NonNegativeInt
+    content_type: str
+
+
+@event("customgen.custom_course.content.v1")
+class CustomCourseContent(Event, frozen=True, kw_only=True):
+    """What a buyer's devices hold of a ready custom course: its document and its files.
+
+    Published in the transaction of every ``custom_course.ready`` and
+    ``custom_course.updated``, so a consumer can serve the course offline without asking
+    custom-gen. ``document`` is the canonical JSON of the course data, exactly the bytes
+    ``checksum`` (MD5) and ``file_size_bytes`` are over. ``version`` rises with every change
+    of the course: keep only the newest.
+    """
+
+    custom_course_id: uuid.UUID
+    user_id: UserId
+    organization_id: uuid.UUID
+    version: PositiveInt
+    checksum: Checksum
+    file_size_bytes: NonNegativeInt
+    document: str
+    files: list[CourseFile]
 
 
 @event("customgen.audio.regenerated.v1")

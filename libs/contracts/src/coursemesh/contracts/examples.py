@@ -284,6 +284,28 @@ def example_payloads() -> dict[str, Event]:
             file_size_bytes=48391,
             reason="audio_regenerated",
         ),
+        customgen.CustomCourseContent(
+            custom_course_id=CUSTOM_COURSE,
+            user_id=BUYER,
+            organization_id=ORG,
+            version=3,
+            checksum="bba5d68b53d71ec28ffa770b7a8bfe51",  # MD5 of the document
+            file_size_bytes=111,
+            document=(
+                '{"audio_files":[{"id":"0195f0a0-0000-7000-8000-000000000010","session":1}],'
+                '"metadata":{"course_code":"X99ENB"}}'
+            ),
+            files=[
+                customgen.CourseFile(
+                    file_id=str(AUDIO),
+                    session=1,
+                    md5=AUDIO_CHECKSUM,
+                    sha256="2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+                    size_bytes=482133,
+                    content_type="audio/mpeg",
+                )
+            ],
+        ),
         customgen.AudioRegenerated(
             custom_course_id=CUSTOM_COURSE,
             user_id=BUYER,

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from coursemesh.contracts.customgen import AudioRegenerated, CustomCourseReady, CustomCourseUpdated
+from coursemesh.customgen.app.content import publish_content
 from coursemesh.customgen.app.course_data import store_data, update_json
 from coursemesh.customgen.app.ports import (
     AudioEncoder,
@@ -156,6 +157,7 @@ class GenerationRunner:
                 aggregate_id=course.id,
                 aggregate_version=version,
             )
+            publish_content(tx, course, version)
 
     async def _produce_audio(
         self,
@@ -255,6 +257,7 @@ class GenerationRunner:
                     aggregate_id=course.id,
                     aggregate_version=version,
                 )
+                publish_content(tx, course, version)
         elif job.step == "delete_old":
             # Only now, with nothing of this course pointing at it, a legacy per-course object
             # goes. A content-addressed one stays: other courses may name the same bytes.

@@ -27,6 +27,7 @@ from coursemesh.learning.domain.model import (
     PlayerSnapshot,
     Workout,
 )
+from coursemesh.learning.domain.sync import CustomCourse, CustomFile
 
 # $3..$6 describe the copy the process holds: the version of the curriculum event it was decoded
 # from, the distinct workouts its items use, and how many of those workout rows there were and
@@ -91,6 +92,7 @@ SELECT e.entitlement_id, e.organization_id, e.status, e.access_revoked_at,
 """
 
 _days = msgspec.json.Decoder(list[Day])
+_files = msgspec.json.Decoder(list[CustomFile])
 _workouts = msgspec.json.Decoder(list[Workout])
 
 
@@ -231,3 +233,31 @@ class SqlSyncReader(SqlPlayerReader):
             user_id,
         )
         return [r["course_id"] for r in rows]
+
+    async def custom_courses(
+        self, user_id: str, course_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, CustomCourse]:
+        if not course_ids:
+            return {}
+        rows = await self._conn.fetch(
+            "SELECT custom_course_id, checksum, file_size_bytes, document, files::text AS files"
+            " FROM custom_courses WHERE user_id = $1 AND custom_course_id = ANY($2::uuid[])",
+            user_id,
+            course_ids,
+        )
+        return {
+            r["custom_course_id"]: CustomCourse(
+                course_id=r["custom_course_id"],
+                checksum=r["checksum"],
+                size_bytes=r["file_size_bytes"],
+                document=r["document"],
+                files=_files.decode(r["files"]),
+            )
+            for r in rows
+        }
+
+    async def custom_checksums(self, user_id: str) -> dict[uuid.UUID, str]:
+        rows = await self._conn.fetch(
+            "SELECT custom_course_id, checksum FROM custom_courses WHERE user_id = $1", user_id
+        )
+        return {r["custom_course_id"]: r["checksum"] for r in rows}

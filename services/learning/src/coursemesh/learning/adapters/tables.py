@@ -240,6 +240,23 @@ enrollment_pauses = sa.Table(
     ),
 )
 
+# A buyer's ready custom course as custom-gen announced it (``custom_course.content``): what the
+# buyer's devices hold of it, served by the sync without asking custom-gen. ``document`` is the
+# canonical JSON its checksum is over, kept as text so the bytes survive unchanged.
+custom_courses = sa.Table(
+    "custom_courses",
+    metadata,
+    sa.Column("custom_course_id", sa.Uuid, primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("checksum", sa.Text, nullable=False),
+    sa.Column("file_size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("files", JSONB, nullable=False),
+    sa.Column("updated_at", _TZ, nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_custom_courses_user", "user_id"),
+)
+
 # --- offline sync (owned by learning) ---------------------------------------------------------
 
 # Each buyer's change counter: every change to what the buyer's devices hold raises it, under

@@ -25,7 +25,7 @@ from coursemesh.learning.domain.model import (
     Workout,
 )
 from coursemesh.learning.domain.reminders import ReminderSetting
-from coursemesh.learning.domain.sync import OperationOutcome
+from coursemesh.learning.domain.sync import CustomCourse, OperationOutcome
 
 #: The clock: the bootstrap's (tests pass a fixed one to choose "today").
 Now = Callable[[], datetime]
@@ -293,6 +293,16 @@ class SyncReader(PlayerReader, Protocol):
 
     async def held(self, user_id: str) -> list[uuid.UUID]:
         """The courses whose entitlement opens the player."""
+        ...
+
+    async def custom_courses(
+        self, user_id: str, course_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, CustomCourse]:
+        """Those of ``course_ids`` that are the buyer's own custom courses."""
+        ...
+
+    async def custom_checksums(self, user_id: str) -> dict[uuid.UUID, str]:
+        """Every custom course of the buyer, with its checksum."""
         ...
 
 

@@ -21,12 +21,15 @@ from coursemesh.learning.app.ports import PlayerStorage, SyncReader, SyncStorage
 from coursemesh.learning.domain.certificate import Certificate
 from coursemesh.learning.domain.model import Clock
 from coursemesh.learning.domain.sync import (
-    CourseDocument,
     Operation,
     OperationOutcome,
     StateDoc,
+    SyncDocument,
+    SyncFile,
     course_document,
     course_state,
+    custom_document,
+    custom_files,
     decode_cursor,
     encode_cursor,
     holds,
@@ -37,8 +40,9 @@ from coursemesh.learning.domain.sync import (
 
 class SyncPage(msgspec.Struct, frozen=True, kw_only=True):
     cursor: str
-    courses: list[CourseDocument]
+    courses: list[SyncDocument]  # in the order of their changes
     removed: list[uuid.UUID]
+    files: list[SyncFile]  # of the custom courses in ``courses``
     more: bool
 
 
@@ -51,13 +55,22 @@ async def changes(
         counter = await reader.counter(user_id)
         after = decode_cursor(cursor, counter)
         if after == counter:  # the frequent answer: nothing changed
-            return SyncPage(cursor=encode_cursor(counter), courses=[], removed=[], more=False)
+            return SyncPage(
+                cursor=encode_cursor(counter), courses=[], removed=[], files=[], more=False
+            )
         found = await reader.changes(user_id, after=after, upto=counter, limit=page_size + 1)
         more = len(found) > page_size
         page = found[:page_size]
-        courses: list[CourseDocument] = []
+        custom = await reader.custom_courses(user_id, [c.course_id for c in page if not c.removed])
+        courses: list[SyncDocument] = []
         removed: list[uuid.UUID] = []
+        files: list[SyncFile] = []
         for change in page:
+            held = custom.get(change.course_id)
+            if held is not None:
+                courses.append(custom_document(held))
+                files.extend(custom_files(held))
+                continue
             snapshot = None if change.removed else await reader.snapshot(user_id, change.course_id)
             if snapshot is not None and holds(snapshot):
                 courses.append(course_document(snapshot))
@@ -67,6 +80,7 @@ async def changes(
         cursor=encode_cursor(page[-1].seq if more else counter),
         courses=courses,
         removed=removed,
+        files=files,
         more=more,
     )
 
@@ -177,14 +191,16 @@ class SanityReport(msgspec.Struct, frozen=True, kw_only=True):
 async def sanity(
     storage: SyncStorage, user_id: str, courses: int, checksums: dict[uuid.UUID, str]
 ) -> SanityReport:
-    """Compare what a device holds with the buyer's library: only the buyer's own courses are
-    looked at, so a course id of another buyer's is only ever "remove"."""
+    """Compare what a device holds with the buyer's library (trainer and custom courses): only
+    the buyer's own courses are looked at, so a course id of another buyer's is only ever
+    "remove"."""
     current: dict[uuid.UUID, str] = {}
     async with storage.reading() as reader:
         for course_id in await reader.held(user_id):
             snapshot = await reader.snapshot(user_id, course_id)
             if snapshot is not None and holds(snapshot):
                 current[course_id] = course_document(snapshot).checksum
+        current.update(await reader.custom_checksums(user_id))
     refetch = sorted(c for c, s in checksums.items() if c in current and current[c] != s)
     remove = sorted(c for c in checksums if c not in current)
     missing = sorted(c for c in current if c not in checksums)

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -103,9 +103,10 @@ class StateDoc(_Doc, frozen=True):
     unlocked: bool
 
 
-class CourseDocument(_Doc, frozen=True):
+class CourseDocument(_Doc, frozen=True, tag_field="kind", tag="trainer"):
+    """A trainer's course: its curriculum and the buyer's state in it."""
+
     course_id: uuid.UUID
-    kind: Literal["trainer"]
     organization_id: uuid.UUID
     name: str | None
     image_url: str | None
@@ -171,7 +172,6 @@ def course_document(snapshot: PlayerSnapshot) -> CourseDocument:
     )
     document = CourseDocument(
         course_id=course.course_id,
-        kind="trainer",
         organization_id=course.organization_id,
         name=course.name,
         image_url=course.image_url,
@@ -204,6 +204,92 @@ def course_document(snapshot: PlayerSnapshot) -> CourseDocument:
         checksum="",
     )
     return msgspec.structs.replace(document, checksum=checksum(document))
+
+
+# --- custom courses ----------------------------------------------------------------------------
+
+
+class CustomFile(msgspec.Struct, frozen=True, kw_only=True):
+    """One audio file of a custom course, as custom-gen's manifest lists it."""
+
+    file_id: str
+    session: int
+    md5: str
+    sha256: str | None  # None: stored before content addressing (compare md5)
+    size_bytes: int
+    content_type: str
+
+
+class CustomCourse(msgspec.Struct, frozen=True, kw_only=True):
+    """A buyer's ready custom course as custom-gen last announced it. ``document`` is the
+    canonical JSON of its data: the bytes ``checksum`` (MD5) is over."""
+
+    course_id: uuid.UUID
+    checksum: str
+    size_bytes: int
+    document: str
+    files: list[CustomFile]
+
+
+class CustomCourseDocument(_Doc, frozen=True, tag_field="kind", tag="custom"):
+    """A custom course: its data as custom-gen generated it, checksummed as the handshake is
+    (MD5 of the data's canonical JSON), so a device verifies it the same way."""
+
+    course_id: uuid.UUID
+    checksum: str
+    size_bytes: int
+    data: dict[str, Any]
+
+
+#: What a sync answers per changed course.
+SyncDocument = CourseDocument | CustomCourseDocument
+
+
+class SyncFile(_Doc, frozen=True):
+    """A file a device keeps beside a document. ``path`` is the gateway route that streams it
+    to the course's owner; a device that holds a file with this ``sha256`` skips it."""
+
+    course_id: uuid.UUID
+    file_id: str
+    session: int
+    md5: str
+    sha256: str | None
+    size_bytes: int
+    content_type: str
+    path: str
+
+
+def custom_file_path(course_id: uuid.UUID, file_id: str) -> str:
+    """custom-gen's download route for one file, through the gateway."""
+    return f"/me/custom-courses/{course_id}/files/{file_id}"
+
+
+_custom_data = msgspec.json.Decoder(dict[str, Any])
+
+
+def custom_document(course: CustomCourse) -> CustomCourseDocument:
+    return CustomCourseDocument(
+        course_id=course.course_id,
+        checksum=course.checksum,
+        size_bytes=course.size_bytes,
+        data=_custom_data.decode(course.document),
+    )
+
+
+def custom_files(course: CustomCourse) -> list[SyncFile]:
+    return [
+        SyncFile(
+            course_id=course.course_id,
+            file_id=f.file_id,
+            session=f.session,
+            md5=f.md5,
+            sha256=f.sha256,
+            size_bytes=f.size_bytes,
+            content_type=f.content_type,
+            path=custom_file_path(course.course_id, f.file_id),
+        )
+        for f in course.files
+    ]
 
 
 def holds(snapshot: PlayerSnapshot | None) -> bool:

@@ -1,4 +1,4 @@
-"""Projections of catalog's and commerce's state, fed by their events.
+"""Projections of catalog's, commerce's and custom-gen's state, fed by their events.
 
 Every handler runs inside the inbox transaction (a redelivery changes nothing) and applies an
 aggregate's state only when the event is newer than what the row holds, so late or reordered
@@ -31,11 +31,18 @@ from coursemesh.contracts.catalog import (
     WorkoutUpserted,
 )
 from coursemesh.contracts.commerce import EntitlementChanged, EntitlementChangedV2
-from coursemesh.learning.adapters.library import stamp_courses, stamp_entitlements, stamp_workout
+from coursemesh.contracts.customgen import CustomCourseContent
+from coursemesh.learning.adapters.library import (
+    stamp,
+    stamp_courses,
+    stamp_entitlements,
+    stamp_workout,
+)
 from coursemesh.learning.adapters.tables import (
     completion_history,
     completions,
     courses,
+    custom_courses,
     enrollments,
     entitlements,
     memberships,
@@ -272,6 +279,28 @@ async def on_organization_upserted(uow: UnitOfWork, env: Envelope[Any]) -> None:
 on_membership_changed = membership_projector(memberships)
 
 
+async def on_custom_course_content(uow: UnitOfWork, env: Envelope[Any]) -> None:
+    """Only a newer version replaces the row; the buyer's devices fetch it on their next sync."""
+    payload: CustomCourseContent = env.payload
+    applied = await upsert_if_newer(
+        uow.session,
+        custom_courses,
+        {
+            "custom_course_id": payload.custom_course_id,
+            "user_id": payload.user_id,
+            "version": payload.version,
+            "checksum": payload.checksum,
+            "file_size_bytes": payload.file_size_bytes,
+            "document": payload.document,
+            "files": msgspec.to_builtins(payload.files),
+            "updated_at": env.occurred_at,
+        },
+        key=["custom_course_id"],
+    )
+    if applied:
+        await stamp(await uow.driver(), [(payload.user_id, payload.custom_course_id, False)])
+
+
 def subscriptions() -> list[Subscription]:
     return Subscription.of(
         {
@@ -284,6 +313,7 @@ def subscriptions() -> list[Subscription]:
             EntitlementChangedV2: Batched(on_entitlements_changed),
             MembershipChanged: on_membership_changed,
             OrganizationUpserted: on_organization_upserted,
+            CustomCourseContent: on_custom_course_content,
         },
         # A buyer's entitlement is applied only after the catalog events that existed by then
         # (the course commerce sold, its curriculum and publication), so the player never
@@ -322,5 +352,11 @@ PROJECTIONS = (
         tables=(organizations,),
         handlers={OrganizationUpserted: on_organization_upserted},
         description="catalog's organizations: the branding certificates print",
+    ),
+    Projection(
+        "custom_courses",
+        tables=(custom_courses,),
+        handlers={CustomCourseContent: on_custom_course_content},
+        description="custom-gen's ready custom courses: what the buyers' devices sync",
     ),
 )

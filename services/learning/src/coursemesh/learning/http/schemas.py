@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from coursemesh.learning.domain.sync import CourseDocument, StateDoc
+from coursemesh.learning.domain.sync import StateDoc, SyncDocument, SyncFile
 
 DayOffset = Annotated[int, msgspec.Meta(ge=0, le=3650)]
 
@@ -315,10 +315,10 @@ class SanityRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel", 
 
 class SyncOut(_Out, frozen=True):
     cursor: str
-    courses: list[CourseDocument]
+    courses: list[SyncDocument]  # tagged by ``kind``: "trainer" or "custom"
     removed: list[uuid.UUID]
-    # Files a device downloads beside the documents: always empty for trainer courses.
-    files: list[dict[str, str]]
+    # Files a device downloads beside the documents: the custom courses' audio.
+    files: list[SyncFile]
     more: bool
 
 

@@ -72,14 +72,19 @@ class SyncController(Controller):
         data: JSONBody[SyncRequest | None] = None,
     ) -> SyncOut:
         """The buyer's course documents changed after ``cursor`` (every one without it), a page
-        at a time: while ``more``, send the answer's ``cursor`` again."""
+        at a time: while ``more``, send the answer's ``cursor`` again. A custom course's audio
+        files are in ``files``, each with the gateway ``path`` that streams it."""
         cursor = None if data is None else (data.page or data.cursor)
         found = runtime(request)
         page = await sync.changes(
             found.player, principal.sub, cursor, found.settings.sync_page_size
         )
         return SyncOut(
-            cursor=page.cursor, courses=page.courses, removed=page.removed, files=[], more=page.more
+            cursor=page.cursor,
+            courses=page.courses,
+            removed=page.removed,
+            files=page.files,
+            more=page.more,
         )
 
     @post(
