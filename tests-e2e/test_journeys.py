@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
@@ -534,6 +535,13 @@ def test_j7_custom_course_generation_handshake_and_regen(suite: Suite) -> None:
     assert len(canonical) == course["fileSizeBytes"]
     old_checksum = course["checksum"]
     _files_resume_and_verify_through_the_gateway(buyer, owner, course_id, course)
+    synced = eventually(
+        lambda: _synced(buyer, course_id, None),
+        why=SYNCED,
+        what="the ready course in the buyer's sync",
+    )
+    assert (synced.document["checksum"], synced.document["data"]) == (old_checksum, course["data"])
+    assert synced.files == {a["id"]: a["sha256"] for a in audio}
 
     same = ok(
         buyer.post(
@@ -572,6 +580,40 @@ def test_j7_custom_course_generation_handshake_and_regen(suite: Suite) -> None:
     _stored_as_recorded(s3, new_entry)
     # Content-addressed objects may be named by other courses: the replaced one is kept.
     _stored_as_recorded(s3, target)
+
+    def resynced() -> Synced:
+        found = _synced(buyer, course_id, synced.cursor)
+        assert found.document["checksum"] == fresh["checksum"]
+        return found
+
+    after = eventually(resynced, why=SYNCED, what="the regenerated course in the buyer's sync")
+    # exactly one manifest entry changed: a device fetches that file and no other
+    assert {k for k in after.files if after.files[k] != synced.files[k]} == {target["id"]}
+    assert after.files[target["id"]] == new_entry["sha256"]
+
+
+SYNCED = (
+    "a custom course's content reaches the sync when its background job's event does: no "
+    "client write precedes it"
+)
+
+
+@dataclass
+class Synced:
+    cursor: str
+    document: dict[str, Any]
+    files: dict[str, str]  # file id -> SHA-256
+
+
+def _synced(buyer: Any, course_id: str, cursor: str | None) -> Synced:
+    """The custom course as the buyer's next sync from ``cursor`` returns it."""
+    answer = ok(buyer.post("/me/sync", {} if cursor is None else {"cursor": cursor}))
+    documents = [c for c in answer["courses"] if c["courseId"] == course_id]
+    assert documents, "the course is not in this sync"
+    (document,) = documents
+    assert document["kind"] == "custom"
+    files = {f["fileId"]: f["sha256"] for f in answer["files"] if f["courseId"] == course_id}
+    return Synced(cursor=answer["cursor"], document=document, files=files)
 
 
 def _stored_as_recorded(s3: Any, entry: dict[str, Any]) -> None:
