@@ -14,7 +14,7 @@ import msgspec
 from coursemesh.chassis.errors import NotFound
 from coursemesh.chassis.staff import require_staff
 from coursemesh.contracts.learning import EnrollmentPaused, EnrollmentResumed, EnrollmentUnlocked
-from coursemesh.learning.app.player import _course
+from coursemesh.learning.app.player import owned_course
 from coursemesh.learning.app.ports import PlayerStorage, PlayerTransaction
 from coursemesh.learning.domain.model import Clock, Course, Enrollment, Entitlement, Pause
 from coursemesh.learning.domain.player import owned
@@ -46,7 +46,7 @@ async def _pause(
     tx: PlayerTransaction, entitlement: Entitlement, by: str, clock: Clock
 ) -> PauseOutcome:
     store = tx.store
-    course = await _course(store, entitlement)
+    course = await owned_course(store, entitlement)
     current = await store.lock_enrollment(entitlement)
     pauses = await store.pauses(entitlement.entitlement_id)
     pause = decide_pause(course.details, current, pauses, clock.today, clock.now, by)
@@ -74,7 +74,7 @@ async def _resume(
     tx: PlayerTransaction, entitlement: Entitlement, by: str, clock: Clock
 ) -> PauseOutcome:
     store = tx.store
-    course = await _course(store, entitlement)
+    course = await owned_course(store, entitlement)
     current = await store.lock_enrollment(entitlement)
     pauses = await store.pauses(entitlement.entitlement_id)
     closed = decide_resume(course.details, current, pauses, clock.today, clock.now, by)
@@ -199,7 +199,7 @@ async def unlock(
     async with storage.transaction() as tx:
         entitlement = await _buyer(tx, staff_user_id, organization_id, course_id, entitlement_id)
         store = tx.store
-        course = await _course(store, entitlement)
+        course = await owned_course(store, entitlement)
         current = await store.lock_enrollment(entitlement)
         enrollment = decide_unlock(current, staff_user_id, reason, clock.now)
         await store.save_enrollment(enrollment)

@@ -47,7 +47,8 @@ from coursemesh.learning.domain.schedule import DAILY, close_on_restart, require
 from coursemesh.learning.domain.sync import require_not_superseded
 
 
-async def _course(store: PlayerStore, entitlement: Entitlement) -> Course:
+async def owned_course(store: PlayerStore, entitlement: Entitlement) -> Course:
+    """The course an entitlement opens; empty while its content has not arrived."""
     course = await store.course(entitlement.course_id)
     if course is not None:
         return course
@@ -150,7 +151,7 @@ async def restart(
         )
         # A restart is a change of every item: a device's offline change made before it
         # belongs to the archived run, so it is refused as superseded, not applied to this one.
-        course = await _course(store, entitlement)
+        course = await owned_course(store, entitlement)
         items = [item.item_id for day in course.days for item in day.items]
         await store.record_item_changes(entitlement.entitlement_id, items, clock.now, False)
         enrollment = decided.enrollment
@@ -189,7 +190,7 @@ async def mark_complete(
     async with storage.transaction() as tx:
         store = tx.store
         entitlement = owned(await store.entitlement(user_id, course_id))
-        course = await _course(store, entitlement)
+        course = await owned_course(store, entitlement)
         current = await store.lock_enrollment(entitlement)
         completed = await _completed(store, entitlement)
         occurrence = occurrence_to_complete(course.days, workout_id, completed, day_offset)
@@ -275,7 +276,7 @@ async def unmark_complete(
     async with storage.transaction() as tx:
         store = tx.store
         entitlement = owned(await store.entitlement(user_id, course_id))
-        course = await _course(store, entitlement)
+        course = await owned_course(store, entitlement)
         current = await store.lock_enrollment(entitlement)
         completed = await _completed(store, entitlement)
         occurrence = occurrence_to_unmark(course.days, workout_id, completed, day_offset)
