@@ -4,6 +4,7 @@ and the hello-world ceiling that every HTTP figure is a ratio of."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,10 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in the lock file
 
+from bench.reference import DSN_VARIABLE, count_projected, prepare
+from bench.servers import app_command, service_command
 from coursemesh.devstack.infra import EmbeddedNats, EmbeddedPostgres
+from coursemesh.devstack.infra.gateway import CaddyGateway
 from coursemesh.devstack.ports import free_port
+from coursemesh.devstack.process import ManagedProcess, wait_until
 from coursemesh.devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,32 +72,43 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+@dataclass
+class ServedApp:
+    url: str
+    process: ManagedProcess
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+
 @contextmanager
-def uvicorn_app(
-    app: str,
+def serve_app(
+    target: str,
     *,
+    server: str = "uvicorn",
     env: Mapping[str, str] | None = None,
     factory: bool = False,
     log: Path | None = None,
-) -> Iterator[str]:
-    """Serve an ASGI app exactly like the stack serves a service; yields its base URL."""
+    ready_path: str = "/hello",
+) -> Iterator[ServedApp]:
+    """Serve ASGI ``target`` as the stack serves a service (``bench.servers``)."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--no-access-log", "--log-level", "warning"]
-    if factory:
-        argv.append("--factory")
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(
-        argv, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+    url = f"http://127.0.0.1:{port}"
+    process = ManagedProcess(
+        target,
+        app_command(server, target, port, factory=factory),
+        log_path=log or Path(tempfile.gettempdir()) / f"bench-{port}.log",
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
     )
+    process.start()
     try:
-        wait_http(
-            f"http://127.0.0.1:{port}/health/live" if factory else f"http://127.0.0.1:{port}/hello"
-        )
-        yield f"http://127.0.0.1:{port}"
+        wait_http(url + ready_path)
+        yield ServedApp(url, process)
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        process.stop(15)
 
 
 def load(url: str, *, connections: int = 32, duration: float = 8.0, **kw: Any) -> dict[str, Any]:
@@ -116,9 +133,9 @@ def with_ratio(result: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, Any
     return {**result, "ratio_to_hello": round(result["rps"] / ceiling["rps"], 3)}
 
 
-def hello_world_ceiling(duration: float = 8.0) -> dict[str, Any]:
-    with uvicorn_app("bench.hello:app") as base:
-        return load(f"{base}/hello", duration=duration)
+def hello_world_ceiling(duration: float = 8.0, server: str = "uvicorn") -> dict[str, Any]:
+    with serve_app("bench.hello:app", server=server) as app:
+        return load(f"{app.url}/hello", duration=duration)
 
 
 #: Share of requests the services trace during a benchmark: head sampling as a production
@@ -137,9 +154,13 @@ def add_trace_option(parser: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def bench_stack(
-    name: str, trace_sample_ratio: float, extra_env: Mapping[str, str] | None = None
+    name: str,
+    trace_sample_ratio: float,
+    extra_env: Mapping[str, str] | None = None,
+    server: str = "uvicorn",
 ) -> Iterator[Stack]:
-    """The whole suite started as ``make up`` starts it, on a throwaway data dir."""
+    """The whole suite started as ``make up`` starts it (every service under ``server``), on a
+    throwaway data dir."""
     with (
         tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp,
         Stack(
@@ -148,6 +169,7 @@ def bench_stack(
             log_level="WARNING",
             trace_sample_ratio=trace_sample_ratio,
             extra_env=dict(extra_env or {}),
+            service_command=service_command(server),
         ) as stack,
     ):
         yield stack
@@ -223,15 +245,107 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-def load_with_cpu(stack: Stack, url: str, **kw: Any) -> dict[str, Any]:
-    """:func:`load`, plus the CPU each process of the stack spent per request in the meantime
-    (``cpu_ms_per_request``; the load generator's own process not counted)."""
-    pids = stack_processes(stack)
+def load_with_cpu(processes: Stack | Mapping[str, int], url: str, **kw: Any) -> dict[str, Any]:
+    """:func:`load`, plus the CPU each process (of a stack, or name -> PID) spent per request
+    in the meantime (``cpu_ms_per_request``, and their sum in ``cpu_ms_per_request_total``;
+    the load generator's own process not counted)."""
+    pids = stack_processes(processes) if isinstance(processes, Stack) else dict(processes)
     before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     result = load(url, **kw)
     after = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     served = max(result["requests"], 1)
-    result["cpu_ms_per_request"] = {
-        name: round((after[name] - before[name]) * 1000 / served, 3) for name in pids
-    }
+    spent = {name: (after[name] - before[name]) * 1000 / served for name in pids}
+    result["cpu_ms_per_request"] = {name: round(ms, 3) for name, ms in spent.items()}
+    result["cpu_ms_per_request_total"] = round(sum(spent.values()), 3)
     return result
+
+
+@dataclass
+class References:
+    """The reference apps (``bench/reference.py``) of a benchmark run, behind their own Caddy
+    running the suite's Caddyfile, on the stack's PostgreSQL."""
+
+    gateway_url: str
+    document_id: uuid.UUID
+    database_url: str
+    server: str
+    processes: dict[str, int]
+    log_dir: Path
+
+    def _wait_projected(self, process: ManagedProcess) -> None:
+        wait_until(
+            lambda: len(set(asyncio.run(count_projected(self.database_url)))) == 1,
+            timeout=60,
+            what="the reference consumer to project every order",
+            interval=0.2,
+            process=process,
+        )
+
+    @contextmanager
+    def consumer(self) -> Iterator[None]:
+        """The reference consumer running (its CPU counted with the others once it has caught
+        up with earlier orders), stopped once it has projected every order."""
+        process = ManagedProcess(
+            "reference-consumer",
+            [sys.executable, "-m", "bench.reference", "consume"],
+            log_path=self.log_dir / "reference-consumer.log",
+            env={**os.environ, DSN_VARIABLE: self.database_url},
+            cwd=ROOT,
+        ).start()
+        wait_until(
+            lambda: "consumer ready" in process.tail(),
+            timeout=30,
+            what="the reference consumer",
+            process=process,
+        )
+        assert process.pid is not None
+        try:
+            self._wait_projected(process)  # what was written before is not this load's work
+            self.processes["reference-consumer"] = process.pid
+            yield
+            self._wait_projected(process)
+        finally:
+            self.processes.pop("reference-consumer", None)
+            process.stop()
+
+
+@contextmanager
+def reference_apps(stack: Stack, server: str, document: bytes) -> Iterator[References]:
+    """Start the reference app under ``server`` and a gateway in front of it, with ``document``
+    stored as the primary-key select's row."""
+    assert stack.endpoints is not None
+    assert stack.postgres is not None
+    database_url = stack.endpoints.database_url
+    document_id = asyncio.run(prepare(database_url, document))
+    log_dir = stack.logs_dir
+    with serve_app(
+        "bench.reference:create_app",
+        server=server,
+        env={DSN_VARIABLE: database_url},
+        factory=True,
+        log=log_dir / "reference.log",
+        ready_path="/health/live",
+    ) as app:
+        gateway = CaddyGateway(
+            {"catalog": [urlsplit(app.url).netloc]},
+            state_dir=stack.data_dir / "reference-gateway",
+            log_path=log_dir / "reference-gateway.log",
+        )
+        gateway.start(30)
+        try:
+            assert gateway.pid is not None
+            assert stack.postgres.pid is not None
+            yield References(
+                gateway_url=gateway.url,
+                document_id=document_id,
+                database_url=database_url,
+                server=server,
+                processes={
+                    "reference": app.pid,
+                    "reference-caddy": gateway.pid,
+                    "postgres": stack.postgres.pid,
+                },
+                log_dir=log_dir,
+            )
+        finally:
+            gateway.stop()

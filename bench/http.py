@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import uuid
 from typing import Any
 
@@ -33,8 +34,9 @@ from bench.common import (
     load,
     load_with_cpu,
     record,
-    with_ratio,
+    reference_apps,
 )
+from bench.servers import add_server_option
 from coursemesh.devstack.stack import Stack
 
 
@@ -151,14 +153,44 @@ async def seed_custom_courses(database_url: str, user: str, count: int) -> list[
     return held
 
 
-#: Buyers minted for the free-checkout run: more than it can do per second, so every request is
-#: a first purchase (the load generator cycles through the tokens; a repeat would be a cheap 409).
-CHECKOUTS_PER_S = 2500
+#: Buyers minted per free-checkout run: more than it can do per second, so every request is a
+#: first purchase (the load generator cycles through the tokens; a repeat would be a cheap 409).
+CHECKOUTS_PER_S = 1500
+
+#: Each hot path and the reference app doing its kind of work (``bench/reference.py``).
+REFERENCE_OF = {
+    "storefront": "hello",
+    "player_90_days": "pk_select",
+    "handshake_50": "pk_select",
+    "free_checkout": "write_outbox_notify_projected",
+}
 
 
-def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
-    results: dict[str, Any] = {"trace_sample_ratio": trace_sample_ratio}
-    with bench_stack("http", trace_sample_ratio) as stack:
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the runs of one load: throughput, latency, CPU per request."""
+    names = runs[0].get("cpu_ms_per_request", {})
+    out: dict[str, Any] = {
+        "rps": round(statistics.median(r["rps"] for r in runs)),
+        "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 2),
+        "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 2),
+        "errors": sum(r["errors"] for r in runs),
+        "rps_runs": [round(r["rps"]) for r in runs],
+    }
+    if names:
+        out["cpu_ms_per_request_total"] = round(
+            statistics.median(r["cpu_ms_per_request_total"] for r in runs), 3
+        )
+        out["cpu_ms_per_request"] = {
+            name: round(statistics.median(r["cpu_ms_per_request"][name] for r in runs), 3)
+            for name in names
+        }
+    return out
+
+
+def run(duration: float, trace_sample_ratio: float, runs: int, server: str) -> dict[str, Any]:
+    """Every load ``runs`` times, each reference next to the hot paths it is the limit of."""
+    loads: dict[str, list[dict[str, Any]]] = {}
+    with bench_stack("http", trace_sample_ratio, server=server) as stack:
         seeder = Seeder(stack)
         _org, course = seeder.course()
         buyer = seeder.buyer_with_course(course)
@@ -166,62 +198,130 @@ def run(duration: float, trace_sample_ratio: float) -> dict[str, Any]:
         held = asyncio.run(seed_custom_courses(stack.endpoints.database_url, buyer, 50))
         catalog = next(r for r in stack.replicas if r.spec.name == "catalog")
         gw = stack.gateway_url
-
-        results["hello_world"] = hello_world_ceiling(duration)
-        ceiling = results["hello_world"]
-        direct = load(f"{catalog.url}/public/courses/{course}", duration=duration)
-        via = load_with_cpu(stack, f"{gw}/public/courses/{course}", duration=duration)
-        results["gateway_overhead"] = {
-            "storefront_direct_rps": round(direct["rps"]),
-            "storefront_via_gateway_rps": round(via["rps"]),
-            "ratio": round(via["rps"] / direct["rps"], 3),
-        }
-        results["storefront"] = with_ratio(via, ceiling)
         player_headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
-        results["player_90_days"] = with_ratio(
-            load_with_cpu(
-                stack, f"{gw}/me/courses/{course}", duration=duration, headers=player_headers
-            ),
-            ceiling,
-        )
-        body = json.dumps({"courses": held})
-        results["handshake_50"] = with_ratio(
-            load_with_cpu(
-                stack,
-                f"{gw}/me/custom-courses/handshake",
-                duration=duration,
-                method="POST",
-                body=body,
-                headers={**player_headers, "Content-Type": "application/json"},
-            ),
-            ceiling,
-        )
+        player_body = seeder.http.get(f"/me/courses/{course}", headers=player_headers).content
+        handshake = json.dumps({"courses": held})
+        json_headers = {"Content-Type": "application/json"}
         tokens = stack.data_dir.parent / "tokens.txt"
-        tokens.write_text(
-            "\n".join(seeder.token(f"bench_{i}") for i in range(int(duration * CHECKOUTS_PER_S)))
-            + "\n"
-        )
-        results["free_checkout"] = with_ratio(
-            load_with_cpu(
-                stack,
-                f"{gw}/courses/{course}/checkout",
-                duration=duration,
-                method="POST",
-                body="{}",
-                headers={"Content-Type": "application/json"},
-                tokens_file=tokens,
-            ),
-            ceiling,
-        )
-    return results
+        with reference_apps(stack, server, player_body) as ref:
+            rgw, refs = ref.gateway_url, ref.processes
+            for n in range(runs):
+
+                def measure(name: str, result: dict[str, Any]) -> None:
+                    failed = {s: c for s, c in result["statuses"].items() if not s.startswith("2")}
+                    if failed or result["errors"]:
+                        raise RuntimeError(f"{name}: {result['errors']} errors, statuses {failed}")
+                    loads.setdefault(name, []).append(result)
+
+                measure("hello_world_direct", hello_world_ceiling(duration, server))
+                measure(
+                    "ref_hello", load_with_cpu(refs, f"{rgw}/public/ref/hello", duration=duration)
+                )
+                measure(
+                    "storefront_direct",
+                    load(f"{catalog.url}/public/courses/{course}", duration=duration),
+                )
+                measure(
+                    "storefront",
+                    load_with_cpu(stack, f"{gw}/public/courses/{course}", duration=duration),
+                )
+                measure(
+                    "ref_pk_select",
+                    load_with_cpu(
+                        refs, f"{rgw}/public/ref/documents/{ref.document_id}", duration=duration
+                    ),
+                )
+                measure(
+                    "player_90_days",
+                    load_with_cpu(
+                        stack,
+                        f"{gw}/me/courses/{course}",
+                        duration=duration,
+                        headers=player_headers,
+                    ),
+                )
+                measure(
+                    "handshake_50",
+                    load_with_cpu(
+                        stack,
+                        f"{gw}/me/custom-courses/handshake",
+                        duration=duration,
+                        method="POST",
+                        body=handshake,
+                        headers={**player_headers, **json_headers},
+                    ),
+                )
+                write = {
+                    "duration": duration,
+                    "method": "POST",
+                    "body": "{}",
+                    "headers": json_headers,
+                }
+                measure(
+                    "ref_write_outbox_notify",
+                    load_with_cpu(refs, f"{rgw}/public/ref/orders", **write),
+                )
+                with ref.consumer():
+                    measure(
+                        "ref_write_outbox_notify_projected",
+                        load_with_cpu(refs, f"{rgw}/public/ref/orders", **write),
+                    )
+                tokens.write_text(
+                    "\n".join(
+                        seeder.token(f"bench_{n}_{i}")
+                        for i in range(int(duration * CHECKOUTS_PER_S))
+                    )
+                    + "\n"
+                )
+                measure(
+                    "free_checkout",
+                    load_with_cpu(
+                        stack, f"{gw}/courses/{course}/checkout", **write, tokens_file=tokens
+                    ),
+                )
+    medians = {name: summary(results) for name, results in loads.items()}
+    references = {
+        name.removeprefix("ref_"): figures
+        for name, figures in medians.items()
+        if name.startswith("ref_")
+    }
+    paths: dict[str, Any] = {}
+    for path, reference in REFERENCE_OF.items():
+        figures, limit = medians[path], references[reference]
+        paths[path] = {
+            **figures,
+            "reference": reference,
+            "of_reference": {
+                "rps": round(figures["rps"] / limit["rps"], 3),
+                "cpu_per_request": round(
+                    figures["cpu_ms_per_request_total"] / limit["cpu_ms_per_request_total"], 3
+                ),
+            },
+            "ratio_to_hello": round(figures["rps"] / medians["hello_world_direct"]["rps"], 3),
+        }
+    return {
+        "server": server,
+        "trace_sample_ratio": trace_sample_ratio,
+        "runs": runs,
+        "duration_s": duration,
+        "document_bytes": len(player_body),
+        "hello_world_direct": medians["hello_world_direct"],
+        "gateway_overhead": round(
+            medians["storefront"]["rps"] / medians["storefront_direct"]["rps"], 3
+        ),
+        "references": references,
+        "paths": paths,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--runs", type=int, default=3, help="runs of every load (medians)")
+    add_server_option(parser)
     add_trace_option(parser)
     args = parser.parse_args(argv)
-    record("http", run(args.duration, args.trace_sample_ratio))
+    record("http", run(args.duration, args.trace_sample_ratio, args.runs, args.server))
     return 0
 
 
