@@ -86,6 +86,24 @@ def _endpoint_values(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
+def delivery_values(delivery: NewDelivery) -> dict[str, Any]:
+    """The row of a new delivery: pending, never tried, due as soon as it exists."""
+    return {
+        "id": delivery.id,
+        "endpoint_id": delivery.endpoint_id,
+        "organization_id": delivery.organization_id,
+        "webhook_id": delivery.webhook_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "body": delivery.body,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": delivery.created_at,
+        "created_at": delivery.created_at,
+        "updated_at": delivery.created_at,
+    }
+
+
 class SqlEndpointTransaction:
     """:class:`~coursemesh.integrations.app.ports.EndpointTransaction` on a session."""
 
@@ -139,37 +157,10 @@ class SqlEndpointTransaction:
     async def delete_endpoint(self, endpoint_id: uuid.UUID) -> None:
         await self._s.execute(endpoints.delete().where(endpoints.c.id == endpoint_id))
 
-    async def subscribers(self, organization_id: uuid.UUID, event_type: str) -> list[Endpoint]:
-        rows = await self._s.execute(
-            sa.select(endpoints).where(
-                endpoints.c.organization_id == organization_id,
-                endpoints.c.enabled,
-                endpoints.c.event_types.any_() == event_type,
-            )
-        )
-        return [_endpoint(r) for r in rows]
-
     async def add_deliveries(self, new: Sequence[NewDelivery]) -> None:
-        values = [
-            {
-                "id": d.id,
-                "endpoint_id": d.endpoint_id,
-                "organization_id": d.organization_id,
-                "webhook_id": d.webhook_id,
-                "event_id": d.event_id,
-                "event_type": d.event_type,
-                "body": d.body,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": d.created_at,
-                "created_at": d.created_at,
-                "updated_at": d.created_at,
-            }
-            for d in new
-        ]
         await self._s.execute(
             pg_insert(deliveries)
-            .values(values)
+            .values([delivery_values(d) for d in new])
             .on_conflict_do_nothing(constraint="uq_deliveries_endpoint_event")
         )
         await self._s.execute(sa.text(f"NOTIFY {CHANNEL}"))
@@ -261,14 +252,6 @@ class SqlEndpointTransaction:
             .values(custom_course_id=custom_course_id, organization_id=organization_id)
             .on_conflict_do_nothing()
         )
-
-    async def custom_course_organization(self, custom_course_id: uuid.UUID) -> uuid.UUID | None:
-        found: uuid.UUID | None = await self._s.scalar(
-            sa.select(custom_course_owners.c.organization_id).where(
-                custom_course_owners.c.custom_course_id == custom_course_id
-            )
-        )
-        return found
 
 
 class SqlEndpointStorage:

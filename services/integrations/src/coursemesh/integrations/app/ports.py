@@ -4,7 +4,7 @@ endpoints and deliveries (in a transaction), the sender's queue, DNS and HTTP.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,10 +93,6 @@ class EndpointTransaction(StaffDirectory, Protocol):
 
     async def delete_endpoint(self, endpoint_id: uuid.UUID) -> None: ...
 
-    async def subscribers(self, organization_id: uuid.UUID, event_type: str) -> list[Endpoint]:
-        """The organization's enabled endpoints subscribed to ``event_type``."""
-        ...
-
     async def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> None:
         """Insert; a delivery of an event an endpoint already has is skipped (at most one
         per endpoint and event). Announces them to the senders once committed."""
@@ -125,6 +121,26 @@ class EndpointTransaction(StaffDirectory, Protocol):
 
 class EndpointStorage(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[EndpointTransaction]: ...
+
+
+#: An (organization, public event type) pair: what decides who subscribes to an event.
+Audience = tuple[uuid.UUID, str]
+
+
+class IntakeTransaction(Protocol):
+    """What turning consumed events into deliveries needs, in the inbox transaction: set-based,
+    so that a run of events costs the same few statements as one event."""
+
+    async def subscribers(
+        self, audiences: Sequence[Audience]
+    ) -> Mapping[Audience, Sequence[uuid.UUID]]:
+        """The ids of each organization's enabled endpoints subscribed to the event type, for
+        every pair at once; a pair without any is left out."""
+        ...
+
+    async def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> None:
+        """As :meth:`EndpointTransaction.add_deliveries`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
