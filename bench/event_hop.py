@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import uvloop
 
 from bench.common import ROOT, embedded_infra, record
 from coursemesh.chassis.bus import Bus, ensure_streams
@@ -49,6 +50,7 @@ from coursemesh.chassis.demo.service import (
 from coursemesh.chassis.demo.tables import counter_effects
 from coursemesh.chassis.outbox import OutboxRelay
 from coursemesh.chassis.testing import migrated_database
+from coursemesh.chassis.transaction import Transaction
 from coursemesh.contracts import Envelope, Event, encode, envelope, subject_for
 from coursemesh.contracts.demo import CounterSet
 
@@ -77,7 +79,7 @@ async def _projector(db_url: str, nats_url: str, expected: int, out: Path, proje
     latencies: list[tuple[float, float]] = []
     done = asyncio.Event()
 
-    def stamp_after_commit(uow: UnitOfWork, envs: list[Envelope[Any]]) -> None:
+    def stamp_after_commit(uow: Transaction, envs: list[Envelope[Any]]) -> None:
         def stamp() -> None:
             now = time.time()
             for env in envs:
@@ -92,7 +94,7 @@ async def _projector(db_url: str, nats_url: str, expected: int, out: Path, proje
         await on_counter_set(uow, env)
         stamp_after_commit(uow, [env])
 
-    async def timed_run(uow: UnitOfWork, envs: Sequence[Envelope[Any]]) -> None:
+    async def timed_run(uow: Transaction, envs: Sequence[Envelope[Any]]) -> None:
         await on_counter_sets(uow, envs)
         stamp_after_commit(uow, list(envs))
 
@@ -311,14 +313,15 @@ async def _run(
             )
             db_url = await migrated_database(infra.postgres_url, PRODUCER, PROJECTOR)
             drain = await _backlog(db_url, infra.nats_url, backlog, workdir, projection)
-    return {"event_hop": hop, "backlog_drain": drain, "goal": "p50<=5ms p99<=25ms; drain>=5000/s"}
+    return {"event_hop": hop, "backlog_drain": drain, "goal": "p50<=5ms p99<=10ms; drain>=5000/s"}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "--projector":
         db_url, nats_url, expected, out, projection = args[1:6]
-        asyncio.run(_projector(db_url, nats_url, int(expected), Path(out), projection))
+        # The event loop a service's consumers run on under uvicorn (``--loop auto``: uvloop).
+        uvloop.run(_projector(db_url, nats_url, int(expected), Path(out), projection))
         return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=1000)
@@ -343,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     result = _run(
         opts.rate, opts.seconds, opts.backlog, opts.producer, opts.projection, opts.warmup
     )
-    record("event_hop", asyncio.run(result))
+    record("event_hop", uvloop.run(result))
     return 0
 
 

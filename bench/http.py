@@ -228,7 +228,10 @@ def run(duration: float, trace_sample_ratio: float, runs: int, server: str) -> d
                 measure(
                     "ref_pk_select",
                     load_with_cpu(
-                        refs, f"{rgw}/public/ref/documents/{ref.document_id}", duration=duration
+                        refs,
+                        f"{rgw}/public/ref/documents/{ref.document_id}",
+                        duration=duration,
+                        headers=player_headers,  # the same request as the player's
                     ),
                 )
                 measure(
@@ -251,11 +254,20 @@ def run(duration: float, trace_sample_ratio: float, runs: int, server: str) -> d
                         headers={**player_headers, **json_headers},
                     ),
                 )
+                tokens.write_text(
+                    "\n".join(
+                        seeder.token(f"bench_{n}_{i}")
+                        for i in range(int(duration * CHECKOUTS_PER_S))
+                    )
+                    + "\n"
+                )
+                # The references get the checkout's request as it is, a buyer's token each.
                 write = {
                     "duration": duration,
                     "method": "POST",
                     "body": "{}",
                     "headers": json_headers,
+                    "tokens_file": tokens,
                 }
                 measure(
                     "ref_write_outbox_notify",
@@ -266,18 +278,9 @@ def run(duration: float, trace_sample_ratio: float, runs: int, server: str) -> d
                         "ref_write_outbox_notify_projected",
                         load_with_cpu(refs, f"{rgw}/public/ref/orders", **write),
                     )
-                tokens.write_text(
-                    "\n".join(
-                        seeder.token(f"bench_{n}_{i}")
-                        for i in range(int(duration * CHECKOUTS_PER_S))
-                    )
-                    + "\n"
-                )
                 measure(
                     "free_checkout",
-                    load_with_cpu(
-                        stack, f"{gw}/courses/{course}/checkout", **write, tokens_file=tokens
-                    ),
+                    load_with_cpu(stack, f"{gw}/courses/{course}/checkout", **write),
                 )
     medians = {name: summary(results) for name, results in loads.items()}
     references = {
