@@ -268,7 +268,6 @@ class References:
     gateway_url: str
     document_id: uuid.UUID
     database_url: str
-    server: str
     processes: dict[str, int]
     log_dir: Path
 
@@ -339,7 +338,6 @@ def reference_apps(stack: Stack, server: str, document: bytes) -> Iterator[Refer
                 gateway_url=gateway.url,
                 document_id=document_id,
                 database_url=database_url,
-                server=server,
                 processes={
                     "reference": app.pid,
                     "reference-caddy": gateway.pid,

@@ -58,7 +58,6 @@ def test_reference_apps_do_their_work(server: str, fresh_database_url: str, tmp_
             gateway_url=app.url,
             document_id=document_id,
             database_url=fresh_database_url,
-            server=server,
             processes={},
             log_dir=tmp_path,
         )
