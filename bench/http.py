@@ -190,6 +190,14 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def run(duration: float, trace_sample_ratio: float, runs: int, server: str) -> dict[str, Any]:
     """Every load ``runs`` times, each reference next to the hot paths it is the limit of."""
     loads: dict[str, list[dict[str, Any]]] = {}
+
+    def measure(name: str, result: dict[str, Any]) -> None:
+        """Keep a load's result; one answer that is not 2xx voids the benchmark."""
+        failed = {s: c for s, c in result["statuses"].items() if not s.startswith("2")}
+        if failed or result["errors"]:
+            raise RuntimeError(f"{name}: {result['errors']} errors, statuses {failed}")
+        loads.setdefault(name, []).append(result)
+
     with bench_stack("http", trace_sample_ratio, server=server) as stack:
         seeder = Seeder(stack)
         _org, course = seeder.course()
@@ -199,20 +207,15 @@ def run(duration: float, trace_sample_ratio: float, runs: int, server: str) -> d
         catalog = next(r for r in stack.replicas if r.spec.name == "catalog")
         gw = stack.gateway_url
         player_headers = {"Authorization": f"Bearer {seeder.token(buyer)}"}
-        player_body = seeder.http.get(f"/me/courses/{course}", headers=player_headers).content
+        player = seeder.http.get(f"/me/courses/{course}", headers=player_headers)
+        player.raise_for_status()  # the reference serves these very bytes
+        player_body = player.content
         handshake = json.dumps({"courses": held})
         json_headers = {"Content-Type": "application/json"}
         tokens = stack.data_dir.parent / "tokens.txt"
         with reference_apps(stack, server, player_body) as ref:
             rgw, refs = ref.gateway_url, ref.processes
             for n in range(runs):
-
-                def measure(name: str, result: dict[str, Any]) -> None:
-                    failed = {s: c for s, c in result["statuses"].items() if not s.startswith("2")}
-                    if failed or result["errors"]:
-                        raise RuntimeError(f"{name}: {result['errors']} errors, statuses {failed}")
-                    loads.setdefault(name, []).append(result)
-
                 measure("hello_world_direct", hello_world_ceiling(duration, server))
                 measure(
                     "ref_hello", load_with_cpu(refs, f"{rgw}/public/ref/hello", duration=duration)
